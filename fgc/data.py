@@ -1,0 +1,73 @@
+"""Turning user data (arrays, lists, dicts) into the model's ordered, typed arrays, with errors
+that list what was expected and what came. Dtypes follow Keras: float64 data is cast to a
+float32 Input, integer arrays feed int Inputs, and only unsafe casts are errors."""
+from __future__ import annotations
+
+import numpy as np
+
+from fgc.ir.types import TensorType, numpy_dtype
+
+
+def as_array_list(names: list[str], x, what: str) -> list:
+    """The entries of x (an array, a list or a dict) in the order of ``names``."""
+    if isinstance(x, dict):
+        missing = [n for n in names if n not in x]
+        unknown = [k for k in x if k not in names]
+        if missing or unknown:
+            parts = [f"missing {missing}" if missing else "", f"unknown {unknown}" if unknown else ""]
+            raise ValueError(f"{what}: expected keys {names}, got {list(x)} "
+                             f"({'; '.join(p for p in parts if p)})")
+        return [x[n] for n in names]
+    if isinstance(x, (list, tuple)) and len(names) != 1:
+        if len(x) != len(names):
+            raise ValueError(f"{what}: the model has {len(names)} of them {names}, got a list of {len(x)} arrays")
+        return list(x)
+    if isinstance(x, (list, tuple)) and len(x) == 1 and _is_array_like(x[0]) and np.ndim(x[0]) >= 1:
+        return [x[0]]
+    if len(names) != 1:
+        raise ValueError(f"{what}: the model has {len(names)} of them {names}; pass a list in that order or a dict "
+                         f"keyed by name, got a single {type(x).__name__}")
+    return [x]
+
+
+def _is_array_like(a) -> bool:
+    return isinstance(a, (np.ndarray, list, tuple)) or hasattr(a, "__array__")
+
+
+def cast_array(arr, t: TensorType, name: str, what: str = "input") -> np.ndarray:
+    """Check one array against a model input type and cast it the way Keras does."""
+    a = np.asarray(arr)
+    if a.dtype.kind in "OUSV":
+        raise TypeError(f"{what} '{name}' has dtype {a.dtype}, which cannot be fed to a tensor of {t.dtype}")
+    want = t.keras_shape()
+    if a.ndim != len(want):
+        hint = ""
+        if a.ndim == len(want) - 1:
+            hint = f" (a single sample? add the batch axis: x[None] has shape {(1, *a.shape)})"
+        raise ValueError(f"{what} '{name}' expects arrays of rank {len(want)} with shape {want}, got shape "
+                         f"{a.shape}{hint}")
+    for axis, (got, exp) in enumerate(zip(a.shape, want)):
+        if exp is not None and got != exp:
+            raise ValueError(f"{what} '{name}' expects shape {want}, got {a.shape}: axis {axis} is {got}, "
+                             f"expected {exp}")
+    target = numpy_dtype(t.dtype)
+    if a.dtype == target:
+        return np.ascontiguousarray(a)
+    if np.issubdtype(target, np.integer):
+        if a.dtype.kind == "f":
+            if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
+                bad = np.argwhere(~np.isfinite(a) | (a != np.round(a)))[0]
+                raise TypeError(f"{what} '{name}' is an integer input ({t.dtype}) but got floats with fractions "
+                                f"(e.g. {a[tuple(bad)]} at index {tuple(int(i) for i in bad)})")
+        info = np.iinfo(target)
+        if a.size and (a.min() < info.min or a.max() > info.max):
+            raise ValueError(f"{what} '{name}' has values outside the range of {t.dtype}")
+    return np.ascontiguousarray(a.astype(target))
+
+
+def prepare(names, types, x, what: str) -> list[np.ndarray]:
+    arrays = [cast_array(a, t, n, what) for a, t, n in zip(as_array_list(names, x, what + "s"), types, names)]
+    sizes = {n: a.shape[0] for n, a in zip(names, arrays)}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"{what}s have different numbers of samples: {sizes}")
+    return arrays

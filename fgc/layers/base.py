@@ -1,0 +1,331 @@
+"""Layer, its weights (Variable), its call events (Node) and the symbolic tensors it returns.
+
+A layer called k times owns one set of weights and k nodes, as in Keras' functional
+engine. A subclass defines ``build`` (weights in Keras layout), ``compute_output_types``
+(shape rule with user-facing errors) and ``lower`` (primitives); no gradient code.
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from fgc import initializers
+from fgc.ir.types import BATCH, ShapeError, TensorType, canonical_dtype, numpy_dtype
+from fgc.naming import check_kwargs, snake_case, unique_name
+
+BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim",
+               "weights", "input_length")
+
+
+class Variable:
+    """One weight: its value lives on the host here (the runtime keeps device copies while training)."""
+
+    def __init__(self, value: np.ndarray, name: str, layer: "Layer", trainable: bool = True):
+        self._value = value
+        self.name = name
+        self.layer = layer
+        self.trainable = trainable
+
+    @property
+    def path(self) -> str:
+        return f"{self.layer.name}/{self.name}"
+
+    @property
+    def shape(self) -> tuple:
+        return self._value.shape
+
+    @property
+    def dtype(self) -> str:
+        return self._value.dtype.name
+
+    def numpy(self) -> np.ndarray:
+        self.layer._sync_from_device()
+        return self._value.copy()
+
+    def assign(self, value) -> None:
+        value = np.asarray(value)
+        if value.shape != self._value.shape:
+            raise ValueError(f"weight '{self.path}' has shape {self._value.shape}; cannot assign an array of "
+                             f"shape {value.shape}")
+        self._value = value.astype(self._value.dtype, copy=True)
+        self.layer._weights_changed()
+
+    def __repr__(self) -> str:
+        return f"<Variable path={self.path} shape={self.shape} dtype={self.dtype}>"
+
+
+class KerasTensor:
+    """A symbolic tensor: a type (with named symbolic dims) and the call event that made it."""
+
+    def __init__(self, ttype: TensorType, history=None, name: str | None = None):
+        self.type = ttype
+        self._keras_history = history  # (layer, node_index, tensor_index)
+        self.name = name or (f"{history[0].name}/output_{history[2]}" if history else "tensor")
+
+    @property
+    def shape(self) -> tuple:
+        return self.type.keras_shape()
+
+    @property
+    def dtype(self) -> str:
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.type.rank
+
+    def __repr__(self) -> str:
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+
+class Node:
+    """One call of a layer: its input tensors, output tensors and call arguments."""
+
+    def __init__(self, layer, inputs, outputs, call_args):
+        self.layer = layer
+        self.index = len(layer._inbound_nodes)
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.call_args = dict(call_args)
+        layer._inbound_nodes.append(self)
+
+
+def flatten(x) -> list:
+    if isinstance(x, (list, tuple)):
+        return [t for item in x for t in flatten(item)]
+    if isinstance(x, dict):
+        return [t for k in x for t in flatten(x[k])]
+    return [x]
+
+
+def describe_tensor(t: KerasTensor) -> str:
+    if t._keras_history is None:
+        return f"tensor with shape {t.shape}"
+    layer, node, idx = t._keras_history
+    return f"'{layer.name}'[{node}][{idx}] with shape {t.shape}"
+
+
+class Layer:
+    """Base class of every layer (and of Model)."""
+
+    call_kwargs: tuple[str, ...] = ("training", "mask")
+
+    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None,
+                 batch_size=None, input_dim=None, weights=None, input_length=None, **kwargs):
+        check_kwargs(f"{type(self).__name__}()", kwargs, self._allowed_kwargs())
+        self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"layer name must be a non-empty string, got {name!r}")
+        self.trainable = trainable
+        self.dtype = canonical_dtype(dtype or "float32")
+        self._weights: list[Variable] = []
+        self.built = False
+        self._inbound_nodes: list[Node] = []
+        self._initial_weights = weights
+        self._owner_models: list = []
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,) if input_length is None else (input_length, input_dim)
+        if batch_input_shape is not None:
+            input_shape, batch_size = tuple(batch_input_shape[1:]), batch_input_shape[0]
+        self._input_shape_arg = tuple(input_shape) if input_shape is not None else None
+        self._batch_size_arg = batch_size
+
+    @classmethod
+    def _allowed_kwargs(cls) -> set:
+        names = set(BASE_KWARGS)
+        for klass in cls.__mro__:
+            if "__init__" in vars(klass):
+                names |= {p for p in inspect.signature(klass.__init__).parameters if p not in ("self", "kwargs")}
+        return names
+
+    # ------------------------------------------------------------------ subclass hooks
+    def build(self, input_types: list[TensorType]) -> None:
+        """Create weights with ``add_weight`` (Keras layout and initializers)."""
+
+    def compute_output_types(self, input_types: list[TensorType], node_attrs=None) -> list[TensorType]:
+        raise NotImplementedError
+
+    def lower(self, b, inputs, params: dict, training: bool = False, call_args=None):
+        """Emit primitives with builder ``b``; ``params`` maps weight name to its Value."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "trainable": self.trainable}
+
+    # ------------------------------------------------------------------ weights
+    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None) -> Variable:
+        shape = tuple(int(d) for d in shape)
+        value = np.asarray(initializers.get(initializer)(shape), dtype=numpy_dtype(dtype or self.dtype))
+        var = Variable(value.reshape(shape), name, self, trainable)
+        self._weights.append(var)
+        return var
+
+    @property
+    def weights(self) -> list[Variable]:
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        return [w for w in self.weights if w.trainable and self.trainable]
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        return [w for w in self.weights if not (w.trainable and self.trainable)]
+
+    def get_weights(self) -> list[np.ndarray]:
+        self._sync_from_device()
+        return [w._value.copy() for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        weights = list(weights)
+        if len(weights) != len(self.weights):
+            expected = ", ".join(f"{w.path} {w.shape}" for w in self.weights)
+            raise ValueError(f"layer '{self.name}' expects {len(self.weights)} weight arrays ({expected}), "
+                             f"got {len(weights)}")
+        self._sync_from_device()
+        for w, v in zip(self.weights, weights):
+            w.assign(v)
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(f"layer '{self.name}' is not built yet: call it on an input first")
+        return int(sum(np.prod(w.shape) for w in self.weights))
+
+    def _sync_from_device(self) -> None:
+        for model in self._owner_models:
+            model._sync_from_device()
+
+    def _weights_changed(self) -> None:
+        for model in self._owner_models:
+            model._weights_changed()
+
+    # ------------------------------------------------------------------ calling
+    def __call__(self, inputs, **kwargs):
+        check_kwargs(f"{self.name}.__call__()", kwargs, self.call_kwargs)
+        tensors = flatten(inputs)
+        for i, t in enumerate(tensors):
+            if not isinstance(t, KerasTensor):
+                raise TypeError(f"layer '{self.name}' was called on {type(t).__name__} (input {i}); call layers on "
+                                f"symbolic tensors from fgc.Input(...) or other layers. To run a model on data, "
+                                f"use model.predict(x) or model(x)")
+        in_types = [t.type for t in tensors]
+        try:
+            if not self.built:
+                self.build(in_types)
+                self.built = True
+                if self._initial_weights is not None:
+                    self.set_weights(self._initial_weights)
+            out_types = self.compute_output_types(in_types, node_attrs=kwargs)
+        except ShapeError as e:
+            sources = "; ".join(f"input {i} is {describe_tensor(t)}" for i, t in enumerate(tensors))
+            raise ValueError(f"Layer '{self.name}' ({type(self).__name__}), call {len(self._inbound_nodes)}: {e}. "
+                             f"({sources})") from None
+        outputs = [KerasTensor(t, (self, len(self._inbound_nodes), i)) for i, t in enumerate(out_types)]
+        Node(self, tensors, outputs, kwargs)
+        return outputs[0] if len(outputs) == 1 and not self._returns_list() else outputs
+
+    def _returns_list(self) -> bool:
+        return False
+
+    # ------------------------------------------------------------------ call events
+    def _node(self, index: int) -> Node:
+        if not self._inbound_nodes:
+            raise AttributeError(f"layer '{self.name}' has never been called, so it has no input or output yet")
+        if not -len(self._inbound_nodes) <= index < len(self._inbound_nodes):
+            raise ValueError(f"layer '{self.name}' has {len(self._inbound_nodes)} node(s); asked for node {index}")
+        return self._inbound_nodes[index]
+
+    def _only(self, what: str, getter, accessor: str):
+        values = [getter(n) for n in self._node_list()]
+        first = values[0]
+        if any(_describe(v) != _describe(first) for v in values[1:]) or (
+                what in ("input", "output") and len(values) > 1):
+            raise AttributeError(
+                f"layer '{self.name}' has been called {len(values)} times, so it has several {what}s; "
+                f"use {accessor}(node_index) instead (node 0 is the first call)")
+        return first
+
+    def _node_list(self):
+        if not self._inbound_nodes:
+            raise AttributeError(f"layer '{self.name}' has never been called, so it has no input or output yet")
+        return self._inbound_nodes
+
+    @staticmethod
+    def _unwrap(ts):
+        return ts[0] if len(ts) == 1 else list(ts)
+
+    def get_input_at(self, node_index: int):
+        return self._unwrap(self._node(node_index).inputs)
+
+    def get_output_at(self, node_index: int):
+        return self._unwrap(self._node(node_index).outputs)
+
+    def get_input_shape_at(self, node_index: int):
+        return self._unwrap([t.shape for t in self._node(node_index).inputs])
+
+    def get_output_shape_at(self, node_index: int):
+        return self._unwrap([t.shape for t in self._node(node_index).outputs])
+
+    @property
+    def input(self):
+        return self._only("input", lambda n: self._unwrap(n.inputs), "get_input_at")
+
+    @property
+    def output(self):
+        return self._only("output", lambda n: self._unwrap(n.outputs), "get_output_at")
+
+    @property
+    def input_shape(self):
+        return self._only("input shape", lambda n: self._unwrap([t.shape for t in n.inputs]), "get_input_shape_at")
+
+    @property
+    def output_shape(self):
+        return self._only("output shape", lambda n: self._unwrap([t.shape for t in n.outputs]),
+                          "get_output_shape_at")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _describe(v):
+    return v if not isinstance(v, list) else tuple(_describe(x) for x in v)
+
+
+class InputLayer(Layer):
+    """The layer behind ``fgc.Input``: a graph input with a named symbolic batch dim."""
+
+    def __init__(self, shape=None, batch_size=None, dtype=None, name=None, sparse=None, batch_shape=None,
+                 input_tensor=None, **kwargs):
+        super().__init__(name=name, dtype=dtype, **kwargs)
+        if batch_shape is not None:
+            shape, batch_size = tuple(batch_shape[1:]), batch_shape[0]
+        if shape is None:
+            raise ValueError("Input needs a shape, e.g. Input(shape=(64,)) for vectors of 64 features")
+        if isinstance(shape, int):
+            shape = (shape,)
+        dims = []
+        for i, d in enumerate(shape):
+            if d is None:
+                from fgc.ir.types import fresh_symbol
+
+                dims.append(fresh_symbol("T"))
+            elif isinstance(d, (int, np.integer)) and d > 0:
+                dims.append(int(d))
+            else:
+                raise ValueError(f"Input shape {tuple(shape)}: dim {i} must be a positive int or None, got {d!r}")
+        self.batch_size = batch_size
+        batch = batch_size if batch_size is not None else BATCH
+        self.built = True
+        out = KerasTensor(TensorType((batch, *dims), self.dtype), (self, 0, 0), name=self.name)
+        Node(self, [], [out], {})
+
+    def compute_output_types(self, input_types, node_attrs=None):
+        return [self._inbound_nodes[0].outputs[0].type]
+
+
+def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, sparse=None, **kwargs):
+    """A symbolic input tensor: ``Input(shape=(64,))`` stands for a batch of 64-vectors."""
+    check_kwargs("Input()", kwargs, ("tensor", "ragged", "optional"))
+    layer = InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name, batch_shape=batch_shape)
+    return layer._inbound_nodes[0].outputs[0]

@@ -1,0 +1,142 @@
+"""Dense, Activation, Dropout, Flatten, Reshape."""
+from __future__ import annotations
+
+import numpy as np
+
+from fgc import activations
+from fgc.ir.types import ShapeError, is_float, product
+
+from .base import Layer
+
+
+def _one_input(layer, types):
+    if len(types) != 1:
+        raise ShapeError(f"{type(layer).__name__} takes one input, got {len(types)}")
+    return types[0]
+
+
+class Dense(Layer):
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(f"Dense units must be a positive int, got {units!r}")
+        self.units = int(units)
+        self.activation, self._act = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+
+    def build(self, input_types):
+        x = _one_input(self, input_types)
+        if x.rank < 2 or not isinstance(x.shape[-1], int):
+            raise ShapeError(f"Dense needs an input whose last dim is known, got shape {x.keras_shape()}")
+        self.kernel = self.add_weight("kernel", (x.shape[-1], self.units), self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
+        if self.units == 1 and self.activation == "softmax":
+            import warnings
+
+            warnings.warn(f"Dense layer '{self.name}' has 1 unit and a softmax activation: its output is always 1.0 "
+                          f"and nothing can be learned. For a binary output use activation='sigmoid'.", stacklevel=4)
+
+    def compute_output_types(self, input_types, node_attrs=None):
+        x = _one_input(self, input_types)
+        if not is_float(x.dtype):
+            raise ShapeError(f"Dense expects a float input, got {x.dtype}")
+        if x.rank < 2 or x.shape[-1] != self.kernel.shape[0]:
+            raise ShapeError(f"expected an input whose last dim is {self.kernel.shape[0]} (the size this layer was "
+                             f"built for), got shape {x.keras_shape()}")
+        return [x.with_shape(x.shape[:-1] + (self.units,))]
+
+    def lower(self, b, inputs, params, training=False, call_args=None):
+        y = b.MatMul(inputs[0], params["kernel"])
+        if self.use_bias:
+            y = b.Add(y, params["bias"])
+        return [self._act(b, y)]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": self.activation, "use_bias": self.use_bias}
+
+
+class Activation(Layer):
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation, self._act = activations.get(activation)
+
+    def compute_output_types(self, input_types, node_attrs=None):
+        return [_one_input(self, input_types)]
+
+    def lower(self, b, inputs, params, training=False, call_args=None):
+        return [self._act(b, inputs[0])]
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation}
+
+
+class Dropout(Layer):
+    """Identity at inference; in training, zeroes a fraction ``rate`` and scales the rest by 1/(1-rate)."""
+
+    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
+        self.rate, self.noise_shape, self.seed = float(rate), noise_shape, seed
+
+    def compute_output_types(self, input_types, node_attrs=None):
+        return [_one_input(self, input_types)]
+
+    def lower(self, b, inputs, params, training=False, call_args=None):
+        if not training or self.rate == 0:
+            return [inputs[0]]
+        return [b.Dropout(inputs[0], ratio=self.rate)[0]]
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
+class Flatten(Layer):
+    def __init__(self, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.data_format = data_format or "channels_last"
+
+    def compute_output_types(self, input_types, node_attrs=None):
+        x = _one_input(self, input_types)
+        return [x.with_shape((x.shape[0], product(x.shape[1:])))]
+
+    def lower(self, b, inputs, params, training=False, call_args=None):
+        x = inputs[0]
+        if self.data_format == "channels_first" and b.type(x).rank > 2:
+            r = b.type(x).rank
+            x = b.Transpose(x, perm=(0, *range(2, r), 1))
+        return [b.Reshape(x, shape=(0, -1))]
+
+
+class Reshape(Layer):
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(int(d) for d in target_shape)
+        if self.target_shape.count(-1) > 1 or any(d == 0 or d < -1 for d in self.target_shape):
+            raise ValueError(f"Reshape target_shape {self.target_shape}: dims must be positive, with at most one -1")
+
+    def compute_output_types(self, input_types, node_attrs=None):
+        from fgc.ops import get
+
+        x = _one_input(self, input_types)
+        return get("Reshape").infer([x], {"shape": (0, *self.target_shape)})
+
+    def lower(self, b, inputs, params, training=False, call_args=None):
+        return [b.Reshape(inputs[0], shape=(0, *self.target_shape))]
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": self.target_shape}
+
+
+# Test cases the shared layer harness runs: kwargs, input shapes ("N" = batch), output shape, param count.
+CASES = [
+    (Dense, dict(units=3), [("N", 5)], ("N", 3), 18),
+    (Dense, dict(units=4, activation="relu", use_bias=False), [("N", 2, 5)], ("N", 2, 4), 20),
+    (Activation, dict(activation="tanh"), [("N", 4)], ("N", 4), 0),
+    (Dropout, dict(rate=0.5), [("N", 4)], ("N", 4), 0),
+    (Flatten, dict(), [("N", 2, 3)], ("N", 6), 0),
+    (Reshape, dict(target_shape=(3, 2)), [("N", 6)], ("N", 3, 2), 0),
+]

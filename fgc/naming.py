@@ -1,0 +1,36 @@
+"""Keras-style automatic names (dense, dense_1, ...) and keyword checking with near-match hints."""
+from __future__ import annotations
+
+import difflib
+import re
+from collections import defaultdict
+
+_counts: dict[str, int] = defaultdict(int)
+
+
+def snake_case(name: str) -> str:
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+def unique_name(base: str) -> str:
+    n = _counts[base]
+    _counts[base] += 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def reset_names() -> None:
+    """Start automatic names from scratch (as keras.backend.clear_session does)."""
+    _counts.clear()
+
+
+def near(word: str, options) -> str:
+    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def check_kwargs(where: str, kwargs: dict, allowed) -> None:
+    """An unknown keyword is a TypeError naming the near match (`optmizer` -> `optimizer`)."""
+    for key in kwargs:
+        if key not in allowed:
+            raise TypeError(f"{where} got an unexpected keyword argument '{key}'{near(key, allowed)}")

@@ -1,0 +1,29 @@
+"""``fgc.utils``: seeding and label helpers."""
+from __future__ import annotations
+
+import numpy as np
+
+from .initializers import set_random_seed
+from .naming import reset_names as clear_session
+
+
+def to_categorical(x, num_classes=None, dtype="float32"):
+    """Class ids -> one-hot rows (Keras' ``to_categorical``)."""
+    ids = np.asarray(x)
+    if ids.dtype.kind == "f":
+        if not np.all(ids == np.round(ids)):
+            raise ValueError("to_categorical expects integer class ids, got floats with fractions")
+        ids = ids.astype(np.int64)
+    if ids.size and ids.min() < 0:
+        raise ValueError(f"to_categorical expects class ids >= 0, got {ids.min()}")
+    if ids.ndim > 1 and ids.shape[-1] == 1:
+        ids = ids[..., 0]
+    n = int(num_classes if num_classes is not None else (ids.max() + 1 if ids.size else 0))
+    if ids.size and ids.max() >= n:
+        raise ValueError(f"class id {ids.max()} does not fit num_classes={n}")
+    out = np.zeros(ids.shape + (n,), dtype=dtype)
+    np.put_along_axis(out, ids[..., None], 1, axis=-1)
+    return out
+
+
+__all__ = ["set_random_seed", "to_categorical", "clear_session"]

@@ -1,0 +1,29 @@
+"""Compiler passes over fgc's IR (installed as ``fgc.passes``). Imports only fgc.ir and fgc.ops."""
+from .cancel_transposes import CancelTransposes
+from .cse import CSE
+from .dce import DCE
+from .dedup_shared_weights import DedupSharedWeights
+from .fuse_gemm import FuseGemm
+from .inline_models import InlineModels
+from .lower_layers import LowerLayers
+from .manager import Pass, PassError, PassManager
+from .shape_inference import ShapeInference
+
+
+def lowering_pipeline(training: bool) -> list[Pass]:
+    """Up to primitives: the part the inference and the training pipelines share."""
+    return [InlineModels(), ShapeInference(), LowerLayers(training=training), DedupSharedWeights(),
+            ShapeInference(), CSE()]
+
+
+def optimization_pipeline() -> list[Pass]:
+    return [CSE(), FuseGemm(), CancelTransposes(), DCE()]
+
+
+def inference_pipeline() -> list[Pass]:
+    return lowering_pipeline(training=False) + optimization_pipeline()
+
+
+__all__ = ["CancelTransposes", "CSE", "DCE", "DedupSharedWeights", "FuseGemm", "InlineModels", "LowerLayers",
+           "Pass", "PassError", "PassManager", "ShapeInference", "inference_pipeline", "lowering_pipeline",
+           "optimization_pipeline"]
