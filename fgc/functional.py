@@ -82,17 +82,20 @@ class Model(ModelAPI, Layer):
     def get_layer(self, name=None, index=None) -> Layer:
         if (name is None) == (index is None):
             raise ValueError("get_layer needs exactly one of name= or index=")
+        # Index into ``self.layers`` (as Keras does), so a Sequential's index 0 is its first added layer,
+        # not the InputLayer it made.
+        layers = self.layers
         if index is not None:
-            if not -len(self._layers) <= index < len(self._layers):
-                raise ValueError(f"model '{self.name}' has {len(self._layers)} layers; index {index} is out of range")
-            return self._layers[index]
-        for layer in self._layers:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"model '{self.name}' has {len(layers)} layers; index {index} is out of range")
+            return layers[index]
+        for layer in layers:
             if layer.name == name:
                 return layer
         from fgc.naming import near
 
-        raise ValueError(f"no layer named '{name}' in model '{self.name}'{near(name, [l.name for l in self._layers])}; "
-                         f"layers: {[l.name for l in self._layers]}")
+        raise ValueError(f"no layer named '{name}' in model '{self.name}'{near(name, [l.name for l in layers])}; "
+                         f"layers: {[l.name for l in layers]}")
 
     def _variables(self):
         """Every weight once, in layer order (Keras' get_weights order)."""

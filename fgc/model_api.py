@@ -17,6 +17,10 @@ class ModelAPI:
         self._host_params = None     # name -> array cache for inference feeds
         self._trainer = None         # set by compile()
         self._device_newer = False   # the trainer holds weights newer than the Variables
+        self._compiled = None
+        self.optimizer = None
+        self.stop_training = False
+        self.history = None
 
     # ------------------------------------------------------------------ weight sync hooks
     def _sync_from_device(self):
@@ -102,3 +106,85 @@ class ModelAPI:
         from fgc.compiler import inference_graph
 
         return str(self.to_graph() if pipeline == "layers" else inference_graph(self))
+
+    # ------------------------------------------------------------------ training
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True, **kwargs):
+        """Resolve the loss, loss weights, metrics and optimizer per output; the step compiles on first use."""
+        check_kwargs("compile()", kwargs, ())
+        from fgc.training.config import resolve
+        from fgc.training.runtime import Trainer
+
+        if not self.built:
+            raise ValueError(f"model '{self.name}' is not built yet: give the first layer an input_shape= or start "
+                             f"with an Input before compile()")
+        self._sync_from_device()
+        self._compiled = resolve(self, optimizer, loss, loss_weights, metrics)
+        self.optimizer = self._compiled.optimizer
+        self._trainer = Trainer(self, self._compiled)
+
+    def _require_compiled(self, what: str):
+        if self._trainer is None:
+            raise RuntimeError(f"call model.compile(optimizer=..., loss=...) before {what}()")
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1, **kwargs):
+        if "nb_epoch" in kwargs:
+            import warnings
+
+            warnings.warn("fit(nb_epoch=...) is the Keras 1 spelling; use epochs=", DeprecationWarning, stacklevel=2)
+            epochs = kwargs.pop("nb_epoch")
+        check_kwargs("fit()", kwargs, ())
+        self._ensure_built(x)
+        self._require_compiled("fit")
+        from fgc.training.loop import fit
+
+        return fit(self, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
+                   class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps,
+                   validation_batch_size, validation_freq)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False, **kwargs):
+        check_kwargs("evaluate()", kwargs, ())
+        self._require_compiled("evaluate")
+        from fgc.training.loop import evaluate
+
+        return evaluate(self, x, y, batch_size, verbose, sample_weight, steps, return_dict)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        self._ensure_built(x)
+        self._require_compiled("train_on_batch")
+        from fgc.training.loop import on_batch
+
+        return on_batch(self, x, y, sample_weight, class_weight, train=True, return_dict=return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._require_compiled("test_on_batch")
+        from fgc.training.loop import on_batch
+
+        return on_batch(self, x, y, sample_weight, train=False, return_dict=return_dict)
+
+    # ------------------------------------------------------------------ weights on disk
+    def save_weights(self, filepath):
+        """Write every weight (get_weights order, keyed by path) to an .npz file, atomically."""
+        import io
+
+        from fgc.export.files import atomic_write_bytes
+
+        buf = io.BytesIO()
+        np.savez(buf, **{f"{i:04d}:{v.path}": v.numpy() for i, v in enumerate(self._variables())})
+        atomic_write_bytes(filepath, buf.getvalue())
+
+    def load_weights(self, filepath):
+        try:
+            with np.load(filepath) as f:
+                stored = [f[k] for k in sorted(f.files)]
+                paths = [k.split(":", 1)[1] for k in sorted(f.files)]
+        except (OSError, ValueError) as e:
+            raise ValueError(f"cannot read weights from '{filepath}': {e}") from None
+        want = [v.path for v in self._variables()]
+        if len(stored) != len(want):
+            raise ValueError(f"'{filepath}' holds {len(stored)} weights {paths}, but model '{self.name}' has "
+                             f"{len(want)} {want}")
+        self.set_weights(stored)

@@ -48,7 +48,7 @@ class Emitter:
         key = (value.dtype.str, value.shape, value.tobytes())
         if key not in self._const_names or name is not None:
             cname = name or self.fresh("const")
-            self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), cname))
+            self.initializers.append(numpy_helper.from_array(np.array(value, order="C"), cname))
             self._const_names.setdefault(key, cname)
             return cname
         return self._const_names[key]

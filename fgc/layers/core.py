@@ -122,6 +122,12 @@ class Reshape(Layer):
         from fgc.ops import get
 
         x = _one_input(self, input_types)
+        # The batch dim is symbolic, so the primitive's element count check cannot see a mismatch
+        # in the per-sample dims; check them here, as Keras does.
+        per_sample = x.with_shape(x.shape[1:]).numel()
+        if per_sample is not None and -1 not in self.target_shape and per_sample != int(np.prod(self.target_shape)):
+            raise ShapeError(f"total size of the new array must be unchanged: cannot reshape a sample of shape "
+                             f"{x.keras_shape()[1:]} ({per_sample} values) into {self.target_shape}")
         return get("Reshape").infer([x], {"shape": (0, *self.target_shape)})
 
     def lower(self, b, inputs, params, training=False, call_args=None):

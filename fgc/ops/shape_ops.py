@@ -228,13 +228,29 @@ primitive("GatherND", lambda types, attrs: [types[0].with_shape(types[1].shape[:
 
 
 def _zeros_emit(e, n, ins, outs):
-    import onnx
-
-    from fgc.ir.types import onnx_dtype
-
-    value = onnx.helper.make_tensor("value", onnx_dtype(n.attrs["dtype"]), [1], [0])
-    e.node("ConstantOfShape", [e.const(np.array(n.attrs["shape"], np.int64))], outs, value=value)
+    e.node("ConstantOfShape", [e.const(np.array(n.attrs["shape"], np.int64))], outs,
+           value=_zero_tensor(n.attrs["dtype"]))
 
 
 primitive("Zeros", lambda types, attrs: [TensorType(tuple(attrs["shape"]), attrs["dtype"])],
           nondiff="constant", emit=_zeros_emit)
+
+
+def _gather_elements_vjp(b, n, gs):
+    zeros = b.ZerosLike(n.inputs[0])
+    return [b.ScatterElements(zeros, n.inputs[1], gs[0], axis=n.attrs.get("axis", 0), reduction="add"), None]
+
+
+primitive("GatherElements", lambda types, attrs: [types[0].with_shape(types[1].shape)], _gather_elements_vjp)
+primitive("ScatterElements", lambda types, attrs: [types[0]], nondiff="used only inside gradients")
+primitive("ZerosLike", lambda types, attrs: [types[0]], nondiff="constant",
+          emit=lambda e, n, ins, outs: e.node("ConstantOfShape", [_shape_of(e, ins[0])], outs,
+                                              value=_zero_tensor(n.in_types[0].dtype)))
+
+
+def _zero_tensor(dtype: str):
+    import onnx
+
+    from fgc.ir.types import onnx_dtype
+
+    return onnx.helper.make_tensor("value", onnx_dtype(dtype), [1], [0])

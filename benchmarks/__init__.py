@@ -1,0 +1,1 @@
+"""fgc benchmarks: `python benchmarks/run.py` writes benchmarks/RESULTS.md (see README.md here)."""

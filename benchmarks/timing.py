@@ -1,0 +1,91 @@
+"""Timing helpers: warm-up runs, then the median of N timed runs.
+
+The benchmark machine is shared and noisy, so contestants that are compared with each other are
+timed *interleaved* (one run of each, round after round) and reported as ratios from the same
+run; absolute figures drift from day to day.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass
+class Timing:
+    """Seconds per call of one contestant: all samples plus their median."""
+
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def spread(self) -> float:
+        """(p75 - p25) / median: how noisy the measurement was."""
+        if len(self.samples) < 4:
+            return 0.0
+        q = statistics.quantiles(self.samples, n=4)
+        return (q[2] - q[0]) / self.median if self.median else 0.0
+
+    def per_second(self, items: float) -> float:
+        """Throughput: items per second at the median time."""
+        return items / self.median
+
+
+def measure(fn: Callable[[], object], warmup: int = 2, runs: int = 7) -> Timing:
+    """Call ``fn`` ``warmup`` times untimed, then ``runs`` times timed."""
+    return interleaved({"fn": fn}, warmup=warmup, runs=runs)["fn"]
+
+
+def interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, runs: int = 7, settle: int = 1,
+                pause: float = 0.005) -> dict[str, Timing]:
+    """Time several contestants round-robin so that slow drifts of the machine hit them alike.
+
+    Every function gets ``warmup`` untimed calls first. Then each round, for every function in the
+    order given: sleep ``pause`` seconds, make ``settle`` untimed calls, and one timed call.
+
+    The pause and the settle calls matter: each contestant has its own thread pool (every
+    onnxruntime session has one, PyTorch has OpenMP's), and a pool's workers keep spinning for a
+    while after a call returns. On a 2-core machine the next contestant would share the cores with
+    them: timed back to back, runs came out 1.3-5x slower than the same runs timed alone."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    out = {name: Timing() for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            if len(fns) > 1:
+                time.sleep(pause)
+                for _ in range(settle):
+                    fn()
+            start = time.perf_counter()
+            fn()
+            out[name].samples.append(time.perf_counter() - start)
+    return out
+
+
+def once(fn: Callable[[], object]) -> tuple[float, object]:
+    """(seconds, result) of a single call: for one-off costs such as the first compile."""
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def fmt_rate(per_s: float) -> str:
+    """12.3M / 456k / 789 samples/s, in the style of shared/reference/peers.md."""
+    if per_s >= 1e6:
+        return f"{per_s / 1e6:.2f}M"
+    if per_s >= 1e3:
+        return f"{per_s / 1e3:.1f}k"
+    return f"{per_s:.0f}"
+
+
+def fmt_ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms"
+
+
+def fmt_us(seconds: float) -> str:
+    return f"{seconds * 1e6:.1f} µs"

@@ -1,0 +1,289 @@
+"""Keras callbacks: History, the progress bar, EarlyStopping, ModelCheckpoint, TerminateOnNaN,
+LearningRateScheduler, ReduceLROnPlateau, CSVLogger, LambdaCallback."""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+
+class Callback:
+    def __init__(self):
+        self.model = None
+        self.params = {}
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None): ...
+    def on_train_end(self, logs=None): ...
+    def on_epoch_begin(self, epoch, logs=None): ...
+    def on_epoch_end(self, epoch, logs=None): ...
+    def on_train_batch_begin(self, batch, logs=None): ...
+    def on_train_batch_end(self, batch, logs=None): ...
+    def on_test_begin(self, logs=None): ...
+    def on_test_end(self, logs=None): ...
+
+
+class CallbackList:
+    def __init__(self, callbacks, model, params):
+        self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be fgc.callbacks.Callback instances, got {type(cb).__name__}")
+            cb.set_model(model)
+            cb.params = params
+
+    def __getattr__(self, hook):
+        def call(*args, **kwargs):
+            for cb in self.callbacks:
+                getattr(cb, hook)(*args, **kwargs)
+        return call
+
+
+class History(Callback):
+    def __init__(self):
+        super().__init__()
+        self.history: dict[str, list] = {}
+        self.epoch: list[int] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4e}" if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4) else f"{v:.4f}"
+
+
+def _duration(sec: float) -> str:
+    if sec < 1e-3:
+        return f"{sec * 1e6:.0f}us"
+    return f"{sec * 1e3:.0f}ms" if sec < 1 else f"{sec:.0f}s"
+
+
+class ProgbarLogger(Callback):
+    """``Epoch 1/10`` then ``8/8 ━━━━━━━━━━━━━━━━━━━━ 0s 2ms/step - accuracy: 0.10 - loss: 2.30``."""
+
+    def __init__(self, verbose=1, stream=None):
+        super().__init__()
+        self.verbose, self.stream = verbose, stream or sys.stdout
+        self._last_draw = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+        print(f"Epoch {epoch + 1}/{self.params['epochs']}", file=self.stream)
+
+    def _line(self, step, logs, final):
+        steps = self.params["steps"]
+        elapsed = time.perf_counter() - self.epoch_start
+        per_step = elapsed / max(step, 1)
+        metrics = "".join(f" - {k}: {_fmt(v)}" for k, v in sorted((logs or {}).items()))
+        if self.verbose == 2:
+            return f"{steps}/{steps} - {_duration(elapsed)} - {_duration(per_step)}/step{metrics}"
+        done = int(20 * step / steps) if steps else 20
+        bar = "━" * done + " " * (20 - done) if not final else "━" * 20
+        eta = elapsed if final else per_step * (steps - step)
+        return f"{step}/{steps} {bar} {_duration(eta)} {_duration(per_step)}/step{metrics}"
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if self.verbose == 1 and now - self._last_draw > 0.1 and self.stream.isatty():
+            self._last_draw = now
+            print("\r" + self._line(batch + 1, logs, False), end="", file=self.stream, flush=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        steps = self.params["steps"]
+        prefix = "\r" if self.verbose == 1 and self.stream.isatty() else ""
+        print(prefix + self._line(steps, logs, True), file=self.stream, flush=True)
+
+
+class EarlyStopping(Callback):
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto", baseline=None,
+                 restore_best_weights=False, start_from_epoch=0):
+        super().__init__()
+        self.monitor, self.min_delta, self.patience, self.verbose = monitor, abs(min_delta), patience, verbose
+        self.baseline, self.restore_best_weights, self.start_from_epoch = baseline, restore_best_weights, start_from_epoch
+        self.mode = _mode(mode, monitor)
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.stopped_epoch, self.best_weights, self.best_epoch = 0, 0, None, 0
+        self.best = self.baseline if self.baseline is not None else (math.inf if self.mode == "min" else -math.inf)
+
+    def _better(self, current, reference):
+        if self.mode == "min":
+            return current < reference - self.min_delta
+        return current > reference + self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            warnings.warn(f"EarlyStopping monitors '{self.monitor}', which is not in the logs "
+                          f"{sorted(logs or {})}", stacklevel=2)
+            return
+        if epoch < self.start_from_epoch:
+            return
+        if self.restore_best_weights and self.best_weights is None:
+            self.best_weights = self.model.get_weights()
+        self.wait += 1
+        if self._better(current, self.best):
+            self.best, self.best_epoch, self.wait = current, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch and self.verbose:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose:
+                print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
+            self.model.set_weights(self.best_weights)
+
+
+def _mode(mode, monitor):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode != "auto":
+        return mode
+    return "max" if any(k in monitor for k in ("acc", "auc", "precision", "recall")) else "min"
+
+
+class ModelCheckpoint(Callback):
+    """Saves after each epoch (weights as .npz, or the model as .onnx); writes are atomic."""
+
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
+                 mode="auto", save_freq="epoch", initial_value_threshold=None):
+        super().__init__()
+        self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        self.mode = _mode(mode, monitor)
+        self.best = initial_value_threshold
+        if save_freq != "epoch":
+            raise ValueError("ModelCheckpoint supports save_freq='epoch'")
+        if not save_weights_only and not self.filepath.endswith(".onnx"):
+            raise ValueError(f"ModelCheckpoint('{self.filepath}'): fgc saves whole models as ONNX; use a path ending "
+                             f"in '.onnx', or save_weights_only=True with a '.weights.npz' path")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_best_only:
+            current = logs.get(self.monitor)
+            if current is None:
+                warnings.warn(f"ModelCheckpoint monitors '{self.monitor}', which is not in the logs", stacklevel=2)
+                return
+            better = self.best is None or (current < self.best if self.mode == "min" else current > self.best)
+            if not better:
+                return
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: {self.monitor} improved to {current:.5f}, saving model to {path}")
+            self.best = current
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.export(path)
+
+
+class TerminateOnNaN(Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            print(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True
+
+
+class LearningRateScheduler(Callback):
+    def __init__(self, schedule, verbose=0):
+        super().__init__()
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        opt = self.model.optimizer
+        lr = float(self.schedule(epoch, opt.current_lr()))
+        opt.learning_rate = lr
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self.model.optimizer.current_lr()
+
+
+class ReduceLROnPlateau(Callback):
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto", min_delta=1e-4,
+                 cooldown=0, min_lr=0.0):
+        super().__init__()
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau factor must be < 1, got {factor}")
+        self.monitor, self.factor, self.patience, self.verbose = monitor, factor, patience, verbose
+        self.mode, self.min_delta, self.cooldown, self.min_lr = _mode(mode, monitor), min_delta, cooldown, min_lr
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.cooldown_counter = 0, 0
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        better = current < self.best - self.min_delta if self.mode == "min" else current > self.best + self.min_delta
+        if better:
+            self.best, self.wait = current, 0
+        elif self.cooldown_counter <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                opt = self.model.optimizer
+                old = opt.current_lr()
+                new = max(old * self.factor, self.min_lr)
+                if old > new:
+                    opt.learning_rate = new
+                    if self.verbose:
+                        print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
+                self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+class CSVLogger(Callback):
+    def __init__(self, filename, separator=",", append=False):
+        super().__init__()
+        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+
+    def on_train_begin(self, logs=None):
+        self.keys = None
+        self.file = open(self.filename, "a" if self.append else "w", newline="")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+            self.writer = csv.DictWriter(self.file, fieldnames=["epoch"] + self.keys, delimiter=self.separator)
+            if not self.append or self.file.tell() == 0:
+                self.writer.writeheader()
+        self.writer.writerow({"epoch": epoch, **{k: logs.get(k, "NA") for k in self.keys}})
+        self.file.flush()
+
+    def on_train_end(self, logs=None):
+        self.file.close()
+
+
+class LambdaCallback(Callback):
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
+                 on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
+        super().__init__()
+        for hook, fn in dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
+                             on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin,
+                             on_train_batch_end=on_train_batch_end, **kwargs).items():
+            if fn is not None:
+                setattr(self, hook, fn)

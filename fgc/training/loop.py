@@ -1,0 +1,151 @@
+"""fit / evaluate / train_on_batch / test_on_batch over the compiled steps."""
+from __future__ import annotations
+
+import numpy as np
+
+from fgc import initializers
+from fgc.data import prepare
+
+from . import callbacks as cbks
+from .targets import check_finite, prepare_targets, sample_weights
+
+
+class Batches:
+    """All arrays of one data set (inputs, targets, sample weights) under their feed names."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        self.arrays = arrays
+        self.n = next(iter(arrays.values())).shape[0]
+
+    def subset(self, index) -> "Batches":
+        return Batches({k: v[index] for k, v in self.arrays.items()})
+
+    def batches(self, batch_size: int, limit: int | None = None):
+        count = 0
+        for start in range(0, self.n, batch_size):
+            if limit is not None and count >= limit:
+                return
+            yield {k: v[start:start + batch_size] for k, v in self.arrays.items()}, min(batch_size, self.n - start)
+            count += 1
+
+
+def make_batches(model, x, y, sample_weight=None, class_weight=None) -> Batches:
+    compiled = model._compiled
+    model._ensure_built(x)
+    xs = prepare(model.input_names, [t.type for t in model.inputs], x, "input")
+    for name, a in zip(model.input_names, xs):
+        check_finite(name, a, "input")
+    targets = prepare_targets(model, compiled, y)
+    n = xs[0].shape[0]
+    for name, t in targets.items():
+        if t.shape[0] != n:
+            raise ValueError(f"inputs have {n} samples but the targets for output '{name}' have {t.shape[0]}")
+    arrays = dict(zip(model.input_names, xs))
+    arrays.update({f"y/{k}": v for k, v in targets.items()})
+    loss_outputs = [n_ for n_ in model.output_names if n_ in compiled.losses]
+    sw = sample_weights(loss_outputs, n, sample_weight, class_weight, targets)
+    arrays.update({f"sw/{k}": v for k, v in sw.items()})
+    return Batches(arrays)
+
+
+class Mean:
+    """Running means of the report scalars, weighted by batch size (how Keras reports epoch values)."""
+
+    def __init__(self, names):
+        self.names, self.sums, self.count = names, np.zeros(len(names)), 0
+
+    def add(self, values, n):
+        self.sums += np.asarray(values) * n
+        self.count += n
+
+    def result(self) -> dict:
+        return {k: float(s / max(self.count, 1)) for k, s in zip(self.names, self.sums)}
+
+
+def _feeds(trainer, batch: dict, train: bool) -> dict:
+    spec = trainer.step(train).spec
+    wanted = set(spec.data_inputs) | set(spec.target_inputs)
+    return {k: v for k, v in batch.items() if k in wanted}
+
+
+def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, on_batch=None) -> dict:
+    trainer, opt = model._trainer, model.optimizer
+    names = trainer.step(train).spec.report_outputs
+    mean = Mean(names)
+    for i, (batch, n) in enumerate(data.batches(batch_size, steps)):
+        if train:
+            values = trainer.run(True, _feeds(trainer, batch, True), opt.current_lr(), opt.iterations)
+            opt.iterations += 1
+        else:
+            values = trainer.run(False, _feeds(trainer, batch, False))
+        mean.add(values, n)
+        if on_batch is not None:
+            on_batch(i, mean.result())
+            if model.stop_training:
+                break
+    return mean.result()
+
+
+def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+        validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+        steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+    batch_size = int(batch_size or 32)
+    data = make_batches(model, x, y, sample_weight, class_weight)
+    val = None
+    if validation_data is not None:
+        vx, vy = validation_data[0], validation_data[1]
+        vsw = validation_data[2] if len(validation_data) > 2 else None
+        val = make_batches(model, vx, vy, vsw)
+    elif validation_split:
+        if not 0 < validation_split < 1:
+            raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+        cut = int(data.n * (1 - validation_split))  # the last fraction, taken before shuffling (Keras)
+        data, val = data.subset(slice(0, cut)), data.subset(slice(cut, None))
+    verbose = 1 if verbose == "auto" else int(verbose)
+    steps = steps_per_epoch or -(-data.n // batch_size)
+    history = cbks.History()
+    cb_list = list(callbacks or []) + ([cbks.ProgbarLogger(verbose)] if verbose else []) + [history]
+    cbs = cbks.CallbackList(cb_list, model, {"epochs": epochs, "steps": steps, "verbose": verbose})
+    model.history = history
+    model.stop_training = False
+    trainer = model._trainer
+    trainer.step(True)
+    if verbose:
+        print(f"fgc: training on {trainer.device} (train step: {trainer.step(True).node_count} onnx nodes)")
+    cbs.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        cbs.on_epoch_begin(epoch)
+        order = initializers.rng().permutation(data.n) if shuffle else None
+        epoch_data = data.subset(order) if order is not None else data
+        logs = run_epoch(model, epoch_data, batch_size, True, steps_per_epoch,
+                         on_batch=lambda i, l: cbs.on_train_batch_end(i, l))
+        if val is not None and (epoch + 1) % validation_freq == 0:
+            val_logs = run_epoch(model, val, int(validation_batch_size or batch_size), False, validation_steps)
+            logs.update({f"val_{k}": v for k, v in val_logs.items()})
+        cbs.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    model._sync_from_device()
+    cbs.on_train_end()
+    return history
+
+
+def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+             return_dict=False):
+    data = make_batches(model, x, y, sample_weight)
+    logs = run_epoch(model, data, int(batch_size or 32), False, steps)
+    if (1 if verbose == "auto" else int(verbose)):
+        print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+def on_batch(model, x, y, sample_weight=None, class_weight=None, train=True, return_dict=False):
+    data = make_batches(model, x, y, sample_weight, class_weight)
+    logs = run_epoch(model, data, data.n, train)
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values

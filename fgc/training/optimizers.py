@@ -1,0 +1,236 @@
+"""Keras 3 optimizers as graph fragments: ``update`` emits one parameter update in primitives.
+
+Hyperparameters and formulas follow Keras 3 (``keras/src/optimizers``). The step order is
+Keras': clip gradients (clipnorm per variable, clipvalue, global_clipnorm) -> weight decay
+(``p -= p * wd * lr``) -> update. The learning rate and the iteration count are graph inputs,
+so schedules need no recompilation; ``t = step + 1`` where Keras uses ``iterations + 1``.
+"""
+from __future__ import annotations
+
+from fgc.naming import check_kwargs, near
+
+from . import schedules
+
+
+class Optimizer:
+    slots: tuple[str, ...] = ()          # per-parameter state, zero-initialised unless slot_init says
+    global_slots: tuple[str, ...] = ()   # scalar state shared by all parameters
+
+    def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
+                 name=None, **kwargs):
+        check_kwargs(f"{type(self).__name__}()", kwargs, ("use_ema", "ema_momentum", "ema_overwrite_frequency",
+                                                           "loss_scale_factor", "gradient_accumulation_steps"))
+        if sum(x is not None for x in (clipnorm, clipvalue, global_clipnorm)) > 1:
+            raise ValueError("use only one of clipnorm, clipvalue and global_clipnorm")
+        self.learning_rate = learning_rate
+        self.weight_decay, self.clipnorm, self.clipvalue = weight_decay, clipnorm, clipvalue
+        self.global_clipnorm = global_clipnorm
+        self.name = name or type(self).__name__.lower()
+        self.iterations = 0
+
+    def current_lr(self, step: int | None = None) -> float:
+        lr = self.learning_rate
+        return float(lr(self.iterations if step is None else step) if callable(lr) else lr)
+
+    def slot_init(self, slot: str) -> float:
+        return 0.0
+
+    def global_init(self, slot: str) -> float:
+        return 0.0
+
+    def update(self, b, p, g, s, lr, t, glob):
+        """Return (new param, {slot: new value}); ``glob`` holds the global slots' new values."""
+        raise NotImplementedError
+
+    def update_globals(self, b, glob, t) -> dict:
+        return {}
+
+    # ------------------------------------------------------------------ the whole step
+    def apply(self, b, params, grads, state, lr, step):
+        """params/grads: lists of Values; state: [{slot: Value}] per param plus '_global'."""
+        grads = self._clip(b, grads)
+        t = b.Add(step, 1.0)
+        glob = self.update_globals(b, state[-1] if self.global_slots else {}, t)
+        new_params, new_state = [], []
+        for p, g, s in zip(params, grads, state):
+            if self.weight_decay:
+                p = b.Sub(p, b.Mul(p, b.Mul(lr, float(self.weight_decay))))
+            p_new, s_new = self.update(b, p, g, s, lr, t, glob)
+            new_params.append(p_new)
+            new_state.append(s_new)
+        return new_params, new_state, glob
+
+    def _clip(self, b, grads):
+        if self.clipvalue is not None:
+            return [b.Clip(g, min=-float(self.clipvalue), max=float(self.clipvalue)) for g in grads]
+        if self.clipnorm is not None:
+            c = float(self.clipnorm)
+            return [b.Div(b.Mul(g, c), b.Max(b.Sqrt(b.ReduceSum(b.Mul(g, g), keepdims=0)), c)) for g in grads]
+        if self.global_clipnorm is not None:
+            c = float(self.global_clipnorm)
+            total = None
+            for g in grads:
+                sq = b.ReduceSum(b.Mul(g, g), keepdims=0)
+                total = sq if total is None else b.Add(total, sq)
+            scale = b.Div(c, b.Max(b.Sqrt(total), c))
+            return [b.Mul(g, scale) for g in grads]
+        return grads
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "learning_rate": self.learning_rate, "weight_decay": self.weight_decay}
+
+
+class SGD(Optimizer):
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"SGD momentum must be in [0, 1], got {momentum}")
+        self.momentum, self.nesterov = float(momentum), nesterov
+        self.slots = ("momentum",) if momentum else ()
+
+    def update(self, b, p, g, s, lr, t, glob):
+        step = b.Mul(g, lr)
+        if not self.momentum:
+            return b.Sub(p, step), {}
+        m = b.Sub(b.Mul(s["momentum"], self.momentum), step)
+        if self.nesterov:
+            return b.Sub(b.Add(p, b.Mul(m, self.momentum)), step), {"momentum": m}
+        return b.Add(p, m), {"momentum": m}
+
+
+class RMSprop(Optimizer):
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), centered
+        self.slots = ("velocity",) + (("average_gradient",) if centered else ()) + (("momentum",) if momentum else ())
+
+    def update(self, b, p, g, s, lr, t, glob):
+        v = b.Add(b.Mul(s["velocity"], self.rho), b.Mul(b.Mul(g, g), 1.0 - self.rho))
+        new = {"velocity": v}
+        denom = v
+        if self.centered:
+            mg = b.Add(b.Mul(s["average_gradient"], self.rho), b.Mul(g, 1.0 - self.rho))
+            new["average_gradient"] = mg
+            denom = b.Sub(v, b.Mul(mg, mg))
+        incr = b.Div(b.Mul(g, lr), b.Sqrt(b.Add(denom, self.epsilon)))
+        if self.momentum:
+            m = b.Add(b.Mul(s["momentum"], self.momentum), incr)
+            new["momentum"] = m
+            return b.Sub(p, m), new
+        return b.Sub(p, incr), new
+
+
+class Adam(Optimizer):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), amsgrad
+        self.slots = ("momentum", "velocity") + (("velocity_hat",) if amsgrad else ())
+
+    def update(self, b, p, g, s, lr, t, glob):
+        alpha = b.Div(b.Mul(lr, b.Sqrt(b.Sub(1.0, b.Pow(b.const(self.beta_2), t)))),
+                      b.Sub(1.0, b.Pow(b.const(self.beta_1), t)))
+        m = b.Add(s["momentum"], b.Mul(b.Sub(g, s["momentum"]), 1.0 - self.beta_1))
+        v = b.Add(s["velocity"], b.Mul(b.Sub(b.Mul(g, g), s["velocity"]), 1.0 - self.beta_2))
+        new = {"momentum": m, "velocity": v}
+        if self.amsgrad:
+            v = b.Max(s["velocity_hat"], v)
+            new["velocity_hat"] = v
+        return b.Sub(p, b.Div(b.Mul(m, alpha), b.Add(b.Sqrt(v), self.epsilon))), new
+
+
+class AdamW(Adam):
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
+
+
+class Adagrad(Optimizer):
+    slots = ("accumulator",)
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.initial_accumulator_value, self.epsilon = float(initial_accumulator_value), float(epsilon)
+
+    def slot_init(self, slot):
+        return self.initial_accumulator_value
+
+    def update(self, b, p, g, s, lr, t, glob):
+        acc = b.Add(s["accumulator"], b.Mul(g, g))
+        return b.Sub(p, b.Div(b.Mul(g, lr), b.Sqrt(b.Add(acc, self.epsilon)))), {"accumulator": acc}
+
+
+class Adadelta(Optimizer):
+    slots = ("accumulated_grad", "accumulated_delta_var")
+
+    def __init__(self, learning_rate=0.001, rho=0.95, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def update(self, b, p, g, s, lr, t, glob):
+        rho = self.rho
+        ag = b.Add(b.Mul(s["accumulated_grad"], rho), b.Mul(b.Mul(g, g), 1.0 - rho))
+        delta = b.Mul(b.Div(b.Sqrt(b.Add(s["accumulated_delta_var"], self.epsilon)), b.Sqrt(b.Add(ag, self.epsilon))), g)
+        adv = b.Add(b.Mul(s["accumulated_delta_var"], rho), b.Mul(b.Mul(delta, delta), 1.0 - rho))
+        return b.Sub(p, b.Mul(delta, lr)), {"accumulated_grad": ag, "accumulated_delta_var": adv}
+
+
+class Adamax(Optimizer):
+    slots = ("m", "u")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def update(self, b, p, g, s, lr, t, glob):
+        m = b.Add(s["m"], b.Mul(b.Sub(g, s["m"]), 1.0 - self.beta_1))
+        u = b.Max(b.Mul(s["u"], self.beta_2), b.Abs(g))
+        denom = b.Mul(b.Sub(1.0, b.Pow(b.const(self.beta_1), t)), b.Add(u, self.epsilon))
+        return b.Sub(p, b.Div(b.Mul(m, lr), denom)), {"m": m, "u": u}
+
+
+class Nadam(Optimizer):
+    slots = ("momentum", "velocity")
+    global_slots = ("u_product",)
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def global_init(self, slot):
+        return 1.0
+
+    def _u(self, b, t):
+        return b.Mul(b.Sub(1.0, b.Mul(b.Pow(b.const(0.96), b.Mul(t, 0.004)), 0.5)), self.beta_1)
+
+    def update_globals(self, b, glob, t):
+        u_t, u_t1 = self._u(b, t), self._u(b, b.Add(t, 1.0))
+        u_prod = b.Mul(glob["u_product"], u_t)
+        return {"u_product": u_prod, "_u_t": u_t, "_u_t1": u_t1, "_u_prod_t1": b.Mul(u_prod, u_t1)}
+
+    def update(self, b, p, g, s, lr, t, glob):
+        m = b.Add(s["momentum"], b.Mul(b.Sub(g, s["momentum"]), 1.0 - self.beta_1))
+        v = b.Add(s["velocity"], b.Mul(b.Sub(b.Mul(g, g), s["velocity"]), 1.0 - self.beta_2))
+        m_hat = b.Add(b.Div(b.Mul(m, glob["_u_t1"]), b.Sub(1.0, glob["_u_prod_t1"])),
+                      b.Div(b.Mul(g, b.Sub(1.0, glob["_u_t"])), b.Sub(1.0, glob["u_product"])))
+        v_hat = b.Div(v, b.Sub(1.0, b.Pow(b.const(self.beta_2), t)))
+        return b.Sub(p, b.Div(b.Mul(m_hat, lr), b.Add(b.Sqrt(v_hat), self.epsilon))), {"momentum": m, "velocity": v}
+
+
+OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad,
+              "adadelta": Adadelta, "adamax": Adamax, "nadam": Nadam}
+
+
+def get(identifier) -> Optimizer:
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
+        return identifier()
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key in OPTIMIZERS:
+            return OPTIMIZERS[key]()
+        raise ValueError(f"unknown optimizer '{identifier}'{near(key, OPTIMIZERS)}; known: {sorted(OPTIMIZERS)}")
+    raise TypeError(f"an optimizer must be a name or an Optimizer, got {identifier!r}")
+
+
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "Nadam", "get",
+           "schedules"]

@@ -1,0 +1,88 @@
+"""Checking targets and sample weights against the compiled outputs, before the first step."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from fgc.data import as_array_list
+
+from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
+
+
+def check_finite(name: str, a: np.ndarray, what: str) -> None:
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+        raise ValueError(f"{what} '{name}' contains {a[bad]} at index {bad}; remove or replace NaN/Inf values "
+                         f"before training")
+
+
+def prepare_targets(model, compiled, y) -> dict[str, np.ndarray]:
+    """{output name: target array} for every output that has a loss or metrics."""
+    names = [n for n in model.output_names if n in compiled.losses or n in compiled.metrics]
+    if y is None:
+        raise ValueError(f"fit/evaluate need targets y for the outputs {names}")
+    if isinstance(y, dict):
+        unknown = [k for k in y if k not in model.output_names]
+        if unknown:
+            raise ValueError(f"targets: expected keys {names}, got {list(y)} (unknown {unknown})")
+        y = {k: v for k, v in y.items() if k in names}
+    if not isinstance(y, dict) and isinstance(y, (list, tuple)) and len(names) < len(model.output_names) \
+            and len(y) == len(model.output_names):
+        y = [t for t, n in zip(y, model.output_names) if n in names]
+    arrays = as_array_list(names, y, "targets")
+    types = {n: t.type for n, t in zip(model.output_names, model.outputs)}
+    return {n: _cast_target(n, np.asarray(a), types[n], compiled.losses.get(n)) for n, a in zip(names, arrays)}
+
+
+def _cast_target(name, a, ptype, loss):
+    pred_shape = ptype.keras_shape()
+    if a.dtype.kind in "OUSV":
+        raise TypeError(f"target for output '{name}' has dtype {a.dtype}; targets must be numbers")
+    check_finite(name, a, "target for output")
+    if isinstance(loss, SparseCategoricalCrossentropy):
+        if a.ndim == len(pred_shape) and a.shape[-1] == 1:
+            a = a[..., 0]
+        if a.ndim != len(pred_shape) - 1:
+            raise ValueError(f"output '{name}' uses sparse_categorical_crossentropy, which takes class ids of shape "
+                             f"{pred_shape[:-1]}; got targets of shape {a.shape}. For one-hot rows use "
+                             f"categorical_crossentropy.")
+        if a.dtype.kind == "f" and not np.all(a == np.round(a)):
+            raise ValueError(f"output '{name}': sparse class ids must be integers")
+        if a.size and (a.min() < 0 or a.max() >= pred_shape[-1]):
+            raise ValueError(f"output '{name}': class ids must be in [0, {pred_shape[-1]}), got values in "
+                             f"[{a.min()}, {a.max()}]")
+        return np.ascontiguousarray(a.astype(np.int64))
+    if len(pred_shape) == a.ndim + 1 and pred_shape[-1] == 1:
+        a = a[..., None]  # (N,) targets for a (N, 1) output, as Keras accepts
+    if isinstance(loss, CategoricalCrossentropy) and a.ndim == len(pred_shape) - 1 and (pred_shape[-1] or 0) > 1:
+        raise ValueError(f"output '{name}' uses categorical_crossentropy, which takes one-hot rows of shape "
+                         f"{pred_shape}, but got class ids of shape {a.shape}; use "
+                         f"loss='sparse_categorical_crossentropy' or fgc.utils.to_categorical(y, {pred_shape[-1]})")
+    if a.ndim != len(pred_shape) or any(p is not None and p != s for p, s in zip(pred_shape[1:], a.shape[1:])):
+        raise ValueError(f"target for output '{name}' has shape {a.shape}, but the output has shape {pred_shape}")
+    if isinstance(loss, CategoricalCrossentropy) and a.size and np.all(a.reshape(-1, a.shape[-1]).sum(-1) == 0):
+        warnings.warn(f"every target row for output '{name}' is all zeros, so categorical_crossentropy is exactly 0 "
+                      f"and nothing is learned; targets should be one-hot rows (e.g. fgc.utils.to_categorical(ids, "
+                      f"{pred_shape[-1]}))", stacklevel=4)
+    return np.ascontiguousarray(a.astype(np.float32))
+
+
+def sample_weights(names, n: int, sample_weight, class_weight, targets) -> dict[str, np.ndarray]:
+    out = {}
+    given = {}
+    if sample_weight is not None:
+        given = dict(zip(names, as_array_list(names, sample_weight, "sample_weight")))
+    for name in names:
+        w = np.ones(n, np.float32) if name not in given else np.asarray(given[name], np.float32).reshape(-1)
+        if w.shape[0] != n:
+            raise ValueError(f"sample_weight for output '{name}' has {w.shape[0]} entries, expected {n}")
+        if class_weight is not None:
+            t = targets[name]
+            ids = t.argmax(-1) if t.ndim > 1 and t.shape[-1] > 1 else np.round(t.reshape(n, -1)[:, 0]).astype(int)
+            if t.ndim > 2:
+                raise ValueError("class_weight is supported for 2-D targets only")
+            lookup = np.array([class_weight.get(int(c), 1.0) for c in range(int(ids.max()) + 1)], np.float32)
+            w = w * lookup[ids]
+        out[name] = w
+    return out
