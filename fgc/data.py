@@ -8,8 +8,11 @@ import numpy as np
 from fgc.ir.types import TensorType, numpy_dtype
 
 
-def as_array_list(names: list[str], x, what: str) -> list:
-    """The entries of x (an array, a list or a dict) in the order of ``names``."""
+def as_array_list(names: list[str], x, what: str, ranks: list[int] | None = None) -> list:
+    """The entries of x (an array, a list or a dict) in the order of ``names``.
+
+    ``ranks`` (the rank of each entry, when known) tells a one-input model's nested-list batch
+    ``[[1, 2, 3]]`` apart from a list that wraps its one array ``[x]``."""
     if isinstance(x, dict):
         missing = [n for n in names if n not in x]
         unknown = [k for k in x if k not in names]
@@ -22,12 +25,20 @@ def as_array_list(names: list[str], x, what: str) -> list:
         if len(x) != len(names):
             raise ValueError(f"{what}: the model has {len(names)} of them {names}, got a list of {len(x)} arrays")
         return list(x)
-    if isinstance(x, (list, tuple)) and len(x) == 1 and _is_array_like(x[0]) and np.ndim(x[0]) >= 1:
+    if isinstance(x, (list, tuple)) and len(x) == 1 and _is_array_like(x[0]) and np.ndim(x[0]) >= 1 \
+            and not (ranks and _ndim(x) == ranks[0]):
         return [x[0]]
     if len(names) != 1:
         raise ValueError(f"{what}: the model has {len(names)} of them {names}; pass a list in that order or a dict "
                          f"keyed by name, got a single {type(x).__name__}")
     return [x]
+
+
+def _ndim(x) -> int | None:
+    try:
+        return np.ndim(x)
+    except ValueError:  # ragged nesting: not one array
+        return None
 
 
 def _is_array_like(a) -> bool:
@@ -66,7 +77,7 @@ def cast_array(arr, t: TensorType, name: str, what: str = "input") -> np.ndarray
 
 
 def prepare(names, types, x, what: str) -> list[np.ndarray]:
-    arrays = [cast_array(a, t, n, what) for a, t, n in zip(as_array_list(names, x, what + "s"), types, names)]
+    arrays = [cast_array(a, t, n, what) for a, t, n in zip(as_array_list(names, x, what + "s", [t.rank for t in types]), types, names)]
     sizes = {n: a.shape[0] for n, a in zip(names, arrays)}
     if len(set(sizes.values())) > 1:
         raise ValueError(f"{what}s have different numbers of samples: {sizes}")

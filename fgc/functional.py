@@ -33,7 +33,8 @@ class Model(ModelAPI, Layer):
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         legacy = {k: kwargs.pop(k) for k in ("input", "output") if k in kwargs}
-        check_kwargs("Model()", kwargs, ())
+        # The named parameters never reach kwargs; listing them lets a typo suggest the right one.
+        check_kwargs("Model()", kwargs, ("inputs", "outputs", "name", "trainable"))
         if legacy:
             warnings.warn("Model(input=..., output=...) is the Keras 1 spelling; use Model(inputs=..., outputs=...)",
                           DeprecationWarning, stacklevel=2)
@@ -156,6 +157,28 @@ class Model(ModelAPI, Layer):
 
     def count_params(self) -> int:
         return int(sum(v._value.size for v in self._variables()))
+
+    def _embedding_consumers(self) -> dict[int, list]:
+        """Model input index -> Embedding layers that read it directly (through nested models too)."""
+        from fgc.layers.embedding import Embedding
+
+        where = {id(t): i for i, t in enumerate(self.inputs)}
+        found: dict[int, list] = {}
+        for node in self._nodes:
+            for k, t in enumerate(node.inputs):
+                if id(t) not in where:
+                    continue
+                if isinstance(node.layer, Embedding):
+                    found.setdefault(where[id(t)], []).append(node.layer)
+                elif isinstance(node.layer, Model):
+                    for layer in node.layer._embedding_consumers().get(k, []):
+                        found.setdefault(where[id(t)], []).append(layer)
+        return found
+
+    def _check_ids(self, arrays) -> None:
+        for index, layers in self._embedding_consumers().items():
+            for layer in layers:
+                layer.check_ids(arrays[index], self.input_names[index])
 
     # ------------------------------------------------------------------ the walker
     def _walk(self, input_values, fn):
@@ -289,7 +312,7 @@ class Sequential(Model):
     """A linear stack: ``Sequential([layers])`` or ``.add(layer)``; the first layer may carry input_shape=."""
 
     def __init__(self, layers=None, name=None, trainable=True, **kwargs):
-        check_kwargs("Sequential()", kwargs, ())
+        check_kwargs("Sequential()", kwargs, ("layers", "name", "trainable"))
         Layer.__init__(self, name=name or unique_name("sequential"), trainable=trainable)
         ModelAPI.__init__(self)
         self._stack: list[Layer] = []

@@ -56,7 +56,9 @@ class ModelAPI:
 
     def _prepare_inputs(self, x):
         self._ensure_built(x)
-        return data_mod.prepare(self.input_names, [t.type for t in self.inputs], x, "input")
+        arrays = data_mod.prepare(self.input_names, [t.type for t in self.inputs], x, "input")
+        self._check_ids(arrays)
+        return arrays
 
     def _format_outputs(self, outs):
         if self._output_keys is not None:
@@ -65,7 +67,8 @@ class ModelAPI:
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
         """Outputs for every sample of x, computed in batches of ``batch_size`` (default 32)."""
-        check_kwargs("predict()", kwargs, ())
+        # The named parameters never reach kwargs; listing them lets a typo suggest the right one.
+        check_kwargs("predict()", kwargs, ("x", "batch_size", "verbose", "steps", "callbacks"))
         arrays = self._prepare_inputs(x)
         runner = self._runner()
         params = self._param_feed(runner)
@@ -89,7 +92,7 @@ class ModelAPI:
         from fgc.summary import summary
 
         summary(self, line_length=line_length, positions=positions, print_fn=print_fn, expand_nested=expand_nested,
-                show_trainable=show_trainable)
+                show_trainable=show_trainable, layer_range=layer_range)
 
     def export(self, filepath, format="onnx", training=False, verbose=False):
         """Write the model as a plain ONNX file (opset 18) that onnxruntime runs without fgc.

@@ -1,83 +1,22 @@
-"""Reverse-mode autodiff over primitives (the micrograd/tinygrad algorithm on the IR).
-
-Take the nodes on a path from the parameters to the loss, walk them in reverse topological
-order from a seed of 1, call each primitive's vjp, and accumulate with Add where a value has
-several users (a shared layer's weights get the sum of every call's gradient). Each vjp may
-return a cotangent in the broadcast output shape; the driver reduces it to the input's shape
-once, here. Non-float values never carry cotangents.
-"""
+"""The autodiff pass: append ``grad/<param>`` outputs, the gradients of the output named ``loss``
+with respect to every trainable param. The algorithm (reverse mode over primitives, one
+vjp per op, accumulation at shared values, unbroadcast once) is ``fgc.ops.autodiff``; it
+lives with the ops because control-flow primitives (Scan) differentiate their bodies with it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import networkx as nx
-
-from fgc import ops
 from fgc.ir import Value
-from fgc.ir.types import is_float
+from fgc.ops import Builder
+from fgc.ops.autodiff import NoGradientError, backprop, gradients
 
 from .manager import Pass
 
-
-class NoGradientError(NotImplementedError):
-    pass
-
-
-def _same_shape(a, b) -> bool:
-    return len(a) == len(b) and all(x == y or (isinstance(x, str) and isinstance(y, str)) for x, y in zip(a, b))
-
-
-def unbroadcast(b, cot: Value, primal: Value) -> Value:
-    """Sum a cotangent over the axes along which ``primal`` was broadcast."""
-    want, have = b.type(primal).shape, b.type(cot).shape
-    if _same_shape(want, have):
-        return cot
-    lead = len(have) - len(want)
-    if lead:
-        cot = b.ReduceSum(cot, axes=tuple(range(lead)), keepdims=0)
-        have = have[lead:]
-    ones = tuple(i for i, (w, h) in enumerate(zip(want, have)) if w == 1 and h != 1)
-    if ones:
-        cot = b.ReduceSum(cot, axes=ones, keepdims=1)
-    return cot
-
-
-def gradients(graph, loss: Value, wrt: list[Value]) -> list[Value | None]:
-    """d(loss)/d(w) for each w in ``wrt`` (None where the loss does not depend on it)."""
-    sources = {v.node for v in wrt}
-    reach = set(sources).union(*(nx.descendants(graph.nx, n) for n in sources))
-    needed = nx.ancestors(graph.nx, loss.node) | {loss.node}
-    active = reach & needed
-    seed = ops.Builder(graph, "grad").const(1.0, graph.type_of(loss).dtype)
-    if graph.type_of(loss).rank:
-        seed = ops.Builder(graph, "grad").ExpandLike(seed, loss)
-    cot: dict[Value, Value] = {loss: seed}
-    for name in reversed([n for n in graph.topo_order() if n in active]):
-        d = graph.node(name)
-        outs = [cot.get(Value(name, i)) for i in range(len(d["outputs"]))]
-        if name in sources or all(c is None for c in outs):
-            continue
-        opdef = ops.get(d["op"])
-        if opdef.vjp is None:
-            continue  # piecewise constant or integer-valued: no gradient flows
-        b = ops.Builder(graph, f"grad/{name}", d["layer"])
-        try:
-            in_cots = opdef.vjp(b, ops.view(graph, name), outs)
-        except NotImplementedError as e:
-            layer = d["layer"].name if d["layer"] is not None else "?"
-            raise NoGradientError(f"no gradient rule for op '{d['op']}' (layer '{layer}'): {e}") from None
-        for v, c in zip(d["inputs"], in_cots):
-            if c is None or v.node not in active or not is_float(graph.type_of(v).dtype):
-                continue
-            c = unbroadcast(b, c, v)
-            cot[v] = b.Add(cot[v], c) if v in cot else c
-    return [cot.get(v) for v in wrt]
+__all__ = ["Autodiff", "NoGradientError", "backprop", "gradients"]
 
 
 @dataclass(frozen=True)
 class Autodiff(Pass):
-    """Append ``grad/<param>`` outputs: gradients of the output named ``loss`` wrt trainable params."""
-
     loss: str = "loss"
     name = "autodiff"
 
@@ -87,8 +26,8 @@ class Autodiff(Pass):
         grads = gradients(graph, loss, [Value(n) for n in params])
         for n, g in zip(params, grads):
             if g is None:
-                g = ops.Builder(graph, "grad").Zeros(shape=tuple(graph.type_of(Value(n)).shape),
-                                                     dtype=graph.type_of(Value(n)).dtype)
+                t = graph.type_of(Value(n))
+                g = Builder(graph, "grad").Zeros(shape=tuple(t.shape), dtype=t.dtype)
             graph.outputs.append(g)
             graph.output_names.append(f"grad/{graph.node(n)['attrs']['name']}")
         return bool(params)

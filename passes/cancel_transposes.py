@@ -36,5 +36,11 @@ class CancelTransposes(Pass):
                 new = graph.add_node(name, "Transpose", (src,), d["outputs"], {"perm": perm}, d["layer"])
                 graph.replace_uses(Value(name), Value(new))
             graph.remove_node(name)
+            # The inner Transpose of a pair is dead now unless something else reads it: drop it here,
+            # so the pair vanishes in this pass and not only after DCE.
+            inner_node = d["inputs"][0].node
+            if graph.op(inner_node) == "Transpose" and not graph.users(inner_node) \
+                    and Value(inner_node) not in graph.outputs:
+                graph.remove_node(inner_node)
             modified = True
         return modified

@@ -21,7 +21,9 @@ class LowerLayers(Pass):
             d = graph.node(name)
             layer = d["layer"]
             b = Builder(graph, name, layer)
-            params = {w.name: b.param(p) for w, p in zip(layer.weights, d["attrs"]["_params"])}
+            params = {}
+            for w, p in zip(layer.weights, d["attrs"]["_params"]):
+                params[w] = params[w.name] = b.param(p)  # by name for the layer, by variable for wrappers
             outs = layer.lower(b, list(d["inputs"]), params, self.training, d["attrs"].get("_call") or {})
             if len(outs) != len(d["outputs"]):
                 raise RuntimeError(f"layer '{layer.name}' lowered to {len(outs)} outputs, expected {len(d['outputs'])}")

@@ -30,14 +30,15 @@ def value_info(name: str, t: TensorType):
 class Emitter:
     """Collects ONNX nodes and initializers while walking the graph."""
 
-    def __init__(self):
+    def __init__(self, prefix: str = ""):
+        self.prefix = prefix
         self.nodes: list = []
         self.initializers: list = []
         self._const_names: dict = {}
         self._fresh = itertools.count()
 
     def fresh(self, hint: str) -> str:
-        return f"_{hint}_{next(self._fresh)}"
+        return f"{self.prefix}_{hint}_{next(self._fresh)}"
 
     def node(self, op: str, inputs, outputs, **attrs) -> list[str]:
         self.nodes.append(helper.make_node(op, list(inputs), list(outputs), name=outputs[0] if outputs else op,
@@ -61,28 +62,32 @@ def _onnx_attrs(opdef, attrs: dict) -> dict:
             if k not in opdef.attr_inputs and not k.startswith("_")}
 
 
-def to_onnx(graph: Graph, params_as_inputs: bool = False, param_values: dict | None = None,
-            doc: str = "") -> onnx.ModelProto:
-    """Emit ``graph`` (primitives only). ``param_values`` maps param name -> array for initializers."""
-    e = Emitter()
+def emit_nodes(graph: Graph, e: Emitter, params_as_inputs: bool, param_values: dict | None = None,
+               bound: dict | None = None, prefix: str = ""):
+    """Emit every node of ``graph``; returns (value names, graph-input value infos).
+
+    ``bound`` names graph inputs that are not ONNX inputs (a Scan body's closures read the
+    outer scope); ``prefix`` keeps a body's names apart from the outer graph's."""
     names: dict[Value, str] = {}
-    out_name = {v: n for v, n in zip(graph.outputs, graph.output_names)}
-    graph_inputs, graph_outputs = [], []
-
-    def name_of(node: str, d: dict, i: int) -> str:
-        v = Value(node, i)
-        if v in out_name and d["op"] not in ("input",) and list(graph.outputs).count(v) == 1:
-            return out_name[v]
-        return node if len(d["outputs"]) == 1 else f"{node}:{i}"
-
+    out_name: dict[Value, str] = {}
+    for v, n in zip(graph.outputs, graph.output_names):
+        out_name.setdefault(v, prefix + n if bound is not None else n)  # later repeats get an Identity
+    graph_inputs = []
     for node in graph.topo_order():
         d = graph.node(node)
-        outs = [name_of(node, d, i) for i in range(len(d["outputs"]))]
+        op = d["op"]
+        outs = []
+        for i in range(len(d["outputs"])):
+            v = Value(node, i)
+            own = prefix + (node if len(d["outputs"]) == 1 else f"{node}:{i}")
+            outs.append(out_name[v] if v in out_name and op != "input" else own)
         for i, n in enumerate(outs):
             names[Value(node, i)] = n
-        op = d["op"]
         if op == "input":
-            graph_inputs.append(value_info(outs[0], d["outputs"][0]))
+            if bound and Value(node) in bound:
+                names[Value(node)] = bound[Value(node)]
+            else:
+                graph_inputs.append(value_info(outs[0], d["outputs"][0]))
         elif op == "param":
             pname = d["attrs"]["name"]
             names[Value(node)] = pname
@@ -100,17 +105,40 @@ def to_onnx(graph: Graph, params_as_inputs: bool = False, param_values: dict | N
         else:
             opdef = ops.get(op)
             ins = [names[v] for v in d["inputs"]]
-            view = ops.view(graph, node)
             if opdef.emit is not None:
-                opdef.emit(e, view, ins, outs)
+                opdef.emit(e, ops.view(graph, node), ins, outs)
             else:
                 extra = [e.const(np.array(d["attrs"][k], np.int64)) for k in opdef.attr_inputs if k in d["attrs"]]
                 e.node(op, ins + extra, outs, **_onnx_attrs(opdef, d["attrs"]))
+    return names, graph_inputs
+
+
+def _graph_outputs(graph: Graph, e: Emitter, names: dict, prefix: str = "") -> list:
+    outputs = []
     for v, oname in zip(graph.outputs, graph.output_names):
-        src = names[v]
-        if src != oname:  # an input or a value returned twice: give the output its own name
-            e.node("Identity", [src], [oname])
-        graph_outputs.append(value_info(oname, graph.type_of(v)))
+        oname = prefix + oname
+        if names[v] != oname:  # an input or a value returned twice: give the output its own name
+            e.node("Identity", [names[v]], [oname])
+        outputs.append(value_info(oname, graph.type_of(v)))
+    return outputs
+
+
+def subgraph(graph: Graph, bound: dict, prefix: str, input_names: list[str]):
+    """A loop body as a GraphProto: inputs named ``input_names``, closures read from the outer scope."""
+    e = Emitter(prefix)
+    body_inputs = {v: n for v, n in zip(graph.inputs[:len(input_names)], input_names)}
+    names, _ = emit_nodes(graph, e, params_as_inputs=True, bound={**bound, **body_inputs}, prefix=prefix)
+    outputs = _graph_outputs(graph, e, names, prefix)
+    inputs = [value_info(n, graph.type_of(v)) for v, n in body_inputs.items()]
+    return helper.make_graph(e.nodes, prefix.rstrip("/") or "body", inputs, outputs, e.initializers)
+
+
+def to_onnx(graph: Graph, params_as_inputs: bool = False, param_values: dict | None = None,
+            doc: str = "") -> onnx.ModelProto:
+    """Emit ``graph`` (primitives only). ``param_values`` maps param name -> array for initializers."""
+    e = Emitter()
+    names, graph_inputs = emit_nodes(graph, e, params_as_inputs, param_values)
+    graph_outputs = _graph_outputs(graph, e, names)
     proto = helper.make_graph(e.nodes, graph.name, graph_inputs, graph_outputs, e.initializers)
     model = helper.make_model(proto, opset_imports=[helper.make_opsetid("", OPSET)], producer_name=PRODUCER,
                               doc_string=doc)

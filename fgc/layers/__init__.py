@@ -7,3 +7,7 @@ from .merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtr
 __all__ = ["Input", "InputLayer", "KerasTensor", "Layer", "Variable", "Activation", "Dense", "Dropout", "Flatten",
            "Reshape", "Add", "Average", "Concatenate", "Maximum", "Minimum", "Multiply", "Subtract", "add",
            "average", "concatenate", "maximum", "merge", "minimum", "multiply", "subtract"]
+from .embedding import Embedding  # noqa: E402
+from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN  # noqa: E402
+
+__all__ += ["Embedding", "GRU", "LSTM", "Bidirectional", "SimpleRNN"]

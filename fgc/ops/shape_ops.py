@@ -147,8 +147,8 @@ primitive("Concat", _concat_infer, _concat_vjp)
 def _slice_dims(dim, start, end, step):
     if isinstance(dim, int):
         return len(range(*slice(start, end, step).indices(dim)))
-    if start == 0 and end >= INT_MAX and step == 1:
-        return dim
+    if (start, step) == (0, 1) and end >= INT_MAX or (start, step) == (-1, -1) and end <= -INT_MAX:
+        return dim  # the whole axis, forwards or reversed
     return fresh_symbol("S")
 
 

@@ -35,6 +35,7 @@ def make_batches(model, x, y, sample_weight=None, class_weight=None) -> Batches:
     xs = prepare(model.input_names, [t.type for t in model.inputs], x, "input")
     for name, a in zip(model.input_names, xs):
         check_finite(name, a, "input")
+    model._check_ids(xs)
     targets = prepare_targets(model, compiled, y)
     n = xs[0].shape[0]
     for name, t in targets.items():

@@ -99,7 +99,7 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     """The compiled train step (or, with ``train=False``, the evaluation step) and its StepSpec."""
     from fgc.ops import Builder
     from fgc.passes import PassManager, lowering_pipeline, optimization_pipeline
-    from fgc.passes.autodiff import gradients
+    from fgc.ops.autodiff import gradients
 
     graph = model.to_graph()
     PassManager(lowering_pipeline(training=train)).run(graph)

@@ -1,0 +1,323 @@
+"""SimpleRNN, LSTM, GRU and Bidirectional, with Keras 3 weights and gate orders.
+
+Two lowerings share one set of weights: inference uses ONNX's native RNN/LSTM/GRU ops (weights
+permuted into ONNX's layout inside the graph, which onnxruntime folds once); training uses a
+Scan over a primitive cell whose gradient the autodiff pass derives. The input projection
+``x @ kernel + bias`` is hoisted out of the loop as one large MatMul, so each step only does
+``h @ recurrent_kernel`` and the gate arithmetic.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fgc import activations
+from fgc.ir import Graph, TensorType
+from fgc.ir.types import ShapeError, is_float
+
+from .base import Layer
+
+
+class _RNN(Layer):
+    gates = 1
+    onnx_op = "RNN"
+    state_names = ("h",)
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
+                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 dropout=0.0, recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, unroll=False, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(f"{type(self).__name__} units must be a positive int, got {units!r}")
+        if stateful:
+            raise ValueError(f"{type(self).__name__}(stateful=True) is not supported: fgc's recurrent layers start "
+                             f"each batch from zero states (stateful=False)")
+        self.units = int(units)
+        self.activation, self._act = activations.get(activation)
+        self.recurrent_activation, self._rec_act = activations.get(recurrent_activation)
+        self.use_bias = use_bias
+        self.kernel_initializer, self.recurrent_initializer = kernel_initializer, recurrent_initializer
+        self.bias_initializer = bias_initializer
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self.return_sequences, self.return_state, self.go_backwards = return_sequences, return_state, go_backwards
+
+    # ------------------------------------------------------------------ weights and shapes
+    def _bias_init(self):
+        return self.bias_initializer
+
+    def _bias_shape(self):
+        return (self.gates * self.units,)
+
+    def build(self, input_types):
+        x = input_types[0]
+        if x.rank != 3 or not isinstance(x.shape[-1], int):
+            return  # compute_output_types raises the user-facing error
+        self.kernel = self.add_weight("kernel", (x.shape[-1], self.gates * self.units), self.kernel_initializer)
+        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, self.gates * self.units),
+                                                self.recurrent_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", self._bias_shape(), self._bias_init())
+
+    def compute_output_types(self, input_types, node_attrs=None):
+        x = input_types[0]
+        name = type(self).__name__
+        if x.rank != 3:
+            hint = (" When stacking recurrent layers, give the layer before it return_sequences=True so it returns "
+                    "the whole sequence (batch, timesteps, units) instead of its last output.") if x.rank == 2 else ""
+            raise ShapeError(f"{name} expects a 3-D input (batch, timesteps, features), got shape {x.keras_shape()}."
+                             + hint)
+        if not is_float(x.dtype):
+            raise ShapeError(f"{name} expects a float input, got {x.dtype}; integer ids need an Embedding first")
+        if not self._weights or x.shape[-1] != self.kernel.shape[0]:
+            raise ShapeError(f"expected {self.kernel.shape[0] if self._weights else 'known'} features on the last "
+                             f"axis, got shape {x.keras_shape()}")
+        n, t = x.shape[0], x.shape[1]
+        out = x.with_shape((n, t, self.units) if self.return_sequences else (n, self.units))
+        states = [x.with_shape((n, self.units))] * len(self.state_names)
+        return [out] + (states if self.return_state else [])
+
+    def _returns_list(self):
+        return self.return_state
+
+    # ------------------------------------------------------------------ lowering
+    def lower(self, b, inputs, params, training=False, call_args=None):
+        if training and (self.dropout or self.recurrent_dropout):
+            raise NotImplementedError(f"{type(self).__name__} dropout/recurrent_dropout in training is not "
+                                      f"supported yet (layer '{self.name}'); use a Dropout layer before it")
+        x = inputs[0]
+        if training:
+            seq, states = self._lower_scan(b, x, params)
+        else:
+            seq, states = self._lower_native(b, x, params)
+        last = states[0]
+        out = b.Transpose(seq, perm=(1, 0, 2)) if self.return_sequences else last
+        return [out] + (list(states) if self.return_state else [])
+
+    def _projection(self, b, x, params):
+        """x @ kernel (+ input bias) for every time step at once, time-major (T, N, gates*units)."""
+        xw = b.MatMul(x, params["kernel"])
+        if self.use_bias:
+            xw = b.Add(xw, self._input_bias(b, params))
+        return b.Transpose(xw, perm=(1, 0, 2))
+
+    def _input_bias(self, b, params):
+        return params["bias"]
+
+    def _lower_scan(self, b, x, params):
+        dtype = b.type(x).dtype
+        zx = self._projection(b, x, params)
+        closures = self._closures(b, params)
+        body = Graph(f"{self.name}_cell")
+        cb = _body_builder(body, self)
+        states = [body.add_input(s, TensorType(("N", self.units), dtype)) for s in self.state_names]
+        step_in = body.add_input("zx", TensorType(("N", self.gates * self.units), dtype))
+        inner = [body.add_input(f"c{i}", b.type(c)) for i, c in enumerate(closures)]
+        new_states = self.cell(cb, states, step_in, inner)
+        body.outputs = list(new_states) + [new_states[0]]
+        body.output_names = [f"{s}_new" for s in self.state_names] + ["y"]
+        zeros = [b.BatchZeros(x, dims=(self.units,), dtype=dtype) for _ in self.state_names]
+        outs = b.Scan(*zeros, zx, *closures, body=body, num_states=len(zeros), num_scan=1, save_states=True,
+                      directions=(1 if self.go_backwards else 0,), out_directions=(0,))
+        k = len(self.state_names)
+        return outs[k], list(outs[:k])
+
+    def _lower_native(self, b, x, params):
+        xt = b.Transpose(x, perm=(1, 0, 2))
+        w, r, bias = self._onnx_weights(b, params)
+        extra = {"linear_before_reset": 1} if getattr(self, "reset_after", False) else {}
+        outs = b.emit(self.onnx_op, xt, w, r, bias, hidden_size=self.units,
+                      direction="reverse" if self.go_backwards else "forward", **extra, hint=self.onnx_op)
+        seq = b.Squeeze(outs[0], axes=(1,))
+        if self.go_backwards:  # ONNX aligns outputs with input positions; Keras returns them in processing order
+            seq = b.Slice(seq, starts=(-1,), ends=(-(2 ** 62),), axes=(0,), steps=(-1,))
+        states = [b.Squeeze(o, axes=(0,)) for o in outs[1:]]
+        return seq, states
+
+    def _to_onnx_rows(self, b, kernel, order):
+        """Keras (in, gates*u) columns -> ONNX (1, gates*u, in) rows in ONNX's gate order."""
+        rows = b.Transpose(kernel, perm=(1, 0))
+        if order != tuple(range(self.gates)):
+            parts = b.Split(rows, axis=0, sizes=(self.units,) * self.gates)
+            rows = b.Concat(*[parts[i] for i in order], axis=0)
+        return b.Unsqueeze(rows, axes=(0,))
+
+    def _onnx_bias(self, b, bias, order):
+        if bias is None:
+            return b.Zeros(shape=(1, 2 * self.gates * self.units), dtype=self.dtype)
+        if order != tuple(range(self.gates)):
+            parts = b.Split(bias, axis=0, sizes=(self.units,) * self.gates)
+            bias = b.Concat(*[parts[i] for i in order], axis=0)
+        zeros = b.Zeros(shape=(self.gates * self.units,), dtype=self.dtype)
+        return b.Unsqueeze(b.Concat(bias, zeros, axis=0), axes=(0,))
+
+    onnx_order = (0,)
+
+    def _onnx_weights(self, b, params):
+        w = self._to_onnx_rows(b, params["kernel"], self.onnx_order)
+        r = self._to_onnx_rows(b, params["recurrent_kernel"], self.onnx_order)
+        return w, r, self._onnx_bias(b, params.get("bias"), self.onnx_order)
+
+    def _closures(self, b, params):
+        return [params["recurrent_kernel"]]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "return_sequences": self.return_sequences,
+                "return_state": self.return_state, "go_backwards": self.go_backwards}
+
+
+def _body_builder(body, layer):
+    from fgc.ops import Builder
+
+    return Builder(body, "cell", layer)
+
+
+class SimpleRNN(_RNN):
+    def cell(self, b, states, zx, closures):
+        (h,) = states
+        return [self._act(b, b.Add(zx, b.MatMul(h, closures[0])))]
+
+
+class LSTM(_RNN):
+    gates = 4
+    onnx_op = "LSTM"
+    state_names = ("h", "c")
+    onnx_order = (0, 3, 1, 2)  # Keras i, f, c, o -> ONNX i, o, f, c
+
+    def __init__(self, units, unit_forget_bias=True, **kwargs):
+        super().__init__(units, **kwargs)
+        self.unit_forget_bias = unit_forget_bias
+
+    def _bias_init(self):
+        if not self.unit_forget_bias:
+            return self.bias_initializer
+        from fgc import initializers
+
+        base = initializers.get(self.bias_initializer)
+        u = self.units
+        return lambda shape: np.concatenate([base((u,)), np.ones(u), base((2 * u,))])
+
+    def cell(self, b, states, zx, closures):
+        h, c = states
+        z = b.Add(zx, b.MatMul(h, closures[0]))
+        i, f, g, o = b.Split(z, axis=-1, sizes=(self.units,) * 4)
+        i, f, o = self._rec_act(b, i), self._rec_act(b, f), self._rec_act(b, o)
+        c_new = b.Add(b.Mul(f, c), b.Mul(i, self._act(b, g)))
+        return [b.Mul(o, self._act(b, c_new)), c_new]
+
+    def get_config(self):
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
+
+
+class GRU(_RNN):
+    gates = 3
+    onnx_op = "GRU"
+    onnx_order = (0, 1, 2)  # z, r, h in both
+
+    def __init__(self, units, reset_after=True, **kwargs):
+        super().__init__(units, **kwargs)
+        self.reset_after = reset_after
+
+    def _bias_shape(self):
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _input_bias(self, b, params):
+        if not self.reset_after:
+            return params["bias"]
+        return b.Squeeze(b.Slice(params["bias"], starts=(0,), ends=(1,), axes=(0,)), axes=(0,))
+
+    def _closures(self, b, params):
+        r = params["recurrent_kernel"]
+        if self.reset_after:
+            rb = b.Squeeze(b.Slice(params["bias"], starts=(1,), ends=(2,), axes=(0,)), axes=(0,)) \
+                if self.use_bias else b.Zeros(shape=(3 * self.units,), dtype=self.dtype)
+            return [r, rb]
+        u = self.units
+        return [b.Slice(r, starts=(0,), ends=(2 * u,), axes=(1,)), b.Slice(r, starts=(2 * u,), ends=(3 * u,), axes=(1,))]
+
+    def cell(self, b, states, zx, closures):
+        (h,) = states
+        u = self.units
+        xz, xr, xh = b.Split(zx, axis=-1, sizes=(u, u, u))
+        if self.reset_after:
+            rz, rr, rh = b.Split(b.Add(b.MatMul(h, closures[0]), closures[1]), axis=-1, sizes=(u, u, u))
+            z, r = self._rec_act(b, b.Add(xz, rz)), self._rec_act(b, b.Add(xr, rr))
+            hh = self._act(b, b.Add(xh, b.Mul(r, rh)))
+        else:
+            rz, rr = b.Split(b.MatMul(h, closures[0]), axis=-1, sizes=(u, u))
+            z, r = self._rec_act(b, b.Add(xz, rz)), self._rec_act(b, b.Add(xr, rr))
+            hh = self._act(b, b.Add(xh, b.MatMul(b.Mul(r, h), closures[1])))
+        return [b.Add(b.Mul(z, h), b.Mul(b.Sub(1.0, z), hh))]
+
+    def _onnx_weights(self, b, params):
+        w = self._to_onnx_rows(b, params["kernel"], self.onnx_order)
+        r = self._to_onnx_rows(b, params["recurrent_kernel"], self.onnx_order)
+        if not self.use_bias:
+            return w, r, b.Zeros(shape=(1, 6 * self.units), dtype=self.dtype)
+        if self.reset_after:
+            return w, r, b.Reshape(params["bias"], shape=(1, 6 * self.units))
+        return w, r, self._onnx_bias(b, params["bias"], self.onnx_order)
+
+    def get_config(self):
+        return {**super().get_config(), "reset_after": self.reset_after}
+
+
+class Bidirectional(Layer):
+    """Runs ``layer`` forwards and a copy backwards, then merges (concat, sum, mul, ave)."""
+
+    def __init__(self, layer, merge_mode="concat", backward_layer=None, weights=None, **kwargs):
+        if not isinstance(layer, _RNN):
+            raise TypeError(f"Bidirectional wraps a recurrent layer (LSTM, GRU, SimpleRNN), got {type(layer).__name__}")
+        super().__init__(name=kwargs.pop("name", None) or f"bidirectional_{layer.name}", **kwargs)
+        if merge_mode not in ("concat", "sum", "mul", "ave", None):
+            raise ValueError(f"merge_mode must be 'concat', 'sum', 'mul', 'ave' or None, got {merge_mode!r}")
+        self.merge_mode = merge_mode
+        config = {k: getattr(layer, k) for k in ("units", "activation", "recurrent_activation", "use_bias",
+                                                 "return_sequences", "return_state")}
+        extra = {"reset_after": layer.reset_after} if isinstance(layer, GRU) else {}
+        self.forward_layer = layer
+        layer.name = f"forward_{layer.name}"
+        self.backward_layer = backward_layer or type(layer)(**config, **extra, go_backwards=not layer.go_backwards,
+                                                            name=f"backward_{layer.name[len('forward_'):]}")
+        self.return_sequences, self.return_state = layer.return_sequences, layer.return_state
+
+    @property
+    def weights(self):
+        return self.forward_layer.weights + self.backward_layer.weights
+
+    def build(self, input_types):
+        for sub in (self.forward_layer, self.backward_layer):
+            sub.build(input_types)
+            sub.built = True
+
+    def _returns_list(self):
+        return self.return_state
+
+    def compute_output_types(self, input_types, node_attrs=None):
+        fwd = self.forward_layer.compute_output_types(input_types)
+        out = fwd[0]
+        if self.merge_mode == "concat":
+            out = out.with_shape(out.shape[:-1] + (2 * out.shape[-1],))
+        outs = [out] if self.merge_mode else [fwd[0], fwd[0]]
+        return outs + (fwd[1:] * 2 if self.return_state else [])
+
+    def lower(self, b, inputs, params, training=False, call_args=None):
+        def sub_params(layer):
+            return {w.name: params[w] for w in layer.weights}
+        fwd = self.forward_layer.lower(b, inputs, sub_params(self.forward_layer), training)
+        bwd = self.backward_layer.lower(b, inputs, sub_params(self.backward_layer), training)
+        y_f, y_b = fwd[0], bwd[0]
+        if self.return_sequences:  # the backward layer's sequence comes in processing order: flip it back
+            y_b = b.Slice(y_b, starts=(-1,), ends=(-(2 ** 62),), axes=(1,), steps=(-1,))
+        merged = {"concat": lambda: [b.Concat(y_f, y_b, axis=-1)], "sum": lambda: [b.Add(y_f, y_b)],
+                  "mul": lambda: [b.Mul(y_f, y_b)], "ave": lambda: [b.Mul(b.Add(y_f, y_b), 0.5)],
+                  None: lambda: [y_f, y_b]}[self.merge_mode]()
+        return merged + (fwd[1:] + bwd[1:] if self.return_state else [])
+
+
+CASES = [
+    (SimpleRNN, dict(units=3), [("N", 5, 4)], ("N", 3), 4 * 3 + 3 * 3 + 3),
+    (LSTM, dict(units=3), [("N", 5, 4)], ("N", 3), 4 * (4 * 3 + 3 * 3 + 3)),
+    (LSTM, dict(units=2, return_sequences=True), [("N", 5, 4)], ("N", 5, 2), 4 * (4 * 2 + 2 * 2 + 2)),
+    (GRU, dict(units=3), [("N", 5, 4)], ("N", 3), 3 * (4 * 3 + 3 * 3 + 2 * 3)),
+    (GRU, dict(units=3, reset_after=False), [("N", 5, 4)], ("N", 3), 3 * (4 * 3 + 3 * 3 + 3)),
+]

@@ -1,0 +1,27 @@
+"""``model.export(path, training=True)``: the compiled train step as a standalone ONNX model.
+
+Inputs: the model inputs, ``y/<output>`` targets, ``sw/<output>`` sample weights (ones for
+unweighted training), ``params`` (every trainable weight flattened and concatenated in
+get_weights order; or one input per weight when the optimizer clips per weight), frozen
+weights by name, optimizer state ``opt/<slot>/<params>`` (zeros to start, see the doc string
+of the file for the initial values), ``lr`` and ``step`` (0-based iteration count), both float
+scalars. Outputs: ``loss``, per-output losses and metrics, then ``new/<input>`` for every weight
+and state input the step updates: feed them back as the next step's inputs.
+"""
+from __future__ import annotations
+
+import json
+
+
+def train_step_proto(model):
+    if model._trainer is None:
+        raise RuntimeError("export(training=True) needs a compiled model: call model.compile(...) first")
+    step = model._trainer.step(True)
+    proto = type(step.proto)()
+    proto.CopyFrom(step.proto)
+    layout = {"flat_params": {k: list(v) for k, v in step.spec.slices.items()},
+              "state_init": {k: v[1] for k, v in step.spec.state_init.items()},
+              "updates": step.spec.update_outputs, "reports": step.spec.report_outputs}
+    proto.doc_string = (f"fgc train step of model '{model.name}'. Layout (flat_params: name -> [offset, size, "
+                        f"shape]; state_init: initial fill value of each optimizer state input): " + json.dumps(layout))
+    return proto
