@@ -17,21 +17,23 @@ def inference_graph(model, manager_kwargs=None):
 
 
 class InferenceRunner:
-    """One onnxruntime session for a model's inference graph; weights are inputs bound from the
-    model's ParamStore, so new weights need no new session."""
+    """One onnxruntime session for a model's inference graph, with the weights built in as
+    initializers (so onnxruntime folds weight-only work such as the recurrent weight permutes and
+    prepacks matrices). New weights mean a new session, built from the same compiled graph."""
 
     def __init__(self, model, device: str):
         self.graph = inference_graph(model)
         self.device = device
-        self.param_names = [n for n in self.graph.params if n in {
-            self.graph.node(p)["attrs"]["name"] for p in self.graph.nodes_with_op("param")}]
-        proto = to_onnx(self.graph, params_as_inputs=True)
-        self.session = rt.make_session(proto.SerializeToString(), device)
         self.input_names = list(self.graph.input_names)
         self.output_names = list(self.graph.output_names)
+        self.session = None
+        self.version = None
 
-    def run(self, arrays: list[np.ndarray], params: dict) -> list[np.ndarray]:
-        feed = {n: a for n, a in zip(self.input_names, arrays)}
-        for n in self.param_names:
-            feed[n] = params[n]
-        return self.session.run(self.output_names, feed)
+    def refresh(self, version) -> None:
+        if version != self.version:
+            proto = to_onnx(self.graph, params_as_inputs=False)
+            self.session = rt.make_session(proto.SerializeToString(), self.device)
+            self.version = version
+
+    def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return self.session.run(self.output_names, dict(zip(self.input_names, arrays)))

@@ -197,7 +197,7 @@ class Model(ModelAPI, Layer):
             if given.rank != want.rank or not all(dims_compatible(a, b) for a, b in zip(given.shape[1:], want.shape[1:])):
                 raise ShapeError(f"input {i} ('{self.input_names[i]}') expects shape {want.keras_shape()}, "
                                  f"got {given.keras_shape()}")
-        return self._walk(input_types, lambda node, ins: node.layer.compute_output_types(ins, node.call_args))
+        return self._walk(input_types, lambda node, ins: node.layer.infer_node(ins, node.call_args))
 
     def _returns_list(self):
         return not self._single_output
@@ -228,7 +228,7 @@ class Model(ModelAPI, Layer):
 
         def add(node, ins):
             layer = node.layer
-            outs = layer.compute_output_types([g.type_of(v) for v in ins], node.call_args)
+            outs = layer.infer_node([g.type_of(v) for v in ins], node.call_args)
             params = tuple(var_names[id(v)] for v in
                            (layer._variables() if isinstance(layer, Model) else layer.weights))
             hint = prefix + (layer.name if node.index == 0 else f"{layer.name}.{node.index}")

@@ -14,7 +14,7 @@ from fgc.naming import check_kwargs
 class ModelAPI:
     def __init__(self):
         self._runners: dict = {}
-        self._host_params = None     # name -> array cache for inference feeds
+        self._weights_version = 0    # bumped whenever the Variables change
         self._trainer = None         # set by compile()
         self._device_newer = False   # the trainer holds weights newer than the Variables
         self._compiled = None
@@ -29,15 +29,9 @@ class ModelAPI:
             self._trainer.pull_weights()
 
     def _weights_changed(self):
-        self._host_params = None
+        self._weights_version += 1
         if self._trainer is not None:
             self._trainer.weights_changed()
-
-    def _param_feed(self, runner) -> dict:
-        self._sync_from_device()
-        if self._host_params is None:
-            self._host_params = {name: spec.variable._value for name, spec in runner.graph.params.items()}
-        return self._host_params
 
     # ------------------------------------------------------------------ inference
     def _runner(self):
@@ -48,7 +42,10 @@ class ModelAPI:
             from fgc.compiler import InferenceRunner
 
             self._runners[device] = InferenceRunner(self, device)
-        return self._runners[device]
+        runner = self._runners[device]
+        self._sync_from_device()
+        runner.refresh(self._weights_version)
+        return runner
 
     def _ensure_built(self, x):
         if not self.built:
@@ -71,17 +68,16 @@ class ModelAPI:
         check_kwargs("predict()", kwargs, ("x", "batch_size", "verbose", "steps", "callbacks"))
         arrays = self._prepare_inputs(x)
         runner = self._runner()
-        params = self._param_feed(runner)
         n = arrays[0].shape[0]
         bs = int(batch_size or 32)
         if n <= bs:
-            return self._format_outputs(runner.run(arrays, params))
-        chunks = [runner.run([a[i:i + bs] for a in arrays], params) for i in range(0, n, bs)]
+            return self._format_outputs(runner.run(arrays))
+        chunks = [runner.run([a[i:i + bs] for a in arrays]) for i in range(0, n, bs)]
         outs = [np.concatenate([c[k] for c in chunks], axis=0) for k in range(len(chunks[0]))]
         return self._format_outputs(outs)
 
     def predict_on_batch(self, x):
-        return self._format_outputs(self._runner().run(self._prepare_inputs(x), self._param_feed(self._runner())))
+        return self._format_outputs(self._runner().run(self._prepare_inputs(x)))
 
     def _call_on_data(self, x):
         return self.predict_on_batch(x)

@@ -14,6 +14,11 @@ def _shape_text(tensors) -> str:
     return shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
 
 
+def data_inputs(node) -> list:
+    """A node's inputs without the mask source a mask-consuming layer also reads."""
+    return node.inputs[:-1] if "_mask" in node.call_args else node.inputs
+
+
 def _is_chain(model) -> bool:
     from fgc.functional import Sequential
 
@@ -23,9 +28,10 @@ def _is_chain(model) -> bool:
         return False
     consumed = set()
     for node in model._nodes:
-        if len(node.inputs) > 1 or len(node.outputs) > 1:
+        inputs = data_inputs(node)
+        if len(inputs) > 1 or len(node.outputs) > 1:
             return False
-        for t in node.inputs:
+        for t in inputs:
             if id(t) in consumed:
                 return False
             consumed.add(id(t))
@@ -42,7 +48,7 @@ def _layer_rows(model, chain: bool, depth: int, expand: bool):
         outputs = [t for n in nodes for t in n.outputs]
         connected = []
         for n in nodes:
-            for t in n.inputs:
+            for t in data_inputs(n):
                 src, ni, ti = t._keras_history
                 connected.append(f"{src.name}[{ni}][{ti}]")
         name = ("  " * depth) + f"{layer.name} ({type(layer).__name__ if type(layer).__name__ != 'Model' else 'Functional'})"

@@ -22,7 +22,7 @@ def infer_node(graph, name: str):
         return d["outputs"]
     in_types = [graph.type_of(v) for v in d["inputs"]]
     if d["op"] in LAYER_OPS:
-        return tuple(d["layer"].compute_output_types(in_types, node_attrs=d["attrs"]))
+        return tuple(d["layer"].infer_node(in_types, d["attrs"].get("_call") or {}))
     return tuple(ops.get(d["op"]).infer(in_types, d["attrs"]))
 
 

@@ -11,3 +11,6 @@ from .embedding import Embedding  # noqa: E402
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN  # noqa: E402
 
 __all__ += ["Embedding", "GRU", "LSTM", "Bidirectional", "SimpleRNN"]
+from .reshaping import Masking, Permute, RepeatVector  # noqa: E402
+
+__all__ += ["Masking", "Permute", "RepeatVector"]

@@ -55,10 +55,29 @@ class Variable:
         return f"<Variable path={self.path} shape={self.shape} dtype={self.dtype}>"
 
 
+class Mask:
+    """Which timesteps count: ``source`` holds ids (kind 'nonzero': id != 0, from Embedding(mask_zero=True))
+    or vectors (kind 'value': any feature != value, from Masking)."""
+
+    def __init__(self, source: "KerasTensor", kind: str, value: float = 0.0):
+        self.source, self.kind, self.value = source, kind, value
+
+
+def lower_mask(b, source, kind: str, value: float, dtype: str):
+    """The mask as a float (N, T) tensor of ones (keep) and zeros (skip)."""
+    if kind == "nonzero":
+        keep = b.Not(b.Equal(source, b.const(0, b.type(source).dtype)))
+    else:
+        differs = b.Cast(b.Not(b.Equal(source, float(value))), to=b.type(source).dtype)
+        keep = b.Greater(b.ReduceMax(differs, axes=(-1,), keepdims=0), 0.0)
+    return b.Cast(keep, to=dtype)
+
+
 class KerasTensor:
     """A symbolic tensor: a type (with named symbolic dims) and the call event that made it."""
 
     def __init__(self, ttype: TensorType, history=None, name: str | None = None):
+        self._mask = None
         self.type = ttype
         self._keras_history = history  # (layer, node_index, tensor_index)
         self.name = name or (f"{history[0].name}/output_{history[2]}" if history else "tensor")
@@ -221,9 +240,29 @@ class Layer:
             sources = "; ".join(f"input {i} is {describe_tensor(t)}" for i, t in enumerate(tensors))
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}), call {len(self._inbound_nodes)}: {e}. "
                              f"({sources})") from None
+        mask = tensors[0]._mask if len(tensors) == 1 else None
+        node_inputs = list(tensors)
+        if mask is not None and self.mask_policy == "consume":
+            node_inputs.append(mask.source)  # mask-consuming layers read the mask's source as a last input
+            kwargs = {**kwargs, "_mask": (mask.kind, mask.value)}
         outputs = [KerasTensor(t, (self, len(self._inbound_nodes), i)) for i, t in enumerate(out_types)]
-        Node(self, tensors, outputs, kwargs)
+        out_mask = self.output_mask(mask, tensors)
+        for t in outputs:
+            t._mask = out_mask
+        Node(self, node_inputs, outputs, kwargs)
         return outputs[0] if len(outputs) == 1 and not self._returns_list() else outputs
+
+    # ------------------------------------------------------------------ masks (Keras mask_zero / Masking)
+    mask_policy = "drop"  # "pass": outputs keep the input's mask; "consume": the layer reads it
+
+    def output_mask(self, mask, inputs):
+        return mask if self.mask_policy == "pass" else None
+
+    def infer_node(self, in_types, call_args=None):
+        """compute_output_types for a recorded call (drops the mask source a consuming layer reads)."""
+        if call_args and "_mask" in call_args:
+            in_types = in_types[:-1]
+        return self.compute_output_types(in_types, node_attrs=call_args)
 
     def _returns_list(self) -> bool:
         return False

@@ -16,6 +16,8 @@ def _one_input(layer, types):
 
 
 class Dense(Layer):
+    mask_policy = "pass"
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
@@ -59,6 +61,8 @@ class Dense(Layer):
 
 
 class Activation(Layer):
+    mask_policy = "pass"
+
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
         self.activation, self._act = activations.get(activation)
@@ -74,6 +78,8 @@ class Activation(Layer):
 
 
 class Dropout(Layer):
+    mask_policy = "pass"
+
     """Identity at inference; in training, zeroes a fraction ``rate`` and scales the rest by 1/(1-rate)."""
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):

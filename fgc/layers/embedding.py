@@ -9,7 +9,7 @@ import numpy as np
 
 from fgc.ir.types import INT_DTYPES, ShapeError
 
-from .base import Layer
+from .base import Layer, Mask
 
 
 class Embedding(Layer):
@@ -22,7 +22,6 @@ class Embedding(Layer):
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer, self.mask_zero = embeddings_initializer, mask_zero
         self.input_length = input_length
-        self.supports_masking = True
 
     def build(self, input_types):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
@@ -40,8 +39,8 @@ class Embedding(Layer):
             ids = b.Cast(ids, to="int64")
         return [b.Gather(params["embeddings"], ids, axis=0)]
 
-    def compute_mask(self, ids: np.ndarray):
-        return ids != 0 if self.mask_zero else None
+    def output_mask(self, mask, inputs):
+        return Mask(inputs[0], "nonzero") if self.mask_zero else None
 
     def check_ids(self, ids: np.ndarray, input_name: str) -> None:
         if ids.size == 0:

@@ -14,10 +14,11 @@ from fgc import activations
 from fgc.ir import Graph, TensorType
 from fgc.ir.types import ShapeError, is_float
 
-from .base import Layer
+from .base import Layer, lower_mask
 
 
 class _RNN(Layer):
+    mask_policy = "consume"
     gates = 1
     onnx_op = "RNN"
     state_names = ("h",)
@@ -79,14 +80,18 @@ class _RNN(Layer):
     def _returns_list(self):
         return self.return_state
 
+    def output_mask(self, mask, inputs):
+        return mask if self.return_sequences else None
+
     # ------------------------------------------------------------------ lowering
     def lower(self, b, inputs, params, training=False, call_args=None):
-        if training and (self.dropout or self.recurrent_dropout):
-            raise NotImplementedError(f"{type(self).__name__} dropout/recurrent_dropout in training is not "
-                                      f"supported yet (layer '{self.name}'); use a Dropout layer before it")
         x = inputs[0]
-        if training:
-            seq, states = self._lower_scan(b, x, params)
+        mask = None
+        if call_args and "_mask" in call_args:
+            keep = lower_mask(b, inputs[-1], *call_args["_mask"], dtype=b.type(x).dtype)
+            mask = b.Transpose(b.Unsqueeze(keep, axes=(-1,)), perm=(1, 0, 2))  # (T, N, 1)
+        if training or mask is not None:  # ONNX's native ops only know right-padded lengths, not masks
+            seq, states = self._lower_scan(b, x, params, mask, save_states=training)
         else:
             seq, states = self._lower_native(b, x, params)
         last = states[0]
@@ -103,21 +108,40 @@ class _RNN(Layer):
     def _input_bias(self, b, params):
         return params["bias"]
 
-    def _lower_scan(self, b, x, params):
+    def _dropout_mask(self, b, x, width, rate):
+        """One mask per sequence, the same at every step (Keras' RNN dropout): kept units scaled by 1/(1-rate)."""
+        ones = b.BatchFill(x, dims=(width,), dtype=b.type(x).dtype, value=1.0)
+        return b.Dropout(ones, ratio=rate)[0]
+
+    def _lower_scan(self, b, x, params, mask=None, save_states=True):
         dtype = b.type(x).dtype
+        training = save_states
+        if training and self.dropout:
+            x = b.Mul(x, b.Unsqueeze(self._dropout_mask(b, x, b.type(x).shape[-1], self.dropout), axes=(1,)))
         zx = self._projection(b, x, params)
+        scanned = [zx] + ([mask] if mask is not None else [])
         closures = self._closures(b, params)
+        rec_drop = training and self.recurrent_dropout
+        if rec_drop:
+            closures.append(self._dropout_mask(b, x, self.units, self.recurrent_dropout))
         body = Graph(f"{self.name}_cell")
         cb = _body_builder(body, self)
         states = [body.add_input(s, TensorType(("N", self.units), dtype)) for s in self.state_names]
         step_in = body.add_input("zx", TensorType(("N", self.gates * self.units), dtype))
+        keep = body.add_input("keep", TensorType(("N", 1), dtype)) if mask is not None else None
         inner = [body.add_input(f"c{i}", b.type(c)) for i, c in enumerate(closures)]
-        new_states = self.cell(cb, states, step_in, inner)
+        cell_states = list(states)
+        if rec_drop:  # Keras 3 drops h_tm1 itself at the start of the cell
+            cell_states[0] = cb.Mul(states[0], inner.pop())
+        new_states = self.cell(cb, cell_states, step_in, inner)
+        if keep is not None:  # a skipped step keeps the previous states (and so repeats the last output)
+            new_states = [cb.Add(s, cb.Mul(keep, cb.Sub(s_new, s))) for s, s_new in zip(states, new_states)]
         body.outputs = list(new_states) + [new_states[0]]
         body.output_names = [f"{s}_new" for s in self.state_names] + ["y"]
-        zeros = [b.BatchZeros(x, dims=(self.units,), dtype=dtype) for _ in self.state_names]
-        outs = b.Scan(*zeros, zx, *closures, body=body, num_states=len(zeros), num_scan=1, save_states=True,
-                      directions=(1 if self.go_backwards else 0,), out_directions=(0,))
+        zeros = [b.BatchFill(x, dims=(self.units,), dtype=dtype) for _ in self.state_names]
+        direction = 1 if self.go_backwards else 0
+        outs = b.Scan(*zeros, *scanned, *closures, body=body, num_states=len(zeros), num_scan=len(scanned),
+                      save_states=save_states, directions=(direction,) * len(scanned), out_directions=(0,))
         k = len(self.state_names)
         return outs[k], list(outs[:k])
 

@@ -1,4 +1,4 @@
-"""Scan (a loop over the leading axis with a primitive body), Split and BatchZeros.
+"""Scan (a loop over the leading axis with a primitive body), Split and BatchFill.
 
 A Scan node's inputs are ``states..., scanned..., closures...``; its ``body`` (an IR Graph)
 takes the same values, one time step of the scanned ones, and returns ``new states...,
@@ -141,15 +141,18 @@ def _split_emit(e, n, ins, outs):
 primitive("Split", _split_infer, _split_vjp, emit=_split_emit)
 
 
-def _batch_zeros_emit(e, n, ins, outs):
+def _batch_fill_emit(e, n, ins, outs):
+    """A (batch of x, *dims) tensor filled with ``value``: the batch size is read from x at run time."""
     import numpy as np
+    import onnx
+
+    from fgc.ir.types import onnx_dtype
 
     shape = e.node("Shape", [ins[0]], [e.fresh("shape")], start=0, end=1)[0]
-    full = e.node("Concat", [shape, e.const(np.array(n.attrs["dims"], np.int64))], [e.fresh("zshape")], axis=0)[0]
-    from .shape_ops import _zero_tensor
+    full = e.node("Concat", [shape, e.const(np.array(n.attrs["dims"], np.int64))], [e.fresh("fshape")], axis=0)[0]
+    value = onnx.helper.make_tensor("value", onnx_dtype(n.attrs["dtype"]), [1], [n.attrs.get("value", 0)])
+    e.node("ConstantOfShape", [full], outs, value=value)
 
-    e.node("ConstantOfShape", [full], outs, value=_zero_tensor(n.attrs["dtype"]))
 
-
-primitive("BatchZeros", lambda types, attrs: [TensorType((types[0].shape[0], *attrs["dims"]), attrs["dtype"])],
-          nondiff="constant", emit=_batch_zeros_emit)
+primitive("BatchFill", lambda types, attrs: [TensorType((types[0].shape[0], *attrs["dims"]), attrs["dtype"])],
+          nondiff="constant", emit=_batch_fill_emit)

@@ -147,7 +147,7 @@ primitive("Concat", _concat_infer, _concat_vjp)
 def _slice_dims(dim, start, end, step):
     if isinstance(dim, int):
         return len(range(*slice(start, end, step).indices(dim)))
-    if (start, step) == (0, 1) and end >= INT_MAX or (start, step) == (-1, -1) and end <= -INT_MAX:
+    if (start, step) == (0, 1) and end >= INT_MAX or _is_reversal(start, end, step):
         return dim  # the whole axis, forwards or reversed
     return fresh_symbol("S")
 
@@ -162,8 +162,15 @@ def _slice_infer(types, attrs):
     return [x.with_shape(shape)]
 
 
+def _is_reversal(s, e, st) -> bool:
+    return (s, st) == (-1, -1) and e <= -INT_MAX
+
+
 def _slice_vjp(b, n, gs):
     x = n.in_types[0]
+    steps = n.attrs.get("steps") or (1,) * len(n.attrs["axes"])
+    if all(_is_reversal(s, e, st) for s, e, st in zip(n.attrs["starts"], n.attrs["ends"], steps)):
+        return [b.Slice(gs[0], **n.attrs)]  # reversing is its own inverse
     pads = [0] * (2 * x.rank)
     steps = n.attrs.get("steps") or (1,) * len(n.attrs["axes"])
     for s, e, a, st in zip(n.attrs["starts"], n.attrs["ends"], n.attrs["axes"], steps):
@@ -220,9 +227,18 @@ def _scatter_nd_infer(types, attrs):
     return [types[0]]
 
 
-primitive("ScatterND", _scatter_nd_infer,
-          lambda b, n, gs: [gs[0] if n.attrs.get("reduction") == "add" else None, None,
-                            b.GatherND(gs[0], n.inputs[1])])
+def _scatter_nd_vjp(b, n, gs):
+    reduction = n.attrs.get("reduction", "none")
+    if reduction == "add":
+        d_data = gs[0]
+    elif reduction == "none":  # overwritten entries of data do not reach the output
+        d_data = b.ScatterND(gs[0], n.inputs[1], b.ZerosLike(n.inputs[2]))
+    else:
+        raise NotImplementedError(f"gradient of ScatterND with reduction '{reduction}'")
+    return [d_data, None, b.GatherND(gs[0], n.inputs[1])]
+
+
+primitive("ScatterND", _scatter_nd_infer, _scatter_nd_vjp)
 primitive("GatherND", lambda types, attrs: [types[0].with_shape(types[1].shape[:-1] + types[0].shape[types[1].shape[-1]:])]
           if isinstance(types[1].shape[-1], int) else [types[0]], nondiff="used only inside gradients")
 

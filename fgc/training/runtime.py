@@ -92,7 +92,7 @@ class Trainer:
         else:
             for name in spec.params:
                 params[name].variable._value = self.state[name].numpy()
-        self.model._host_params = None
+        self.model._weights_version += 1
 
     # ------------------------------------------------------------------ running
     def run(self, train: bool, feeds: dict, lr: float = 0.0, step: int = 0) -> list[float]:

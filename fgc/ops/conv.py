@@ -1,0 +1,391 @@
+"""Convolution and pooling primitives (ONNX layout: NCW / NCHW, kernels OIW / OIHW) and their vjps.
+
+Attributes are ONNX's: ``strides``, ``pads`` (all begins, then all ends), ``dilations``, ``group``,
+``kernel_shape``, ``auto_pad`` (only ``SAME_UPPER``, for a 'same' padding over a spatial dim of
+unknown size with stride > 1), ``output_padding`` (ConvTranspose), ``count_include_pad``
+(AveragePool). An attribute whose name starts with ``_`` stays in the IR only: ``_spatial`` pins the
+output's spatial dims where the shape rule cannot derive them (a gradient has its primal's shape),
+``_indices=1`` asks MaxPool for its Indices output as well.
+
+Gradients follow DESIGN.md §8, with k the kernel, s the stride, d the dilation, pb/pe the pads and
+r = (H + pb + pe - ((k-1)d+1)) mod s the input rows the last window does not reach:
+
+    Conv          dX = ConvTranspose(dY, W, s, d, pads, output_padding=r)
+                  dW = Conv(X^T, dY^T, strides=d, dilations=s, end pad pe - r)^T   (batch <-> channel;
+                       groups folded into the channels of the swapped conv)
+                  dB = ReduceSum(dY) over batch and space
+    MaxPool       dX = ScatterElements(0, Indices, dY, reduction='add') on the flat tensor (overlapping
+                       windows that pick the same input add up)
+    AveragePool   dX = ConvTranspose(dY / count, ones[C,1,k], group=C, output_padding=r)  (count: the
+                       window's element count, padding excluded unless count_include_pad)
+
+A spatial dim of unknown size works wherever the rule needs no r (stride 1, and MaxPool always);
+elsewhere the vjp raises NotImplementedError, which autodiff reports as 'no gradient rule'.
+
+Two reshape pseudo-ops for wrappers live here too: ``FoldTime`` (A, B, ...) -> (A*B, ...) and
+``UnfoldTimeLike(y, x)`` (A*B, ...) -> (A, B, ...) with A, B read from x, both correct for
+symbolic A and B (TimeDistributed folds the time axis into the batch with them).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fgc.ir.types import INT_DTYPES, ShapeError, TensorType, dims_compatible, fresh_symbol, numpy_dtype, product
+
+from .registry import primitive
+
+
+# ---------------------------------------------------------------- shared helpers
+def out_dim(h, k: int, s: int = 1, d: int = 1, pb: int = 0, pe: int = 0):
+    """One spatial output dim of a window op with explicit pads (a fresh symbol when h is unknown)."""
+    span = (k - 1) * d + 1
+    if isinstance(h, int):
+        n = h + pb + pe - span
+        if n < 0:
+            raise ShapeError(f"the window spans {span} elements (kernel {k}, dilation {d}) but the padded input "
+                             f"has only {h + pb + pe} (size {h}, pads {pb}+{pe})")
+        return n // s + 1
+    if s == 1 and pb + pe == span - 1:
+        return h
+    return fresh_symbol("S")
+
+
+def same_pads(h, k: int, s: int = 1, d: int = 1):
+    """(begin, end) pads of TF/Keras 'same' (extra at the end = ONNX SAME_UPPER); None if h is unknown and s > 1."""
+    span = (k - 1) * d + 1
+    if isinstance(h, int):
+        total = max((-(-h // s) - 1) * s + span - h, 0)
+    elif s == 1:
+        total = span - 1
+    else:
+        return None
+    return total // 2, total - total // 2
+
+
+class _Attrs:
+    """The window attributes of a node, with ONNX defaults filled in."""
+
+    def __init__(self, attrs: dict, nd: int, kernel=None):
+        self.nd = nd
+        self.k = tuple(attrs.get("kernel_shape") or kernel)
+        self.s = tuple(attrs.get("strides") or (1,) * nd)
+        self.d = tuple(attrs.get("dilations") or (1,) * nd)
+        self.pads = tuple(attrs.get("pads") or (0,) * (2 * nd))
+        self.group = int(attrs.get("group", 1))
+        self.auto_pad = attrs.get("auto_pad", "NOTSET")
+        if self.auto_pad not in ("NOTSET", "SAME_UPPER", "VALID"):
+            raise ShapeError(f"auto_pad {self.auto_pad!r} is not supported (use explicit pads or SAME_UPPER)")
+        if self.auto_pad != "NOTSET" and attrs.get("pads"):
+            raise ShapeError("auto_pad and pads cannot both be given")
+        for name, v in (("strides", self.s), ("dilations", self.d), ("kernel_shape", self.k)):
+            if len(v) != nd:
+                raise ShapeError(f"{name} {v} has {len(v)} entries for {nd} spatial dims")
+        if len(self.pads) != 2 * nd:
+            raise ShapeError(f"pads {self.pads} must have {2 * nd} entries (begins, then ends)")
+
+    def spatial(self, dims):
+        out = []
+        for i, h in enumerate(dims):
+            k = self.k[i]
+            if not isinstance(k, int):
+                out.append(fresh_symbol("S"))
+            elif self.auto_pad == "SAME_UPPER":
+                out.append(-(-h // self.s[i]) if isinstance(h, int) else h if self.s[i] == 1 else fresh_symbol("S"))
+            else:
+                out.append(out_dim(h, k, self.s[i], self.d[i], self.pads[i], self.pads[i + self.nd]))
+        return out
+
+    def explicit_pads(self, dims, what: str):
+        """The pads as numbers (auto_pad resolved), for a gradient rule."""
+        if self.auto_pad == "NOTSET":
+            return self.pads
+        if self.auto_pad == "VALID":
+            return (0,) * (2 * self.nd)
+        pairs = [same_pads(h, k, s, d) for h, k, s, d in zip(dims, self.k, self.s, self.d)]
+        if any(p is None for p in pairs):
+            raise NotImplementedError(f"gradient of {what} with 'same' padding and stride > 1 over a spatial dim "
+                                      f"of unknown size {tuple(dims)}; give the input a fixed size")
+        return tuple(p[0] for p in pairs) + tuple(p[1] for p in pairs)
+
+    def remainders(self, dims, pads, what: str):
+        """r per spatial axis: input rows beyond the last window (0 whenever the stride is 1)."""
+        out = []
+        for i, h in enumerate(dims):
+            s = self.s[i]
+            if s == 1:
+                out.append(0)
+            elif isinstance(h, int):
+                out.append((h + pads[i] + pads[i + self.nd] - ((self.k[i] - 1) * self.d[i] + 1)) % s)
+            else:
+                raise NotImplementedError(f"gradient of {what} with stride {s} over a spatial dim of unknown size "
+                                          f"{h}; give the input a fixed size (or use stride 1)")
+        return tuple(out)
+
+
+def _check_input(x: TensorType, op: str):
+    if x.rank < 3:
+        raise ShapeError(f"{op} needs an input of rank >= 3 (batch, channels, space...), got {x}")
+    if x.dtype in INT_DTYPES or x.dtype == "bool":
+        raise ShapeError(f"{op} needs a float input, got {x.dtype}")
+
+
+def _pinned(attrs, spatial):
+    """The ``_spatial`` hint wins over a derived dim (it is the primal's shape of a gradient)."""
+    pin = attrs.get("_spatial")
+    if pin is None:
+        return list(spatial)
+    out = []
+    for got, want in zip(spatial, pin):
+        if isinstance(got, int) and isinstance(want, int) and got != want:
+            raise ShapeError(f"internal: spatial size {got} computed where {want} was pinned")
+        out.append(want)
+    return out
+
+
+def _swap01(b, v):
+    r = b.type(v).rank
+    return b.Transpose(v, perm=(1, 0, *range(2, r)))
+
+
+# ---------------------------------------------------------------- Conv
+def _conv_infer(types, attrs):
+    x, w = types[0], types[1]
+    _check_input(x, "Conv")
+    if w.rank != x.rank or w.dtype != x.dtype:
+        raise ShapeError(f"Conv kernel {w} does not fit input {x} (same rank and dtype expected)")
+    a = _Attrs(attrs, x.rank - 2, w.shape[2:])
+    if not dims_compatible(x.shape[1], product([w.shape[1], a.group])) and isinstance(w.shape[1], int):
+        raise ShapeError(f"Conv input has {x.shape[1]} channels but the kernel {w.shape} with group {a.group} "
+                         f"expects {w.shape[1] * a.group}")
+    if isinstance(w.shape[0], int) and w.shape[0] % a.group:
+        raise ShapeError(f"Conv output channels {w.shape[0]} are not divisible by group {a.group}")
+    if len(types) > 2 and types[2].shape != (w.shape[0],):
+        raise ShapeError(f"Conv bias must have shape ({w.shape[0]},), got {types[2]}")
+    return [x.with_shape((x.shape[0], w.shape[0], *_pinned(attrs, a.spatial(x.shape[2:]))))]
+
+
+def weight_grad(b, x, gy, kernel, strides, pads, dilations, group, what="Conv"):
+    """dW (O, C/group, *kernel) of ``y = Conv(x, W)`` from x (N, C, *H) and dY (N, O, *Ho).
+
+    The batch <-> channel swap: dW[o, c, j] = sum_{n,i} dY[n, o, i] x[n, c, i*s + j*d] is itself a
+    Conv of x^T (batch c, channels n) with dY^T as kernel, strides and dilations exchanged."""
+    nd = len(kernel)
+    xt, gt = b.type(x), b.type(gy)
+    dims = xt.shape[2:]
+    a = _Attrs({"strides": strides, "dilations": dilations, "pads": pads}, nd, kernel)
+    r = a.remainders(dims, pads, what)
+    end = []
+    for i, h in enumerate(dims):
+        pe = pads[nd + i]
+        if pe - r[i] < 0:  # the rows past the last window do not touch W: slice them off
+            x = b.Slice(x, starts=(0,), ends=(h - (r[i] - pe),), axes=(2 + i,))
+        end.append(max(pe - r[i], 0))
+    conv_attrs = dict(strides=tuple(dilations), dilations=tuple(strides), pads=tuple(pads[:nd]) + tuple(end),
+                      group=group, _spatial=tuple(kernel))
+    if group == 1:
+        out = b.Conv(_swap01(b, x), _swap01(b, gy), **conv_attrs)
+        return _swap01(b, out)
+    hs, hos = b.type(x).shape[2:], gt.shape[2:]
+    if not all(isinstance(d, int) for d in (*hs, *hos)):
+        raise NotImplementedError(f"gradient of a grouped {what} over a spatial dim of unknown size")
+    c, o = xt.shape[1], gt.shape[1]
+    sp = tuple(range(3, 3 + nd))
+    # x (N, C, H) -> (C/g, g*N, H): batch = channel within group, channels = (group, sample)
+    xs = b.Reshape(b.Transpose(b.Reshape(x, shape=(0, group, c // group, *hs)), perm=(2, 1, 0, *sp)),
+                   shape=(c // group, -1, *hs))
+    # dY (N, O, Ho) -> (O, N, Ho), grouped so that group g's output channels read group g's samples
+    ks = b.Reshape(b.Transpose(b.Reshape(gy, shape=(0, group, o // group, *hos)), perm=(1, 2, 0, *sp)),
+                   shape=(o, -1, *hos))
+    return _swap01(b, b.Conv(xs, ks, **conv_attrs))
+
+
+def _conv_vjp(b, n, gs):
+    g = gs[0]
+    x, w = n.inputs[0], n.inputs[1]
+    xt, wt = n.in_types[0], n.in_types[1]
+    a = _Attrs(n.attrs, xt.rank - 2, wt.shape[2:])
+    if not all(isinstance(k, int) for k in a.k):
+        raise NotImplementedError("gradient of a Conv whose kernel has a spatial dim of unknown size")
+    pads = a.explicit_pads(xt.shape[2:], "Conv")
+    r = a.remainders(xt.shape[2:], pads, "Conv")
+    dx = b.ConvTranspose(g, w, strides=a.s, pads=pads, dilations=a.d, group=a.group, output_padding=r,
+                         _spatial=tuple(xt.shape[2:]))
+    dw = weight_grad(b, x, g, a.k, a.s, pads, a.d, a.group)
+    out = [dx, dw]
+    if len(n.inputs) > 2:
+        out.append(b.ReduceSum(g, axes=(0, *range(2, xt.rank)), keepdims=0))
+    return out
+
+
+primitive("Conv", _conv_infer, _conv_vjp)
+
+
+# ---------------------------------------------------------------- ConvTranspose
+def _conv_transpose_infer(types, attrs):
+    x, w = types[0], types[1]
+    _check_input(x, "ConvTranspose")
+    if w.rank != x.rank or w.dtype != x.dtype:
+        raise ShapeError(f"ConvTranspose kernel {w} does not fit input {x}")
+    nd = x.rank - 2
+    a = _Attrs({k: v for k, v in attrs.items() if k != "output_padding"}, nd, w.shape[2:])
+    if a.auto_pad != "NOTSET":
+        raise ShapeError("ConvTranspose takes explicit pads here")
+    if not dims_compatible(x.shape[1], w.shape[0]):
+        raise ShapeError(f"ConvTranspose input has {x.shape[1]} channels, the kernel {w.shape} expects {w.shape[0]}")
+    op = tuple(attrs.get("output_padding") or (0,) * nd)
+    spatial = []
+    for i, h in enumerate(x.shape[2:]):
+        k = a.k[i]
+        if isinstance(h, int) and isinstance(k, int):
+            spatial.append((h - 1) * a.s[i] + op[i] + (k - 1) * a.d[i] + 1 - a.pads[i] - a.pads[nd + i])
+        else:
+            spatial.append(fresh_symbol("S"))
+    cout = product([w.shape[1], a.group])
+    if len(types) > 2 and not dims_compatible(types[2].shape[0], cout):
+        raise ShapeError(f"ConvTranspose bias must have shape ({cout},), got {types[2]}")
+    return [x.with_shape((x.shape[0], cout, *_pinned(attrs, spatial)))]
+
+
+def _conv_transpose_vjp(b, n, gs):
+    # y = ConvTranspose(x, W) is the adjoint of Conv(., W): dX = Conv(dY, W); dW by the same swap trick
+    # with dY in the role of the conv's input and x in the role of its output gradient.
+    g = gs[0]
+    x, w = n.inputs[0], n.inputs[1]
+    xt, wt = n.in_types[0], n.in_types[1]
+    nd = xt.rank - 2
+    a = _Attrs({k: v for k, v in n.attrs.items() if k in ("strides", "pads", "dilations", "group")}, nd, wt.shape[2:])
+    if not all(isinstance(k, int) for k in a.k):
+        raise NotImplementedError("gradient of a ConvTranspose whose kernel has a spatial dim of unknown size")
+    dx = b.Conv(g, w, strides=a.s, pads=a.pads, dilations=a.d, group=a.group, _spatial=tuple(xt.shape[2:]))
+    dw = weight_grad(b, g, x, a.k, a.s, a.pads, a.d, a.group, what="ConvTranspose")
+    out = [dx, dw]
+    if len(n.inputs) > 2:
+        out.append(b.ReduceSum(g, axes=(0, *range(2, xt.rank)), keepdims=0))
+    return out
+
+
+primitive("ConvTranspose", _conv_transpose_infer, _conv_transpose_vjp)
+
+
+# ---------------------------------------------------------------- pooling
+def _pool_attrs(attrs, nd):
+    if attrs.get("ceil_mode"):
+        raise ShapeError("ceil_mode is not supported")
+    if "kernel_shape" not in attrs:
+        raise ShapeError("pooling needs kernel_shape")
+    return _Attrs(attrs, nd)
+
+
+def _max_pool_infer(types, attrs):
+    x = types[0]
+    _check_input(x, "MaxPool")
+    a = _pool_attrs(attrs, x.rank - 2)
+    y = x.with_shape((x.shape[0], x.shape[1], *_pinned(attrs, a.spatial(x.shape[2:]))))
+    return [y, y.with_dtype("int64")] if attrs.get("_indices") else [y]
+
+
+def _max_pool_vjp(b, n, gs):
+    # Indices are offsets into the whole flattened input (batch and channels included, padding not).
+    x = n.inputs[0]
+    if len(n.outputs) > 1:
+        idx = n.outputs[1]
+    else:
+        attrs = {**n.attrs, "_indices": 1, "_spatial": tuple(n.out_types[0].shape[2:])}
+        idx = b.MaxPool(x, **attrs)[1]
+    flat = b.Reshape(x, shape=(-1,))
+    grad = b.ScatterElements(b.ZerosLike(flat), b.Reshape(idx, shape=(-1,)), b.Reshape(gs[0], shape=(-1,)),
+                             axis=0, reduction="add")
+    return [b.ReshapeLike(grad, x)]
+
+
+primitive("MaxPool", _max_pool_infer, _max_pool_vjp)
+
+
+def _avg_pool_infer(types, attrs):
+    x = types[0]
+    _check_input(x, "AveragePool")
+    a = _pool_attrs(attrs, x.rank - 2)
+    return [x.with_shape((x.shape[0], x.shape[1], *_pinned(attrs, a.spatial(x.shape[2:]))))]
+
+
+def window_counts(dims, a: _Attrs, pads):
+    """Elements of each window inside the unpadded input, shape (1, 1, *out) (static dims only)."""
+    counts = []
+    for i, h in enumerate(dims):
+        k, s, pb = a.k[i], a.s[i], pads[i]
+        n_out = out_dim(h, k, s, 1, pb, pads[a.nd + i])
+        starts = np.arange(n_out) * s - pb
+        counts.append(np.minimum(starts + k, h) - np.maximum(starts, 0))
+    grid = np.ones((), np.float64)
+    for c in counts:
+        grid = np.multiply.outer(grid, c)
+    return grid.reshape((1, 1, *grid.shape))
+
+
+def _avg_pool_vjp(b, n, gs):
+    x, g = n.inputs[0], gs[0]
+    xt = n.in_types[0]
+    nd = xt.rank - 2
+    a = _pool_attrs(n.attrs, nd)
+    dims = xt.shape[2:]
+    if not isinstance(xt.shape[1], int):
+        raise NotImplementedError("gradient of AveragePool over an unknown number of channels")
+    pads = a.explicit_pads(dims, "AveragePool")
+    r = a.remainders(dims, pads, "AveragePool")
+    size = float(np.prod(a.k))
+    if n.attrs.get("count_include_pad", 0) or not any(pads):
+        scaled = b.Mul(g, 1.0 / size)
+    elif all(isinstance(h, int) for h in dims):
+        inv = (1.0 / window_counts(dims, a, pads)).astype(numpy_dtype(xt.dtype))
+        scaled = b.Mul(g, b.const(inv))
+    else:  # the counts at run time: average of ones with the padding counted = count / size
+        one = b.Add(b.ZerosLike(b.Slice(x, starts=(0,), ends=(1,), axes=(1,))), 1.0)
+        frac = b.AveragePool(one, kernel_shape=a.k, strides=a.s, pads=pads, count_include_pad=1,
+                             _spatial=tuple(n.out_types[0].shape[2:]))
+        scaled = b.Div(g, b.Mul(frac, size))
+    ones = b.const(np.ones((xt.shape[1], 1, *a.k), numpy_dtype(xt.dtype)))
+    return [b.ConvTranspose(scaled, ones, strides=a.s, pads=pads, group=xt.shape[1], output_padding=r,
+                            _spatial=tuple(dims))]
+
+
+primitive("AveragePool", _avg_pool_infer, _avg_pool_vjp)
+
+
+# ---------------------------------------------------------------- fold / unfold a time axis into the batch
+def _fold_infer(types, attrs):
+    x = types[0]
+    if x.rank < 2:
+        raise ShapeError(f"FoldTime needs rank >= 2, got {x}")
+    return [x.with_shape((product(x.shape[:2]), *x.shape[2:]))]
+
+
+def _fold_emit(e, n, ins, outs):
+    rest = n.in_types[0].shape[2:]
+    if all(isinstance(d, int) for d in rest):
+        e.node("Reshape", [ins[0], e.const(np.array([-1, *rest], np.int64))], outs)
+        return
+    tail = e.node("Shape", [ins[0]], [e.fresh("shape")], start=2)[0]
+    target = e.node("Concat", [e.const(np.array([-1], np.int64)), tail], [e.fresh("target")], axis=0)[0]
+    e.node("Reshape", [ins[0], target], outs)
+
+
+def _unfold_infer(types, attrs):
+    y, like = types
+    if like.rank < 2 or y.rank < 1:
+        raise ShapeError(f"UnfoldTimeLike needs y of rank >= 1 and like of rank >= 2, got {y} and {like}")
+    return [y.with_shape((like.shape[0], like.shape[1], *y.shape[1:]))]
+
+
+def _unfold_emit(e, n, ins, outs):
+    t, rest = n.in_types[1].shape[1], n.in_types[0].shape[1:]
+    if isinstance(t, int) and all(isinstance(d, int) for d in rest):
+        e.node("Reshape", [ins[0], e.const(np.array([-1, t, *rest], np.int64))], outs)
+        return
+    head = e.node("Shape", [ins[1]], [e.fresh("shape")], start=0, end=2)[0]
+    tail = e.node("Shape", [ins[0]], [e.fresh("shape")], start=1)[0]
+    target = e.node("Concat", [head, tail], [e.fresh("target")], axis=0)[0]
+    e.node("Reshape", [ins[0], target], outs)
+
+
+primitive("FoldTime", _fold_infer, lambda b, n, gs: [b.UnfoldTimeLike(gs[0], n.inputs[0])], emit=_fold_emit)
+primitive("UnfoldTimeLike", _unfold_infer, lambda b, n, gs: [b.FoldTime(gs[0]), None], emit=_unfold_emit)
