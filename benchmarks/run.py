@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import peers  # noqa: E402
 from benchmarks.models import SEED_MODELS, ModelSpec  # noqa: E402
-from benchmarks.timing import fmt_ms, fmt_rate, fmt_us, interleaved, measure, once  # noqa: E402
+from benchmarks.timing import fmt_ms, fmt_rate, interleaved, measure, once  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PREDICT_TARGET = 1 / 1.2   # fgc predict within 1.2x of onnxruntime on fgc's own exported file
@@ -115,7 +115,7 @@ def build_compile_export(ctx: Context) -> list[Section]:
     from fgc.compiler import InferenceRunner, inference_graph
 
     sec = Section("Build, compile and export",
-                  [f"Median of {ctx.runs} runs after {ctx.warmup} warm-up runs. *build*: constructing the Model "
+                  [f"Median of {ctx.runs} runs after {ctx.warmup} warm-up run(s). *build*: constructing the Model "
                    "(layers + `Model(...)`); *compile*: `fgc.compiler.inference_graph(model)` (to_graph + the "
                    "inference pass pipeline); *export*: `model.export(path)` (compile + to_onnx + onnx.checker + "
                    "atomic write); *runner*: `InferenceRunner(model, 'cpu')` (compile + to_onnx + onnxruntime "
@@ -239,7 +239,7 @@ def predict_throughput(ctx: Context) -> list[Section]:
         ort_rate = timings[ort_name].per_second(n)
         sec = Section(f"Predict throughput: {spec.name} (batch {spec.predict_batch})",
                       [f"{spec.description}. {n:,} samples = {ctx.predict_batches} batches of {spec.predict_batch} "
-                       f"per pass; contestants interleaved, {ctx.warmup} warm-up passes each, median of {ctx.runs} "
+                       f"per pass; contestants interleaved, {ctx.warmup} warm-up pass(es) each, median of {ctx.runs} "
                        f"timed passes. Every contestant returns the full output arrays (batches concatenated)."],
                       ["contestant", "samples/s", "µs / batch", "IQR / median", "÷ ORT-direct", "max abs diff"])
         for name, t in timings.items():
@@ -302,6 +302,25 @@ def predict_overhead(ctx: Context) -> list[Section]:
             feed[in_name] = b
             sess.run(out_names, feed)
 
+    try:  # the recommended fix, prototyped outside fgc: the same predict loop, weights as initializers
+        from fgc.export.onnx import to_onnx
+        from fgc.runtime.session import make_session
+
+        const_sess = make_session(to_onnx(runner.graph, params_as_inputs=False).SerializeToString(), "cpu")
+    except Exception:  # noqa: BLE001 - the row is a bonus; the rest of the breakdown stands without it
+        const_sess = None
+
+    def predict_loop(sess_, with_params):
+        def run():
+            arrays = data_mod.prepare(model.input_names, types, x32, "input")
+            chunks = []
+            for i in range(0, n, bs):
+                f = dict(params) if with_params else {}
+                f[in_name] = arrays[0][i:i + bs]
+                chunks.append(sess_.run(out_names, f))
+            return np.concatenate([c[0] for c in chunks])
+        return run
+
     steps = {
         "1. onnxruntime `run` on the exported file (weights are initializers)":
             lambda: [direct.run(None, {d_in: b}) for b in batches],
@@ -311,24 +330,41 @@ def predict_overhead(ctx: Context) -> list[Section]:
             fgc_session_run,
         "3. `InferenceRunner.run(arrays, params)` (+ feed dict per call)":
             lambda: [runner.run([b], params) for b in batches],
-        "4. `model.predict(float32, batch_size=256)` (+ prepare, slicing, concatenate)":
+        "4. onnxruntime on the exported file as a predict: slice the batches, concatenate the outputs":
+            lambda: np.concatenate([direct.run(None, {d_in: x32[i:i + bs]})[0] for i in range(0, n, bs)]),
+        "5. `model.predict(float32, batch_size=256)` (3 + prepare, slicing, concatenate)":
             lambda: model.predict(x32, batch_size=bs, verbose=0),
-        "5. `model.predict(float64, batch_size=256)` (+ float64→float32 cast)":
+        "6. `model.predict(float64, batch_size=256)` (5 + float64→float32 cast)":
             lambda: model.predict(x64, batch_size=bs, verbose=0),
-        "6a. `fgc.data.prepare` alone, float64 data (whole array)":
+        "7a. `fgc.data.prepare` alone, float64 data (whole array)":
             lambda: data_mod.prepare(model.input_names, types, x64, "input"),
-        "6b. `fgc.data.prepare` alone, float32 data (whole array)":
+        "7b. `fgc.data.prepare` alone, float32 data (whole array)":
             lambda: data_mod.prepare(model.input_names, types, x32, "input"),
+        "P1. predict's loop re-created here on fgc's session (weights fed as inputs): should match 5":
+            predict_loop(sess, True),
     }
+    if const_sess is not None:
+        steps["P2. the same loop on a session of the same graph with the weights as initializers "
+              "(the recommended fix, prototyped here)"] = predict_loop(const_sess, False)
     timings = interleaved(steps, warmup=ctx.warmup, runs=max(ctx.runs, 9))
     base = timings[next(iter(steps))].median
     sec = Section("Predict overhead breakdown: mlp (batch 256)",
                   [f"Each row runs {nb} batches of {bs}; times are per batch (row time / {nb}), interleaved, median "
-                   f"of {max(ctx.runs, 9)}. The difference between consecutive rows is what that layer of fgc's "
-                   "call stack (`model_api.predict` → `compiler.InferenceRunner.run` → onnxruntime) adds."],
+                   f"of {max(ctx.runs, 9)}. Rows 1-3 peel fgc's call stack (`model_api.predict` → "
+                   "`compiler.InferenceRunner.run` → onnxruntime) on pre-sliced batches; rows 4-6 are whole "
+                   "predicts (slicing and concatenation included), so 5 ÷ 4 is fgc's predict overhead. P1/P2 "
+                   "re-create predict's loop here to test a fix without touching fgc."],
                   ["step", "µs / batch", "÷ row 1"])
     for name, t in timings.items():
         sec.rows.append([name, f"{t.median / nb * 1e6:.1f}", f"{t.median / base:.2f}"])
+    med = {name.split(".")[0]: t.median for name, t in timings.items()}
+    note = (f"fgc predict ÷ onnxruntime predict (row 4 ÷ row 5): **{med['4'] / med['5']:.2f}**; weights fed as "
+            f"inputs cost {(med['2'] - med['1']) / nb * 1e6:.1f} µs per batch (row 2 − row 1)")
+    if "P2" in med:
+        note += f"; with the weights as initializers (row 4 ÷ P2): **{med['4'] / med['P2']:.2f}**"
+        ctx.summary.append(["mlp predict: fgc / ORT-direct with weights as initializers (prototype, see "
+                            "breakdown)", f"{med['4'] / med['P2']:.2f}", ""])
+    sec.notes.append(note + ".")
     return [sec]
 
 
@@ -372,7 +408,8 @@ def fit_throughput(ctx: Context) -> list[Section]:
     timings = interleaved(contestants, warmup=ctx.warmup, runs=ctx.runs)
     sec = Section("Fit throughput: mlp (batch 128, rmsprop)",
                   [f"{n:,} samples per epoch; compile {fmt_ms(compile_s)}, first fit epoch (builds the train step) "
-                   f"{fmt_ms(first_fit_s)}; then epochs interleaved, median of {ctx.runs}."],
+                   f"{fmt_ms(first_fit_s)}; then epochs interleaved, median of {ctx.runs}. fgc gets float64 data as in the "
+                   f"seeds (cast inside fit), PyTorch float32 tensors made once; both shuffle every epoch."],
                   ["contestant", "samples/s", "µs / step"])
     for name, t in timings.items():
         sec.rows.append([name, fmt_rate(t.per_second(n)), f"{t.median / nb * 1e6:.1f}"])
@@ -444,11 +481,14 @@ def header(ctx: Context, argv: list[str], elapsed: float, only: list[str] | None
         f"- **Machine**: {_nproc()} CPUs (`nproc`), {_cpu_model()}, {platform.system()} {platform.machine()}; "
         f"fgc device: cpu.",
         f"- **Versions**: {', '.join(versions)}.",
-        f"- **Threads**: {ctx.threads} for every contestant (fgc via `FGC_NUM_THREADS`, onnxruntime "
-        "`intra_op_num_threads`, `torch.set_num_threads`).",
-        f"- **Method**: {ctx.warmup} warm-up runs, then the median of {ctx.runs} timed runs; throughput in "
-        "samples/s at the median. Contestants that are compared are timed interleaved (one run of each per "
-        "round) so machine noise hits them alike. The machine is shared and noisy: compare the ratios within "
+        f"- **Threads**: {ctx.threads} intra-op thread(s) for every contestant (fgc via `FGC_NUM_THREADS`, "
+        "onnxruntime `intra_op_num_threads`, `torch.set_num_threads`)"
+        + (". One thread because several thread pools in one process (one per onnxruntime session, OpenMP's "
+           "for PyTorch) interleaved on 2 vCPUs gave bimodal timings; at batch 256 these small models run as "
+           "fast on one thread (see benchmarks/README.md)." if ctx.threads == 1 else "."),
+        f"- **Method**: {ctx.warmup} warm-up run(s), then the median of {ctx.runs} timed runs; throughput in "
+        "samples/s at the median. Contestants that are compared are timed interleaved (per round, each "
+        "contestant makes one untimed settle run and one timed run) so machine drift hits them alike. The machine is shared and noisy: compare the ratios within "
         "this file, not absolute figures across runs. Data are random (`np.random.random`-style float64, as "
         "in the seeds, cast once to float32 for the peers).",
         "",
@@ -467,8 +507,8 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer and shorter runs (a smoke test, noisy figures)")
     ap.add_argument("--only", metavar="NAME", help=f"comma-separated benchmarks to run, of: {', '.join(names)}")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="threads for every contestant (default: FGC_NUM_THREADS or nproc)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="intra-op threads for every contestant (default 1: see benchmarks/README.md)")
     ap.add_argument("--output", default=str(HERE / "RESULTS.md"), help="where to write the report")
     ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     args = ap.parse_args(argv)
@@ -483,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             ap.error(f"unknown benchmark(s) {unknown}; choose from {names}")
 
-    threads = args.threads or int(os.environ.get("FGC_NUM_THREADS") or _nproc())
+    threads = args.threads
     os.environ["FGC_NUM_THREADS"] = str(threads)   # read by fgc when it creates a session
     import fgc
 
@@ -495,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     sections: list[str] = []
     with tempfile.TemporaryDirectory(prefix="fgc-bench-") as tmp:
         ctx = Context(quick=args.quick, threads=threads, tmpdir=tmp,
-                      warmup=1 if args.quick else 3, runs=5 if args.quick else 15,
+                      warmup=1 if args.quick else 3, runs=5 if args.quick else 31,
                       predict_batches=10 if args.quick else 40)
         for bench in BENCHMARKS:
             if only and bench.__name__ not in only:

@@ -40,17 +40,17 @@ def measure(fn: Callable[[], object], warmup: int = 2, runs: int = 7) -> Timing:
     return interleaved({"fn": fn}, warmup=warmup, runs=runs)["fn"]
 
 
-def interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, runs: int = 7, settle: int = 1,
-                pause: float = 0.005) -> dict[str, Timing]:
+def interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, runs: int = 7,
+                settle: int = 1) -> dict[str, Timing]:
     """Time several contestants round-robin so that slow drifts of the machine hit them alike.
 
     Every function gets ``warmup`` untimed calls first. Then each round, for every function in the
-    order given: sleep ``pause`` seconds, make ``settle`` untimed calls, and one timed call.
+    order given: ``settle`` untimed calls (caches and thread pools back to this contestant), then
+    one timed call.
 
-    The pause and the settle calls matter: each contestant has its own thread pool (every
-    onnxruntime session has one, PyTorch has OpenMP's), and a pool's workers keep spinning for a
-    while after a call returns. On a 2-core machine the next contestant would share the cores with
-    them: timed back to back, runs came out 1.3-5x slower than the same runs timed alone."""
+    Each contestant has its own thread pool (every onnxruntime session has one, PyTorch has
+    OpenMP's). With 2 threads each on a 2-vCPU machine, switching between pools gave bimodal
+    timings (the same run 1x or 2-5x slow); run.py therefore defaults to 1 thread (see README)."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -58,7 +58,6 @@ def interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, runs: int
     for _ in range(runs):
         for name, fn in fns.items():
             if len(fns) > 1:
-                time.sleep(pause)
                 for _ in range(settle):
                     fn()
             start = time.perf_counter()

@@ -38,8 +38,10 @@ def test_nested_model_shares_weights():
     assert not np.allclose(before, after)
     np.testing.assert_allclose(after, inner.predict(xa) + inner.predict(xb), rtol=1e-5, atol=1e-6)
     # and the other way: weights set through the outer model reach the inner one
-    outer.set_weights([w * 2.0 for w in outer.get_weights()])
-    np.testing.assert_allclose(inner.get_weights()[0], outer.get_weights()[0])
+    doubled = [w * 2.0 for w in outer.get_weights()]
+    outer.set_weights(doubled)
+    np.testing.assert_array_equal(inner.get_weights()[0], doubled[0])
+    np.testing.assert_allclose(outer.predict([xa, xb]), inner.predict(xa) + inner.predict(xb), rtol=1e-5, atol=1e-6)
 
 
 def test_nested_model_ir_has_one_param_per_weight():
@@ -75,7 +77,7 @@ def test_model_in_model_in_model():
     k1, b1, k2, b2 = m3.get_weights()
     assert (k1.shape, k2.shape) == ((4, 2), (2, 3))
     np.testing.assert_allclose(m3.predict(x), np.maximum((x @ k1 + b1) @ k2 + b2, 0), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(m3.predict(x), np.maximum(m2.predict(x), 0), rtol=1e-6)
+    np.testing.assert_allclose(m3.predict(x), np.maximum(m2.predict(x), 0), rtol=1e-6, atol=1e-6)
     text = m3.ir()
     assert "%m2/m1/d1/" in text and "%m2/d2/" in text
     # weights set on the innermost model reach the outermost

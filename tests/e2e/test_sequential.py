@@ -44,7 +44,7 @@ def test_deferred_build_from_data():
     assert model.built and out.shape == (7, 2)
     assert model.inputs[0].shape == (None, 4)
     np.testing.assert_allclose(out, _reference(model, X), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(model.predict(X[:1]), out[:1], rtol=1e-6)
+    np.testing.assert_allclose(model.predict(X[:1]), out[:1], rtol=1e-6, atol=1e-6)
 
 
 def test_sequential_is_a_chain_of_its_layers():

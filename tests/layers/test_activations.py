@@ -80,8 +80,8 @@ def test_activation_names_are_case_insensitive_and_callables_work():
     inp = Input(shape=(9,))
     model = Model(inp, [layers.Activation("ReLU")(inp), layers.Activation(lambda b, v: b.Mul(v, 2.0))(inp)])
     relu, doubled = model.predict(x)
-    np.testing.assert_allclose(relu, np.maximum(x, 0), rtol=1e-6)
-    np.testing.assert_allclose(doubled, 2 * x, rtol=1e-6)
+    np.testing.assert_allclose(relu, np.maximum(x, 0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(doubled, 2 * x, rtol=1e-6, atol=1e-6)
 
 
 def test_log_softmax_matches_formula():

@@ -1,6 +1,8 @@
 """The shared layer harness: every module in fgc.layers may declare
 ``CASES = [(cls, kwargs, input_shapes, output_shape, param_count), ...]`` with "N" for the batch
-dim (and None for other unknown dims); each case is built with the public API and run."""
+dim, None for other unknown dims, and optionally a dtype: for every input as a sixth entry
+``{"dtype": "int32"}``, or for one input as its shape's last entry ``("N", 3, "int32")``.
+Each case is built with the public API and run."""
 import importlib
 import pkgutil
 
@@ -23,19 +25,22 @@ def _collect():
 CASES = _collect()
 
 
+def _split_dtype(spec, default):
+    """("N", 3, "int32") -> (("N", 3), "int32"); a spec without a dtype gets ``default``."""
+    if spec and isinstance(spec[-1], str) and spec[-1] != "N":
+        return tuple(spec[:-1]), spec[-1]
+    return tuple(spec), default
+
+
 def _keras_shape(shape):
     return tuple(None if d == "N" else d for d in shape)
-
-
-def _options(case):
-    return case[5] if len(case) > 5 else {}
 
 
 def _data(shape, batch, dtype, rng):
     concrete = tuple(batch if d == "N" else (4 if d is None else d) for d in shape)
     if np.dtype(dtype).kind in "iu":
-        return rng.integers(0, 2, size=concrete).astype(dtype)
-    return rng.normal(size=concrete).astype(np.float32)
+        return rng.integers(0, 2, size=concrete).astype(dtype)   # small ids fit any vocabulary
+    return rng.normal(size=concrete).astype(dtype)
 
 
 def test_every_layer_module_with_cases_is_collected():
@@ -48,9 +53,10 @@ def test_every_layer_module_with_cases_is_collected():
 
 @pytest.mark.parametrize("case", CASES)
 def test_layer_case(case):
-    cls, kwargs, input_shapes, output_shape, param_count = case[:5]
-    dtype = _options(case).get("dtype", "float32")
-    inputs = [Input(shape=_keras_shape(s)[1:], dtype=dtype) for s in input_shapes]
+    cls, kwargs, input_specs, output_shape, param_count = case[:5]
+    options = case[5] if len(case) > 5 else {}
+    specs = [_split_dtype(s, options.get("dtype", "float32")) for s in input_specs]
+    inputs = [Input(shape=_keras_shape(shape)[1:], dtype=dtype) for shape, dtype in specs]
     layer = cls(**kwargs)
     out = layer(inputs if len(inputs) > 1 else inputs[0])
     assert out.shape == _keras_shape(output_shape)
@@ -60,7 +66,7 @@ def test_layer_case(case):
     model = Model(inputs, out)
     rng = np.random.default_rng(0)
     for batch in (1, 3):
-        xs = [_data(s, batch, dtype, rng) for s in input_shapes]
+        xs = [_data(shape, batch, dtype, rng) for shape, dtype in specs]
         got = model.predict(xs if len(xs) > 1 else xs[0])
         want = tuple(batch if d == "N" else d for d in output_shape)
         assert got.shape[0] == batch

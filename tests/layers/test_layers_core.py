@@ -59,7 +59,7 @@ def test_dense_kernel_is_glorot_uniform():
 def test_activation_layer(batch):
     x = _x(batch, 6) - 0.5
     inp = Input(shape=(6,))
-    np.testing.assert_allclose(Model(inp, layers.Activation("tanh")(inp)).predict(x), np.tanh(x), rtol=1e-5)
+    np.testing.assert_allclose(Model(inp, layers.Activation("tanh")(inp)).predict(x), np.tanh(x), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("batch", BATCHES)
@@ -131,3 +131,19 @@ def test_float64_data_feeds_float32_input_and_int_input_casts():
     np.testing.assert_array_equal(got, [[1, 2, -3]])
     got = model.predict(np.array([[4, 5, 6]], dtype=np.int64))
     np.testing.assert_array_equal(got, [[4, 5, 6]])
+
+
+def test_unknown_sequence_length_stays_symbolic():
+    i = Input(shape=(None, 4), name="seq")
+    dense = layers.Dense(3)
+    model = Model(i, [dense(i), layers.Flatten()(i), layers.Reshape((-1, 2))(i)])
+    assert [t.shape for t in model.outputs] == [(None, None, 3), (None, None), (None, None, 2)]
+    assert "%seq: f32[N,T0,4]" in model.ir()
+    kernel, bias = dense.get_weights()
+    for steps in (2, 5):                       # one compiled graph serves every length
+        x = _x(3, steps, 4)
+        d, f, r = model.predict(x)
+        np.testing.assert_allclose(d, x @ kernel + bias, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(f, x.reshape(3, steps * 4).astype(np.float32))
+        np.testing.assert_array_equal(r, x.reshape(3, steps * 2, 2).astype(np.float32))
+    assert len(model._runners) == 1

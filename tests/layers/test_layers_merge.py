@@ -53,7 +53,7 @@ def test_add_broadcasts_rank3_against_rank2_like_keras():
     a, b = Input(shape=(1, 4)), Input(shape=(3, 4))
     model = Model([a, b], layers.Add()([a, b]))
     xa, xb = np.random.default_rng(1).random((2, 1, 4)), np.random.default_rng(2).random((2, 3, 4))
-    np.testing.assert_allclose(model.predict([xa, xb]), xa + xb, rtol=1e-6)
+    np.testing.assert_allclose(model.predict([xa, xb]), xa + xb, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("batch", [1, 7])
@@ -64,8 +64,8 @@ def test_concatenate(axis, shapes, batch):
     a = Model(ins, layers.Concatenate(axis=axis)(ins)).predict(xs)
     b = Model(ins, layers.concatenate(ins, axis=axis)).predict(xs)
     want = np.concatenate(xs, axis=axis)
-    np.testing.assert_allclose(a, want, rtol=1e-6)
-    np.testing.assert_allclose(b, want, rtol=1e-6)
+    np.testing.assert_allclose(a, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(b, want, rtol=1e-6, atol=1e-6)
 
 
 LEGACY = [("concat", lambda xs: np.concatenate(xs, axis=-1), "concatenate"),
@@ -75,12 +75,13 @@ LEGACY = [("concat", lambda xs: np.concatenate(xs, axis=-1), "concatenate"),
           ("max", lambda xs: np.maximum(xs[0], xs[1]), "maximum")]
 
 
+@pytest.mark.parametrize("batch", [1, 7])
 @pytest.mark.parametrize("mode, ref, replacement", LEGACY)
-def test_legacy_merge_warns_and_matches(mode, ref, replacement):
+def test_legacy_merge_warns_and_matches(mode, ref, replacement, batch):
     a, b = Input(shape=(4,)), Input(shape=(4,))
     with pytest.warns(DeprecationWarning, match=rf"merge\(mode='{mode}'\).*{replacement}"):
         out = layers.merge([a, b], mode=mode)
-    xs = _data(3, 2)
+    xs = _data(batch, 2)
     np.testing.assert_allclose(Model([a, b], out).predict(xs), ref(xs), rtol=1e-5, atol=1e-6)
 
 

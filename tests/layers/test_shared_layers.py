@@ -36,7 +36,7 @@ def test_shared_dense_numbers():
     dense.set_weights([kernel, bias])
     xa, xb = np.random.default_rng(0).random((7, 4)), np.random.default_rng(1).random((7, 4))
     np.testing.assert_allclose(model.predict([xa, xb]), np.concatenate([xa @ kernel + bias, xb @ kernel + bias], 1),
-                               rtol=1e-5)
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_node_accessors():

@@ -42,4 +42,4 @@ def test_inlined_graph_computes_the_same_numbers(run_graph):
     xa, xb = np.random.default_rng(0).normal(size=(3, 4)), np.random.default_rng(1).normal(size=(3, 4))
     k, bias = model.get_weights()
     (got,) = run_graph(g, xa, xb)
-    np.testing.assert_allclose(got, np.maximum(xa @ k + bias, 0) + np.maximum(xb @ k + bias, 0), rtol=1e-5)
+    np.testing.assert_allclose(got, np.maximum(xa @ k + bias, 0) + np.maximum(xb @ k + bias, 0), rtol=1e-5, atol=1e-6)
