@@ -5,10 +5,17 @@ keeps newer copies on the device and ``_sync_from_device`` brings them back on d
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from fgc import data as data_mod
 from fgc.naming import check_kwargs
+
+
+def _named_arguments(method) -> list[str]:
+    """A method's own argument names: never in its **kwargs, listed so a misspelt one gets a suggestion."""
+    return [p for p in inspect.signature(method).parameters if p not in ("self", "kwargs")]
 
 
 class ModelAPI:
@@ -110,7 +117,7 @@ class ModelAPI:
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
                 run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True, **kwargs):
         """Resolve the loss, loss weights, metrics and optimizer per output; the step compiles on first use."""
-        check_kwargs("compile()", kwargs, ())
+        check_kwargs("compile()", kwargs, _named_arguments(ModelAPI.compile))
         from fgc.training.config import resolve
         from fgc.training.runtime import Trainer
 
@@ -134,7 +141,7 @@ class ModelAPI:
 
             warnings.warn("fit(nb_epoch=...) is the Keras 1 spelling; use epochs=", DeprecationWarning, stacklevel=2)
             epochs = kwargs.pop("nb_epoch")
-        check_kwargs("fit()", kwargs, ())
+        check_kwargs("fit()", kwargs, _named_arguments(ModelAPI.fit))
         self._ensure_built(x)
         self._require_compiled("fit")
         from fgc.training.loop import fit
@@ -145,7 +152,7 @@ class ModelAPI:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
-        check_kwargs("evaluate()", kwargs, ())
+        check_kwargs("evaluate()", kwargs, _named_arguments(ModelAPI.evaluate))
         self._require_compiled("evaluate")
         from fgc.training.loop import evaluate
 

@@ -3,11 +3,13 @@ from .cancel_transposes import CancelTransposes
 from .cse import CSE
 from .dce import DCE
 from .dedup_shared_weights import DedupSharedWeights
+from .fuse_conv_bias import FuseConvBias
 from .fuse_gemm import FuseGemm
 from .inline_models import InlineModels
 from .lower_layers import LowerLayers
 from .manager import Pass, PassError, PassManager
 from .shape_inference import ShapeInference
+from .simplify import Simplify
 
 
 def lowering_pipeline(training: bool) -> list[Pass]:
@@ -17,13 +19,14 @@ def lowering_pipeline(training: bool) -> list[Pass]:
 
 
 def optimization_pipeline() -> list[Pass]:
-    return [CSE(), FuseGemm(), CancelTransposes(), DCE()]
+    return [CSE(), Simplify(), DCE(), CSE(), FuseGemm(), FuseConvBias(), CancelTransposes(), DCE()]
 
 
 def inference_pipeline() -> list[Pass]:
     return lowering_pipeline(training=False) + optimization_pipeline()
 
 
-__all__ = ["CancelTransposes", "CSE", "DCE", "DedupSharedWeights", "FuseGemm", "InlineModels", "LowerLayers",
-           "Pass", "PassError", "PassManager", "ShapeInference", "inference_pipeline", "lowering_pipeline",
+__all__ = ["CancelTransposes", "CSE", "DCE", "DedupSharedWeights", "FuseConvBias", "FuseGemm", "InlineModels",
+           "LowerLayers",
+           "Pass", "PassError", "PassManager", "ShapeInference", "Simplify", "inference_pipeline", "lowering_pipeline",
            "optimization_pipeline"]

@@ -110,6 +110,14 @@ class Graph:
         self.input_names.append(name)
         return Value(node)
 
+    def remove_input(self, v: Value) -> None:
+        """Drop a graph input nothing reads any more (a loop body's unused state, say)."""
+        if any(True for _ in self.nx.out_edges(v.node)):
+            raise ValueError(f"internal: input {v.node} still has users")
+        index = self.inputs.index(v)
+        del self.inputs[index], self.input_names[index]
+        self.nx.remove_node(v.node)
+
     def add_param(self, name: str, spec: ParamSpec) -> None:
         self.params[name] = spec
 

@@ -14,3 +14,14 @@ __all__ += ["Embedding", "GRU", "LSTM", "Bidirectional", "SimpleRNN"]
 from .reshaping import Masking, Permute, RepeatVector  # noqa: E402
 
 __all__ += ["Masking", "Permute", "RepeatVector"]
+from .conv import Conv1D, Conv2D, Convolution1D, Convolution2D  # noqa: E402
+from .normalization import BatchNormalization  # noqa: E402
+from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D, GlobalAveragePooling1D,  # noqa: E402
+                      GlobalAveragePooling2D, GlobalAvgPool1D, GlobalAvgPool2D, GlobalMaxPool1D, GlobalMaxPool2D,
+                      GlobalMaxPooling1D, GlobalMaxPooling2D, MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
+from .wrappers import TimeDistributed  # noqa: E402
+
+__all__ += ["Conv1D", "Conv2D", "Convolution1D", "Convolution2D", "BatchNormalization", "AveragePooling1D",
+            "AveragePooling2D", "AvgPool1D", "AvgPool2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+            "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D",
+            "GlobalMaxPooling2D", "MaxPool1D", "MaxPool2D", "MaxPooling1D", "MaxPooling2D", "TimeDistributed"]

@@ -56,6 +56,8 @@ class Embedding(Layer):
             msg += (f" The ids go up to {int(hi)}, which fits output_dim={self.output_dim}: the arguments look "
                     f"swapped. The signature is Embedding(input_dim, output_dim): use Embedding({self.output_dim}, "
                     f"{self.input_dim}) (vocabulary size first).")
+        elif bad < 0:
+            msg += " Ids are row numbers of the embedding table, so they cannot be negative: fix the ids."
         else:
             msg += f" Make input_dim at least {int(hi) + 1} (the vocabulary size) or fix the ids."
         raise ValueError(msg)

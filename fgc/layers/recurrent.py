@@ -90,13 +90,19 @@ class _RNN(Layer):
         if call_args and "_mask" in call_args:
             keep = lower_mask(b, inputs[-1], *call_args["_mask"], dtype=b.type(x).dtype)
             mask = b.Transpose(b.Unsqueeze(keep, axes=(-1,)), perm=(1, 0, 2))  # (T, N, 1)
-        if training or mask is not None:  # ONNX's native ops only know right-padded lengths, not masks
+        if training or mask is not None or not self._native_activations():
+            # ONNX's native ops only know right-padded lengths, not masks, and fgc emits them with their default
+            # activations only (tanh, sigmoid gates); anything else runs as the Scan form.
             seq, states = self._lower_scan(b, x, params, mask, save_states=training)
         else:
             seq, states = self._lower_native(b, x, params)
         last = states[0]
         out = b.Transpose(seq, perm=(1, 0, 2)) if self.return_sequences else last
         return [out] + (list(states) if self.return_state else [])
+
+    def _native_activations(self) -> bool:
+        """Whether the activations are the ONNX op's defaults (tanh; sigmoid for the gates)."""
+        return self.activation == "tanh" and (self.gates == 1 or self.recurrent_activation == "sigmoid")
 
     def _projection(self, b, x, params):
         """x @ kernel (+ input bias) for every time step at once, time-major (T, N, gates*units)."""
@@ -286,7 +292,12 @@ class GRU(_RNN):
 
 
 class Bidirectional(Layer):
-    """Runs ``layer`` forwards and a copy backwards, then merges (concat, sum, mul, ave)."""
+    """Runs ``layer`` forwards and a copy backwards, then merges (concat, sum, mul, ave).
+
+    A mask reaches both directions; with return_sequences the masked steps output zeros (Keras 3 forces
+    zero_output_for_mask on the wrapped layers)."""
+
+    mask_policy = "consume"
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, weights=None, **kwargs):
         if not isinstance(layer, _RNN):
@@ -295,9 +306,15 @@ class Bidirectional(Layer):
         if merge_mode not in ("concat", "sum", "mul", "ave", None):
             raise ValueError(f"merge_mode must be 'concat', 'sum', 'mul', 'ave' or None, got {merge_mode!r}")
         self.merge_mode = merge_mode
-        config = {k: getattr(layer, k) for k in ("units", "activation", "recurrent_activation", "use_bias",
+        # The backward copy gets the forward layer's whole configuration (as Keras rebuilds it from get_config).
+        config = {k: getattr(layer, k) for k in ("units", "use_bias", "kernel_initializer", "recurrent_initializer",
+                                                 "bias_initializer", "dropout", "recurrent_dropout",
                                                  "return_sequences", "return_state")}
+        for k, fn in (("activation", layer._act), ("recurrent_activation", layer._rec_act)):
+            config[k] = getattr(layer, k) if getattr(layer, k) in activations.ACTIVATIONS else fn  # name, or callable
         extra = {"reset_after": layer.reset_after} if isinstance(layer, GRU) else {}
+        if isinstance(layer, LSTM):
+            extra["unit_forget_bias"] = layer.unit_forget_bias
         self.forward_layer = layer
         layer.name = f"forward_{layer.name}"
         self.backward_layer = backward_layer or type(layer)(**config, **extra, go_backwards=not layer.go_backwards,
@@ -316,6 +333,9 @@ class Bidirectional(Layer):
     def _returns_list(self):
         return self.return_state
 
+    def output_mask(self, mask, inputs):
+        return mask if self.return_sequences else None
+
     def compute_output_types(self, input_types, node_attrs=None):
         fwd = self.forward_layer.compute_output_types(input_types)
         out = fwd[0]
@@ -327,11 +347,14 @@ class Bidirectional(Layer):
     def lower(self, b, inputs, params, training=False, call_args=None):
         def sub_params(layer):
             return {w.name: params[w] for w in layer.weights}
-        fwd = self.forward_layer.lower(b, inputs, sub_params(self.forward_layer), training)
-        bwd = self.backward_layer.lower(b, inputs, sub_params(self.backward_layer), training)
+        fwd = self.forward_layer.lower(b, inputs, sub_params(self.forward_layer), training, call_args)
+        bwd = self.backward_layer.lower(b, inputs, sub_params(self.backward_layer), training, call_args)
         y_f, y_b = fwd[0], bwd[0]
         if self.return_sequences:  # the backward layer's sequence comes in processing order: flip it back
             y_b = b.Slice(y_b, starts=(-1,), ends=(-(2 ** 62),), axes=(1,), steps=(-1,))
+            if call_args and "_mask" in call_args:  # masked steps output zeros (zero_output_for_mask)
+                keep = b.Unsqueeze(lower_mask(b, inputs[-1], *call_args["_mask"], dtype=b.type(y_f).dtype), axes=(-1,))
+                y_f, y_b = b.Mul(y_f, keep), b.Mul(y_b, keep)
         merged = {"concat": lambda: [b.Concat(y_f, y_b, axis=-1)], "sum": lambda: [b.Add(y_f, y_b)],
                   "mul": lambda: [b.Mul(y_f, y_b)], "ave": lambda: [b.Mul(b.Add(y_f, y_b), 0.5)],
                   None: lambda: [y_f, y_b]}[self.merge_mode]()

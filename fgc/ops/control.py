@@ -28,12 +28,15 @@ def _scan_infer(types, attrs):
     result = outs[:ns] + [t.with_shape((steps, *t.shape)) for t in outs[ns:]]
     if attrs.get("save_states"):
         result += [types[i].with_shape((steps, *types[i].shape)) for i in range(ns)]
+    result += [body.type_of(v).with_shape((steps, *body.type_of(v).shape)) for v in attrs.get("saved_values", ())]
     return result
 
 
-def inline(dst: Graph, src: Graph, inputs: list[Value], prefix: str) -> list[Value]:
-    """Copy ``src``'s nodes into ``dst`` reading ``inputs`` for src's inputs; returns its outputs there."""
-    mapping = dict(zip(src.inputs, inputs))
+def inline(dst: Graph, src: Graph, inputs: list[Value], prefix: str, mapping: dict | None = None) -> list[Value]:
+    """Copy ``src``'s nodes into ``dst`` reading ``inputs`` for src's inputs; returns its outputs there.
+    ``mapping`` (if given) receives src value -> dst value for every copied value."""
+    mapping = {} if mapping is None else mapping
+    mapping.update(zip(src.inputs, inputs))
     for name in src.topo_order():
         d = src.node(name)
         if d["op"] == "input":
@@ -45,7 +48,20 @@ def inline(dst: Graph, src: Graph, inputs: list[Value], prefix: str) -> list[Val
     return [mapping[v] for v in src.outputs]
 
 
+def prune(graph: Graph) -> None:
+    """Drop the nodes no output needs (a body's dead recomputation, say); inputs stay."""
+    import networkx as nx
+
+    live = set().union(*(nx.ancestors(graph.nx, v.node) | {v.node} for v in graph.outputs))
+    for name in reversed(graph.topo_order()):
+        if name not in live and graph.op(name) != "input":
+            graph.remove_node(name)
+
+
 def _scan_vjp(b, n, gs):
+    """The reverse Scan. Its body is the forward body's vjp; forward values the vjp needs are
+    saved by the forward Scan as extra per-step outputs rather than recomputed, and work that
+    only depends on the closures (a transposed weight) is hoisted out of the loop."""
     from .autodiff import backprop
     from .builder import Builder
 
@@ -54,11 +70,11 @@ def _scan_vjp(b, n, gs):
         raise NotImplementedError("this Scan was lowered for inference (no saved states)")
     n_out = len(body.outputs) - ns
     ins = list(n.inputs)
-    states0, xs, closures = ins[:ns], ins[ns:ns + nx], ins[ns + nx:]
-    saved = list(n.outputs[ns + n_out:])
+    xs, closures = ins[ns:ns + nx], ins[ns + nx:]
+    saved = list(n.outputs[ns + n_out:ns + n_out + ns])
     diff_closures = [i for i, c in enumerate(closures) if is_float(b.type(c).dtype)]
 
-    # Backward body: (dstate..., dclosure_acc..., saved state_t..., x_t..., dy_t..., closures...)
+    # Backward body: (dstate..., dclosure_acc..., saved state_t..., x_t..., dy_t..., saved values..., closures...)
     g = Graph(f"{n.name}_grad_body")
     d_states = [g.add_input(f"d_state{i}", body.type_of(body.inputs[i])) for i in range(ns)]
     d_acc = [g.add_input(f"d_closure{i}", b.type(closures[i])) for i in diff_closures]
@@ -66,7 +82,8 @@ def _scan_vjp(b, n, gs):
     x_t = [g.add_input(f"x{i}", body.type_of(body.inputs[ns + i])) for i in range(nx)]
     dy_t = [g.add_input(f"dy{i}", body.type_of(body.outputs[ns + i])) for i in range(n_out)]
     inner_closures = [g.add_input(f"closure{i}", b.type(c)) for i, c in enumerate(closures)]
-    outs = inline(g, body, s_prev + x_t + inner_closures, "fwd/")
+    copy: dict = {}
+    outs = inline(g, body, s_prev + x_t + inner_closures, "fwd/", copy)
     wrt = s_prev + x_t + [inner_closures[i] for i in diff_closures]
     cots = backprop(g, outs, d_states + dy_t, wrt)
     gb = Builder(g, "bwd")
@@ -76,21 +93,141 @@ def _scan_vjp(b, n, gs):
     g.outputs = d_prev + new_acc + d_x
     g.output_names = [f"out{i}" for i in range(len(g.outputs))]
 
+    # Save instead of recompute: forward values the vjp reads become per-step outputs of the forward Scan.
+    saved_values = _reuse_forward_values(g, body, copy)
+    fwd = b.graph.node(n.name)
+    base = len(fwd["outputs"])
+    fwd["attrs"]["saved_values"] = tuple(fwd["attrs"].get("saved_values", ())) + tuple(saved_values)
+    fwd["outputs"] = tuple(_scan_infer([b.type(v) for v in ins], fwd["attrs"]))
+    saved_outer = [Value(n.name, base + k) for k in range(len(saved_values))]
+    dirs = n.attrs.get("directions") or (0,) * nx
+    out_dirs = n.attrs.get("out_directions") or (0,) * n_out
+    # Each scanned input of the backward body: its outer stacked value and whether it is stacked in
+    # the forward iteration order (saved values are; reversed scans' inputs are not).
+    scanned = list(zip(s_prev, saved, [True] * ns)) + list(zip(x_t, xs, [d == 0 for d in dirs])) \
+        + list(zip(dy_t, [None] * n_out, [d == 0 for d in out_dirs]))
+    scanned += [(g.inputs[g.input_names.index(f"saved{k}")], v, True) for k, v in enumerate(saved_outer)]
+    outer_dx_order = [d == 0 for d in dirs]
+    hoisted_grads = _hoist_weight_gradients(g, d_acc, new_acc, scanned, d_x)
+    kept = [k for k in range(len(diff_closures)) if k not in hoisted_grads]
+    hoisted = _hoist_invariants(b, g, inner_closures, closures)
+
     # Outer reverse Scan: zeros where no cotangent reached an output.
     final_cots = [gs[i] if gs[i] is not None else b.ZerosLike(n.outputs[i]) for i in range(ns)]
     y_cots = [gs[ns + i] if gs[ns + i] is not None else b.ZerosLike(n.outputs[ns + i]) for i in range(n_out)]
-    acc0 = [b.ZerosLike(closures[i]) for i in diff_closures]
-    dirs = n.attrs.get("directions") or (0,) * nx
-    out_dirs = n.attrs.get("out_directions") or (0,) * n_out
-    back = b.Scan(*final_cots, *acc0, *saved, *xs, *y_cots, *closures, body=g,
-                  num_states=ns + len(diff_closures), num_scan=ns + nx + n_out,
-                  directions=(1,) * ns + tuple(1 - d for d in dirs) + tuple(1 - d for d in out_dirs),
+    acc0 = [b.ZerosLike(closures[diff_closures[k]]) for k in kept]
+    back = b.Scan(*final_cots, *acc0, *saved, *xs, *y_cots, *saved_outer, *closures, *hoisted, body=g,
+                  num_states=ns + len(kept), num_scan=ns + nx + n_out + len(saved_outer),
+                  directions=(1,) * ns + tuple(1 - d for d in dirs) + tuple(1 - d for d in out_dirs)
+                  + (1,) * len(saved_outer),
                   out_directions=tuple(1 - d for d in dirs))
-    back = list(back) if isinstance(back, tuple) else [back]
+    back = [back] if isinstance(back, Value) else list(back)
     d_states0 = back[:ns]
-    d_closures = dict(zip(diff_closures, back[ns:ns + len(diff_closures)]))
-    d_xs = back[ns + len(diff_closures):]
+    d_closures = {diff_closures[k]: v for k, v in zip(kept, back[ns:ns + len(kept)])}
+    d_xs = back[ns + len(kept):]
+    outer = {v: (o, order) for v, o, order in scanned}
+    outer.update({v: (o, order) for v, o, order in zip(d_x, d_xs, outer_dx_order)})
+    outer.update({v: (y, order) for v, y, order in zip(dy_t, y_cots, [d == 0 for d in out_dirs])})
+    for k, (a, z) in hoisted_grads.items():
+        d_closures[diff_closures[k]] = _sum_of_outer_products(b, *outer[a], *outer[z])
     return d_states0 + d_xs + [d_closures.get(i) for i in range(len(closures))]
+
+
+def _hoist_weight_gradients(g: Graph, d_acc, new_acc, scanned, d_x) -> dict:
+    """Closure gradients accumulated as ``acc += a_t^T @ z_t`` (a recurrent kernel's) with a_t and
+    z_t both stacked outside the loop become one big MatMul after it: the accumulator state and
+    its per-step MatMul and Add leave the body. Returns {closure position: (a, z)} in body values."""
+    per_step = {v for v, _, _ in scanned} | set(d_x)
+    hoisted = {}
+    for k, (acc_in, acc_out) in enumerate(zip(d_acc, new_acc)):
+        add = g.node(acc_out.node)
+        term = add["inputs"][1]
+        if g.op(term.node) != "MatMul":
+            continue
+        left, z = g.node(term.node)["inputs"]
+        if g.op(left.node) != "Transpose" or tuple(g.node(left.node)["attrs"]["perm"]) != (1, 0):
+            continue
+        a = g.node(left.node)["inputs"][0]
+        if a in per_step and z in per_step and g.type_of(a).rank == 2:
+            hoisted[k] = (a, z)
+    for k in hoisted:
+        g.outputs.remove(new_acc[k])
+    g.output_names = [f"out{i}" for i in range(len(g.outputs))]
+    prune(g)
+    for k in hoisted:
+        g.remove_input(d_acc[k])
+    return hoisted
+
+
+def _sum_of_outer_products(b, a, a_in_order: bool, z, z_in_order: bool):
+    """sum_t a[t]^T @ z[t] for stacked (T, N, k) and (T, N, m): one (k, T*N) @ (T*N, m) MatMul."""
+    if a_in_order != z_in_order:
+        a = b.Slice(a, starts=(-1,), ends=(-(2 ** 62),), axes=(0,), steps=(-1,))
+    rows_a = b.Reshape(a, shape=(-1, b.type(a).shape[-1]))
+    rows_z = b.Reshape(z, shape=(-1, b.type(z).shape[-1]))
+    return b.MatMul(b.Transpose(rows_a, perm=(1, 0)), rows_z)
+
+
+def _reuse_forward_values(g: Graph, body: Graph, copy: dict) -> list[Value]:
+    """Replace the recomputed forward values the vjp reads by scanned inputs; returns the body
+    values the forward Scan must save, in the order of the new inputs (placed before the closures)."""
+    back_map = {v: k for k, v in copy.items()}
+    recomputed = {v.node for k, v in copy.items() if k.node not in {i.node for i in body.inputs}}
+    wanted: list[Value] = []
+    for name in g.topo_order():
+        if name in recomputed:
+            continue
+        for v in g.node(name)["inputs"]:
+            if v.node in recomputed and v not in wanted:
+                wanted.append(v)
+    for v in g.outputs:
+        if v.node in recomputed and v not in wanted:
+            wanted.append(v)
+    first_closure = next(i for i, v in enumerate(g.inputs) if g.node(v.node)["attrs"]["name"].startswith("closure")) \
+        if any(g.node(v.node)["attrs"]["name"].startswith("closure") for v in g.inputs) else len(g.inputs)
+    new_inputs = []
+    for k, v in enumerate(wanted):
+        new_inputs.append(g.add_input(f"saved{k}", g.type_of(v)))
+        g.replace_uses(v, new_inputs[-1])
+    # Scanned inputs must come before the closures: move the new inputs into place.
+    g.inputs = g.inputs[:first_closure] + new_inputs + [v for v in g.inputs[first_closure:] if v not in new_inputs]
+    g.input_names = [g.node(v.node)["attrs"]["name"] for v in g.inputs]
+    prune(g)
+    return [back_map[v] for v in wanted]
+
+
+def _hoist_invariants(b, g: Graph, inner_closures: list[Value], closures: list[Value]) -> list[Value]:
+    """Loop-invariant code motion: nodes of ``g`` computed only from closures and constants run
+    once outside (in ``b``'s graph) and enter the body as new closures. Returns the outer values."""
+    outer = dict(zip(inner_closures, closures))
+    invariant = set(inner_closures)
+    hoisted_inner, hoisted_outer = [], []
+    for name in g.topo_order():
+        d = g.node(name)
+        if d["op"] in ("input", "Dropout"):
+            continue
+        if d["op"] == "constant" or all(v in invariant for v in d["inputs"]) and d["inputs"]:
+            for i in range(len(d["outputs"])):
+                invariant.add(Value(name, i))
+            if d["op"] == "constant":
+                outer[Value(name)] = b.const(d["attrs"]["value"])
+                continue
+            result = b.emit(d["op"], *[outer[v] for v in d["inputs"]], hint=name.rsplit("/", 1)[-1], **d["attrs"])
+            for i, r in enumerate((result,) if isinstance(result, Value) else result):
+                outer[Value(name, i)] = r
+    for name in g.topo_order():
+        if name not in g or g.op(name) in ("input", "constant"):
+            continue
+        for v in list(g.node(name)["inputs"]):
+            if v in invariant and g.op(v.node) not in ("input", "constant") and v not in hoisted_inner:
+                hoisted_inner.append(v)
+    new = []
+    for k, v in enumerate(hoisted_inner):
+        new.append(g.add_input(f"hoisted{k}", g.type_of(v)))
+        g.replace_uses(v, new[-1])
+        hoisted_outer.append(outer[v])
+    prune(g)
+    return hoisted_outer
 
 
 def _scan_emit(e, n, ins, outs):
@@ -101,16 +238,17 @@ def _scan_emit(e, n, ins, outs):
     closure_inputs = body.inputs[ns + nx:]
     bound = dict(zip(closure_inputs, ins[ns + nx:]))
     names = [f"{outs[0]}/in{i}" for i in range(ns + nx)]
-    if n.attrs.get("save_states"):
-        # Stack each step's starting states: the body passes its state inputs through as extra outputs.
+    extra = (list(body.inputs[:ns]) if n.attrs.get("save_states") else []) + list(n.attrs.get("saved_values", ()))
+    if extra:
+        # Stack each step's starting states and the saved intermediates as extra per-step outputs.
         g = Graph(body.name)
         g.nx, g.inputs, g.params = body.nx, body.inputs, body.params
-        g.outputs = list(body.outputs) + list(body.inputs[:ns])
-        g.output_names = list(body.output_names) + [f"saved{i}" for i in range(ns)]
+        g.outputs = list(body.outputs) + extra
+        g.output_names = list(body.output_names) + [f"saved{i}" for i in range(len(extra))]
         body = g
     proto = subgraph(body, bound, f"{outs[0]}/", names)
     dirs = list(n.attrs.get("directions") or (0,) * nx)
-    out_dirs = list(n.attrs.get("out_directions") or (0,) * n_out) + ([0] * ns if n.attrs.get("save_states") else [])
+    out_dirs = list(n.attrs.get("out_directions") or (0,) * n_out) + [0] * len(extra)
     e.node("Scan", ins[:ns + nx], outs, body=proto, num_scan_inputs=nx, scan_input_directions=dirs,
            scan_output_directions=out_dirs)
 

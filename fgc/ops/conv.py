@@ -337,13 +337,13 @@ def _avg_pool_vjp(b, n, gs):
         scaled = b.Mul(g, 1.0 / size)
     elif all(isinstance(h, int) for h in dims):
         inv = (1.0 / window_counts(dims, a, pads)).astype(numpy_dtype(xt.dtype))
-        scaled = b.Mul(g, b.const(inv))
+        scaled = b.Mul(g, b.const(inv, xt.dtype))
     else:  # the counts at run time: average of ones with the padding counted = count / size
         one = b.Add(b.ZerosLike(b.Slice(x, starts=(0,), ends=(1,), axes=(1,))), 1.0)
         frac = b.AveragePool(one, kernel_shape=a.k, strides=a.s, pads=pads, count_include_pad=1,
                              _spatial=tuple(n.out_types[0].shape[2:]))
         scaled = b.Div(g, b.Mul(frac, size))
-    ones = b.const(np.ones((xt.shape[1], 1, *a.k), numpy_dtype(xt.dtype)))
+    ones = b.const(np.ones((xt.shape[1], 1, *a.k)), xt.dtype)
     return [b.ConvTranspose(scaled, ones, strides=a.s, pads=pads, group=xt.shape[1], output_padding=r,
                             _spatial=tuple(dims))]
 

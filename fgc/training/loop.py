@@ -11,21 +11,33 @@ from .targets import check_finite, prepare_targets, sample_weights
 
 
 class Batches:
-    """All arrays of one data set (inputs, targets, sample weights) under their feed names."""
+    """All arrays of one data set (inputs, targets, sample weights) under their feed names.
 
-    def __init__(self, arrays: dict[str, np.ndarray]):
-        self.arrays = arrays
+    ``loss_elements`` gives, per sample-weight feed, the loss elements per sample (timesteps of a
+    sequence output): each batch's weights are divided by the batch's element count, which is
+    how the step graph computes Keras' sum_over_batch_size reduction with one ReduceSum."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], loss_elements: dict[str, int]):
+        self.arrays, self.loss_elements = arrays, loss_elements
         self.n = next(iter(arrays.values())).shape[0]
 
     def subset(self, index) -> "Batches":
-        return Batches({k: v[index] for k, v in self.arrays.items()})
+        return Batches({k: v[index] for k, v in self.arrays.items()}, self.loss_elements)
 
-    def batches(self, batch_size: int, limit: int | None = None):
+    def batches(self, batch_size: int, limit: int | None = None, order=None, keys=None):
+        """Batches in ``order`` (a permutation: gathered batch by batch, no full copy) or as stored."""
+        keys = list(self.arrays) if keys is None else keys
         count = 0
         for start in range(0, self.n, batch_size):
             if limit is not None and count >= limit:
                 return
-            yield {k: v[start:start + batch_size] for k, v in self.arrays.items()}, min(batch_size, self.n - start)
+            n = min(batch_size, self.n - start)
+            rows = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
+            batch = {k: self.arrays[k][rows] for k in keys}
+            for key, per_sample in self.loss_elements.items():
+                if key in batch:
+                    batch[key] = batch[key] * np.float32(1.0 / (n * per_sample))
+            yield batch, n
             count += 1
 
 
@@ -46,39 +58,38 @@ def make_batches(model, x, y, sample_weight=None, class_weight=None) -> Batches:
     loss_outputs = [n_ for n_ in model.output_names if n_ in compiled.losses]
     sw = sample_weights(loss_outputs, n, sample_weight, class_weight, targets)
     arrays.update({f"sw/{k}": v for k, v in sw.items()})
-    return Batches(arrays)
+    elements = {}
+    for k in loss_outputs:
+        dims = targets[k].shape[1:] if compiled.losses[k].sparse else targets[k].shape[1:-1]
+        elements[f"sw/{k}"] = int(np.prod(dims, dtype=np.int64))
+    return Batches(arrays, elements)
 
 
 class Mean:
     """Running means of the report scalars, weighted by batch size (how Keras reports epoch values)."""
 
     def __init__(self, names):
-        self.names, self.sums, self.count = names, np.zeros(len(names)), 0
+        self.names, self.sums, self.count = names, [0.0] * len(names), 0
 
     def add(self, values, n):
-        self.sums += np.asarray(values) * n
+        self.sums = [s + v * n for s, v in zip(self.sums, values)]
         self.count += n
 
     def result(self) -> dict:
-        return {k: float(s / max(self.count, 1)) for k, s in zip(self.names, self.sums)}
+        return {k: s / max(self.count, 1) for k, s in zip(self.names, self.sums)}
 
 
-def _feeds(trainer, batch: dict, train: bool) -> dict:
-    spec = trainer.step(train).spec
-    wanted = set(spec.data_inputs) | set(spec.target_inputs)
-    return {k: v for k, v in batch.items() if k in wanted}
-
-
-def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, on_batch=None) -> dict:
+def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, on_batch=None, order=None) -> dict:
     trainer, opt = model._trainer, model.optimizer
-    names = trainer.step(train).spec.report_outputs
-    mean = Mean(names)
-    for i, (batch, n) in enumerate(data.batches(batch_size, steps)):
+    spec = trainer.step(train).spec
+    wanted = [k for k in spec.data_inputs + spec.target_inputs if k in data.arrays]
+    mean = Mean(spec.report_outputs)
+    for i, (batch, n) in enumerate(data.batches(batch_size, steps, order, wanted)):
         if train:
-            values = trainer.run(True, _feeds(trainer, batch, True), opt.current_lr(), opt.iterations)
+            values = trainer.run(True, batch, opt.current_lr(), opt.iterations)
             opt.iterations += 1
         else:
-            values = trainer.run(False, _feeds(trainer, batch, False))
+            values = trainer.run(False, batch)
         mean.add(values, n)
         if on_batch is not None:
             on_batch(i, mean.result())
@@ -117,9 +128,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch)
         order = initializers.rng().permutation(data.n) if shuffle else None
-        epoch_data = data.subset(order) if order is not None else data
-        logs = run_epoch(model, epoch_data, batch_size, True, steps_per_epoch,
-                         on_batch=lambda i, l: cbs.on_train_batch_end(i, l))
+        logs = run_epoch(model, data, batch_size, True, steps_per_epoch,
+                         on_batch=lambda i, l: cbs.on_train_batch_end(i, l), order=order)
         if val is not None and (epoch + 1) % validation_freq == 0:
             val_logs = run_epoch(model, val, int(validation_batch_size or batch_size), False, validation_steps)
             logs.update({f"val_{k}": v for k, v in val_logs.items()})

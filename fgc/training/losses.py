@@ -8,12 +8,19 @@ log(1-eps))``, the same values and gradients as Keras' clipped formula, without 
 """
 from __future__ import annotations
 
+import inspect
 import math
+
+import numpy as np
 
 from fgc.naming import check_kwargs, near
 
 EPSILON = 1e-7
-_LOG_LO, _LOG_HI = math.log(EPSILON), math.log1p(-EPSILON)
+# Keras clips probabilities to [eps, 1 - eps] in float32 (its floatx), where 1 - eps rounds to
+# 1 - 2**-23: log(1 - p) bottoms out at log(2**-23), not log(1e-7). The logits forms use the same bounds.
+_P_LO, _P_HI = float(np.float32(EPSILON)), float(np.float32(1.0 - EPSILON))
+_LOG_LO, _LOG_HI = math.log(_P_LO), math.log(_P_HI)   # log p, and log(1 - p) from above
+_LOG1M_LO = math.log(1.0 - _P_HI)                     # log(1 - p) from below
 
 
 def _mean_last(b, x):
@@ -33,7 +40,9 @@ class Loss:
     sparse = False  # targets are class ids, not rows shaped like the output
 
     def __init__(self, reduction="sum_over_batch_size", name=None, **kwargs):
-        check_kwargs(f"{type(self).__name__}()", kwargs, ())
+        named = [p for c in type(self).__mro__ if "__init__" in vars(c)
+                 for p in inspect.signature(c.__init__).parameters if p not in ("self", "kwargs")]
+        check_kwargs(f"{type(self).__name__}()", kwargs, named)  # named: only for the near-match hint
         if reduction not in ("sum_over_batch_size", "sum", "none", "mean"):
             raise ValueError(f"unknown reduction '{reduction}'{near(reduction, ['sum_over_batch_size', 'sum'])}")
         self.reduction = reduction
@@ -146,7 +155,7 @@ class BinaryCrossentropy(Loss):
         if logits is not None:  # log sigmoid(z) = -softplus(-z); log(1 - sigmoid(z)) = -softplus(z)
             log_p, log_q = b.Neg(b.Softplus(b.Neg(logits))), b.Neg(b.Softplus(logits))
             if not self.from_logits:
-                log_p, log_q = b.Clip(log_p, min=_LOG_LO, max=_LOG_HI), b.Clip(log_q, min=_LOG_LO, max=_LOG_HI)
+                log_p, log_q = b.Clip(log_p, min=_LOG_LO, max=_LOG_HI), b.Clip(log_q, min=_LOG1M_LO, max=_LOG_HI)
         else:
             p = b.Clip(p, min=EPSILON, max=1.0 - EPSILON)
             log_p, log_q = b.Log(p), b.Log(b.Sub(1.0, p))
@@ -211,7 +220,7 @@ class CosineSimilarity(Loss):
     def values(self, b, t, p):
         def l2n(x):
             sq = b.ReduceSum(b.Mul(x, x), axes=(self.axis,), keepdims=1)
-            return b.Div(x, b.Sqrt(b.Max(sq, 1e-12)))
+            return b.Div(x, b.Sqrt(b.Max(sq, EPSILON * EPSILON)))  # Keras 3 ops.normalize: norm >= eps
         return b.Neg(b.ReduceSum(b.Mul(l2n(t), l2n(p)), axes=(self.axis,), keepdims=0))
 
 

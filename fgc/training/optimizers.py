@@ -7,9 +7,17 @@ so schedules need no recompilation; ``t = step + 1`` where Keras uses ``iteratio
 """
 from __future__ import annotations
 
+import inspect
+
 from fgc.naming import check_kwargs, near
 
 from . import schedules
+
+
+def _named_arguments(cls) -> list[str]:
+    """Every named __init__ argument along the class hierarchy (so a misspelt one gets a suggestion)."""
+    return [p for c in cls.__mro__ if "__init__" in vars(c) for p in inspect.signature(c.__init__).parameters
+            if p not in ("self", "kwargs")]
 
 
 class Optimizer:
@@ -19,7 +27,8 @@ class Optimizer:
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  name=None, **kwargs):
         check_kwargs(f"{type(self).__name__}()", kwargs, ("use_ema", "ema_momentum", "ema_overwrite_frequency",
-                                                           "loss_scale_factor", "gradient_accumulation_steps"))
+                                                           "loss_scale_factor", "gradient_accumulation_steps",
+                                                           *_named_arguments(type(self))))
         if sum(x is not None for x in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("use only one of clipnorm, clipvalue and global_clipnorm")
         self.learning_rate = learning_rate
@@ -199,7 +208,7 @@ class Nadam(Optimizer):
         return 1.0
 
     def _u(self, b, t):
-        return b.Mul(b.Sub(1.0, b.Mul(b.Pow(b.const(0.96), b.Mul(t, 0.004)), 0.5)), self.beta_1)
+        return b.Mul(b.Sub(1.0, b.Mul(b.Pow(b.const(0.96), t), 0.5)), self.beta_1)  # Keras 3: 0.96**t
 
     def update_globals(self, b, glob, t):
         u_t, u_t1 = self._u(b, t), self._u(b, b.Add(t, 1.0))

@@ -1,6 +1,7 @@
 """The training-step graph: forward + losses + metrics + backward + optimizer update, one graph.
 
-Inputs: the model inputs, ``y/<out>`` targets, ``sw/<out>`` sample weights, the weights,
+Inputs: the model inputs, ``y/<out>`` targets, ``sw/<out>`` sample weights divided by the number of
+loss elements in the batch (the batch size, times the timesteps of a sequence output), the weights,
 optimizer state, ``lr`` and ``step``. Outputs: ``loss``, ``<out>_loss`` (several outputs),
 metric batch means, then the new weights and state. With ``flat=True`` every trainable
 weight lives in one vector ``params`` (sliced and reshaped inside the graph; the gradients
@@ -57,7 +58,9 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec):
             values = loss.values(b, target, pred)
             rank = b.type(values).rank
             weights = b.Unsqueeze(sw, axes=tuple(range(1, rank))) if rank > 1 else sw
-            value = b.ReduceMean(b.Mul(values, weights), keepdims=0)
+            # The host feeds sample weights already divided by the element count of `values`, so the
+            # sum_over_batch_size reduction is one ReduceSum (no run-time size computation in the graph).
+            value = b.ReduceSum(b.Mul(values, weights), keepdims=0)
             weighted = b.Mul(value, float(compiled.loss_weights.get(name, 1.0)))
             total = weighted if total is None else b.Add(total, weighted)
             if multi:

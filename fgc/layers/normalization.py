@@ -1,0 +1,105 @@
+"""BatchNormalization (Keras 3 weights [gamma, beta, moving_mean, moving_variance], epsilon 1e-3,
+momentum 0.99).
+
+Inference form, as primitives on the Keras layout (no layout change, channels on ``axis``):
+
+    y = x * s + t,   s = gamma / sqrt(moving_variance + epsilon),   t = beta - moving_mean * s
+
+A layer with ``trainable=False`` uses that form in training too, as Keras 3 does for a frozen
+BatchNormalization, and gradients flow through it to x. Training a trainable BatchNormalization
+needs batch statistics plus moving-statistic updates written back after each step; the train-step
+graph has no outputs for such buffers yet, so lowering it for training raises NotImplementedError
+rather than training with statistics that would never be updated.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fgc.ir.types import ShapeError, is_float, normalize_axis
+
+from .base import Layer
+
+
+class BatchNormalization(Layer):
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
+                 gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(axis, (int, np.integer)):
+            raise ValueError(f"BatchNormalization axis must be one int, got {axis!r}")
+        if epsilon <= 0:
+            raise ValueError(f"BatchNormalization epsilon must be positive, got {epsilon}")
+        self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self._inits = dict(gamma=gamma_initializer, beta=beta_initializer, moving_mean=moving_mean_initializer,
+                           moving_variance=moving_variance_initializer)
+
+    def _dim(self, x):
+        if x.rank < 2:
+            raise ShapeError(f"BatchNormalization needs an input of rank >= 2, got shape {x.keras_shape()}")
+        try:
+            axis = normalize_axis(self.axis, x.rank)
+        except ShapeError as e:
+            raise ShapeError(f"BatchNormalization axis: {e}") from None
+        if axis == 0:
+            raise ShapeError("BatchNormalization cannot normalize over the batch axis (axis=0)")
+        return axis, x.shape[axis]
+
+    def build(self, input_types):
+        if len(input_types) != 1:
+            raise ShapeError(f"BatchNormalization takes one input, got {len(input_types)}")
+        _, dim = self._dim(input_types[0])
+        if not isinstance(dim, int):
+            raise ShapeError(f"the normalized axis {self.axis} must have a known size, got shape "
+                             f"{input_types[0].keras_shape()}")
+        if self.scale:
+            self.gamma = self.add_weight("gamma", (dim,), self._inits["gamma"])
+        if self.center:
+            self.beta = self.add_weight("beta", (dim,), self._inits["beta"])
+        self.moving_mean = self.add_weight("moving_mean", (dim,), self._inits["moving_mean"], trainable=False)
+        self.moving_variance = self.add_weight("moving_variance", (dim,), self._inits["moving_variance"],
+                                               trainable=False)
+
+    def compute_output_types(self, input_types, node_attrs=None):
+        if len(input_types) != 1:
+            raise ShapeError(f"BatchNormalization takes one input, got {len(input_types)}")
+        x = input_types[0]
+        if not is_float(x.dtype):
+            raise ShapeError(f"BatchNormalization expects a float input, got {x.dtype}")
+        _, dim = self._dim(x)
+        if dim != self.moving_mean.shape[0]:
+            raise ShapeError(f"expected axis {self.axis} of size {self.moving_mean.shape[0]} (the size this layer was "
+                             f"built for), got shape {x.keras_shape()}")
+        return [x]
+
+    def lower(self, b, inputs, params, training=False, call_args=None):
+        if training and self.trainable:
+            raise NotImplementedError(
+                f"BatchNormalization '{self.name}': training with batch statistics is not implemented yet (the "
+                f"train step cannot write back moving_mean / moving_variance). Freeze the layer "
+                f"(layer.trainable = False) to train the rest of the model with its moving statistics.")
+        x = inputs[0]
+        axis, _ = self._dim(b.type(x))
+        inv = b.Reciprocal(b.Sqrt(b.Add(params["moving_variance"], self.epsilon)))
+        if self.scale:
+            inv = b.Mul(inv, params["gamma"])
+        shift = b.Neg(b.Mul(params["moving_mean"], inv))
+        if self.center:
+            shift = b.Add(shift, params["beta"])
+        trailing = b.type(x).rank - 1 - axis
+        if trailing:  # channels not last: (C,) -> (C, 1, ..., 1) to broadcast on axis
+            shape = (-1,) + (1,) * trailing
+            inv, shift = b.Reshape(inv, shape=shape), b.Reshape(shift, shape=shape)
+        return [b.Add(b.Mul(x, inv), shift)]
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale}
+
+
+# Test cases the shared layer harness runs: kwargs, input shapes ("N" = batch), output shape, param count.
+CASES = [
+    (BatchNormalization, dict(), [("N", 5)], ("N", 5), 20),
+    (BatchNormalization, dict(axis=1, center=False), [("N", 3, 4, 4)], ("N", 3, 4, 4), 9),
+    (BatchNormalization, dict(scale=False), [("N", None, 6)], ("N", None, 6), 18),
+]

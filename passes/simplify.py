@@ -1,0 +1,121 @@
+"""Algebraic simplification and constant folding: the small rewrites that autodiff and the
+loss fragments leave room for, each one removing a node (and its onnxruntime call).
+
+    x * 1, 1 * x, x + 0, x - 0, x / 1          -> x
+    Reshape/ReshapeLike/Transpose/Squeeze/Unsqueeze/Cast/Identity with out type == in type -> x
+    ExpandLike(a, like) read only by elementwise ops whose other operand already has like's
+    shape                                        -> a   (broadcasting expands it anyway)
+    an op whose inputs are all constants         -> a constant (evaluated with onnx's reference
+                                                    evaluator on the op's own emission)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fgc.ir import Value
+
+from .manager import Pass
+
+_NEUTRAL = {"Mul": 1.0, "Div": 1.0, "Add": 0.0, "Sub": 0.0}
+_SHAPE_ONLY = {"Reshape", "ReshapeLike", "Transpose", "Squeeze", "Unsqueeze", "Cast", "Identity", "ExpandLike"}
+_ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "Where"}
+_FOLD_LIMIT = 1 << 16  # elements: folding bigger constants would only bloat the model
+
+
+def _const(graph, v: Value):
+    return graph.node(v.node)["attrs"]["value"] if graph.op(v.node) == "constant" else None
+
+
+def _static(t) -> bool:
+    return all(isinstance(d, int) for d in t.shape)
+
+
+@dataclass(frozen=True)
+class Simplify(Pass):
+    name = "simplify"
+
+    def run(self, graph) -> bool:
+        modified = False
+        for name in graph.topo_order():
+            if name not in graph:
+                continue
+            replacement = self._rewrite(graph, name)
+            if replacement is not None:
+                d = graph.node(name)
+                for i, v in enumerate(replacement):
+                    graph.replace_uses(Value(name, i), v)
+                if not graph.users(name):
+                    graph.remove_node(name)
+                modified = True
+        return modified
+
+    def _rewrite(self, graph, name):
+        d = graph.node(name)
+        op, ins, out = d["op"], d["inputs"], d["outputs"]
+        if op in ("input", "param", "constant", "layer", "model") or graph.is_graph_output(Value(name)):
+            return None
+        if op in _NEUTRAL:
+            c = _const(graph, ins[1])
+            if c is not None and np.all(c == _NEUTRAL[op]) and graph.type_of(ins[0]) == out[0]:
+                return [ins[0]]
+            c = _const(graph, ins[0])
+            if op in ("Mul", "Add") and c is not None and np.all(c == _NEUTRAL[op]) and graph.type_of(ins[1]) == out[0]:
+                return [ins[1]]
+        if op in _SHAPE_ONLY and _static(out[0]) and graph.type_of(ins[0]) == out[0] and (
+                op != "Transpose" or list(d["attrs"]["perm"]) == sorted(d["attrs"]["perm"])):
+            return [ins[0]]
+        if op == "ExpandLike" and self._broadcast_suffices(graph, name):
+            return [ins[0]]
+        if all(graph.op(v.node) == "constant" for v in ins) and ins and len(out) == 1 and _static(out[0]) \
+                and int(np.prod(out[0].shape)) <= _FOLD_LIMIT and op != "Dropout":
+            value = _evaluate(graph, name)
+            if value is not None:
+                node = graph.add_node(f"{name}/folded", "constant", outputs=out, attrs={"value": value})
+                return [Value(node)]
+        return None
+
+    @staticmethod
+    def _broadcast_suffices(graph, name) -> bool:
+        full = graph.node(name)["outputs"][0]
+        users = graph.users(name)
+        if not users:
+            return False
+        for user, pos in users:
+            ud = graph.node(user)
+            if ud["op"] not in _ELEMENTWISE or ud["outputs"][0].shape != full.shape:
+                return False
+            others = [v for i, v in enumerate(ud["inputs"]) if i != pos and (ud["op"] != "Where" or i > 0)]
+            if not any(graph.type_of(v).shape == full.shape for v in others):
+                return False
+        return True
+
+
+def _evaluate(graph, name):
+    """Run one node on its constant inputs with onnx's reference evaluator (compile time only)."""
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+
+    from fgc import ops
+    from fgc.export.onnx import Emitter, value_info
+
+    d = graph.node(name)
+    opdef = ops.get(d["op"])
+    e = Emitter("fold")
+    ins = [e.const(_const(graph, v)) for v in d["inputs"]]
+    outs = [f"fold_out{i}" for i in range(len(d["outputs"]))]
+    try:
+        if opdef.emit is not None:
+            opdef.emit(e, ops.view(graph, name), ins, outs)
+        else:
+            from fgc.export.onnx import _onnx_attrs
+
+            extra = [e.const(np.array(d["attrs"][k], np.int64)) for k in opdef.attr_inputs if k in d["attrs"]]
+            e.node(d["op"], ins + extra, outs, **_onnx_attrs(opdef, d["attrs"]))
+        g = helper.make_graph(e.nodes, "fold", [], [value_info(outs[0], d["outputs"][0])], e.initializers)
+        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+        value = ReferenceEvaluator(model).run(None, {})[0]
+    except Exception:  # noqa: BLE001 - an op the reference evaluator cannot run simply stays unfolded
+        return None
+    return np.asarray(value).reshape(d["outputs"][0].shape)
