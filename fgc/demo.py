@@ -60,6 +60,7 @@ def run_demo(out_dir: str | None = None, quick: bool = False) -> int:
     print(f"max |onnxruntime - predict()| = {diff:.2e}; Sequential and functional agree: {same_as_seq}")
     ok = diff <= 1e-6 and same_as_seq
     ok = _train_section(model, quick) and ok
+    ok = _qa_section(out_dir, quick) and ok
     print("\ndemo " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
 
@@ -75,3 +76,43 @@ def _train_section(model, quick: bool) -> bool:
     losses = history.history["loss"]
     print(f"loss: {losses[0]:.4f} -> {losses[-1]:.4f}")
     return losses[-1] < losses[0]
+
+
+def _qa_section(out_dir: str, quick: bool) -> bool:
+    """Seed 000's two-input question-answering model: Embedding + LSTM per input, concatenated."""
+    import onnxruntime as ort
+
+    from fgc import Input, Model, layers
+    from fgc.utils import to_categorical
+
+    _section("Question answering (seed 000: two inputs, Embedding + LSTM)")
+    text_input = Input(shape=(None,), dtype="int32", name="text")
+    encoded_text = layers.LSTM(32)(layers.Embedding(10000, 64)(text_input))
+    question_input = Input(shape=(None,), dtype="int32", name="question")
+    encoded_question = layers.LSTM(16)(layers.Embedding(10000, 32)(question_input))
+    concatenated = layers.concatenate([encoded_text, encoded_question], axis=-1)
+    answer = layers.Dense(500, activation="softmax")(concatenated)
+    model = Model([text_input, question_input], answer)
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["acc"])
+    model.summary()
+    rng = np.random.default_rng(2)
+    n, length = (256, 20) if quick else (1000, 100)
+    text = rng.integers(1, 10000, size=(n, length))
+    question = rng.integers(1, 10000, size=(n, length))
+    answers = to_categorical(text[:, 0] % 500, 500)  # learnable: the answer is the first word
+    history = model.fit({"text": text, "question": question}, answers, epochs=2 if quick else 5, batch_size=128,
+                        verbose=2)
+    path = os.path.join(out_dir, "qa.onnx")
+    proto = model.export(path)
+    ops = sorted({node.op_type for node in proto.graph.node})
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    feed = {"text": text[:32].astype(np.int32), "question": question[:32].astype(np.int32)}
+    diff = float(np.max(np.abs(sess.run(None, feed)[0] - model.predict(feed))))
+    print(f"wrote {path}: native ops {[op for op in ops if op in ('LSTM', 'GRU', 'RNN')]}; "
+          f"max |onnxruntime - predict()| = {diff:.2e}")
+    try:
+        model.predict({"text": text[:2] + 10000, "question": question[:2]})
+    except ValueError as e:
+        print(f"an out-of-range id is caught before it reaches onnxruntime:\n  {e}")
+    losses = history.history["loss"]
+    return losses[-1] < losses[0] and diff <= 1e-5
