@@ -19,7 +19,7 @@ def lowering_pipeline(training: bool) -> list[Pass]:
 
 
 def optimization_pipeline() -> list[Pass]:
-    return [CSE(), Simplify(), DCE(), CSE(), FuseGemm(), FuseConvBias(), CancelTransposes(), DCE()]
+    return [CSE(), Simplify(), FuseGemm(), FuseConvBias(), CancelTransposes(), DCE()]
 
 
 def inference_pipeline() -> list[Pass]:

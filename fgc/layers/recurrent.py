@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from fgc import activations
-from fgc.ir import Graph, TensorType
+from fgc.ir import Graph, TensorType, Value
 from fgc.ir.types import ShapeError, is_float
 
 from .base import Layer, lower_mask
@@ -63,9 +63,9 @@ class _RNN(Layer):
         x = input_types[0]
         name = type(self).__name__
         if x.rank != 3:
-            hint = (" When stacking recurrent layers, give the layer before it return_sequences=True so it returns "
-                    "the whole sequence (batch, timesteps, units) instead of its last output.") if x.rank == 2 else ""
-            raise ShapeError(f"{name} expects a 3-D input (batch, timesteps, features), got shape {x.keras_shape()}."
+            hint = (". When stacking recurrent layers, give the layer before it return_sequences=True so it returns "
+                    "the whole sequence (batch, timesteps, units) instead of its last output") if x.rank == 2 else ""
+            raise ShapeError(f"{name} expects a 3-D input (batch, timesteps, features), got shape {x.keras_shape()}"
                              + hint)
         if not is_float(x.dtype):
             raise ShapeError(f"{name} expects a float input, got {x.dtype}; integer ids need an Embedding first")
@@ -142,14 +142,18 @@ class _RNN(Layer):
         new_states = self.cell(cb, cell_states, step_in, inner)
         if keep is not None:  # a skipped step keeps the previous states (and so repeats the last output)
             new_states = [cb.Add(s, cb.Mul(keep, cb.Sub(s_new, s))) for s, s_new in zip(states, new_states)]
-        body.outputs = list(new_states) + [new_states[0]]
-        body.output_names = [f"{s}_new" for s in self.state_names] + ["y"]
+        # The whole output sequence is stacked only when the layer returns it.
+        sequence = [new_states[0]] if self.return_sequences else []
+        body.outputs = list(new_states) + sequence
+        body.output_names = [f"{s}_new" for s in self.state_names] + ["y"] * len(sequence)
         zeros = [b.BatchFill(x, dims=(self.units,), dtype=dtype) for _ in self.state_names]
         direction = 1 if self.go_backwards else 0
         outs = b.Scan(*zeros, *scanned, *closures, body=body, num_states=len(zeros), num_scan=len(scanned),
-                      save_states=save_states, directions=(direction,) * len(scanned), out_directions=(0,))
+                      save_states=save_states, directions=(direction,) * len(scanned),
+                      out_directions=(0,) * len(sequence))
+        outs = [outs] if isinstance(outs, Value) else list(outs)
         k = len(self.state_names)
-        return outs[k], list(outs[:k])
+        return (outs[k] if sequence else None), outs[:k]
 
     def _lower_native(self, b, x, params):
         xt = b.Transpose(x, perm=(1, 0, 2))

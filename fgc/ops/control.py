@@ -80,12 +80,15 @@ def _scan_vjp(b, n, gs):
     d_acc = [g.add_input(f"d_closure{i}", b.type(closures[i])) for i in diff_closures]
     s_prev = [g.add_input(f"state{i}", body.type_of(body.inputs[i])) for i in range(ns)]
     x_t = [g.add_input(f"x{i}", body.type_of(body.inputs[ns + i])) for i in range(nx)]
-    dy_t = [g.add_input(f"dy{i}", body.type_of(body.outputs[ns + i])) for i in range(n_out)]
+    # Per-step outputs nothing downstream differentiates get no cotangent input at all.
+    dy_t = [g.add_input(f"dy{i}", body.type_of(body.outputs[ns + i])) if gs[ns + i] is not None else None
+            for i in range(n_out)]
     inner_closures = [g.add_input(f"closure{i}", b.type(c)) for i, c in enumerate(closures)]
     copy: dict = {}
     outs = inline(g, body, s_prev + x_t + inner_closures, "fwd/", copy)
     wrt = s_prev + x_t + [inner_closures[i] for i in diff_closures]
     cots = backprop(g, outs, d_states + dy_t, wrt)
+    dy_t = [v for v in dy_t if v is not None]
     gb = Builder(g, "bwd")
     zeros = [c if c is not None else gb.ZerosLike(v) for c, v in zip(cots, wrt)]
     d_prev, d_x, d_c = zeros[:ns], zeros[ns:ns + nx], zeros[ns + nx:]
@@ -105,21 +108,29 @@ def _scan_vjp(b, n, gs):
     # Each scanned input of the backward body: its outer stacked value and whether it is stacked in
     # the forward iteration order (saved values are; reversed scans' inputs are not).
     scanned = list(zip(s_prev, saved, [True] * ns)) + list(zip(x_t, xs, [d == 0 for d in dirs])) \
-        + list(zip(dy_t, [None] * n_out, [d == 0 for d in out_dirs]))
+        + list(zip(dy_t, [None] * len(dy_t), [d == 0 for i, d in enumerate(out_dirs) if gs[ns + i] is not None]))
     scanned += [(g.inputs[g.input_names.index(f"saved{k}")], v, True) for k, v in enumerate(saved_outer)]
     outer_dx_order = [d == 0 for d in dirs]
     hoisted_grads = _hoist_weight_gradients(g, d_acc, new_acc, scanned, d_x)
     kept = [k for k in range(len(diff_closures)) if k not in hoisted_grads]
     hoisted = _hoist_invariants(b, g, inner_closures, closures)
 
-    # Outer reverse Scan: zeros where no cotangent reached an output.
+    # Outer reverse Scan: zeros where no cotangent reached an output; scanned inputs the body no
+    # longer reads (an input projection, a state only the hoisted weight gradient needed) are dropped.
     final_cots = [gs[i] if gs[i] is not None else b.ZerosLike(n.outputs[i]) for i in range(ns)]
-    y_cots = [gs[ns + i] if gs[ns + i] is not None else b.ZerosLike(n.outputs[ns + i]) for i in range(n_out)]
+    y_cots = [gs[ns + i] for i in range(n_out) if gs[ns + i] is not None]
+    out_dirs = [d for i, d in enumerate(out_dirs) if gs[ns + i] is not None]
     acc0 = [b.ZerosLike(closures[diff_closures[k]]) for k in kept]
-    back = b.Scan(*final_cots, *acc0, *saved, *xs, *y_cots, *saved_outer, *closures, *hoisted, body=g,
-                  num_states=ns + len(kept), num_scan=ns + nx + n_out + len(saved_outer),
-                  directions=(1,) * ns + tuple(1 - d for d in dirs) + tuple(1 - d for d in out_dirs)
-                  + (1,) * len(saved_outer),
+    plan = list(zip(s_prev, saved, [1] * ns)) + list(zip(x_t, xs, [1 - d for d in dirs])) \
+        + list(zip(dy_t, y_cots, [1 - d for d in out_dirs])) + list(zip(scanned[ns + nx + len(dy_t):], saved_outer,
+                                                                         [1] * len(saved_outer)))
+    plan = [(v if isinstance(v, Value) else v[0], outer_v, d) for v, outer_v, d in plan]
+    for v, _, _ in plan:
+        if not g.users(v.node):
+            g.remove_input(v)
+    plan = [p for p in plan if p[0].node in g]
+    back = b.Scan(*final_cots, *acc0, *[o for _, o, _ in plan], *closures, *hoisted, body=g,
+                  num_states=ns + len(kept), num_scan=len(plan), directions=tuple(d for _, _, d in plan),
                   out_directions=tuple(1 - d for d in dirs))
     back = [back] if isinstance(back, Value) else list(back)
     d_states0 = back[:ns]
