@@ -125,6 +125,7 @@ def _scan_vjp(b, n, gs):
         + list(zip(dy_t, y_cots, [1 - d for d in out_dirs])) + list(zip(scanned[ns + nx + len(dy_t):], saved_outer,
                                                                          [1] * len(saved_outer)))
     plan = [(v if isinstance(v, Value) else v[0], outer_v, d) for v, outer_v, d in plan]
+    plan += _vectorize_over_time(b, g, plan, dict(zip(inner_closures, closures)) | _hoisted_map(g, hoisted))
     for v, _, _ in plan:
         if not g.users(v.node):
             g.remove_input(v)
@@ -142,6 +143,97 @@ def _scan_vjp(b, n, gs):
     for k, (a, z) in hoisted_grads.items():
         d_closures[diff_closures[k]] = _sum_of_outer_products(b, *outer[a], *outer[z])
     return d_states0 + d_xs + [d_closures.get(i) for i in range(len(closures))]
+
+
+_TIME_VECTORIZABLE = {"Add", "Sub", "Mul", "Div", "Neg", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Relu", "Abs",
+                      "Sign", "Reciprocal", "Softplus", "Max", "Min", "Pow", "Where", "Equal", "Greater", "Less",
+                      "Not", "And", "Or", "Cast", "Identity"}
+
+
+def _hoisted_map(g: Graph, hoisted_outer: list[Value]) -> dict:
+    inner = [v for v in g.inputs if g.node(v.node)["attrs"]["name"].startswith("hoisted")]
+    return dict(zip(inner, hoisted_outer))
+
+
+def _vectorize_over_time(b, g: Graph, plan, closures: dict) -> list:
+    """Elementwise work that reads only per-step inputs (saved activations), closures and constants
+    does not depend on the loop's carried state: compute it for all time steps at once outside
+    the loop, on the stacked arrays, and scan the results in. Returns the new plan entries."""
+    stacked = {v: (outer, d) for v, outer, d in plan}
+    _reassociate_products(g, _step_only_values(g, set(stacked), closures))
+    done: dict = {}
+    for name in g.topo_order():
+        d = g.node(name)
+        if d["op"] not in _TIME_VECTORIZABLE:
+            continue
+        step_ins = [v for v in d["inputs"] if v in stacked or v in done]
+        others = [v for v in d["inputs"] if v not in stacked and v not in done]
+        if not step_ins or any(v not in closures and g.op(v.node) != "constant" for v in others):
+            continue
+        dirs = {(stacked.get(v) or done[v])[1] for v in step_ins}
+        rank = d["outputs"][0].rank
+        if len(dirs) != 1 or any(g.type_of(v).rank > rank for v in others) \
+                or any(g.type_of(v).rank != rank for v in step_ins):
+            continue
+        args = [(stacked.get(v) or done[v])[0] if v in step_ins else
+                closures[v] if v in closures else b.const(g.node(v.node)["attrs"]["value"]) for v in d["inputs"]]
+        done[Value(name)] = (b.emit(d["op"], *args, hint=name.rsplit("/", 1)[-1], **d["attrs"]), dirs.pop())
+    entries = []
+    for name in g.topo_order():
+        if name not in g or Value(name) in done:
+            continue
+        for v in g.node(name)["inputs"]:
+            if v in done and v not in [e[0] for e in entries]:
+                entries.append((v, *done[v]))
+    new_plan = []
+    first_closure = next((i for i, v in enumerate(g.inputs) if g.node(v.node)["attrs"]["name"].startswith(
+        ("closure", "hoisted"))), len(g.inputs))
+    new_inputs = []
+    for k, (v, outer, direction) in enumerate(entries):
+        inp = g.add_input(f"vec{k}", g.type_of(v))
+        g.replace_uses(v, inp)
+        new_inputs.append(inp)
+        new_plan.append((inp, outer, direction))
+    g.inputs = g.inputs[:first_closure] + new_inputs + [v for v in g.inputs[first_closure:] if v not in new_inputs]
+    g.input_names = [g.node(v.node)["attrs"]["name"] for v in g.inputs]
+    prune(g)
+    return new_plan
+
+
+def _step_only_values(g: Graph, per_step: set, closures: dict) -> set:
+    """Values computed (by time-vectorizable ops) from per-step inputs, closures and constants only."""
+    found = set(per_step)
+    for name in g.topo_order():
+        d = g.node(name)
+        if d["op"] in _TIME_VECTORIZABLE and all(v in found or v in closures or g.op(v.node) == "constant"
+                                                 for v in d["inputs"]) and any(v in found for v in d["inputs"]):
+            found.add(Value(name))
+    return found
+
+
+def _reassociate_products(g: Graph, per_step: set) -> None:
+    """(carried * a) * b -> carried * (a * b) when a and b are per-step inputs and the inner product
+    has no other reader, so that a * b can be vectorized over time (float rounding may differ in
+    the last bit, like any reassociation)."""
+    for name in g.topo_order():
+        if name not in g or g.op(name) != "Mul":
+            continue
+        outer_ins = g.node(name)["inputs"]
+        for pos in (0, 1):
+            inner, b_val = outer_ins[pos], outer_ins[1 - pos]
+            if b_val not in per_step or g.op(inner.node) != "Mul" or len(g.users(inner.node)) != 1:
+                continue
+            x, a = g.node(inner.node)["inputs"]
+            if x in per_step:
+                x, a = a, x
+            if a not in per_step or x in per_step or g.type_of(a) != g.type_of(b_val):
+                continue
+            from .builder import Builder
+
+            ab = Builder(g, f"{name}/reassoc").Mul(a, b_val)
+            g.set_inputs_of(name, (x, ab))
+            g.remove_node(inner.node)
+            break
 
 
 def _hoist_weight_gradients(g: Graph, d_acc, new_acc, scanned, d_x) -> dict:

@@ -114,9 +114,11 @@ class EarlyStopping(Callback):
 
     def on_train_begin(self, logs=None):
         self.wait, self.stopped_epoch, self.best_weights, self.best_epoch = 0, 0, None, 0
-        self.best = self.baseline if self.baseline is not None else (math.inf if self.mode == "min" else -math.inf)
+        self.best = None
 
     def _better(self, current, reference):
+        if reference is None:
+            return True
         if self.mode == "min":
             return current < reference - self.min_delta
         return current > reference + self.min_delta
@@ -130,12 +132,14 @@ class EarlyStopping(Callback):
         if epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
-            self.best_weights = self.model.get_weights()
+            self.best_weights, self.best_epoch = self.model.get_weights(), epoch
         self.wait += 1
-        if self._better(current, self.best):
-            self.best, self.best_epoch, self.wait = current, epoch, 0
+        if self._better(current, self.best):  # Keras 3: the best so far is kept even if it misses the baseline,
+            self.best, self.best_epoch = current, epoch  # but only beating the baseline too resets the patience
             if self.restore_best_weights:
                 self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._better(current, self.baseline):
+                self.wait = 0
             return
         if self.wait >= self.patience and epoch > 0:
             self.stopped_epoch = epoch
@@ -209,7 +213,10 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         opt = self.model.optimizer
-        lr = float(self.schedule(epoch, opt.current_lr()))
+        try:
+            lr = float(self.schedule(epoch, opt.current_lr()))
+        except TypeError:  # the Keras 2 form schedule(epoch), which Keras 3 still accepts
+            lr = float(self.schedule(epoch))
         opt.learning_rate = lr
         if self.verbose:
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
