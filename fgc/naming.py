@@ -34,3 +34,18 @@ def check_kwargs(where: str, kwargs: dict, allowed) -> None:
     for key in kwargs:
         if key not in allowed:
             raise TypeError(f"{where} got an unexpected keyword argument '{key}'{near(key, allowed)}")
+
+
+def resolve(identifier, base: type, table: dict, what: str):
+    """An instance of ``base`` from an instance, a subclass, or a (case-insensitive) name in ``table``;
+    an unknown name is a ValueError naming the near match and the known names."""
+    if isinstance(identifier, base):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, base):
+        return identifier()
+    if isinstance(identifier, str):
+        key = identifier.lower()
+        if key in table:
+            return table[key]()
+        raise ValueError(f"unknown {what} '{identifier}'{near(key, table)}; known: {sorted(table)}")
+    raise TypeError(f"a {what} must be a name, a {base.__name__} class or instance, got {identifier!r}")

@@ -43,7 +43,6 @@ class Simplify(Pass):
                 continue
             replacement = self._rewrite(graph, name)
             if replacement is not None:
-                d = graph.node(name)
                 for i, v in enumerate(replacement):
                     graph.replace_uses(Value(name, i), v)
                 if not graph.users(name):

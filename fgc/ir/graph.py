@@ -13,7 +13,7 @@ Three ops are sources: ``input`` (a graph input), ``param`` (reads a weight name
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import networkx as nx

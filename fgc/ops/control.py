@@ -176,7 +176,8 @@ def _vectorize_over_time(b, g: Graph, plan, closures: dict) -> list:
                 or any(g.type_of(v).rank != rank for v in step_ins):
             continue
         args = [(stacked.get(v) or done[v])[0] if v in step_ins else
-                closures[v] if v in closures else b.const(g.node(v.node)["attrs"]["value"]) for v in d["inputs"]]
+                closures[v] if v in closures else b.const(g.node(v.node)["attrs"]["value"], g.type_of(v).dtype)
+                for v in d["inputs"]]
         done[Value(name)] = (b.emit(d["op"], *args, hint=name.rsplit("/", 1)[-1], **d["attrs"]), dirs.pop())
     entries = []
     for name in g.topo_order():
@@ -352,8 +353,10 @@ def _scan_emit(e, n, ins, outs):
     proto = subgraph(body, bound, f"{outs[0]}/", names)
     dirs = list(n.attrs.get("directions") or (0,) * nx)
     out_dirs = list(n.attrs.get("out_directions") or (0,) * n_out) + [0] * len(extra)
-    e.node("Scan", ins[:ns + nx], outs, body=proto, num_scan_inputs=nx, scan_input_directions=dirs,
-           scan_output_directions=out_dirs)
+    # A Scan may have no per-step outputs (an RNN returning only its last state): onnx.helper cannot
+    # type an empty list attribute, and an absent one means the same.
+    dir_attrs = {"scan_output_directions": out_dirs} if out_dirs else {}
+    e.node("Scan", ins[:ns + nx], outs, body=proto, num_scan_inputs=nx, scan_input_directions=dirs, **dir_attrs)
 
 
 primitive("Scan", _scan_infer, _scan_vjp, emit=_scan_emit)

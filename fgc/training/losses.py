@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from fgc.naming import check_kwargs, near
+from fgc.naming import check_kwargs, near, resolve
 
 EPSILON = 1e-7
 # Keras clips probabilities to [eps, 1 - eps] in float32 (its floatx), where 1 - eps rounds to
@@ -241,15 +241,4 @@ LOSSES = {
 
 def get(identifier) -> Loss:
     """A Loss from a name ('mse'), a class (Huber) or an instance (Huber(delta=2))."""
-    if isinstance(identifier, Loss):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Loss):
-        return identifier()
-    if isinstance(identifier, str):
-        key = identifier.lower()
-        if key in LOSSES:
-            loss = LOSSES[key]()
-            loss.alias = identifier
-            return loss
-        raise ValueError(f"unknown loss '{identifier}'{near(key, LOSSES)}; known losses: {sorted(LOSSES)}")
-    raise TypeError(f"a loss must be a name, a Loss class or instance, got {identifier!r}")
+    return resolve(identifier, Loss, LOSSES, "loss")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 
-from fgc.naming import check_kwargs, near
+from fgc.naming import check_kwargs, resolve
 
 from . import schedules
 
@@ -229,16 +229,8 @@ OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "ada
 
 
 def get(identifier) -> Optimizer:
-    if isinstance(identifier, Optimizer):
-        return identifier
-    if isinstance(identifier, type) and issubclass(identifier, Optimizer):
-        return identifier()
-    if isinstance(identifier, str):
-        key = identifier.lower()
-        if key in OPTIMIZERS:
-            return OPTIMIZERS[key]()
-        raise ValueError(f"unknown optimizer '{identifier}'{near(key, OPTIMIZERS)}; known: {sorted(OPTIMIZERS)}")
-    raise TypeError(f"an optimizer must be a name or an Optimizer, got {identifier!r}")
+    """An Optimizer from a name ('rmsprop'), a class (Adam) or an instance (Adam(learning_rate=1e-2))."""
+    return resolve(identifier, Optimizer, OPTIMIZERS, "optimizer")
 
 
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "Nadam", "get",
