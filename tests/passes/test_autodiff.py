@@ -4,7 +4,7 @@ import onnxruntime as ort
 import pytest
 
 from fgc.export.onnx import to_onnx
-from fgc.ir import Graph, ParamSpec, TensorType, Value, verify
+from fgc.ir import Graph, ParamSpec, TensorType, verify
 from fgc.ops import Builder
 from fgc.passes.autodiff import Autodiff, NoGradientError, backprop, gradients
 
