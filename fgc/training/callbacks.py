@@ -254,12 +254,12 @@ class ReduceLROnPlateau(Callback):
             if self.wait >= self.patience:
                 opt = self.model.optimizer
                 old = opt.current_lr()
-                new = max(old * self.factor, self.min_lr)
-                if old > new:
+                if old > self.min_lr:  # at min_lr already: nothing changes, no cooldown (as Keras)
+                    new = max(old * self.factor, self.min_lr)
                     opt.learning_rate = new
                     if self.verbose:
                         print(f"Epoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new}.")
-                self.cooldown_counter, self.wait = self.cooldown, 0
+                    self.cooldown_counter, self.wait = self.cooldown, 0
 
 
 class CSVLogger(Callback):
