@@ -126,6 +126,9 @@ class ModelAPI:
                              f"with an Input before compile()")
         self._sync_from_device()
         self._compiled = resolve(self, optimizer, loss, loss_weights, metrics)
+        if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
+            raise ValueError(f"steps_per_execution must be a positive int, got {steps_per_execution!r}")
+        self._compiled.steps_per_execution = steps_per_execution
         self.optimizer = self._compiled.optimizer
         self._trainer = Trainer(self, self._compiled)
 

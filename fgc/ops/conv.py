@@ -154,6 +154,8 @@ def _conv_infer(types, attrs):
     if w.rank != x.rank or w.dtype != x.dtype:
         raise ShapeError(f"Conv kernel {w} does not fit input {x} (same rank and dtype expected)")
     a = _Attrs(attrs, x.rank - 2, w.shape[2:])
+    if not all(dims_compatible(k, d) for k, d in zip(a.k, w.shape[2:])):
+        raise ShapeError(f"Conv kernel_shape {a.k} does not match the kernel {w.shape}")
     if not dims_compatible(x.shape[1], product([w.shape[1], a.group])) and isinstance(w.shape[1], int):
         raise ShapeError(f"Conv input has {x.shape[1]} channels but the kernel {w.shape} with group {a.group} "
                          f"expects {w.shape[1] * a.group}")

@@ -17,6 +17,7 @@ class Compiled:
     losses: dict = field(default_factory=dict)        # output name -> Loss
     loss_weights: dict = field(default_factory=dict)  # output name -> float
     metrics: dict = field(default_factory=dict)       # output name -> [Metric]
+    steps_per_execution: int = 1                      # train steps per onnxruntime call (an ONNX Loop)
 
 
 def per_output(value, names: list[str], what: str, allow_missing: bool = False) -> dict:

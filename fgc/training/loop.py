@@ -83,18 +83,35 @@ def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, on
     trainer, opt = model._trainer, model.optimizer
     spec = trainer.step(train).spec
     wanted = [k for k in spec.data_inputs + spec.target_inputs if k in data.arrays]
+    group = model._compiled.steps_per_execution if train else 1
     mean = Mean(spec.report_outputs)
-    for i, (batch, n) in enumerate(data.batches(batch_size, steps, order, wanted)):
+    pending: list = []  # full batches waiting to run together as one multi-step call
+    index = 0
+
+    def run(batches):
+        nonlocal index
         if train:
-            values = trainer.run(True, batch, opt.current_lr(), opt.iterations)
-            opt.iterations += 1
+            lrs = [opt.current_lr(opt.iterations + k) for k in range(len(batches))]
+            results = trainer.run_many([b for b, _ in batches], lrs, opt.iterations)
+            opt.iterations += len(batches)
         else:
-            values = trainer.run(False, batch)
-        mean.add(values, n)
-        if on_batch is not None:
-            on_batch(i, mean.result())
-            if model.stop_training:
-                break
+            results = [trainer.run(False, b) for b, _ in batches]
+        for (_, n), values in zip(batches, results):
+            mean.add(values, n)
+            if on_batch is not None:
+                on_batch(index, mean.result())
+            index += 1
+        return on_batch is not None and model.stop_training
+
+    for batch, n in data.batches(batch_size, steps, order, wanted):
+        pending.append((batch, n))
+        if n == batch_size and len(pending) < group:
+            continue
+        if run(pending):
+            return mean.result()
+        pending = []
+    if pending:
+        run(pending)
     return mean.result()
 
 

@@ -31,6 +31,7 @@ class CompiledStep:
                              doc=f"fgc {'train' if train else 'evaluation'} step of model '{model.name}'")
         self.session = rt.make_session(self.proto.SerializeToString(), device)
         self.node_count = len(self.proto.graph.node)
+        self.loop_session = None  # the same step inside an ONNX Loop, built on first multi-step use
 
 
 class Trainer:
@@ -112,6 +113,33 @@ class Trainer:
         self.model._weights_version += 1
 
     # ------------------------------------------------------------------ running
+    def run_many(self, batches: list[dict], lrs: list[float], step: int) -> list[list[float]]:
+        """Train steps on consecutive batches; with several equal batches and a host-side state, one
+        onnxruntime call runs them all through the compiled step wrapped in a Loop."""
+        if len(batches) == 1 or self.bind:
+            return [self.run(True, b, lr, step + k) for k, (b, lr) in enumerate(zip(batches, lrs))]
+        compiled = self.step(True)
+        self.ensure_state()
+        self.model._device_newer = True
+        spec = compiled.spec
+        if compiled.loop_session is None:
+            from .multistep import loop_proto
+
+            compiled.loop_session = rt.make_session(loop_proto(compiled.proto, spec).SerializeToString(),
+                                                    self.device)
+        feeds = {f"stack/{k}": np.stack([b[k] for b in batches]) for k in batches[0]}
+        feeds.update({"steps": np.array(len(batches), np.int64), "stack/lr": np.array(lrs, np.float32),
+                      "step0": np.array(step, np.float32)})
+        carried = list(spec.update_outputs)
+        feeds.update({f"init/{n}": self.state[n] for n in carried})
+        feeds.update({n: self.state[n] for n in spec.weight_inputs})
+        outs = compiled.loop_session.run([f"final/{n}" for n in carried] +
+                                         [f"reports/{r}" for r in spec.report_outputs], feeds)
+        for n, value in zip(carried, outs):
+            self.state[n] = value
+        reports = np.stack(outs[len(carried):], axis=1)
+        return [[float(v) for v in row] for row in reports]
+
     def run(self, train: bool, feeds: dict, lr: float = 0.0, step: int = 0) -> list[float]:
         compiled = self.step(train)
         self.ensure_state()
