@@ -104,6 +104,10 @@ def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, on
         return on_batch is not None and model.stop_training
 
     for batch, n in data.batches(batch_size, steps, order, wanted):
+        if n != batch_size:  # a short last batch runs on its own, after the full ones
+            if pending and run(pending):
+                return mean.result()
+            pending = []
         pending.append((batch, n))
         if n == batch_size and len(pending) < group:
             continue
