@@ -189,7 +189,8 @@ class _Conv(Spatial):
         if not isinstance(filters, (int, np.integer)) or filters <= 0:
             raise ValueError(f"{name} filters must be a positive int, got {filters!r}")
         if kernel_size is None:
-            raise TypeError(f"{name}() needs kernel_size, e.g. {name}({filters}, {'3' if self.rank == 1 else '(3, 3)'})")
+            example = "3" if self.rank == 1 else "(3, 3)"
+            raise TypeError(f"{name}() needs kernel_size, e.g. {name}({filters}, {example})")
         self.filters = int(filters)
         self.kernel_size = normalize_tuple(kernel_size, self.rank, f"{name} kernel_size")
         self.strides = normalize_tuple(strides, self.rank, f"{name} strides")
@@ -262,7 +263,7 @@ class Conv1D(_Conv):
 
 
 class Conv2D(_Conv):
-    """``Conv2D(filters, kernel_size, strides=(1, 1), padding='valid'|'same', ...)`` on (batch, rows, cols, channels)."""
+    """``Conv2D(filters, kernel_size, strides=(1, 1), padding='valid'|'same', ...)`` on (batch, rows, cols, chans)."""
 
     rank = 2
 

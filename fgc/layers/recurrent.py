@@ -306,7 +306,7 @@ class Bidirectional(Layer):
     def __init__(self, layer, merge_mode="concat", backward_layer=None, weights=None, **kwargs):
         if not isinstance(layer, _RNN):
             raise TypeError(f"Bidirectional wraps a recurrent layer (LSTM, GRU, SimpleRNN), got {type(layer).__name__}")
-        super().__init__(name=kwargs.pop("name", None) or f"bidirectional_{layer.name}", **kwargs)
+        super().__init__(**kwargs)  # auto-named bidirectional, bidirectional_1, ... as in Keras
         if merge_mode not in ("concat", "sum", "mul", "ave", None):
             raise ValueError(f"merge_mode must be 'concat', 'sum', 'mul', 'ave' or None, got {merge_mode!r}")
         self.merge_mode = merge_mode
