@@ -132,8 +132,9 @@ def _concat_infer(types, attrs):
 def _concat_vjp(b, n, gs):
     axis = normalize_axis(n.attrs["axis"], n.in_types[0].rank)
     sizes = [t.shape[axis] for t in n.in_types]
-    if not all(isinstance(s, int) for s in sizes):
-        raise NotImplementedError(f"gradient of a concatenation along the unknown-length axis {axis}")
+    if not all(isinstance(s, int) for s in sizes):  # lengths known only at run time: split like the inputs
+        parts = b.SplitLike(gs[0], *n.inputs, axis=axis)
+        return [parts] if len(n.inputs) == 1 else list(parts)
     out, start = [], 0
     for s in sizes:
         out.append(b.Slice(gs[0], starts=(start,), ends=(start + s,), axes=(axis,)))
@@ -270,3 +271,20 @@ def _zero_tensor(dtype: str):
     from fgc.ir.types import onnx_dtype
 
     return onnx.helper.make_tensor("value", onnx_dtype(dtype), [1], [0])
+
+
+def _split_like_infer(types, attrs):
+    axis = normalize_axis(attrs["axis"], types[0].rank)
+    return [types[0].with_shape(types[0].shape[:axis] + (t.shape[axis],) + types[0].shape[axis + 1:])
+            for t in types[1:]]
+
+
+def _split_like_emit(e, n, ins, outs):
+    """Split ``g`` along ``axis`` into pieces as long as each of the other inputs (sizes read at run time)."""
+    axis = normalize_axis(n.attrs["axis"], n.in_types[0].rank)
+    sizes = [e.node("Shape", [like], [e.fresh("len")], start=axis, end=axis + 1)[0] for like in ins[1:]]
+    joined = e.node("Concat", sizes, [e.fresh("sizes")], axis=0)[0]
+    e.node("Split", [ins[0], joined], outs, axis=axis)
+
+
+primitive("SplitLike", _split_like_infer, nondiff="used only inside gradients", emit=_split_like_emit)
