@@ -80,6 +80,31 @@ class Model(ModelAPI, Layer):
     def layers(self) -> list[Layer]:
         return list(self._layers)
 
+    # A model's own input and output tensors are its node 0 (as in Keras); its calls on other
+    # tensors are nodes 1, 2, ... for get_output_at / get_input_at.
+    def _node(self, index: int):
+        if index == 0:
+            from types import SimpleNamespace
+
+            return SimpleNamespace(inputs=self.inputs, outputs=self.outputs)
+        return Layer._node(self, index - 1 if index > 0 else index)
+
+    @property
+    def input(self):
+        return self._unwrap(self.inputs)
+
+    @property
+    def output(self):
+        return self._unwrap(self.outputs)
+
+    @property
+    def input_shape(self):
+        return self._unwrap([t.shape for t in self.inputs])
+
+    @property
+    def output_shape(self):
+        return self._unwrap([t.shape for t in self.outputs])
+
     def get_layer(self, name=None, index=None) -> Layer:
         if (name is None) == (index is None):
             raise ValueError("get_layer needs exactly one of name= or index=")

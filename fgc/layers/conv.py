@@ -304,6 +304,5 @@ CASES = [
     (Conv1D, dict(filters=4, kernel_size=3, padding="causal", dilation_rate=2), [("N", None, 3)], ("N", None, 4),
      3 * 3 * 4 + 4),
     (Conv1D, dict(filters=2, kernel_size=3, strides=2, padding="same"), [("N", 9, 3)], ("N", 5, 2), 3 * 3 * 2 + 2),
-    (Convolution1D, dict(nb_filter=2, filter_length=3, border_mode="same"), [("N", 6, 4)], ("N", 6, 2),
-     3 * 4 * 2 + 2),
+    (Convolution1D, dict(filters=2, kernel_size=3, padding="same"), [("N", 6, 4)], ("N", 6, 2), 3 * 4 * 2 + 2),
 ]
