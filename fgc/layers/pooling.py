@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fgc.ir.types import ShapeError, is_float
 
+from .base import lower_mask
 from .conv import Spatial, normalize_data_format, normalize_padding, normalize_tuple, take_legacy
 
 _POOL_LEGACY = ("border_mode", "dim_ordering", "pool_length", "stride")
@@ -110,8 +111,23 @@ class GlobalMaxPooling2D(_GlobalPool):
 
 
 class GlobalAveragePooling1D(_GlobalPool):
+    """With a mask (Embedding(mask_zero=True), Masking) the mean is over the kept timesteps only,
+    as in Keras 3: sum(x * mask) / sum(mask)."""
+
     rank = 1
     op = "ReduceMean"
+    mask_policy = "consume"
+
+    def lower(self, b, inputs, params, training=False, call_args=None):
+        if not call_args or "_mask" not in call_args:
+            return super().lower(b, inputs, params, training, call_args)
+        x = inputs[0]
+        keep = lower_mask(b, inputs[-1], *call_args["_mask"], dtype=b.type(x).dtype)  # (N, T)
+        time_axis = 2 if self.data_format == "channels_first" else 1
+        weights = b.Unsqueeze(keep, axes=(1,) if time_axis == 2 else (2,))
+        total = b.ReduceSum(b.Mul(x, weights), axes=(time_axis,), keepdims=int(self.keepdims))
+        count = b.ReduceSum(weights, axes=(time_axis,), keepdims=int(self.keepdims))
+        return [b.Div(total, count)]
 
 
 class GlobalAveragePooling2D(_GlobalPool):
