@@ -6,10 +6,13 @@ Inference form, as primitives on the Keras layout (no layout change, channels on
     y = x * s + t,   s = gamma / sqrt(moving_variance + epsilon),   t = beta - moving_mean * s
 
 A layer with ``trainable=False`` uses that form in training too, as Keras 3 does for a frozen
-BatchNormalization, and gradients flow through it to x. Training a trainable BatchNormalization
-needs batch statistics plus moving-statistic updates written back after each step; the train-step
-graph has no outputs for such buffers yet, so lowering it for training raises NotImplementedError
-rather than training with statistics that would never be updated.
+BatchNormalization. A trainable one trains with the batch's statistics (biased variance over every
+axis but ``axis``) and updates the moving ones as Keras 3 does:
+
+    moving = moving * momentum + batch_statistic * (1 - momentum)
+
+The new moving values are outputs of the train step (``new/<weight>``) that the runtime keeps
+with the other weights, so they never leave the device between steps.
 """
 from __future__ import annotations
 
@@ -74,10 +77,7 @@ class BatchNormalization(Layer):
 
     def lower(self, b, inputs, params, training=False, call_args=None):
         if training and self.trainable:
-            raise NotImplementedError(
-                f"BatchNormalization '{self.name}': training with batch statistics is not implemented yet (the "
-                f"train step cannot write back moving_mean / moving_variance). Freeze the layer "
-                f"(layer.trainable = False) to train the rest of the model with its moving statistics.")
+            return [self._lower_training(b, inputs[0], params)]
         x = inputs[0]
         axis, _ = self._dim(b.type(x))
         inv = b.Reciprocal(b.Sqrt(b.Add(params["moving_variance"], self.epsilon)))
@@ -91,6 +91,24 @@ class BatchNormalization(Layer):
             shape = (-1,) + (1,) * trailing
             inv, shift = b.Reshape(inv, shape=shape), b.Reshape(shift, shape=shape)
         return [b.Add(b.Mul(x, inv), shift)]
+
+    def _lower_training(self, b, x, params):
+        axis, dim = self._dim(b.type(x))
+        axes = tuple(i for i in range(b.type(x).rank) if i != axis)
+        mean = b.ReduceMean(x, axes=axes, keepdims=1)
+        centered = b.Sub(x, mean)
+        variance = b.ReduceMean(b.Mul(centered, centered), axes=axes, keepdims=1)
+        y = b.Mul(centered, b.Reciprocal(b.Sqrt(b.Add(variance, self.epsilon))))
+        shape = (-1,) + (1,) * (b.type(x).rank - 1 - axis)
+        if self.scale:
+            y = b.Mul(y, b.Reshape(params["gamma"], shape=shape) if len(shape) > 1 else params["gamma"])
+        if self.center:
+            y = b.Add(y, b.Reshape(params["beta"], shape=shape) if len(shape) > 1 else params["beta"])
+        for name, batch_value in (("moving_mean", mean), ("moving_variance", variance)):
+            old = params[name]
+            new = b.Add(b.Mul(old, self.momentum), b.Mul(b.Reshape(batch_value, shape=(dim,)), 1.0 - self.momentum))
+            b.update_param(old, new)
+        return y
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,

@@ -47,6 +47,13 @@ class Builder:
         node = self.graph.add_node(f"{name}", "param", outputs=(spec.type,), attrs={"name": name})
         return Value(node)
 
+    def update_param(self, param: Value, value: Value) -> None:
+        """Record a new value for a non-trainable weight (BatchNorm's moving statistics): a training
+        graph output ``new/<param>`` that the runtime writes back after each step."""
+        name = self.graph.node(param.node)["attrs"]["name"]
+        self.graph.outputs.append(value)
+        self.graph.output_names.append(f"new/{name}")
+
     # ------------------------------------------------------------------ ops
     def emit(self, op: str, *inputs, hint: str | None = None, **attrs):
         opdef = registry.get(op)

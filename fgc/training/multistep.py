@@ -49,7 +49,7 @@ def loop_proto(step: onnx.ModelProto, spec) -> onnx.ModelProto:
     outer_inputs += [helper.make_tensor_value_info("stack/lr", TensorProto.FLOAT, ["K"]),
                      helper.make_tensor_value_info("step0", TensorProto.FLOAT, [])]
     outer_inputs += [_typed(inputs[n], f"init/{n}") for n in carried]
-    outer_inputs += [inputs[n] for n in spec.weight_inputs if n in inputs]  # frozen weights: read in scope
+    outer_inputs += [inputs[n] for n in spec.weight_inputs if n in inputs and n not in spec.update_outputs]
     loop_outputs = [f"final/{n}" for n in carried] + [f"reports/{r}" for r in spec.report_outputs]
     loop = helper.make_node("Loop", ["steps", ""] + [f"init/{n}" for n in carried], loop_outputs, body=body)
     outer_outputs = [_typed(inputs[n], f"final/{n}") for n in carried]

@@ -110,6 +110,9 @@ class Trainer:
         else:
             for name in spec.params:
                 params[name].variable._value = self._host(self.state[name]).copy()
+        for name in spec.weight_inputs:
+            if name in spec.update_outputs:  # buffers the step updates (BatchNorm moving statistics)
+                params[name].variable._value = self._host(self.state[name]).copy()
         self.model._weights_version += 1
 
     # ------------------------------------------------------------------ running
@@ -132,7 +135,7 @@ class Trainer:
                       "step0": np.array(step, np.float32)})
         carried = list(spec.update_outputs)
         feeds.update({f"init/{n}": self.state[n] for n in carried})
-        feeds.update({n: self.state[n] for n in spec.weight_inputs})
+        feeds.update({n: self.state[n] for n in spec.weight_inputs if n not in spec.update_outputs})
         outs = compiled.loop_session.run([f"final/{n}" for n in carried] +
                                          [f"reports/{r}" for r in spec.report_outputs], feeds)
         for n, value in zip(carried, outs):

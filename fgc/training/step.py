@@ -107,6 +107,10 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     graph = model.to_graph()
     PassManager(lowering_pipeline(training=train)).run(graph)
     spec = StepSpec(list(graph.input_names), [], [])
+    # Layers that update non-trainable weights (BatchNorm's moving statistics) left "new/<weight>" outputs.
+    buffers = [(name[len("new/"):], v) for name, v in zip(graph.output_names, graph.outputs) if name.startswith("new/")]
+    keep = [i for i, name in enumerate(graph.output_names) if not name.startswith("new/")]
+    graph.outputs, graph.output_names = [graph.outputs[i] for i in keep], [graph.output_names[i] for i in keep]
     total = add_losses_and_metrics(graph, compiled, spec)
     param_nodes = {graph.node(p)["attrs"]["name"]: p for p in graph.nodes_with_op("param")}
     trainable = [n for n in graph.params if n in param_nodes and graph.params[n].trainable]
@@ -130,6 +134,8 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
         params = [Value(param_nodes[n]) for n in trainable]
     if train:
         _add_optimizer(graph, b, opt, spec, params, grads)
+        for name, value in buffers:
+            _add_update(graph, name, value, spec)
     PassManager(optimization_pipeline()).run(graph)
     return graph, spec
 
