@@ -1,0 +1,322 @@
+"""The gradient of a Scan: another Scan, running the other way.
+
+Its body is the forward body followed by that body's vjp (built by the same autodiff driver),
+then optimized like any loop body would be:
+- save instead of recompute: forward values the vjp reads become per-step outputs of the forward
+  Scan (the forward graph node gains ``saved_values``);
+- loop-invariant code motion: work on the closures alone (a transposed weight) runs once outside;
+- weight gradients ``sum_t a_t^T z_t`` leave the loop as one large MatMul over the stacked steps;
+- time vectorization: elementwise work on per-step inputs alone (activation derivatives) runs on
+  the stacked arrays outside the loop, after reassociating products to expose more of it;
+- scanned inputs the body no longer reads are dropped.
+"""
+from __future__ import annotations
+
+from fgc.ir import Graph, Value
+from fgc.ir.types import is_float
+
+from .control import _scan_infer as scan_infer
+
+
+def inline(dst: Graph, src: Graph, inputs: list[Value], prefix: str, mapping: dict | None = None) -> list[Value]:
+    """Copy ``src``'s nodes into ``dst`` reading ``inputs`` for src's inputs; returns its outputs there.
+    ``mapping`` (if given) receives src value -> dst value for every copied value."""
+    mapping = {} if mapping is None else mapping
+    mapping.update(zip(src.inputs, inputs))
+    for name in src.topo_order():
+        d = src.node(name)
+        if d["op"] == "input":
+            continue
+        new = dst.add_node(f"{prefix}{name}", d["op"], [mapping[v] for v in d["inputs"]], d["outputs"],
+                           d["attrs"], d["layer"])
+        for i in range(len(d["outputs"])):
+            mapping[Value(name, i)] = Value(new, i)
+    return [mapping[v] for v in src.outputs]
+
+
+def prune(graph: Graph) -> None:
+    """Drop the nodes no output needs (a body's dead recomputation, say); inputs stay."""
+    import networkx as nx
+
+    live = set().union(*(nx.ancestors(graph.nx, v.node) | {v.node} for v in graph.outputs))
+    for name in reversed(graph.topo_order()):
+        if name not in live and graph.op(name) != "input":
+            graph.remove_node(name)
+
+
+def scan_vjp(b, n, gs):
+    """The reverse Scan. Its body is the forward body's vjp; forward values the vjp needs are
+    saved by the forward Scan as extra per-step outputs rather than recomputed, and work that
+    only depends on the closures (a transposed weight) is hoisted out of the loop."""
+    from .autodiff import backprop
+    from .builder import Builder
+
+    body, ns, nx = n.attrs["body"], n.attrs["num_states"], n.attrs["num_scan"]
+    if not n.attrs.get("save_states"):
+        raise NotImplementedError("this Scan was lowered for inference (no saved states)")
+    n_out = len(body.outputs) - ns
+    ins = list(n.inputs)
+    xs, closures = ins[ns:ns + nx], ins[ns + nx:]
+    saved = list(n.outputs[ns + n_out:ns + n_out + ns])
+    diff_closures = [i for i, c in enumerate(closures) if is_float(b.type(c).dtype)]
+
+    # Backward body: (dstate..., dclosure_acc..., saved state_t..., x_t..., dy_t..., saved values..., closures...)
+    g = Graph(f"{n.name}_grad_body")
+    d_states = [g.add_input(f"d_state{i}", body.type_of(body.inputs[i])) for i in range(ns)]
+    d_acc = [g.add_input(f"d_closure{i}", b.type(closures[i])) for i in diff_closures]
+    s_prev = [g.add_input(f"state{i}", body.type_of(body.inputs[i])) for i in range(ns)]
+    x_t = [g.add_input(f"x{i}", body.type_of(body.inputs[ns + i])) for i in range(nx)]
+    # Per-step outputs nothing downstream differentiates get no cotangent input at all.
+    dy_t = [g.add_input(f"dy{i}", body.type_of(body.outputs[ns + i])) if gs[ns + i] is not None else None
+            for i in range(n_out)]
+    inner_closures = [g.add_input(f"closure{i}", b.type(c)) for i, c in enumerate(closures)]
+    copy: dict = {}
+    outs = inline(g, body, s_prev + x_t + inner_closures, "fwd/", copy)
+    wrt = s_prev + x_t + [inner_closures[i] for i in diff_closures]
+    cots = backprop(g, outs, d_states + dy_t, wrt)
+    dy_t = [v for v in dy_t if v is not None]
+    gb = Builder(g, "bwd")
+    zeros = [c if c is not None else gb.ZerosLike(v) for c, v in zip(cots, wrt)]
+    d_prev, d_x, d_c = zeros[:ns], zeros[ns:ns + nx], zeros[ns + nx:]
+    new_acc = [gb.Add(a, c) for a, c in zip(d_acc, d_c)]
+    g.outputs = d_prev + new_acc + d_x
+    g.output_names = [f"out{i}" for i in range(len(g.outputs))]
+
+    # Save instead of recompute: forward values the vjp reads become per-step outputs of the forward Scan.
+    saved_values = _reuse_forward_values(g, body, copy)
+    fwd = b.graph.node(n.name)
+    base = len(fwd["outputs"])
+    fwd["attrs"]["saved_values"] = tuple(fwd["attrs"].get("saved_values", ())) + tuple(saved_values)
+    fwd["outputs"] = tuple(scan_infer([b.type(v) for v in ins], fwd["attrs"]))
+    saved_outer = [Value(n.name, base + k) for k in range(len(saved_values))]
+    dirs = n.attrs.get("directions") or (0,) * nx
+    out_dirs = n.attrs.get("out_directions") or (0,) * n_out
+    # Each scanned input of the backward body: its outer stacked value and whether it is stacked in
+    # the forward iteration order (saved values are; reversed scans' inputs are not).
+    scanned = list(zip(s_prev, saved, [True] * ns)) + list(zip(x_t, xs, [d == 0 for d in dirs])) \
+        + list(zip(dy_t, [None] * len(dy_t), [d == 0 for i, d in enumerate(out_dirs) if gs[ns + i] is not None]))
+    scanned += [(g.inputs[g.input_names.index(f"saved{k}")], v, True) for k, v in enumerate(saved_outer)]
+    outer_dx_order = [d == 0 for d in dirs]
+    hoisted_grads = _hoist_weight_gradients(g, d_acc, new_acc, scanned, d_x)
+    kept = [k for k in range(len(diff_closures)) if k not in hoisted_grads]
+    hoisted = _hoist_invariants(b, g, inner_closures, closures)
+
+    # Outer reverse Scan: zeros where no cotangent reached an output; scanned inputs the body no
+    # longer reads (an input projection, a state only the hoisted weight gradient needed) are dropped.
+    final_cots = [gs[i] if gs[i] is not None else b.ZerosLike(n.outputs[i]) for i in range(ns)]
+    y_cots = [gs[ns + i] for i in range(n_out) if gs[ns + i] is not None]
+    out_dirs = [d for i, d in enumerate(out_dirs) if gs[ns + i] is not None]
+    acc0 = [b.ZerosLike(closures[diff_closures[k]]) for k in kept]
+    plan = list(zip(s_prev, saved, [1] * ns)) + list(zip(x_t, xs, [1 - d for d in dirs])) \
+        + list(zip(dy_t, y_cots, [1 - d for d in out_dirs])) + list(zip(scanned[ns + nx + len(dy_t):], saved_outer,
+                                                                         [1] * len(saved_outer)))
+    plan = [(v if isinstance(v, Value) else v[0], outer_v, d) for v, outer_v, d in plan]
+    plan += _vectorize_over_time(b, g, plan, dict(zip(inner_closures, closures)) | _hoisted_map(g, hoisted))
+    for v, _, _ in plan:
+        if not g.users(v.node):
+            g.remove_input(v)
+    plan = [p for p in plan if p[0].node in g]
+    back = b.Scan(*final_cots, *acc0, *[o for _, o, _ in plan], *closures, *hoisted, body=g,
+                  num_states=ns + len(kept), num_scan=len(plan), directions=tuple(d for _, _, d in plan),
+                  out_directions=tuple(1 - d for d in dirs))
+    back = [back] if isinstance(back, Value) else list(back)
+    d_states0 = back[:ns]
+    d_closures = {diff_closures[k]: v for k, v in zip(kept, back[ns:ns + len(kept)])}
+    d_xs = back[ns + len(kept):]
+    outer = {v: (o, order) for v, o, order in scanned}
+    outer.update({v: (o, order) for v, o, order in zip(d_x, d_xs, outer_dx_order)})
+    outer.update({v: (y, order) for v, y, order in zip(dy_t, y_cots, [d == 0 for d in out_dirs])})
+    for k, (a, z) in hoisted_grads.items():
+        d_closures[diff_closures[k]] = _sum_of_outer_products(b, *outer[a], *outer[z])
+    return d_states0 + d_xs + [d_closures.get(i) for i in range(len(closures))]
+
+
+_TIME_VECTORIZABLE = {"Add", "Sub", "Mul", "Div", "Neg", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Relu", "Abs",
+                      "Sign", "Reciprocal", "Softplus", "Max", "Min", "Pow", "Where", "Equal", "Greater", "Less",
+                      "Not", "And", "Or", "Cast", "Identity"}
+
+
+def _hoisted_map(g: Graph, hoisted_outer: list[Value]) -> dict:
+    inner = [v for v in g.inputs if g.node(v.node)["attrs"]["name"].startswith("hoisted")]
+    return dict(zip(inner, hoisted_outer))
+
+
+def _vectorize_over_time(b, g: Graph, plan, closures: dict) -> list:
+    """Elementwise work that reads only per-step inputs (saved activations), closures and constants
+    does not depend on the loop's carried state: compute it for all time steps at once outside
+    the loop, on the stacked arrays, and scan the results in. Returns the new plan entries."""
+    stacked = {v: (outer, d) for v, outer, d in plan}
+    _reassociate_products(g, _step_only_values(g, set(stacked), closures))
+    done: dict = {}
+    for name in g.topo_order():
+        d = g.node(name)
+        if d["op"] not in _TIME_VECTORIZABLE:
+            continue
+        step_ins = [v for v in d["inputs"] if v in stacked or v in done]
+        others = [v for v in d["inputs"] if v not in stacked and v not in done]
+        if not step_ins or any(v not in closures and g.op(v.node) != "constant" for v in others):
+            continue
+        dirs = {(stacked.get(v) or done[v])[1] for v in step_ins}
+        rank = d["outputs"][0].rank
+        if len(dirs) != 1 or any(g.type_of(v).rank > rank for v in others) \
+                or any(g.type_of(v).rank != rank for v in step_ins):
+            continue
+        args = [(stacked.get(v) or done[v])[0] if v in step_ins else
+                closures[v] if v in closures else b.const(g.node(v.node)["attrs"]["value"], g.type_of(v).dtype)
+                for v in d["inputs"]]
+        done[Value(name)] = (b.emit(d["op"], *args, hint=name.rsplit("/", 1)[-1], **d["attrs"]), dirs.pop())
+    entries = []
+    for name in g.topo_order():
+        if name not in g or Value(name) in done:
+            continue
+        for v in g.node(name)["inputs"]:
+            if v in done and v not in [e[0] for e in entries]:
+                entries.append((v, *done[v]))
+    new_plan = []
+    first_closure = next((i for i, v in enumerate(g.inputs) if g.node(v.node)["attrs"]["name"].startswith(
+        ("closure", "hoisted"))), len(g.inputs))
+    new_inputs = []
+    for k, (v, outer, direction) in enumerate(entries):
+        inp = g.add_input(f"vec{k}", g.type_of(v))
+        g.replace_uses(v, inp)
+        new_inputs.append(inp)
+        new_plan.append((inp, outer, direction))
+    g.inputs = g.inputs[:first_closure] + new_inputs + [v for v in g.inputs[first_closure:] if v not in new_inputs]
+    g.input_names = [g.node(v.node)["attrs"]["name"] for v in g.inputs]
+    prune(g)
+    return new_plan
+
+
+def _step_only_values(g: Graph, per_step: set, closures: dict) -> set:
+    """Values computed (by time-vectorizable ops) from per-step inputs, closures and constants only."""
+    found = set(per_step)
+    for name in g.topo_order():
+        d = g.node(name)
+        if d["op"] in _TIME_VECTORIZABLE and all(v in found or v in closures or g.op(v.node) == "constant"
+                                                 for v in d["inputs"]) and any(v in found for v in d["inputs"]):
+            found.add(Value(name))
+    return found
+
+
+def _reassociate_products(g: Graph, per_step: set) -> None:
+    """(carried * a) * b -> carried * (a * b) when a and b are per-step inputs and the inner product
+    has no other reader, so that a * b can be vectorized over time (float rounding may differ in
+    the last bit, like any reassociation)."""
+    for name in g.topo_order():
+        if name not in g or g.op(name) != "Mul":
+            continue
+        outer_ins = g.node(name)["inputs"]
+        for pos in (0, 1):
+            inner, b_val = outer_ins[pos], outer_ins[1 - pos]
+            if b_val not in per_step or g.op(inner.node) != "Mul" or len(g.users(inner.node)) != 1:
+                continue
+            x, a = g.node(inner.node)["inputs"]
+            if x in per_step:
+                x, a = a, x
+            if a not in per_step or x in per_step or g.type_of(a) != g.type_of(b_val):
+                continue
+            from .builder import Builder
+
+            ab = Builder(g, f"{name}/reassoc").Mul(a, b_val)
+            g.set_inputs_of(name, (x, ab))
+            g.remove_node(inner.node)
+            break
+
+
+def _hoist_weight_gradients(g: Graph, d_acc, new_acc, scanned, d_x) -> dict:
+    """Closure gradients accumulated as ``acc += a_t^T @ z_t`` (a recurrent kernel's) with a_t and
+    z_t both stacked outside the loop become one big MatMul after it: the accumulator state and
+    its per-step MatMul and Add leave the body. Returns {closure position: (a, z)} in body values."""
+    per_step = {v for v, _, _ in scanned} | set(d_x)
+    hoisted = {}
+    for k, (acc_in, acc_out) in enumerate(zip(d_acc, new_acc)):
+        add = g.node(acc_out.node)
+        term = add["inputs"][1]
+        if g.op(term.node) != "MatMul":
+            continue
+        left, z = g.node(term.node)["inputs"]
+        if g.op(left.node) != "Transpose" or tuple(g.node(left.node)["attrs"]["perm"]) != (1, 0):
+            continue
+        a = g.node(left.node)["inputs"][0]
+        if a in per_step and z in per_step and g.type_of(a).rank == 2:
+            hoisted[k] = (a, z)
+    for k in hoisted:
+        g.outputs.remove(new_acc[k])
+    g.output_names = [f"out{i}" for i in range(len(g.outputs))]
+    prune(g)
+    for k in hoisted:
+        g.remove_input(d_acc[k])
+    return hoisted
+
+
+def _sum_of_outer_products(b, a, a_in_order: bool, z, z_in_order: bool):
+    """sum_t a[t]^T @ z[t] for stacked (T, N, k) and (T, N, m): one (k, T*N) @ (T*N, m) MatMul."""
+    if a_in_order != z_in_order:
+        a = b.Slice(a, starts=(-1,), ends=(-(2 ** 62),), axes=(0,), steps=(-1,))
+    rows_a = b.Reshape(a, shape=(-1, b.type(a).shape[-1]))
+    rows_z = b.Reshape(z, shape=(-1, b.type(z).shape[-1]))
+    return b.MatMul(b.Transpose(rows_a, perm=(1, 0)), rows_z)
+
+
+def _reuse_forward_values(g: Graph, body: Graph, copy: dict) -> list[Value]:
+    """Replace the recomputed forward values the vjp reads by scanned inputs; returns the body
+    values the forward Scan must save, in the order of the new inputs (placed before the closures)."""
+    back_map = {v: k for k, v in copy.items()}
+    recomputed = {v.node for k, v in copy.items() if k.node not in {i.node for i in body.inputs}}
+    wanted: list[Value] = []
+    for name in g.topo_order():
+        if name in recomputed:
+            continue
+        for v in g.node(name)["inputs"]:
+            if v.node in recomputed and v not in wanted:
+                wanted.append(v)
+    for v in g.outputs:
+        if v.node in recomputed and v not in wanted:
+            wanted.append(v)
+    first_closure = next(i for i, v in enumerate(g.inputs) if g.node(v.node)["attrs"]["name"].startswith("closure")) \
+        if any(g.node(v.node)["attrs"]["name"].startswith("closure") for v in g.inputs) else len(g.inputs)
+    new_inputs = []
+    for k, v in enumerate(wanted):
+        new_inputs.append(g.add_input(f"saved{k}", g.type_of(v)))
+        g.replace_uses(v, new_inputs[-1])
+    # Scanned inputs must come before the closures: move the new inputs into place.
+    g.inputs = g.inputs[:first_closure] + new_inputs + [v for v in g.inputs[first_closure:] if v not in new_inputs]
+    g.input_names = [g.node(v.node)["attrs"]["name"] for v in g.inputs]
+    prune(g)
+    return [back_map[v] for v in wanted]
+
+
+def _hoist_invariants(b, g: Graph, inner_closures: list[Value], closures: list[Value]) -> list[Value]:
+    """Loop-invariant code motion: nodes of ``g`` computed only from closures and constants run
+    once outside (in ``b``'s graph) and enter the body as new closures. Returns the outer values."""
+    outer = dict(zip(inner_closures, closures))
+    invariant = set(inner_closures)
+    hoisted_inner, hoisted_outer = [], []
+    for name in g.topo_order():
+        d = g.node(name)
+        if d["op"] in ("input", "Dropout"):
+            continue
+        if d["op"] == "constant" or all(v in invariant for v in d["inputs"]) and d["inputs"]:
+            for i in range(len(d["outputs"])):
+                invariant.add(Value(name, i))
+            if d["op"] == "constant":
+                outer[Value(name)] = b.const(d["attrs"]["value"])
+                continue
+            result = b.emit(d["op"], *[outer[v] for v in d["inputs"]], hint=name.rsplit("/", 1)[-1], **d["attrs"])
+            for i, r in enumerate((result,) if isinstance(result, Value) else result):
+                outer[Value(name, i)] = r
+    for name in g.topo_order():
+        if name not in g or g.op(name) in ("input", "constant"):
+            continue
+        for v in list(g.node(name)["inputs"]):
+            if v in invariant and g.op(v.node) not in ("input", "constant") and v not in hoisted_inner:
+                hoisted_inner.append(v)
+    new = []
+    for k, v in enumerate(hoisted_inner):
+        new.append(g.add_input(f"hoisted{k}", g.type_of(v)))
+        g.replace_uses(v, new[-1])
+        hoisted_outer.append(outer[v])
+    prune(g)
+    return hoisted_outer
+
+
