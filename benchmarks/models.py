@@ -1,9 +1,12 @@
 """The seed models the benchmarks run, built in fgc and (when importable) in the peers.
 
-Only layers that fgc has today are used (Dense, Activation, merge layers). Each model is a
-``ModelSpec``: an fgc builder, optional peer builders that copy fgc's weights (so every
-contestant computes the same function, which the predict benchmark checks), and random data.
-Adding a seed model = adding one ``ModelSpec`` to ``SEED_MODELS``.
+Two kinds. ``SEED_MODELS`` (``ModelSpec``): the small dense models of the build/compile/export,
+pass-timing and predict benchmarks, each an fgc builder, optional peer builders that copy fgc's
+weights (so every contestant computes the same function, which the predict benchmark checks), and
+random data; adding one = adding a ``ModelSpec``. ``TRAIN_MODELS`` (``TrainSpec``): the seed's
+sequence and conv models (qa, siamese, three_heads, resnet_block, inception) trained and predicted
+in fgc and PyTorch eager with the same architecture and fgc's weights; adding one = adding a
+``TrainSpec`` and listing its name in run.py's ``BENCHMARKS``.
 """
 from __future__ import annotations
 
@@ -157,4 +160,369 @@ SEED_MODELS: dict[str, ModelSpec] = {
         "headline_dense", "seed 003 headline model, dense part: inputs (32) + aux (5), concat, 3× Dense(64, relu), "
         "outputs main (Dense(1, sigmoid)) + aux (Dense(1, sigmoid) on the 32-wide input)",
         fgc_headline_dense, _headline_inputs, torch_headline_dense, keras_headline_dense),
+}
+
+
+# ============================================================================ sequence and conv models (fit + predict)
+@dataclass(frozen=True)
+class TrainSpec:
+    """A seed model trained and predicted in fgc and PyTorch eager (same architecture, fgc's weights).
+
+    ``make_data(n, rng) -> (inputs, targets)``: inputs as the seeds make them (int64 ids from
+    ``np.random.randint``, float64 ``np.random.random``), one-hot / 0-1 targets, one array per
+    input and per output. ``torch_loss(outputs, targets)`` is the summed loss Keras computes for
+    ``losses`` (every loss weight 1)."""
+    name: str
+    description: str
+    build_fgc: Callable[[], object]
+    make_data: Callable[[int, np.random.Generator], tuple[list[np.ndarray], list[np.ndarray]]]
+    losses: list[str]
+    build_torch: Callable[[object], object]
+    torch_loss: Callable[..., object]
+    batch: int                   # fit batch size (the seed's / peers.md's)
+    fit_batches: int             # batches per timed fit epoch (full run)
+    predict_batches: int         # batches of 256 per timed predict pass (full run)
+    reference: dict              # peers.md figures: {"fit": {...}, "predict": {...}}
+    fit_target: float | None = None      # samples/s (the task's target for fit)
+    fit_target_source: str = ""
+    predict_batch: int = 256
+    runs: int = 3                # timed runs (full run), after one warm-up run
+
+
+def _layer_weights(model, name):
+    return [np.asarray(w, np.float32) for w in model.get_layer(name).get_weights()]
+
+
+def _torch_param(torch, dst, array):
+    with torch.no_grad():
+        dst.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+
+
+def _torch_lstm(torch, fgc_model, name):
+    """torch.nn.LSTM (batch_first) with an fgc LSTM's weights: both use the gate order i, f, c(g), o."""
+    kernel, recurrent, bias = _layer_weights(fgc_model, name)
+    lstm = torch.nn.LSTM(kernel.shape[0], recurrent.shape[0], batch_first=True)
+    _torch_param(torch, lstm.weight_ih_l0, kernel.T)
+    _torch_param(torch, lstm.weight_hh_l0, recurrent.T)
+    _torch_param(torch, lstm.bias_ih_l0, bias)
+    _torch_param(torch, lstm.bias_hh_l0, np.zeros_like(bias))
+    return lstm
+
+
+def _torch_embedding(torch, fgc_model, name):
+    (table,) = _layer_weights(fgc_model, name)
+    emb = torch.nn.Embedding(*table.shape)
+    _torch_param(torch, emb.weight, table)
+    return emb
+
+
+def _torch_dense(torch, fgc_model, name):
+    return _torch_linear(torch, *_layer_weights(fgc_model, name))
+
+
+def _torch_conv(torch, fgc_model, name, **kwargs):
+    """Conv1d / Conv2d with an fgc Conv1D / Conv2D's weights: kernel (*k, in, out) -> (out, in, *k)."""
+    kernel, bias = _layer_weights(fgc_model, name)
+    rank = kernel.ndim - 2
+    cls = torch.nn.Conv1d if rank == 1 else torch.nn.Conv2d
+    conv = cls(kernel.shape[-2], kernel.shape[-1], kernel.shape[:-2], **kwargs)
+    _torch_param(torch, conv.weight, kernel.transpose(rank + 1, rank, *range(rank)))
+    _torch_param(torch, conv.bias, bias)
+    return conv
+
+
+def _cce(torch, p, y):
+    """Keras categorical_crossentropy on probabilities (clipped at 1e-7), mean over the batch."""
+    return -(y * p.clamp(1e-7, 1 - 1e-7).log()).sum(-1).mean()
+
+
+def _bce(torch, p, y):
+    return torch.nn.functional.binary_cross_entropy(p.clamp(1e-7, 1 - 1e-7), y)
+
+
+def _one_hot(rng, n, k):
+    return np.eye(k)[rng.integers(0, k, n)]
+
+
+# ---------------------------------------------------------------------------- seed 000: question answering
+def fgc_qa():
+    from fgc import Input, Model, layers
+
+    text = Input(shape=(None,), dtype="int32", name="text")
+    t = layers.Embedding(10000, 64, name="text_embedding")(text)
+    t = layers.LSTM(32, name="text_lstm")(t)
+    question = Input(shape=(None,), dtype="int32", name="question")
+    q = layers.Embedding(10000, 32, name="question_embedding")(question)
+    q = layers.LSTM(16, name="question_lstm")(q)
+    x = layers.concatenate([t, q], axis=-1)
+    answer = layers.Dense(500, activation="softmax", name="answer")(x)
+    return Model([text, question], answer)
+
+
+def _qa_data(n, rng):
+    return ([rng.integers(1, 10000, (n, 100)), rng.integers(1, 10000, (n, 100))], [_one_hot(rng, n, 500)])
+
+
+def torch_qa(fgc_model):
+    torch = peers.torch()
+
+    class QA(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.text_emb = _torch_embedding(torch, fgc_model, "text_embedding")
+            self.text_lstm = _torch_lstm(torch, fgc_model, "text_lstm")
+            self.q_emb = _torch_embedding(torch, fgc_model, "question_embedding")
+            self.q_lstm = _torch_lstm(torch, fgc_model, "question_lstm")
+            self.answer = _torch_dense(torch, fgc_model, "answer")
+
+        def forward(self, text, question):
+            _, (t, _) = self.text_lstm(self.text_emb(text))
+            _, (q, _) = self.q_lstm(self.q_emb(question))
+            return torch.softmax(self.answer(torch.cat([t[0], q[0]], dim=-1)), dim=-1)
+
+    return QA()
+
+
+# ---------------------------------------------------------------------------- seed 000: siamese shared LSTM
+def fgc_siamese():
+    from fgc import Input, Model, layers
+
+    left = Input(shape=(None, 128), name="left")
+    right = Input(shape=(None, 128), name="right")
+    lstm = layers.LSTM(32, name="shared_lstm")
+    merged = layers.concatenate([lstm(left), lstm(right)], axis=-1)
+    out = layers.Dense(1, activation="sigmoid", name="similarity")(merged)
+    return Model([left, right], out)
+
+
+def _siamese_data(n, rng):
+    return [rng.random((n, 50, 128)), rng.random((n, 50, 128))], [rng.integers(0, 2, (n, 1)).astype(np.float64)]
+
+
+def torch_siamese(fgc_model):
+    torch = peers.torch()
+
+    class Siamese(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = _torch_lstm(torch, fgc_model, "shared_lstm")
+            self.out = _torch_dense(torch, fgc_model, "similarity")
+
+        def forward(self, left, right):
+            _, (hl, _) = self.lstm(left)
+            _, (hr, _) = self.lstm(right)
+            return torch.sigmoid(self.out(torch.cat([hl[0], hr[0]], dim=-1)))
+
+    return Siamese()
+
+
+# ---------------------------------------------------------------------------- seed 000/004: three-output model
+def fgc_three_heads():
+    from fgc import Input, Model, layers
+
+    posts = Input(shape=(None,), dtype="int32", name="posts")
+    x = layers.Embedding(50000, 256, name="posts_embedding")(posts)
+    x = layers.Conv1D(128, 5, activation="relu", name="conv_1")(x)
+    x = layers.MaxPooling1D(5)(x)
+    x = layers.Conv1D(256, 5, activation="relu", name="conv_2")(x)
+    x = layers.Conv1D(256, 5, activation="relu", name="conv_3")(x)
+    x = layers.MaxPooling1D(5)(x)
+    x = layers.Conv1D(256, 5, activation="relu", name="conv_4")(x)
+    x = layers.Conv1D(256, 5, activation="relu", name="conv_5")(x)
+    x = layers.GlobalMaxPooling1D()(x)
+    x = layers.Dense(128, activation="relu", name="features")(x)
+    age = layers.Dense(1, name="age")(x)
+    income = layers.Dense(10, activation="softmax", name="income")(x)
+    gender = layers.Dense(1, activation="sigmoid", name="gender")(x)
+    return Model(posts, [age, income, gender])
+
+
+def _three_heads_data(n, rng):
+    return ([rng.integers(1, 50000, (n, 500))],
+            [rng.random((n, 1)) * 100, _one_hot(rng, n, 10), rng.integers(0, 2, (n, 1)).astype(np.float64)])
+
+
+def torch_three_heads(fgc_model):
+    torch = peers.torch()
+
+    class ThreeHeads(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = _torch_embedding(torch, fgc_model, "posts_embedding")
+            self.convs = torch.nn.ModuleList([_torch_conv(torch, fgc_model, f"conv_{i}") for i in range(1, 6)])
+            self.pool = torch.nn.MaxPool1d(5)
+            self.features = _torch_dense(torch, fgc_model, "features")
+            self.age = _torch_dense(torch, fgc_model, "age")
+            self.income = _torch_dense(torch, fgc_model, "income")
+            self.gender = _torch_dense(torch, fgc_model, "gender")
+
+        def forward(self, posts):
+            relu = torch.relu
+            x = self.emb(posts).transpose(1, 2)            # (batch, channels, time): torch's Conv1d layout
+            x = self.pool(relu(self.convs[0](x)))
+            x = self.pool(relu(self.convs[2](relu(self.convs[1](x)))))
+            x = relu(self.convs[4](relu(self.convs[3](x))))
+            x = relu(self.features(x.amax(dim=-1)))
+            return self.age(x), torch.softmax(self.income(x), dim=-1), torch.sigmoid(self.gender(x))
+
+    return ThreeHeads()
+
+
+def _three_heads_loss(torch, outs, ys):
+    age, income, gender = outs
+    return torch.nn.functional.mse_loss(age, ys[0]) + _cce(torch, income, ys[1]) + _bce(torch, gender, ys[2])
+
+
+# ---------------------------------------------------------------------------- seed 000: residual and inception (Conv2D)
+def fgc_resnet_block():
+    """peers.md resnet_block: 32x32x64 input; identity block 3x Conv2D(64, 3, relu, same) + add; downsampling
+    block 2x Conv2D(64, 3, relu, same) + MaxPooling2D(2) with a 1x1 stride-2 Conv2D residual; GAP, Dense(10)."""
+    from fgc import Input, Model, layers
+
+    x = Input(shape=(32, 32, 64), name="image")
+    y = layers.Conv2D(64, 3, activation="relu", padding="same", name="id_conv_1")(x)
+    y = layers.Conv2D(64, 3, activation="relu", padding="same", name="id_conv_2")(y)
+    y = layers.Conv2D(64, 3, activation="relu", padding="same", name="id_conv_3")(y)
+    y = layers.add([y, x])
+    z = layers.Conv2D(64, 3, activation="relu", padding="same", name="down_conv_1")(y)
+    z = layers.Conv2D(64, 3, activation="relu", padding="same", name="down_conv_2")(z)
+    z = layers.MaxPooling2D(2, strides=2)(z)
+    residual = layers.Conv2D(64, 1, strides=2, padding="same", name="residual")(y)
+    z = layers.add([z, residual])
+    z = layers.GlobalAveragePooling2D()(z)
+    return Model(x, layers.Dense(10, activation="softmax", name="classes")(z))
+
+
+def _image_data(n, rng):
+    return [rng.random((n, 32, 32, 64))], [_one_hot(rng, n, 10)]
+
+
+def torch_resnet_block(fgc_model):
+    torch = peers.torch()
+
+    class ResnetBlock(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            same = {"padding": "same"}
+            self.id_convs = torch.nn.ModuleList([_torch_conv(torch, fgc_model, f"id_conv_{i}", **same)
+                                                 for i in (1, 2, 3)])
+            self.down_convs = torch.nn.ModuleList([_torch_conv(torch, fgc_model, f"down_conv_{i}", **same)
+                                                   for i in (1, 2)])
+            self.residual = _torch_conv(torch, fgc_model, "residual", stride=2)
+            self.classes = _torch_dense(torch, fgc_model, "classes")
+
+        def forward(self, image):
+            x = image.permute(0, 3, 1, 2)                  # NHWC (Keras) -> NCHW (torch)
+            y = x
+            for conv in self.id_convs:
+                y = torch.relu(conv(y))
+            y = y + x
+            z = torch.relu(self.down_convs[1](torch.relu(self.down_convs[0](y))))
+            z = torch.nn.functional.max_pool2d(z, 2) + self.residual(y)
+            return torch.softmax(self.classes(z.mean(dim=(2, 3))), dim=-1)
+
+    return ResnetBlock()
+
+
+def fgc_inception():
+    """Seed 000's Inception module on a 32x32x64 input with padding='same' (so the stride-2 branches
+    line up), concatenate, GAP, Dense(10)."""
+    from fgc import Input, Model, layers
+
+    x = Input(shape=(32, 32, 64), name="image")
+    a = layers.Conv2D(128, 1, activation="relu", strides=2, padding="same", name="a_1x1")(x)
+    b = layers.Conv2D(128, 1, activation="relu", padding="same", name="b_1x1")(x)
+    b = layers.Conv2D(128, 3, activation="relu", strides=2, padding="same", name="b_3x3")(b)
+    c = layers.AveragePooling2D(3, strides=2, padding="same")(x)
+    c = layers.Conv2D(128, 3, activation="relu", padding="same", name="c_3x3")(c)
+    d = layers.Conv2D(128, 1, activation="relu", padding="same", name="d_1x1")(x)
+    d = layers.Conv2D(128, 3, activation="relu", padding="same", name="d_3x3_1")(d)
+    d = layers.Conv2D(128, 3, activation="relu", strides=2, padding="same", name="d_3x3_2")(d)
+    y = layers.concatenate([a, b, c, d], axis=-1)
+    y = layers.GlobalAveragePooling2D()(y)
+    return Model(x, layers.Dense(10, activation="softmax", name="classes")(y))
+
+
+def torch_inception(fgc_model):
+    torch = peers.torch()
+    F = torch.nn.functional
+
+    class Inception(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            conv = lambda name, **kw: _torch_conv(torch, fgc_model, name, **kw)  # noqa: E731
+            self.a = conv("a_1x1", stride=2)
+            self.b1, self.b2 = conv("b_1x1"), conv("b_3x3", stride=2)
+            self.c = conv("c_3x3", padding="same")
+            self.d1, self.d2, self.d3 = conv("d_1x1"), conv("d_3x3_1", padding="same"), conv("d_3x3_2", stride=2)
+            self.classes = _torch_dense(torch, fgc_model, "classes")
+
+        def forward(self, image):
+            relu = torch.relu
+            x = image.permute(0, 3, 1, 2)
+            # Keras 'same' with stride 2 on an even size pads only at the end (0 before, 1 after)
+            a = relu(self.a(x))
+            b = relu(self.b2(F.pad(relu(self.b1(x)), (0, 1, 0, 1))))
+            c = F.avg_pool2d(F.pad(x, (0, 1, 0, 1)), 3, stride=2)
+            # Keras average pooling with 'same' padding averages over the real cells only
+            ones = F.pad(torch.ones_like(x[:1, :1]), (0, 1, 0, 1))
+            c = relu(self.c(c / F.avg_pool2d(ones, 3, stride=2)))
+            d = relu(self.d3(F.pad(relu(self.d2(relu(self.d1(x)))), (0, 1, 0, 1))))
+            y = torch.cat([a, b, c, d], dim=1).mean(dim=(2, 3))
+            return torch.softmax(self.classes(y), dim=-1)
+
+    return Inception()
+
+
+def _cce_loss(torch, outs, ys):
+    return _cce(torch, outs, ys[0])
+
+
+def _bce_loss(torch, outs, ys):
+    return _bce(torch, outs, ys[0])
+
+
+TRAIN_MODELS: dict[str, TrainSpec] = {
+    "qa": TrainSpec(
+        "qa", "seed 000 question answering: Embedding(10000, 64) → LSTM(32) ‖ Embedding(10000, 32) → LSTM(16), "
+        "concatenate, Dense(500, softmax); seq 100; rmsprop, categorical_crossentropy",
+        fgc_qa, _qa_data, ["categorical_crossentropy"], torch_qa, _cce_loss, batch=128, fit_batches=4,
+        predict_batches=4, runs=7,
+        reference={"fit": {"Keras-JAX": 3.0e3, "PyTorch eager": 4.7e3, "ORT-training": 0.8e3},
+                   "predict": {"Keras-JAX": 14.7e3, "PyTorch eager": 27.2e3, "ORT inference": 22.5e3}},
+        fit_target=4.7e3, fit_target_source="PyTorch eager's reference figure"),
+    "siamese": TrainSpec(
+        "siamese", "seed 000 siamese: one LSTM(32) shared by two (50, 128) float inputs, concatenate, "
+        "Dense(1, sigmoid); rmsprop, binary_crossentropy",
+        fgc_siamese, _siamese_data, ["binary_crossentropy"], torch_siamese, _bce_loss, batch=128, fit_batches=4,
+        predict_batches=4, runs=7,
+        reference={"fit": {"Keras-JAX": 5.0e3, "PyTorch eager": 3.9e3, "ORT-training": 1.7e3},
+                   "predict": {"Keras-JAX": 15.1e3, "PyTorch eager": 28.0e3, "ORT inference": 26.7e3}},
+        fit_target=5.0e3, fit_target_source="Keras-JAX's reference figure"),
+    "three_heads": TrainSpec(
+        "three_heads", "seed 000 three-output model: Embedding(50000, 256) → Conv1D(128, 5, relu) → "
+        "MaxPooling1D(5) → 2× Conv1D(256, 5, relu) → MaxPooling1D(5) → 2× Conv1D(256, 5, relu) → GlobalMaxPooling1D → "
+        "Dense(128, relu) → age Dense(1) / income Dense(10, softmax) / gender Dense(1, sigmoid); seq 500; rmsprop, "
+        "mse + categorical_crossentropy + binary_crossentropy",
+        fgc_three_heads, _three_heads_data, ["mse", "categorical_crossentropy", "binary_crossentropy"],
+        torch_three_heads, _three_heads_loss, batch=64, fit_batches=2, predict_batches=1,
+        reference={"fit": {"Keras-JAX": 162, "PyTorch eager": 160}, "predict": {"Keras-JAX": 626, "PyTorch eager": 445,
+                                                                               "ORT inference": 601}},
+        fit_target=162, fit_target_source="Keras-JAX's reference figure"),
+    "resnet_block": TrainSpec(
+        "resnet_block", "seed 000 residual connections (peers.md): 32×32×64 input, 3× Conv2D(64, 3, relu, same) + "
+        "identity add, downsampling block 2× Conv2D(64, 3, relu, same) + MaxPooling2D(2) + 1×1 stride-2 Conv2D "
+        "residual, GlobalAveragePooling2D, Dense(10, softmax); rmsprop, categorical_crossentropy",
+        fgc_resnet_block, _image_data, ["categorical_crossentropy"], torch_resnet_block, _cce_loss, batch=32,
+        fit_batches=2, predict_batches=1,
+        reference={"fit": {"Keras-JAX": 53, "PyTorch eager": 81}, "predict": {"Keras-JAX": 213, "PyTorch eager": 163,
+                                                                             "ORT inference": 323}}),
+    "inception": TrainSpec(
+        "inception", "seed 000 Inception module (peers.md): 32×32×64 input, 4 branches of Conv2D(128) / "
+        "AveragePooling2D(3, 2) with padding same, concatenate, GlobalAveragePooling2D, Dense(10, softmax); rmsprop, "
+        "categorical_crossentropy",
+        fgc_inception, _image_data, ["categorical_crossentropy"], torch_inception, _cce_loss, batch=32,
+        fit_batches=2, predict_batches=1,
+        reference={"fit": {"Keras-JAX": 69, "PyTorch eager": 91}, "predict": {"Keras-JAX": 181, "PyTorch eager": 179,
+                                                                             "ORT inference": 394}}),
 }

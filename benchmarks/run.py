@@ -10,6 +10,7 @@ error and the others still run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import os
 import platform
@@ -75,6 +76,7 @@ class Context:
     runs: int               # timed runs for throughput and build/compile/export
     predict_batches: int    # batches per predict pass
     summary: list[list[str]] = field(default_factory=list)   # rows of the key-figures table
+    stash: dict = field(default_factory=dict)   # figures one benchmark leaves for another (threads_compare)
 
     def rng(self, seed: int = 0) -> np.random.Generator:
         return np.random.default_rng(seed)
@@ -128,7 +130,7 @@ def build_compile_export(ctx: Context) -> list[Section]:
             "build": measure(spec.build_fgc, ctx.warmup, ctx.runs),
             "compile": measure(lambda: inference_graph(model), ctx.warmup, ctx.runs),
             "export": measure(lambda: model.export(path), ctx.warmup, ctx.runs),
-            "runner": measure(lambda: InferenceRunner(model, "cpu"), ctx.warmup, ctx.runs),
+            "runner": measure(lambda: _first_runner(InferenceRunner, model), ctx.warmup, ctx.runs),
         }
         proto = model.export(path)
         n_params = sum(int(np.prod(w.shape)) for w in model.get_weights())
@@ -138,6 +140,15 @@ def build_compile_export(ctx: Context) -> list[Section]:
             ctx.summary.append(["mlp compile (inference pipeline)", fmt_ms(t["compile"].median), ""])
             ctx.summary.append(["mlp first-predict setup (compile + session)", fmt_ms(t["runner"].median), ""])
     return [sec]
+
+
+def _first_runner(runner_cls, model):
+    """What a model's first predict builds: the runner and its onnxruntime session (created in ``refresh``
+    since the weights became initializers; in the constructor before)."""
+    runner = runner_cls(model, "cpu")
+    if getattr(runner, "session", None) is None and hasattr(runner, "refresh"):
+        runner.refresh(getattr(model, "_weights_version", 0))
+    return runner
 
 
 def pass_timings(ctx: Context) -> list[Section]:
@@ -284,10 +295,10 @@ def predict_overhead(ctx: Context) -> list[Section]:
     model.predict(x32, batch_size=bs, verbose=0)
     try:  # fgc internals: if they change, this breakdown is skipped rather than wrong
         runner = model._runner()
-        params = model._param_feed(runner)
         sess, in_name, out_names = runner.session, runner.input_names[0], runner.output_names
         types = [t.type for t in model.inputs]
-    except AttributeError as e:
+        runner.run([x32[:bs]])
+    except (AttributeError, TypeError) as e:
         raise Skip(f"fgc internals this breakdown reads have changed ({e})")
     path = os.path.join(ctx.tmpdir, "mlp_overhead.onnx")
     model.export(path)
@@ -295,41 +306,19 @@ def predict_overhead(ctx: Context) -> list[Section]:
     direct_noprepack = ctx.ort_session(path, disable_prepacking=True)
     d_in = direct.get_inputs()[0].name
     batches = [x32[i:i + bs] for i in range(0, n, bs)]
-    feed = dict(params)
 
     def fgc_session_run():
         for b in batches:
-            feed[in_name] = b
-            sess.run(out_names, feed)
-
-    try:  # the recommended fix, prototyped outside fgc: the same predict loop, weights as initializers
-        from fgc.export.onnx import to_onnx
-        from fgc.runtime.session import make_session
-
-        const_sess = make_session(to_onnx(runner.graph, params_as_inputs=False).SerializeToString(), "cpu")
-    except Exception:  # noqa: BLE001 - the row is a bonus; the rest of the breakdown stands without it
-        const_sess = None
-
-    def predict_loop(sess_, with_params):
-        def run():
-            arrays = data_mod.prepare(model.input_names, types, x32, "input")
-            chunks = []
-            for i in range(0, n, bs):
-                f = dict(params) if with_params else {}
-                f[in_name] = arrays[0][i:i + bs]
-                chunks.append(sess_.run(out_names, f))
-            return np.concatenate([c[0] for c in chunks])
-        return run
+            sess.run(out_names, {in_name: b})
 
     steps = {
         "1. onnxruntime `run` on the exported file (weights are initializers)":
             lambda: [direct.run(None, {d_in: b}) for b in batches],
         "1b. same, prepacking of constant weights disabled":
             lambda: [direct_noprepack.run(None, {d_in: b}) for b in batches],
-        "2. fgc's InferenceRunner session, `session.run` with a ready feed (weights are graph inputs)":
-            fgc_session_run,
-        "3. `InferenceRunner.run(arrays, params)` (+ feed dict per call)":
-            lambda: [runner.run([b], params) for b in batches],
+        "2. fgc's InferenceRunner session, `session.run` with a ready feed": fgc_session_run,
+        "3. `InferenceRunner.run(arrays)` (+ feed dict per call)":
+            lambda: [runner.run([b]) for b in batches],
         "4. onnxruntime on the exported file as a predict: slice the batches, concatenate the outputs":
             lambda: np.concatenate([direct.run(None, {d_in: x32[i:i + bs]})[0] for i in range(0, n, bs)]),
         "5. `model.predict(float32, batch_size=256)` (3 + prepare, slicing, concatenate)":
@@ -340,93 +329,613 @@ def predict_overhead(ctx: Context) -> list[Section]:
             lambda: data_mod.prepare(model.input_names, types, x64, "input"),
         "7b. `fgc.data.prepare` alone, float32 data (whole array)":
             lambda: data_mod.prepare(model.input_names, types, x32, "input"),
-        "P1. predict's loop re-created here on fgc's session (weights fed as inputs): should match 5":
-            predict_loop(sess, True),
     }
-    if const_sess is not None:
-        steps["P2. the same loop on a session of the same graph with the weights as initializers "
-              "(the recommended fix, prototyped here)"] = predict_loop(const_sess, False)
     timings = interleaved(steps, warmup=ctx.warmup, runs=max(ctx.runs, 9))
     base = timings[next(iter(steps))].median
     sec = Section("Predict overhead breakdown: mlp (batch 256)",
                   [f"Each row runs {nb} batches of {bs}; times are per batch (row time / {nb}), interleaved, median "
                    f"of {max(ctx.runs, 9)}. Rows 1-3 peel fgc's call stack (`model_api.predict` → "
                    "`compiler.InferenceRunner.run` → onnxruntime) on pre-sliced batches; rows 4-6 are whole "
-                   "predicts (slicing and concatenation included), so 5 ÷ 4 is fgc's predict overhead. P1/P2 "
-                   "re-create predict's loop here to test a fix without touching fgc."],
+                   "predicts (slicing and concatenation included), so 5 ÷ 4 is fgc's predict overhead."],
                   ["step", "µs / batch", "÷ row 1"])
     for name, t in timings.items():
         sec.rows.append([name, f"{t.median / nb * 1e6:.1f}", f"{t.median / base:.2f}"])
     med = {name.split(".")[0]: t.median for name, t in timings.items()}
-    note = (f"fgc predict ÷ onnxruntime predict (row 4 ÷ row 5): **{med['4'] / med['5']:.2f}**; weights fed as "
-            f"inputs cost {(med['2'] - med['1']) / nb * 1e6:.1f} µs per batch (row 2 − row 1)")
-    if "P2" in med:
-        note += f"; with the weights as initializers (row 4 ÷ P2): **{med['4'] / med['P2']:.2f}**"
-        ctx.summary.append(["mlp predict: fgc / ORT-direct with weights as initializers (prototype, see "
-                            "breakdown)", f"{med['4'] / med['P2']:.2f}", ""])
-    sec.notes.append(note + ".")
+    sec.notes.append(f"fgc predict ÷ onnxruntime predict (row 4 ÷ row 5): **{med['4'] / med['5']:.2f}**; fgc's own "
+                     f"session vs the exported file's (row 2 − row 1): {(med['2'] - med['1']) / nb * 1e6:.1f} µs per "
+                     "batch.")
     return [sec]
 
 
-def fit_throughput(ctx: Context) -> list[Section]:
-    """fit samples/s on the seed MLP (rmsprop, categorical_crossentropy, batch 128), compile time apart.
+# ---------------------------------------------------------------------------- training helpers
+KERAS_RMSPROP = {"lr": 1e-3, "alpha": 0.9, "eps": 1e-7}   # Keras' RMSprop defaults, in PyTorch's names
+MLP_FIT_BATCH = 128
 
-    Skipped while fgc's Model has no compile()/fit(). The fgc half of this function was written before
-    fgc could train and has not run yet: check it when training lands."""
-    from benchmarks.models import fgc_mlp
 
-    model = fgc_mlp()
-    if not (hasattr(model, "compile") and hasattr(model, "fit")):
-        raise Skip("fit: not yet measured (fgc's Model has no compile()/fit() yet)")
-    bs, nb = 128, ctx.predict_batches
-    n = bs * nb
+def _torch_arrays(arrays: list[np.ndarray]):
+    """Tensors made once for the peers: integer ids stay int64, floats become float32."""
+    torch = peers.torch()
+    return [torch.from_numpy(a if a.dtype.kind in "iu" else np.ascontiguousarray(a, np.float32)) for a in arrays]
+
+
+def _torch_fit_epoch(net, loss_fn, xs: list[np.ndarray], ys: list[np.ndarray], batch: int):
+    """One PyTorch eager epoch (shuffled, RMSprop with Keras' defaults) as a zero-argument function."""
+    torch = peers.torch()
+    net.train()
+    opt = torch.optim.RMSprop(net.parameters(), **KERAS_RMSPROP)
+    xt, yt = _torch_arrays(xs), _torch_arrays(ys)
+    n = xs[0].shape[0]
+
+    def epoch():
+        perm = torch.randperm(n)
+        for i in range(0, n, batch):
+            idx = perm[i:i + batch]
+            opt.zero_grad()
+            loss = loss_fn(torch, net(*[a[idx] for a in xt]), [a[idx] for a in yt])
+            loss.backward()
+            opt.step()
+
+    return epoch
+
+
+def _torch_predict(net, xs: list[np.ndarray], batch: int):
+    torch = peers.torch()
+    net.eval()
+    xt = _torch_arrays(xs)
+    n = xs[0].shape[0]
+
+    def predict():
+        with torch.no_grad():
+            chunks = [_as_list_torch(net(*[a[i:i + batch] for a in xt])) for i in range(0, n, batch)]
+        return [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
+
+    return predict
+
+
+def _ort_predict(ctx: Context, model, xs: list[np.ndarray], batch: int, path: str):
+    """onnxruntime on fgc's exported file, fed in the file's own dtypes (converted once, untimed)."""
+    model.export(path)
+    sess = ctx.ort_session(path)
+    ins = sess.get_inputs()
+    if len(ins) != len(xs):
+        raise RuntimeError(f"exported file has inputs {[i.name for i in ins]}, the model {len(xs)}")
+    order = ([model.input_names.index(i.name) for i in ins] if {i.name for i in ins} == set(model.input_names)
+             else list(range(len(ins))))
+    ort_types = {"tensor(float)": np.float32, "tensor(int32)": np.int32, "tensor(int64)": np.int64}
+    feeds = [(i.name, np.ascontiguousarray(xs[j], ort_types.get(i.type, np.float32))) for i, j in zip(ins, order)]
+    n = xs[0].shape[0]
+
+    def predict():
+        chunks = [sess.run(None, {name: a[i:i + batch] for name, a in feeds}) for i in range(0, n, batch)]
+        return [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
+
+    return predict
+
+
+def _loss_arg(losses: list[str]):
+    return losses[0] if len(losses) == 1 else list(losses)
+
+
+def _spread(t) -> str:
+    """IQR / median, or a dash where too few runs were timed to have quartiles."""
+    return f"{t.spread:.2f}" if len(t.samples) >= 4 else "–"
+
+
+def _fastest(rates: dict[str, float], prefixes=("PyTorch", "Keras")) -> tuple[str, float] | None:
+    peers_ = {k: v for k, v in rates.items() if k.startswith(prefixes)}
+    if not peers_:
+        return None
+    name = max(peers_, key=peers_.get)
+    return name, peers_[name]
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+@contextlib.contextmanager
+def _threads(ctx: Context, threads: int):
+    """Every contestant created inside runs ``threads`` intra-op threads (fgc reads FGC_NUM_THREADS when it
+    creates a session, so build fgc models inside); the previous setting comes back afterwards."""
+    old, old_env = ctx.threads, os.environ.get("FGC_NUM_THREADS")
+    ctx.threads = threads
+    os.environ["FGC_NUM_THREADS"] = str(threads)
+    if peers.available("torch"):
+        peers.torch().set_num_threads(threads)
+    try:
+        yield
+    finally:
+        ctx.threads = old
+        if old_env is None:
+            os.environ.pop("FGC_NUM_THREADS", None)
+        else:
+            os.environ["FGC_NUM_THREADS"] = old_env
+        if peers.available("torch"):
+            peers.torch().set_num_threads(old)
+
+
+# ---------------------------------------------------------------------------- MLP fit
+def _mlp_fit_contestants(ctx: Context, n: int):
+    """The MLP fit contestants (fgc steps_per_execution 1 and 8, PyTorch, Keras when installed) and fgc's
+    one-off costs. Models are built here, so the thread setting in force applies to them."""
+    from benchmarks.models import fgc_mlp, keras_mlp, torch_mlp
+
+    bs = MLP_FIT_BATCH
     rng = ctx.rng(3)
     x = rng.random((n, 64))
     y = np.eye(10)[rng.integers(0, 10, n)]
-    compile_s, _ = once(lambda: model.compile(optimizer="rmsprop", loss="categorical_crossentropy"))
-    first_fit_s, _ = once(lambda: model.fit(x, y, epochs=1, batch_size=bs, verbose=0))
-    contestants = {"fgc fit (1 epoch)": lambda: model.fit(x, y, epochs=1, batch_size=bs, verbose=0)}
+    contestants, info = {}, {}
+    warm = fgc_mlp()   # one throwaway model first: the one-off imports of fgc's training modules are not timed
+    warm.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+    warm.train_on_batch(x[:bs], y[:bs])
+    model = None
+    for spe in (1, 8):
+        model = fgc_mlp()
+        compile_s, _ = once(lambda m=model, k=spe: m.compile(optimizer="rmsprop", loss="categorical_crossentropy",
+                                                             steps_per_execution=k))
+        first_step_s, _ = once(lambda m=model: m.train_on_batch(x[:bs], y[:bs]))   # builds the step + session
+        first_fit_s, _ = once(lambda m=model: m.fit(x, y, epochs=1, batch_size=bs, verbose=0))
+        name = f"fgc fit, steps_per_execution={spe}" + (" (Keras default)" if spe == 1 else "")
+        contestants[name] = lambda m=model: m.fit(x, y, epochs=1, batch_size=bs, verbose=0)
+        compiled = model._trainer.step(True)
+        info[name] = {"compile": compile_s, "first_step": first_step_s, "first_fit": first_fit_s,
+                      "nodes": compiled.node_count, "flat": compiled.spec.flat}
     if peers.available("torch"):
-        torch = peers.torch()
-        from benchmarks.models import torch_mlp
+        net = torch_mlp(model)
+        contestants[f"PyTorch {peers.version('torch')} eager (RMSprop)"] = _torch_fit_epoch(
+            net, lambda torch, p, ys: models_cce(torch, p, ys[0]), [x], [y], bs)
+    if peers.available("keras"):
+        kmodel = keras_mlp(model)
+        kmodel.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+        x32, y32 = x.astype(np.float32), y.astype(np.float32)
+        contestants[f"Keras {peers.version('keras')} ({peers.keras_backend()}) fit"] = \
+            lambda: kmodel.fit(x32, y32, epochs=1, batch_size=bs, verbose=0)
+    return contestants, info
 
-        net = torch_mlp(model).train()
-        opt = torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)   # Keras RMSprop defaults
-        xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
 
-        def torch_epoch():
-            perm = torch.randperm(n)
-            for i in range(0, n, bs):
-                idx = perm[i:i + bs]
-                opt.zero_grad()
-                p = net(xt[idx]).clamp_min(1e-7)
-                loss = -(yt[idx] * p.log()).sum(1).mean()
-                loss.backward()
-                opt.step()
+def models_cce(torch, p, y):
+    from benchmarks.models import _cce
 
-        contestants[f"PyTorch {peers.version('torch')} eager (RMSprop)"] = torch_epoch
+    return _cce(torch, p, y)
+
+
+def fit_throughput(ctx: Context) -> list[Section]:
+    """fit samples/s on the seed MLP (rmsprop, batch 128): fgc steps_per_execution 1 and 8 vs the peers."""
+    from benchmarks.models import fgc_mlp
+
+    if not hasattr(fgc_mlp(), "fit"):
+        raise Skip("fit: not yet measured (fgc's Model has no compile()/fit() yet)")
+    bs, nb = MLP_FIT_BATCH, -(-ctx.predict_batches // 8) * 8   # a multiple of 8 batches per epoch
+    n = bs * nb
+    contestants, info = _mlp_fit_contestants(ctx, n)
     timings = interleaved(contestants, warmup=ctx.warmup, runs=ctx.runs)
-    sec = Section("Fit throughput: mlp (batch 128, rmsprop)",
-                  [f"{n:,} samples per epoch; compile {fmt_ms(compile_s)}, first fit epoch (builds the train step) "
-                   f"{fmt_ms(first_fit_s)}; then epochs interleaved, median of {ctx.runs}. fgc gets float64 data as in the "
-                   f"seeds (cast inside fit), PyTorch float32 tensors made once; both shuffle every epoch."],
-                  ["contestant", "samples/s", "µs / step"])
+    rates = {name: t.per_second(n) for name, t in timings.items()}
+    ctx.stash[("mlp", "fit", ctx.threads)] = rates
+    sec = Section(f"Fit throughput: mlp (batch {bs}, rmsprop)",
+                  [f"{n:,} samples = {nb} batches of {bs} per epoch (a multiple of 8, so steps_per_execution=8 runs "
+                   f"every step inside the Loop); {ctx.warmup} warm-up epoch(s), then epochs interleaved (one untimed "
+                   f"settle epoch before each timed one), median of {ctx.runs}. fgc gets float64 data as in the seeds "
+                   "(cast inside fit), the peers float32 tensors made once; all shuffle every epoch. One-off costs "
+                   "are measured after a throwaway model has been compiled and trained once (so fgc's imports are "
+                   "not in them). *compile*: `model.compile(...)`; *first step*: the first `train_on_batch` "
+                   "(builds the train-step graph, its "
+                   "ONNX and the onnxruntime session); *first epoch*: the first `fit` epoch after that (for "
+                   "steps_per_execution=8 it builds the Loop session)."],
+                  ["contestant", "samples/s", "µs / step", "IQR / median", "÷ fastest peer", "train-step ONNX nodes",
+                   "compile", "first step", "first epoch"])
+    fastest = _fastest(rates)
     for name, t in timings.items():
-        sec.rows.append([name, fmt_rate(t.per_second(n)), f"{t.median / nb * 1e6:.1f}"])
-    if "mlp" in REFERENCE:
-        ref = ", ".join(f"{k} {fmt_rate(v)}" for k, v in REFERENCE["mlp"]["fit"].items())
-        sec.notes.append(f"Reference fit figures on the CI-class machine (shared/reference/peers.md): {ref}.")
-    fgc_rate = timings["fgc fit (1 epoch)"].per_second(n)
-    ctx.summary.append(["mlp fit: fgc samples/s", fmt_rate(fgc_rate), ""])
-    torch_names = [k for k in timings if k.startswith("PyTorch")]
-    if torch_names:
-        ctx.summary.append(["mlp fit: fgc / PyTorch eager", f"{fgc_rate / timings[torch_names[0]].per_second(n):.2f}",
-                            ""])
+        i = info.get(name)
+        sec.rows.append([name, fmt_rate(rates[name]), f"{t.median / nb * 1e6:.1f}", f"{t.spread:.2f}",
+                         f"{rates[name] / fastest[1]:.2f}" if fastest else "–",
+                         f"{i['nodes']}{' (flat params)' if i['flat'] else ''}" if i else "",
+                         fmt_ms(i["compile"]) if i else "", fmt_ms(i["first_step"]) if i else "",
+                         fmt_ms(i["first_fit"]) if i else ""])
+    goal = REFERENCE["mlp"]["fit"]["ORT-training"]
+    ref = ", ".join(f"{k} {fmt_rate(v)}" for k, v in REFERENCE["mlp"]["fit"].items())
+    sec.notes.append(f"Reference fit figures on the CI-class machine (shared/reference/peers.md): {ref}.")
+    if not peers.available("keras"):
+        sec.notes.append("Keras: not installed, so the fastest peer measured here is PyTorch eager.")
+    for name in info:
+        r = rates[name]
+        if fastest:
+            ratio = r / fastest[1]
+            ctx.summary.append([f"mlp fit: {name} ÷ fastest peer measured ({fastest[0].split(' (')[0]})",
+                                f"{ratio:.2f}", f"≥ 1.00: {_verdict(ratio >= 1.0)}"])
+        ctx.summary.append([f"mlp fit: {name}, samples/s", fmt_rate(r),
+                            f"goal {fmt_rate(goal)} (ORT-training): {_verdict(r >= goal)}"])
+    first = next(iter(info.values()))
+    ctx.summary.append(["mlp fit: train-step ONNX nodes; compile + first step",
+                        f"{first['nodes']}; {fmt_ms(first['compile'] + first['first_step'])}", ""])
+    sec.notes.append(f"Goal: {fmt_rate(goal)} samples/s (onnxruntime-training's figure on the CI-class machine); "
+                     "target: ≥ 1.0× the fastest peer measured in this run. " + " ".join(
+                         f"{name}: {fmt_rate(rates[name])}, goal {_verdict(rates[name] >= goal)}"
+                         + (f", target {_verdict(rates[name] >= fastest[1])}" if fastest else "") + "."
+                         for name in info))
+    return [sec]
+
+
+# ---------------------------------------------------------------------------- sequence and conv models
+def _train_sizes(ctx: Context, spec) -> tuple[int, int, int, int]:
+    """(fit batches per epoch, predict batches per pass, warm-up runs, timed runs) for a TrainSpec."""
+    if ctx.quick:
+        return max(1, spec.fit_batches // 2), 1, 1, 1
+    return spec.fit_batches, spec.predict_batches, 1, spec.runs
+
+
+def _seq_fit(ctx: Context, spec, n_batches: int, warmup: int, runs: int):
+    """fgc fit vs PyTorch eager fit on one TrainSpec; returns (timings, info, n)."""
+    bs = spec.batch
+    n = bs * n_batches
+    xs, ys = spec.make_data(n, ctx.rng(5))
+    model = spec.build_fgc()
+    info = {}
+    info["compile"], _ = once(lambda: model.compile(optimizer="rmsprop", loss=_loss_arg(spec.losses)))
+    info["first_step"], _ = once(lambda: model.train_on_batch(_fgc_input([a[:bs] for a in xs]),
+                                                              _fgc_input([a[:bs] for a in ys])))
+    compiled = model._trainer.step(True)
+    info["nodes"] = compiled.node_count
+    info["bound"] = model._trainer.bind
+    contestants = {"fgc fit": lambda: model.fit(_fgc_input(xs), _fgc_input(ys), epochs=1, batch_size=bs, verbose=0)}
+    if peers.available("torch"):
+        net = spec.build_torch(model)
+        contestants[f"PyTorch {peers.version('torch')} eager (RMSprop)"] = _torch_fit_epoch(
+            net, spec.torch_loss, xs, ys, bs)
+    timings = interleaved(contestants, warmup=warmup, runs=runs, settle=0)
+    return timings, info, n
+
+
+def _seq_predict(ctx: Context, spec, n_batches: int, warmup: int, runs: int):
+    """fgc predict vs onnxruntime on fgc's exported file vs PyTorch eager; returns (timings, diffs, n)."""
+    bs = spec.predict_batch
+    n = bs * n_batches
+    xs, _ = spec.make_data(n, ctx.rng(6))
+    # ids as the seeds make them (int64), floats as float32 (the MLP table shows what float64 costs)
+    xf = [a if a.dtype.kind in "iu" else a.astype(np.float32) for a in xs]
+    model = spec.build_fgc()
+    contestants = {"fgc predict": lambda: _as_list(model.predict(_fgc_input(xf), batch_size=bs, verbose=0))}
+    ort_name = "onnxruntime on fgc's exported file"
+    contestants[ort_name] = _ort_predict(ctx, model, xs, bs, os.path.join(ctx.tmpdir, f"{spec.name}_predict.onnx"))
+    if peers.available("torch"):
+        contestants[f"PyTorch {peers.version('torch')} eager (no_grad)"] = _torch_predict(
+            spec.build_torch(model), xs, bs)
+    reference = contestants[ort_name]()
+    diffs = {name: _max_diff(fn(), reference) for name, fn in contestants.items()}   # also the first-call warm-up
+    timings = interleaved(contestants, warmup=warmup, runs=runs, settle=0)
+    return timings, diffs, n
+
+
+def _train_model_benchmark(spec_name: str):
+    def bench(ctx: Context) -> list[Section]:
+        from benchmarks.models import TRAIN_MODELS
+
+        spec = TRAIN_MODELS[spec_name]
+        fit_b, pred_b, warmup, runs = _train_sizes(ctx, spec)
+        method = (f"{warmup} warm-up run, then the median of {runs} timed run(s), contestants interleaved round by "
+                  "round (no settle runs)")
+        sections = []
+        sec = Section(f"Fit throughput: {spec.name} (batch {spec.batch}, rmsprop)", [spec.description + "."],
+                      ["contestant", "samples/s", "ms / step", "IQR / median", "÷ PyTorch"])
+        try:
+            timings, info, n = _seq_fit(ctx, spec, fit_b, warmup, runs)
+            rates = {name: t.per_second(n) for name, t in timings.items()}
+            ctx.stash[(spec.name, "fit", ctx.threads)] = rates
+            torch_rate = next((v for k, v in rates.items() if k.startswith("PyTorch")), None)
+            sec.lines.append(f"Epochs of {fit_b} batch(es) of {spec.batch} ({n:,} samples); {method}. fgc gets the "
+                             "data as the seeds make it (int64 ids, float64 floats), PyTorch tensors made once "
+                             f"(int64 ids, float32). fgc: compile {fmt_ms(info['compile'])}, first train step "
+                             f"(builds the step graph and session) {fmt_ms(info['first_step'])}, train-step ONNX nodes "
+                             f"{info['nodes']}, weights and optimizer state "
+                             f"{'bound as OrtValues (over 1 MiB)' if info['bound'] else 'fed as numpy'}.")
+            for name, t in timings.items():
+                sec.rows.append([name, fmt_rate(rates[name]), f"{t.median / fit_b * 1e3:.1f}", _spread(t),
+                                 f"{rates[name] / torch_rate:.2f}" if torch_rate else "–"])
+            fgc_rate = rates["fgc fit"]
+            ref = ", ".join(f"{k} {fmt_rate(v)}" for k, v in spec.reference["fit"].items())
+            sec.notes.append(f"Reference fit figures on the CI-class machine (shared/reference/peers.md): {ref}.")
+            if spec.fit_target:
+                ok = fgc_rate >= spec.fit_target
+                note = (f"**Target: fgc fit ≥ {fmt_rate(spec.fit_target)} samples/s ({spec.fit_target_source}): "
+                        f"{_verdict(ok)}** ({fmt_rate(fgc_rate)}).")
+                torch_ref = spec.reference["fit"].get("PyTorch eager")
+                if torch_rate and torch_ref:
+                    note += (f" PyTorch eager measured here makes {fmt_rate(torch_rate)}, "
+                             f"{torch_rate / torch_ref:.2f}× its reference figure ({fmt_rate(torch_ref)}): the "
+                             "reference figures come from another run (peers.md does not record its thread setting "
+                             "or the machine's load), so the same-run ratio is the fairer comparison.")
+                sec.notes.append(note)
+                ctx.summary.append([f"{spec.name} fit: fgc samples/s", fmt_rate(fgc_rate),
+                                    f"≥ {fmt_rate(spec.fit_target)}: {_verdict(ok)}"])
+            else:
+                ctx.summary.append([f"{spec.name} fit: fgc samples/s", fmt_rate(fgc_rate), ""])
+            if torch_rate:
+                ctx.summary.append([f"{spec.name} fit: fgc ÷ PyTorch eager (same run)", f"{fgc_rate / torch_rate:.2f}",
+                                    ""])
+        except Exception as e:  # noqa: BLE001 - record the error line, go on with predict and the other models
+            _record_error(sec, ctx, f"{spec.name} fit", e)
+        sections.append(sec)
+
+        sec = Section(f"Predict throughput: {spec.name} (batch {spec.predict_batch})", [],
+                      ["contestant", "samples/s", "ms / batch", "IQR / median", "÷ ORT-direct", "max abs diff"])
+        try:
+            timings, diffs, n = _seq_predict(ctx, spec, pred_b, warmup, runs)
+            rates = {name: t.per_second(n) for name, t in timings.items()}
+            ctx.stash[(spec.name, "predict", ctx.threads)] = rates
+            ort_rate = rates["onnxruntime on fgc's exported file"]
+            sec.lines.append(f"{n:,} samples = {pred_b} batch(es) of {spec.predict_batch} per pass; {method}. fgc "
+                             "predict gets int64 ids / float32 floats; onnxruntime runs `model.export(path)` (weights "
+                             "as initializers, LSTM layers as native ONNX LSTM ops) fed in the file's dtypes, "
+                             "converted once, in the same process with the same thread setting; max abs diff against "
+                             "onnxruntime's output (PyTorch runs the same weights).")
+            for name, t in timings.items():
+                sec.rows.append([name, fmt_rate(rates[name]), f"{t.median / pred_b * 1e3:.1f}", _spread(t),
+                                 f"{rates[name] / ort_rate:.2f}", f"{diffs[name]:.1e}"])
+            ratio = rates["fgc predict"] / ort_rate
+            sec.notes.append(f"**fgc / ORT-direct = {ratio:.2f}** (target ≥ {PREDICT_TARGET:.2f}, i.e. within 1.2×: "
+                             f"{_verdict(ratio >= PREDICT_TARGET)}).")
+            ref = ", ".join(f"{k} {fmt_rate(v)}" for k, v in spec.reference["predict"].items())
+            sec.notes.append(f"Reference predict figures on the CI-class machine (shared/reference/peers.md): {ref}.")
+            ctx.summary.append([f"{spec.name} predict: fgc / ORT-direct", f"{ratio:.2f}",
+                                f"≥ {PREDICT_TARGET:.2f}: {_verdict(ratio >= PREDICT_TARGET)}"])
+            torch_rate = next((v for k, v in rates.items() if k.startswith("PyTorch")), None)
+            ctx.summary.append([f"{spec.name} predict: fgc samples/s" + (" (÷ PyTorch eager)" if torch_rate else ""),
+                                fmt_rate(rates["fgc predict"])
+                                + (f" ({rates['fgc predict'] / torch_rate:.2f})" if torch_rate else ""), ""])
+        except Exception as e:  # noqa: BLE001
+            _record_error(sec, ctx, f"{spec.name} predict", e)
+        sections.append(sec)
+        return sections
+
+    bench.__name__ = bench.__qualname__ = f"train_{spec_name}"
+    bench.__doc__ = f"fit and predict samples/s of the {spec_name} model: fgc vs PyTorch eager vs onnxruntime."
+    return bench
+
+
+def _record_error(sec: Section, ctx: Context, what: str, e: Exception) -> None:
+    line = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+    sec.lines.append(f"**error**: `{line}`")
+    ctx.summary.append([what, "error", f"`{line[:120]}`"])
+    traceback.print_exc(limit=-3)
+
+
+# ---------------------------------------------------------------------------- train-step profile
+def _profile_step(ctx: Context, model, xs, ys, batch: int, runs: int):
+    """Run the compiled train step (model._trainer.step(True).proto) under onnxruntime's profiler, fed as
+    fgc/training/runtime.py feeds it (numpy feed for a small state, bound preallocated outputs for a big one).
+    Returns (median wall ms of `model_run`, {top-level node: (op type, median kernel ms)}, graph input sizes)."""
+    import json
+
+    import onnx
+    import onnxruntime as ort
+
+    from fgc.training.loop import make_batches
+
+    trainer = model._trainer
+    compiled = trainer.step(True)
+    spec = compiled.spec
+    trainer.ensure_state()
+    bound = trainer.bind
+    data = make_batches(model, _fgc_input(xs), _fgc_input(ys))
+    wanted = [k for k in spec.data_inputs + spec.target_inputs if k in data.arrays]
+    feeds, _ = next(data.batches(batch, keys=wanted))
+    feeds = dict(feeds)
+    feeds["lr"], feeds["step"] = np.array(1e-3, np.float32), np.array(1, np.float32)
+    state = trainer._weight_arrays(spec)
+    for name, (shape, init) in spec.state_init.items():
+        state[name] = np.full(shape, init, np.float32)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = ctx.threads
+    opts.enable_profiling = True
+    prefix = os.path.join(ctx.tmpdir, f"profile_{model.name}")
+    opts.profile_file_prefix = prefix
+    optimized_path = opts.optimized_model_filepath = prefix + "_optimized.onnx"
+    sess = ort.InferenceSession(compiled.proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    updated = list(spec.update_outputs.items())
+    outputs = spec.report_outputs + [o for _, o in updated]
+
+    if bound:
+        values = {k: ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
+        spare = {k: ort.OrtValue.ortvalue_from_shape_and_type(values[k].shape(), np.float32, "cpu", 0)
+                 for k, _ in updated}
+
+        def run():
+            io = sess.io_binding()
+            for k, v in feeds.items():
+                io.bind_cpu_input(k, v)
+            for k, v in values.items():
+                io.bind_ortvalue_input(k, v)
+            for r in spec.report_outputs:
+                io.bind_output(r, "cpu")
+            for k, o in updated:
+                io.bind_ortvalue_output(o, spare[k])
+            sess.run_with_iobinding(io)
+            for k, _ in updated:   # ping-pong, as fgc does
+                values[k], spare[k] = spare[k], values[k]
+    else:
+        full = {**feeds, **state}
+
+        def run():
+            outs = sess.run(outputs, full)
+            for (k, _), v in zip(updated, outs[len(spec.report_outputs):]):
+                full[k] = v
+
+    for _ in range(1 + runs):
+        run()
+    path = sess.end_profiling()
+    # the profiler slows a step down (it times every node, also inside Scan bodies): time the same session
+    # feeding without it too, on a second session
+    opts.enable_profiling = False
+    opts.optimized_model_filepath = ""
+    profiled = sess
+    sess = ort.InferenceSession(compiled.proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    run()
+    plain_ms = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        plain_ms.append((time.perf_counter() - start) * 1e3)
+    del profiled
+    with open(path) as f:
+        events = json.load(f)
+    top = {node.name for node in onnx.load(optimized_path).graph.node}
+    run_ms = [e["dur"] / 1e3 for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"][1:]
+    per_node: dict[str, list] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time"):
+            continue
+        name = e["name"][:-len("_kernel_time")]
+        if name in top:
+            per_node.setdefault(name, [e["args"].get("op_name", "?"), []])[1].append(e["dur"] / 1e3)
+    # the first run allocates: keep the last `runs` kernel times of each node
+    nodes = {k: (op, float(np.median(ts[-runs:]))) for k, (op, ts) in per_node.items()}
+    sizes = {k: int(np.prod(np.shape(v))) for k, v in state.items()}
+    return float(np.median(run_ms)), float(np.median(plain_ms)), nodes, sizes, bound
+
+
+def train_step_profile(ctx: Context) -> list[Section]:
+    """Where the train step's time goes (onnxruntime profiler): qa's embedding-gradient path, then op types."""
+    from benchmarks.models import TRAIN_MODELS
+
+    from fgc.layers.embedding import Embedding
+
+    sections = []
+    for spec in TRAIN_MODELS.values():
+        runs = 1 if ctx.quick else (3 if spec.batch < 128 else 5)
+        try:
+            model = spec.build_fgc()
+            model.compile(optimizer="rmsprop", loss=_loss_arg(spec.losses))
+            xs, ys = spec.make_data(spec.batch, ctx.rng(7))
+            model.train_on_batch(_fgc_input(xs), _fgc_input(ys))
+            wall, plain, nodes, sizes, bound = _profile_step(ctx, model, xs, ys, spec.batch, runs)
+        except Exception as e:  # noqa: BLE001
+            sec = Section(f"Train-step profile: {spec.name}")
+            _record_error(sec, ctx, f"{spec.name} train-step profile", e)
+            sections.append(sec)
+            continue
+        total = sum(ms for _, ms in nodes.values())
+        emb_layers = [layer.name for layer in model.layers if isinstance(layer, Embedding)]
+        intro = (f"Batch {spec.batch}: onnxruntime's profiler on a session of `model._trainer.step(True).proto` "
+                 f"({len(nodes)} top-level nodes after onnxruntime's optimizations), fed as fgc's runtime feeds it "
+                 f"({'preallocated bound outputs, ping-pong' if bound else 'numpy feeds'}); median over {runs} "
+                 f"step(s) after one warm-up step. Step time on the same session without the profiler: "
+                 f"**{plain:.2f} ms** ({spec.batch / plain * 1e3:,.0f} samples/s); with it (`model_run`): "
+                 f"{wall:.2f} ms, "
+                 f"of which {total:.2f} ms in top-level kernels. The profiler times every node, also those inside "
+                 "Scan bodies, so it inflates Scan nodes most; shares below are of the profiled kernel time.")
+        sec = Section(f"Train-step profile: {spec.name}", [intro],
+                      ["op type (top level)", "nodes", "ms / step (profiled)", "share of kernel time"])
+        by_op: dict[str, list] = {}
+        for op, ms in nodes.values():
+            by_op.setdefault(op, []).append(ms)
+        for op, mss in sorted(by_op.items(), key=lambda kv: -sum(kv[1]))[:10]:
+            sec.rows.append([op, str(len(mss)), f"{sum(mss):.2f}", f"{sum(mss) / total:.0%}"])
+        biggest = sorted(nodes.items(), key=lambda kv: -kv[1][1])[:8]
+        sec.notes.append("Largest nodes: " + "; ".join(f"`{k}` ({op}) {ms:.2f} ms" for k, (op, ms) in biggest) + ".")
+        fwd = sum(ms for k, (op, ms) in nodes.items() if not k.startswith(("grad/", "opt/", "new/", "loss")))
+        bwd = sum(ms for k, (op, ms) in nodes.items() if k.startswith("grad/"))
+        upd = sum(ms for k, (op, ms) in nodes.items() if k.startswith(("opt/", "new/")))
+        sec.notes.append(f"By phase (node-name prefix): forward and parameter slicing {fwd:.2f} ms "
+                         f"({fwd / total:.0%}), backward `grad/…` {bwd:.2f} ms ({bwd / total:.0%}), optimizer "
+                         f"`opt/…` `new/…` {upd:.2f} ms "
+                         f"({upd / total:.0%}), loss the rest.")
+        if emb_layers:
+            grad = {k: v for k, v in nodes.items() if any(k.startswith(f"grad/{e}/") for e in emb_layers)}
+            opt = {k: v for k, v in nodes.items() if k.startswith(("opt/", "new/"))}
+            sl = {k: v for k, v in nodes.items() if k.startswith("params/")}
+            g_ms = sum(ms for _, ms in grad.values())
+            o_ms = sum(ms for _, ms in opt.values())
+            s_ms = sum(ms for _, ms in sl.values())
+            n_params = sizes.get("params") or sum(v for k, v in sizes.items() if not k.startswith("opt/"))
+            tables = [model.get_layer(e).get_weights()[0].shape for e in emb_layers]
+            emb_size = sum(int(np.prod(t)) for t in tables)
+            ids = [a for a in xs if a.dtype.kind in "iu"]
+            rows, touched = sum(t[0] for t in tables), sum(len(np.unique(a)) for a in ids)
+            emb_sec = Section(
+                f"Embedding-gradient path: {spec.name}",
+                [f"From the profile below: the embedding gradients (top-level nodes named "
+                 f"`grad/<embedding layer>/…`: "
+                 f"{', '.join(sorted({op for op, _ in grad.values()}))}; a dense zero table per step with ScatterND "
+                 f"of the batch's rows) and the optimizer update (`opt/…`, `new/…`: {len(opt)} nodes, one fused "
+                 f"RMSprop over the flat parameter vector of {n_params:,} floats, of which the embedding tables are "
+                 f"{emb_size:,} = {emb_size / max(n_params, 1):.0%}, so nearly all of the update is the tables)."],
+                ["part", "ms / step (profiled)", "÷ step without profiler", "÷ profiled kernel time"])
+            for label, ms in [("embedding gradients (`grad/<embedding>/…`)", g_ms),
+                              ("optimizer update over the whole flat vector (`opt/…`, `new/…`)", o_ms),
+                              ("**embedding-gradient path (both)**", g_ms + o_ms),
+                              ("for scale: slicing the flat vector into the weights (`params/…`)", s_ms)]:
+                emb_sec.rows.append([label, f"{ms:.2f}", f"{ms / plain:.0%}", f"{ms / total:.0%}"])
+            emb_sec.notes.append(
+                f"Step without the profiler {plain:.2f} ms. This batch looks up {sum(a.size for a in ids):,} ids and "
+                f"touches {touched:,} distinct rows of the {rows:,} table rows ({touched / rows:.0%}): with random ids "
+                "a sparse (row-wise) gradient and update would skip the zero-fill and scatter of the dense table "
+                "and the untouched rows' update, but still touch that share of the rows.")
+            ctx.summary.append([f"{spec.name} train step: embedding-gradient path, ms / step (share of step)",
+                                f"{g_ms + o_ms:.2f} ms ({(g_ms + o_ms) / plain:.0%})", ""])
+            sections.append(emb_sec)
+        sections.append(sec)
+    return sections
+
+
+# ---------------------------------------------------------------------------- a second thread count
+def threads_compare(ctx: Context) -> list[Section]:
+    """fgc vs PyTorch on the MLP and qa at 2 threads (or 1 when the main run uses 2), beside the main tables."""
+    from benchmarks.models import TRAIN_MODELS
+
+    alt = 2 if ctx.threads != 2 else 1
+    spec = TRAIN_MODELS["qa"]
+    fit_b, pred_b, warmup, runs = _train_sizes(ctx, spec)
+    rows_by = {}
+    load_before = _loadavg()
+    with _threads(ctx, alt):
+        n = MLP_FIT_BATCH * -(-ctx.predict_batches // 8) * 8
+        contestants, _ = _mlp_fit_contestants(ctx, n)
+        t = interleaved(contestants, warmup=ctx.warmup, runs=ctx.runs)
+        rows_by[("mlp", "fit")] = {k: v.per_second(n) for k, v in t.items()}
+        t, _, n = _seq_fit(ctx, spec, fit_b, warmup, runs)
+        rows_by[("qa", "fit")] = {k: v.per_second(n) for k, v in t.items()}
+        t, _, n = _seq_predict(ctx, spec, pred_b, warmup, runs)
+        rows_by[("qa", "predict")] = {k: v.per_second(n) for k, v in t.items()}
+    sec = Section(f"Threads: {ctx.threads} vs {alt} intra-op threads (mlp and qa)",
+                  [f"The same contestants and method as the main tables (mlp fit: median of {ctx.runs} interleaved "
+                   f"epochs; qa: median of {runs}), rebuilt with {alt} intra-op thread(s) for every contestant "
+                   f"(`FGC_NUM_THREADS={alt}` before fgc creates its sessions, onnxruntime `intra_op_num_threads`, "
+                   f"`torch.set_num_threads({alt})`) and measured after the main tables. The {ctx.threads}-thread "
+                   "column "
+                   "is copied from the main tables (measured earlier in this run): compare within a column, and read "
+                   "the column ratio as indicative only (other load on the shared machine differs between the two "
+                   "times). With 2 threads on 2 vCPUs every pool competes with anything else running: 1-minute load "
+                   f"average {load_before} before this table, {_loadavg()} after it (PyTorch's OpenMP threads "
+                   "wait for each other at every parallel region, so a descheduled thread stalls the rest; "
+                   "onnxruntime's pool degrades less)."],
+                  ["model", "contestant", f"samples/s, {ctx.threads} thread(s)", f"samples/s, {alt} thread(s)",
+                   f"{alt} ÷ {ctx.threads}", f"÷ PyTorch, {ctx.threads} thr.", f"÷ PyTorch, {alt} thr."])
+    for (model_name, kind), rates in rows_by.items():
+        base = ctx.stash.get((model_name, kind, ctx.threads), {})
+        torch_alt = next((v for k, v in rates.items() if k.startswith("PyTorch")), None)
+        torch_base = next((v for k, v in base.items() if k.startswith("PyTorch")), None)
+        for name, r in rates.items():
+            b = base.get(name)
+            sec.rows.append([f"{model_name} {kind}", name, fmt_rate(b) if b else "–", fmt_rate(r),
+                             f"{r / b:.2f}" if b else "–",
+                             f"{b / torch_base:.2f}" if b and torch_base else "–",
+                             f"{r / torch_alt:.2f}" if torch_alt else "–"])
+        fgc_name = next(k for k in rates if k.startswith("fgc"))
+        if (model_name, kind) == ("qa", "fit") and spec.fit_target:
+            ok = rates[fgc_name] >= spec.fit_target
+            ctx.summary.append([f"qa fit at {alt} threads: fgc samples/s", fmt_rate(rates[fgc_name]),
+                                f"≥ {fmt_rate(spec.fit_target)}: {_verdict(ok)}"])
+        if torch_alt:
+            ctx.summary.append([f"{model_name} {kind} at {alt} threads: {fgc_name} ÷ PyTorch eager",
+                                f"{rates[fgc_name] / torch_alt:.2f}", ""])
     return [sec]
 
 
 # Adding a benchmark = writing `def name(ctx) -> list[Section]` above and listing it here.
-BENCHMARKS = [build_compile_export, pass_timings, predict_throughput, predict_overhead, fit_throughput]
+BENCHMARKS = [build_compile_export, pass_timings, predict_throughput, predict_overhead, fit_throughput,
+              *[_train_model_benchmark(name) for name in ("qa", "siamese", "three_heads", "resnet_block", "inception")],
+              train_step_profile, threads_compare]
 
 
 # ============================================================================ report
@@ -438,6 +947,13 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _loadavg() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "?"
 
 
 def _nproc() -> int:
@@ -486,11 +1002,17 @@ def header(ctx: Context, argv: list[str], elapsed: float, only: list[str] | None
         + (". One thread because several thread pools in one process (one per onnxruntime session, OpenMP's "
            "for PyTorch) interleaved on 2 vCPUs gave bimodal timings; at batch 256 these small models run as "
            "fast on one thread (see benchmarks/README.md)." if ctx.threads == 1 else "."),
-        f"- **Method**: {ctx.warmup} warm-up run(s), then the median of {ctx.runs} timed runs; throughput in "
-        "samples/s at the median. Contestants that are compared are timed interleaved (per round, each "
-        "contestant makes one untimed settle run and one timed run) so machine drift hits them alike. The machine is shared and noisy: compare the ratios within "
-        "this file, not absolute figures across runs. Data are random (`np.random.random`-style float64, as "
-        "in the seeds, cast once to float32 for the peers).",
+        f"- **Method**: MLP and dense tables: {ctx.warmup} warm-up run(s), then the median of {ctx.runs} timed runs "
+        "(per round, each contestant makes one untimed settle run and one timed run). Sequence and conv models "
+        "(qa, siamese, three_heads, resnet_block, inception): 1 warm-up run, then the median of a few timed runs "
+        "(epochs of a few batches; each table states its count), no settle runs. Throughput in samples/s at "
+        "the median. Contestants that are compared are timed interleaved so machine drift hits them alike. The "
+        "machine is shared and noisy: compare the ratios within this file, not absolute figures across runs. "
+        "Data are random (float64 `np.random.random` and int64 ids, as in the seeds; float32 tensors made once "
+        "for the peers).",
+        f"- **Load**: 1-minute load average {ctx.stash.get('load_start', '?')} at the start, "
+        f"{_loadavg()} at the end (other jobs on this shared machine; on 2 vCPUs anything above ~1 competes with "
+        "the contestants, and hurts multi-threaded runs most).",
         "",
     ]
     if ctx.summary:
@@ -537,6 +1059,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = Context(quick=args.quick, threads=threads, tmpdir=tmp,
                       warmup=1 if args.quick else 3, runs=5 if args.quick else 31,
                       predict_batches=10 if args.quick else 40)
+        ctx.stash["load_start"] = _loadavg()
         for bench in BENCHMARKS:
             if only and bench.__name__ not in only:
                 continue
