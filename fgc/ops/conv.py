@@ -11,8 +11,11 @@ Gradients follow DESIGN.md §8, with k the kernel, s the stride, d the dilation,
 r = (H + pb + pe - ((k-1)d+1)) mod s the input rows the last window does not reach:
 
     Conv          dX = ConvTranspose(dY, W, s, d, pads, output_padding=r)
-                  dW = Conv(X^T, dY^T, strides=d, dilations=s, end pad pe - r)^T   (batch <-> channel;
-                       groups folded into the channels of the swapped conv)
+                  dW = dY (O, N*P) @ im2col(X)^T (N*P, C*k): one Slice per kernel offset (strided,
+                       ending where the last window ends), one Concat, one MatMul. Measured 3x faster
+                       than the batch <-> channel swap Conv(X^T, dY^T, strides=d, dilations=s)^T on
+                       seed 000's Conv1D (166 vs 470 ms), whose kernel as long as the whole output
+                       makes onnxruntime run very narrow products. Grouped convs keep the swap.
                   dB = ReduceSum(dY) over batch and space
     MaxPool       dX = ScatterElements(0, Indices, dY, reduction='add') on the flat tensor (overlapping
                        windows that pick the same input add up)
@@ -172,6 +175,8 @@ def weight_grad(b, x, gy, kernel, strides, pads, dilations, group, what="Conv"):
     The batch <-> channel swap: dW[o, c, j] = sum_{n,i} dY[n, o, i] x[n, c, i*s + j*d] is itself a
     Conv of x^T (batch c, channels n) with dY^T as kernel, strides and dilations exchanged."""
     nd = len(kernel)
+    if group == 1:  # needs no remainder, so any stride works over spatial dims of unknown size too
+        return _im2col_weight_grad(b, x, gy, kernel, strides, pads, dilations)
     xt, gt = b.type(x), b.type(gy)
     dims = xt.shape[2:]
     a = _Attrs({"strides": strides, "dilations": dilations, "pads": pads}, nd, kernel)
@@ -184,9 +189,6 @@ def weight_grad(b, x, gy, kernel, strides, pads, dilations, group, what="Conv"):
         end.append(max(pe - r[i], 0))
     conv_attrs = dict(strides=tuple(dilations), dilations=tuple(strides), pads=tuple(pads[:nd]) + tuple(end),
                       group=group, _spatial=tuple(kernel))
-    if group == 1:
-        out = b.Conv(_swap01(b, x), _swap01(b, gy), **conv_attrs)
-        return _swap01(b, out)
     hs, hos = b.type(x).shape[2:], gt.shape[2:]
     if not all(isinstance(d, int) for d in (*hs, *hos)):
         raise NotImplementedError(f"gradient of a grouped {what} over a spatial dim of unknown size")
@@ -199,6 +201,30 @@ def weight_grad(b, x, gy, kernel, strides, pads, dilations, group, what="Conv"):
     ks = b.Reshape(b.Transpose(b.Reshape(gy, shape=(0, group, o // group, *hos)), perm=(1, 2, 0, *sp)),
                    shape=(o, -1, *hos))
     return _swap01(b, b.Conv(xs, ks, **conv_attrs))
+
+
+def _im2col_weight_grad(b, x, gy, kernel, strides, pads, dilations):
+    """dW[o, c, j] = sum_{n,i} dY[n, o, i] * Xpad[n, c, i*s + j*d] as one MatMul over im2col(Xpad)."""
+    import itertools
+
+    from .shape_ops import INT_MAX
+
+    nd = len(kernel)
+    if any(pads):
+        x = b.Pad(x, pads=(0, 0, *pads[:nd], 0, 0, *pads[nd:]))
+    pieces = []
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        # window position j*d, then every stride up to where the last window starts for this offset
+        ends = tuple(-(k - 1 - j) * d if k - 1 - j else INT_MAX for j, k, d in zip(offset, kernel, dilations))
+        pieces.append(b.Slice(x, starts=tuple(j * d for j, d in zip(offset, dilations)), ends=ends,
+                              axes=tuple(range(2, 2 + nd)), steps=tuple(strides)))
+    taps, channels, outs = len(pieces), b.type(x).shape[1], b.type(gy).shape[1]
+    stacked = b.Concat(*pieces, axis=1) if taps > 1 else pieces[0]           # (N, taps*C, *Ho), tap-major
+    cols = b.Transpose(b.Reshape(stacked, shape=(0, taps, channels, -1)), perm=(2, 1, 0, 3))  # (C, taps, N, P)
+    cols = b.Reshape(cols, shape=(channels * taps, -1))                        # rows c*taps + tap
+    dy = b.Reshape(b.Transpose(b.Reshape(gy, shape=(0, 0, -1)), perm=(1, 0, 2)), shape=(outs, -1))  # (O, N*P)
+    dw = b.MatMul(dy, b.Transpose(cols, perm=(1, 0)))                          # (O, C*taps)
+    return b.Reshape(dw, shape=(outs, channels, *kernel))
 
 
 def _conv_vjp(b, n, gs):
