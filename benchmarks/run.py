@@ -717,7 +717,7 @@ def _profile_step(ctx: Context, model, xs, ys, batch: int, runs: int):
     bound = trainer.bind
     data = make_batches(model, _fgc_input(xs), _fgc_input(ys))
     wanted = [k for k in spec.data_inputs + spec.target_inputs if k in data.arrays]
-    feeds, _ = next(data.batches(batch, keys=wanted))
+    feeds, _ = next(data.chunks(batch, keys=wanted))
     feeds = dict(feeds)
     feeds["lr"], feeds["step"] = np.array(1e-3, np.float32), np.array(1, np.float32)
     state = trainer._weight_arrays(spec)

@@ -24,21 +24,27 @@ class Batches:
     def subset(self, index) -> "Batches":
         return Batches({k: v[index] for k, v in self.arrays.items()}, self.loss_elements)
 
-    def batches(self, batch_size: int, limit: int | None = None, order=None, keys=None):
-        """Batches in ``order`` (a permutation: gathered batch by batch, no full copy) or as stored."""
+    def chunks(self, batch_size: int, group: int = 1, limit: int | None = None, keys=None):
+        """Yields (feeds, batch sizes): ``group`` consecutive full batches at once, stacked as
+        (group, batch, ...) views for a multi-step call, else one batch; a short last batch alone."""
         keys = list(self.arrays) if keys is None else keys
-        count = 0
-        for start in range(0, self.n, batch_size):
-            if limit is not None and count >= limit:
-                return
-            n = min(batch_size, self.n - start)
-            rows = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
-            batch = {k: self.arrays[k][rows] for k in keys}
+        total = -(-self.n // batch_size) if limit is None else min(limit, -(-self.n // batch_size))
+        done = 0
+        while done < total:
+            start = done * batch_size
+            full = min((self.n - start) // batch_size, total - done)
+            k = group if group > 1 and full >= group else 1
+            stop = min(start + k * batch_size, self.n)
+            sizes = [min(batch_size, stop - s) for s in range(start, stop, batch_size)]
+            feeds = {}
+            for key in keys:
+                part = self.arrays[key][start:stop]
+                feeds[key] = part.reshape(k, batch_size, *part.shape[1:]) if k > 1 else part
             for key, per_sample in self.loss_elements.items():
-                if key in batch:
-                    batch[key] = batch[key] * np.float32(1.0 / (n * per_sample))
-            yield batch, n
-            count += 1
+                if key in feeds:  # each batch's weights over its loss elements (see the class doc)
+                    feeds[key] = feeds[key] * np.float32(1.0 / (sizes[0] * per_sample))
+            yield feeds, sizes
+            done += k
 
 
 def make_batches(model, x, y, sample_weight=None, class_weight=None) -> Batches:
@@ -79,43 +85,29 @@ class Mean:
         return {k: s / max(self.count, 1) for k, s in zip(self.names, self.sums)}
 
 
-def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, on_batch=None, order=None) -> dict:
+def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, on_batch=None) -> dict:
     trainer, opt = model._trainer, model.optimizer
     spec = trainer.step(train).spec
     wanted = [k for k in spec.data_inputs + spec.target_inputs if k in data.arrays]
     group = model._compiled.steps_per_execution if train else 1
     mean = Mean(spec.report_outputs)
-    pending: list = []  # full batches waiting to run together as one multi-step call
     index = 0
-
-    def run(batches):
-        nonlocal index
-        if train:
-            lrs = [opt.current_lr(opt.iterations + k) for k in range(len(batches))]
-            results = trainer.run_many([b for b, _ in batches], lrs, opt.iterations)
-            opt.iterations += len(batches)
+    for feeds, sizes in data.chunks(batch_size, group, steps, wanted):
+        if not train:
+            results = [trainer.run(False, feeds)]
+        elif len(sizes) > 1:
+            lrs = [opt.current_lr(opt.iterations + k) for k in range(len(sizes))]
+            results = trainer.run_many(feeds, lrs, opt.iterations)
         else:
-            results = [trainer.run(False, b) for b, _ in batches]
-        for (_, n), values in zip(batches, results):
+            results = [trainer.run(True, feeds, opt.current_lr(), opt.iterations)]
+        opt.iterations += len(sizes) if train else 0
+        for n, values in zip(sizes, results):
             mean.add(values, n)
             if on_batch is not None:
                 on_batch(index, mean.result())
             index += 1
-        return on_batch is not None and model.stop_training
-
-    for batch, n in data.batches(batch_size, steps, order, wanted):
-        if n != batch_size:  # a short last batch runs on its own, after the full ones
-            if pending and run(pending):
-                return mean.result()
-            pending = []
-        pending.append((batch, n))
-        if n == batch_size and len(pending) < group:
-            continue
-        if run(pending):
-            return mean.result()
-        pending = []
-    if pending:
-        run(pending)
+        if on_batch is not None and model.stop_training:
+            break
     return mean.result()
 
 
@@ -148,9 +140,10 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     cbs.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch)
-        order = initializers.rng().permutation(data.n) if shuffle else None
-        logs = run_epoch(model, data, batch_size, True, steps_per_epoch,
-                         on_batch=lambda i, l: cbs.on_train_batch_end(i, l), order=order)
+        # One shuffled copy per epoch, then batches are views: cheaper than gathering every batch.
+        epoch_data = data.subset(initializers.rng().permutation(data.n)) if shuffle else data
+        logs = run_epoch(model, epoch_data, batch_size, True, steps_per_epoch,
+                         on_batch=lambda i, l: cbs.on_train_batch_end(i, l))
         if val is not None and (epoch + 1) % validation_freq == 0:
             val_logs = run_epoch(model, val, int(validation_batch_size or batch_size), False, validation_steps)
             logs.update({f"val_{k}": v for k, v in val_logs.items()})

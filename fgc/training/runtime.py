@@ -116,11 +116,11 @@ class Trainer:
         self.model._weights_version += 1
 
     # ------------------------------------------------------------------ running
-    def run_many(self, batches: list[dict], lrs: list[float], step: int) -> list[list[float]]:
-        """Train steps on consecutive batches; with several equal batches and a host-side state, one
+    def run_many(self, stacked: dict, lrs: list[float], step: int) -> list[list[float]]:
+        """len(lrs) train steps on batches stacked (steps, batch, ...): with a host-side state, one
         onnxruntime call runs them all through the compiled step wrapped in a Loop."""
-        if len(batches) == 1 or self.bind:
-            return [self.run(True, b, lr, step + k) for k, (b, lr) in enumerate(zip(batches, lrs))]
+        if self.bind:
+            return [self.run(True, {k: v[i] for k, v in stacked.items()}, lr, step + i) for i, lr in enumerate(lrs)]
         compiled = self.step(True)
         self.ensure_state()
         self.model._device_newer = True
@@ -130,8 +130,8 @@ class Trainer:
 
             compiled.loop_session = rt.make_session(loop_proto(compiled.proto, spec).SerializeToString(),
                                                     self.device)
-        feeds = {f"stack/{k}": np.stack([b[k] for b in batches]) for k in batches[0]}
-        feeds.update({"steps": np.array(len(batches), np.int64), "stack/lr": np.array(lrs, np.float32),
+        feeds = {f"stack/{k}": v for k, v in stacked.items()}
+        feeds.update({"steps": np.array(len(lrs), np.int64), "stack/lr": np.array(lrs, np.float32),
                       "step0": np.array(step, np.float32)})
         carried = list(spec.update_outputs)
         feeds.update({f"init/{n}": self.state[n] for n in carried})
