@@ -133,7 +133,7 @@ class Graph:
 
     def replace_uses(self, old: Value, new: Value) -> None:
         """Every reader of ``old`` (ops and graph outputs) reads ``new`` instead."""
-        for user, _ in {(u, 0) for u, _ in self.value_users(old)}:
+        for user in {u for u, _ in self.value_users(old)}:
             ins = tuple(new if v == old else v for v in self.node(user)["inputs"])
             self.set_inputs_of(user, ins)
         self.outputs = [new if v == old else v for v in self.outputs]

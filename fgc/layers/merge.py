@@ -14,9 +14,6 @@ class _Merge(Layer):
     min_inputs = 2
     max_inputs = None
 
-    def _returns_list(self):
-        return False
-
     def compute_output_types(self, input_types, node_attrs=None):
         n = len(input_types)
         if n < self.min_inputs or (self.max_inputs and n > self.max_inputs):
