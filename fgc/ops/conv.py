@@ -250,11 +250,14 @@ def _conv_vjp(b, n, gs):
         r = a.remainders(xt.shape[2:], pads, "Conv")
         dx = b.ConvTranspose(g, w, strides=a.s, pads=pads, dilations=a.d, group=a.group, output_padding=r,
                              _spatial=tuple(xt.shape[2:]))
-    dw = weight_grad(b, x, g, a.k, a.s, pads, a.d, a.group)
-    out = [dx, dw]
+    return _with_bias_grad(b, n, g, [dx, weight_grad(b, x, g, a.k, a.s, pads, a.d, a.group)])
+
+
+def _with_bias_grad(b, n, g, grads):
+    """Append dB = ReduceSum(dY) over batch and space when the op has a bias input."""
     if len(n.inputs) > 2:
-        out.append(b.ReduceSum(g, axes=(0, *range(2, xt.rank)), keepdims=0))
-    return out
+        grads.append(b.ReduceSum(g, axes=(0, *range(2, b.type(g).rank)), keepdims=0))
+    return grads
 
 
 primitive("Conv", _conv_infer, _conv_vjp)
@@ -297,11 +300,7 @@ def _conv_transpose_vjp(b, n, gs):
     if not all(isinstance(k, int) for k in a.k):
         raise NotImplementedError("gradient of a ConvTranspose whose kernel has a spatial dim of unknown size")
     dx = b.Conv(g, w, strides=a.s, pads=a.pads, dilations=a.d, group=a.group, _spatial=tuple(xt.shape[2:]))
-    dw = weight_grad(b, g, x, a.k, a.s, a.pads, a.d, a.group, what="ConvTranspose")
-    out = [dx, dw]
-    if len(n.inputs) > 2:
-        out.append(b.ReduceSum(g, axes=(0, *range(2, xt.rank)), keepdims=0))
-    return out
+    return _with_bias_grad(b, n, g, [dx, weight_grad(b, g, x, a.k, a.s, a.pads, a.d, a.group, what="ConvTranspose")])
 
 
 primitive("ConvTranspose", _conv_transpose_infer, _conv_transpose_vjp)
