@@ -221,10 +221,13 @@ def _im2col_weight_grad(b, x, gy, kernel, strides, pads, dilations):
                               axes=tuple(range(2, 2 + nd)), steps=tuple(strides)))
     taps, channels, outs = len(pieces), b.type(x).shape[1], b.type(gy).shape[1]
     stacked = b.Concat(*pieces, axis=1) if taps > 1 else pieces[0]           # (N, taps*C, *Ho), tap-major
-    cols = b.Transpose(b.Reshape(stacked, shape=(0, taps, channels, -1)), perm=(2, 1, 0, 3))  # (C, taps, N, P)
-    cols = b.Reshape(cols, shape=(channels * taps, -1))                        # rows c*taps + tap
-    dy = b.Reshape(b.Transpose(b.Reshape(gy, shape=(0, 0, -1)), perm=(1, 0, 2)), shape=(outs, -1))  # (O, N*P)
-    dw = b.MatMul(dy, b.Transpose(cols, perm=(1, 0)))                          # (O, C*taps)
+    cols = b.Reshape(stacked, shape=(0, taps * channels, -1))                 # (N, taps*C, P)
+    dy = b.Reshape(gy, shape=(0, 0, -1))                                       # (N, O, P)
+    # One product per sample, summed: the big operands are never transposed in memory (onnxruntime
+    # folds the last-two-axes Transpose into the MatMul), only the small (O, taps*C) result is.
+    per_sample = b.MatMul(dy, b.Transpose(cols, perm=(0, 2, 1)))              # (N, O, taps*C)
+    dw = b.ReduceSum(per_sample, axes=(0,), keepdims=0)
+    dw = b.Transpose(b.Reshape(dw, shape=(outs, taps, channels)), perm=(0, 2, 1))
     return b.Reshape(dw, shape=(outs, channels, *kernel))
 
 
