@@ -1,11 +1,11 @@
 """fgc: the Keras functional API, compiled to ONNX and run on onnxruntime."""
-from . import activations, callbacks, initializers, layers, losses, metrics, models, optimizers, utils
+from . import activations, applications, callbacks, initializers, layers, losses, metrics, models, optimizers, utils
 from .functional import Model, Sequential
 from .layers import Input
 from .runtime.session import get_device, set_device
 
 __version__ = "0.1.0"
 
-__all__ = ["Input", "Model", "Sequential", "activations", "callbacks", "initializers", "layers", "losses", "metrics",
+__all__ = ["Input", "Model", "Sequential", "activations", "applications", "callbacks", "initializers", "layers", "losses", "metrics",
            "models", "optimizers", "utils",
            "get_device", "set_device", "__version__"]

@@ -25,3 +25,7 @@ __all__ += ["Conv1D", "Conv2D", "Convolution1D", "Convolution2D", "BatchNormaliz
             "AveragePooling2D", "AvgPool1D", "AvgPool2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
             "GlobalAvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool1D", "GlobalMaxPool2D", "GlobalMaxPooling1D",
             "GlobalMaxPooling2D", "MaxPool1D", "MaxPool2D", "MaxPooling1D", "MaxPooling2D", "TimeDistributed"]
+from .separable import SeparableConv2D  # noqa: E402
+
+SeparableConvolution2D = SeparableConv2D
+__all__ += ["SeparableConv2D", "SeparableConvolution2D"]

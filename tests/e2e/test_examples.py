@@ -72,6 +72,10 @@ EXPECTED = {
         "video QA answer distribution: (8, 50)",
         "trained through TimeDistributed: True",
     ],
+    "seed_000_xception_siamese.py": [
+        "Xception base weights: 20,861,480; two-camera model weights: 20,861,480",
+        "merged features: (1, 3, 3, 4096); identical cameras give identical halves: True",
+    ],
     "seed_004_typos.py": [
         "[seed 004] loss='categorical_cross_entropy' raised ValueError:",
         "unknown loss 'categorical_cross_entropy'; did you mean 'categorical_crossentropy'?",
