@@ -59,6 +59,7 @@ class Model(ModelAPI, Layer):
         if len({id(t) for t in self.inputs}) != len(self.inputs):
             raise ValueError("the same Input tensor is listed twice in the model inputs")
         self._nodes = _collect_nodes(self.inputs, self.outputs)
+        self._id_checks = None
         layers = [t._keras_history[0] for t in self.inputs]
         for node in self._nodes:
             if node.layer not in layers:
@@ -201,7 +202,9 @@ class Model(ModelAPI, Layer):
         return found
 
     def _check_ids(self, arrays) -> None:
-        for index, layers in self._embedding_consumers().items():
+        if self._id_checks is None:  # the graph is fixed once built: find the Embeddings once
+            self._id_checks = self._embedding_consumers()
+        for index, layers in self._id_checks.items():
             for layer in layers:
                 layer.check_ids(arrays[index], self.input_names[index])
 
