@@ -57,7 +57,9 @@ class Builder:
     # ------------------------------------------------------------------ ops
     def emit(self, op: str, *inputs, hint: str | None = None, **attrs):
         opdef = registry.get(op)
-        dtype = next((self.type(v).dtype for v in inputs if isinstance(v, Value)), "float32")
+        # a Python number takes the dtype of the first non-bool operand (Where's condition is bool)
+        dtypes = [self.type(v).dtype for v in inputs if isinstance(v, Value)]
+        dtype = next((d for d in dtypes if d != "bool"), dtypes[0] if dtypes else "float32")
         vals = tuple(self.const(v, dtype) if _is_number(v) else v for v in inputs)
         types = [self.type(v) for v in vals]
         try:

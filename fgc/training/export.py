@@ -2,8 +2,9 @@
 
 Inputs: the model inputs, ``y/<output>`` targets, ``sw/<output>`` sample weights divided by the
 number of loss elements in the batch (``1/N`` each for unweighted (N, classes) outputs; ``1/(N*T)``
-for (N, T, classes) sequence outputs), ``params`` (every trainable weight flattened and concatenated in
-get_weights order; or one input per weight when the optimizer clips per weight), frozen
+for (N, T, classes) sequence outputs), ``params`` (every trainable weight under ``FLAT_LIMIT`` elements flattened and concatenated
+in get_weights order; bigger weights, or every weight when the optimizer clips per weight, are
+inputs by name), frozen
 weights by name, optimizer state ``opt/<slot>/<params>`` (zeros to start, see the doc string
 of the file for the initial values), ``lr`` and ``step`` (0-based iteration count), both float
 scalars. Outputs: ``loss``, per-output losses and metrics, then ``new/<input>`` for every weight

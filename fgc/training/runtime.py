@@ -71,8 +71,7 @@ class Trainer:
         if spec.flat:
             out["params"] = np.concatenate([params[n].variable._value.reshape(-1) for n in spec.slices]).astype(
                 np.float32)
-        else:
-            out.update({n: params[n].variable._value for n in spec.params})
+        out.update({n: params[n].variable._value for n in spec.params if n != "params"})
         out.update({n: params[n].variable._value for n in spec.weight_inputs})
         return out
 
@@ -107,8 +106,8 @@ class Trainer:
             for name, (offset, size, shape) in spec.slices.items():
                 var = params[name].variable
                 var._value = flat[offset:offset + size].reshape(shape).astype(var._value.dtype)
-        else:
-            for name in spec.params:
+        for name in spec.params:
+            if name != "params":
                 params[name].variable._value = self._host(self.state[name]).copy()
         for name in spec.weight_inputs:
             if name in spec.update_outputs:  # buffers the step updates (BatchNorm moving statistics)

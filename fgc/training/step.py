@@ -4,9 +4,10 @@ Inputs: the model inputs, ``y/<out>`` targets, ``sw/<out>`` sample weights divid
 loss elements in the batch (the batch size, times the timesteps of a sequence output), the weights,
 optimizer state, ``lr`` and ``step``. Outputs: ``loss``, ``<out>_loss`` (several outputs),
 metric batch means, then the new weights and state. With ``flat=True`` every trainable
-weight lives in one vector ``params`` (sliced and reshaped inside the graph; the gradients
-are concatenated) so the optimizer is one fused update instead of one per weight: fewer
-nodes, and on CPU each onnxruntime node costs microseconds.
+weight under ``FLAT_LIMIT`` elements lives in one vector ``params`` (sliced and reshaped inside
+the graph; the gradients are concatenated) so the optimizer is one fused update instead of one per
+weight: fewer nodes, and on CPU each onnxruntime node costs microseconds. Bigger weights are
+inputs of their own, as every weight is without ``flat``.
 """
 from __future__ import annotations
 
@@ -77,6 +78,13 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec):
     return total
 
 
+FLAT_LIMIT = 1 << 18  # elements: a trainable weight this big is not put in the flat buffer
+
+
+def _size(graph, name: str) -> int:
+    return int(np.prod(graph.params[name].shape))
+
+
 def _flatten_params(graph, names, spec: StepSpec):
     """Replace trainable param reads by slices of one flat input ``params``."""
     from fgc.ops import Builder
@@ -118,20 +126,22 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     opt = compiled.optimizer
     use_flat = bool((flat if flat is not None else opt.clipnorm is None) and trainable and all(
         graph.params[n].dtype == "float32" for n in trainable))
-    spec.flat = use_flat
-    spec.params = ["params"] if use_flat else trainable
+    # Big weights stay inputs of their own: slicing them out of the flat buffer and concatenating their
+    # gradients back costs two full copies per step (56 MB each for seed 000's 50000x256 embedding),
+    # more than the few nodes of a separate optimizer update.
+    flat_names = [n for n in trainable if _size(graph, n) < FLAT_LIMIT] if use_flat else []
+    alone = [n for n in trainable if n not in flat_names]
+    spec.flat = bool(flat_names)
+    spec.params = (["params"] if flat_names else []) + alone
     spec.weight_inputs = frozen
     b = Builder(graph, "opt")
     if train:
         grads = gradients(graph, total, [Value(param_nodes[n]) for n in trainable])
-        grads = [g if g is not None else b.Zeros(shape=tuple(graph.params[n].shape), dtype=graph.params[n].dtype)
-                 for n, g in zip(trainable, grads)]
-        if use_flat:
-            grads = [b.Concat(*[b.Reshape(g, shape=(-1,)) for g in grads], axis=0)]
-    if use_flat:
-        params = [_flatten_params(graph, trainable, spec)]
-    else:
-        params = [Value(param_nodes[n]) for n in trainable]
+        grads = {n: g if g is not None else b.Zeros(shape=tuple(graph.params[n].shape), dtype=graph.params[n].dtype)
+                 for n, g in zip(trainable, grads)}
+        grads = ([b.Concat(*[b.Reshape(grads[n], shape=(-1,)) for n in flat_names], axis=0)] if flat_names else []) \
+            + [grads[n] for n in alone]
+    params = ([_flatten_params(graph, flat_names, spec)] if flat_names else []) + [Value(param_nodes[n]) for n in alone]
     if train:
         _add_optimizer(graph, b, opt, spec, params, grads)
         for name, value in buffers:

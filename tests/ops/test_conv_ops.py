@@ -145,6 +145,8 @@ CONV_CASES = [
     ((1, 3, 6, 6), (3, 1, 3, 3), dict(group=3, pads=(1, 1, 1, 1))),                   # depthwise
     ((2, 3, 11), (4, 3, 5), dict(strides=(2,), pads=(2, 2))),                          # 1-D
     ((2, 2, 9), (4, 2, 3), dict(dilations=(3,), pads=(6, 0))),                         # causal 1-D
+    ((2, 5, 9), (2, 5, 3), dict(dilations=(2,), pads=(3, 1))),    # O < C at stride 1: dW from an im2col of dY
+    ((1, 4, 6, 5), (2, 4, 3, 2), dict(pads=(1, 0, 1, 1))),        # the same in 2-D
 ]
 
 
@@ -164,6 +166,10 @@ def test_conv_gradient_with_a_symbolic_length():
     g = check_grads(lambda b, x, w: b.Conv(x, w, **attrs), lambda x, w: conv_ref(x, w, **attrs), [x, w],
                     in_types=[("N", 3, "T"), (4, 3, 5)])
     assert g.type_of(g.outputs[2]).shape == ("N", 3, "T")
+    # fewer output than input channels takes the im2col-of-dY rule, also over the unknown length
+    x, w = _rand(rng, 2, 5, 9), _rand(rng, 3, 5, 5)
+    check_grads(lambda b, x, w: b.Conv(x, w, **attrs), lambda x, w: conv_ref(x, w, **attrs), [x, w],
+                in_types=[("N", 5, "T"), (3, 5, 5)])
 
 
 def test_conv_same_padding_with_auto_pad_infers_ceil_and_refuses_a_symbolic_gradient():

@@ -22,9 +22,9 @@ IDS = rng.integers(0, 3, 6)
 Y = np.eye(3, dtype=np.float32)[IDS]
 
 
-def _model():
+def _model(hidden=5):
     x = fgc.Input((4,), name="x")
-    h = layers.Dense(5, activation="relu", name="hidden")(x)
+    h = layers.Dense(hidden, activation="relu", name="hidden")(x)
     return fgc.Model(x, layers.Dense(3, activation="softmax", name="probs")(h))
 
 
@@ -58,8 +58,7 @@ def _bare_steps(path, weights, names, steps, lr, x, y):
             assert tuple(shape) == by_name[name].shape
             flat[offset:offset + size] = by_name[name].reshape(-1)
         feeds["params"] = flat
-    else:
-        feeds.update({n: by_name[n] for n in names if n in inputs})
+    feeds.update({n: by_name[n] for n in names if n in inputs})     # weights outside the flat buffer
     for name, fill in layout["state_init"].items():
         shape = inputs[name].shape             # optimizer state has the static shape of what it tracks
         feeds[name] = np.full(shape, fill, np.float32)
@@ -71,21 +70,22 @@ def _bare_steps(path, weights, names, steps, lr, x, y):
         losses.append(float(outs["loss"]))
         for inp, out in layout["updates"].items():
             feeds[inp] = outs[out]
-    if "params" in inputs:
-        return [feeds["params"][o:o + s].reshape(shape) for o, s, shape in layout["flat_params"].values()], losses
-    return [feeds[n] for n in names], losses
+    flat = layout["flat_params"]
+    return [feeds["params"][flat[n][0]:flat[n][0] + flat[n][1]].reshape(flat[n][2]) if n in flat else feeds[n]
+            for n in names], losses
 
 
 def _weight_names(model):
     return [v.path for v in model.weights]
 
 
-@pytest.mark.parametrize("optimizer", [lambda: Adam(0.05), lambda: SGD(0.1, momentum=0.9),
-                                       lambda: Nadam(0.02), lambda: SGD(0.1, clipnorm=0.5)],
-                         ids=["adam", "sgd_momentum", "nadam", "sgd_clipnorm_unflat"])
-def test_exported_train_step_reproduces_train_on_batch(tmp_path, optimizer):
+@pytest.mark.parametrize("optimizer, hidden", [(lambda: Adam(0.05), 5), (lambda: SGD(0.1, momentum=0.9), 5),
+                                               (lambda: Nadam(0.02), 5), (lambda: SGD(0.1, clipnorm=0.5), 5),
+                                               (lambda: Adam(0.05), 66000)],
+                         ids=["adam", "sgd_momentum", "nadam", "sgd_clipnorm_unflat", "adam_big_kernel_alone"])
+def test_exported_train_step_reproduces_train_on_batch(tmp_path, optimizer, hidden):
     fgc.utils.set_random_seed(3)
-    exported, trained = _model(), _model()
+    exported, trained = _model(hidden), _model(hidden)
     w0 = exported.get_weights()
     trained.set_weights(w0)
     exported.compile(optimizer(), "categorical_crossentropy", metrics=["acc"])
@@ -97,6 +97,9 @@ def test_exported_train_step_reproduces_train_on_batch(tmp_path, optimizer):
     assert {n.domain for n in _all_nodes(proto.graph)} <= {""}      # standard ops only
     assert {o.domain for o in proto.opset_import} <= {"", "ai.onnx"}
     onnx.checker.check_model(proto, full_check=True)
+    inputs = {i.name for i in proto.graph.input}
+    if hidden > 5:  # 264,000 elements: over FLAT_LIMIT, an input of its own; the rest stays flat
+        assert {"params", "hidden/kernel", "opt/momentum/hidden/kernel"} <= inputs and "hidden/bias" not in inputs
 
     losses = [trained.train_on_batch(X, Y) for _ in range(3)]
     names = _weight_names(exported)
