@@ -5,7 +5,7 @@ pass-timing and predict benchmarks, each an fgc builder, optional peer builders 
 weights (so every contestant computes the same function, which the predict benchmark checks), and
 random data; adding one = adding a ``ModelSpec``. ``TRAIN_MODELS`` (``TrainSpec``): the seed's
 sequence and conv models (qa, siamese, three_heads, resnet_block, inception) trained and predicted
-in fgc and PyTorch eager with the same architecture and fgc's weights; adding one = adding a
+in fgc, PyTorch eager and Keras 3 with the same architecture and fgc's weights; adding one = adding a
 ``TrainSpec`` and listing its name in run.py's ``BENCHMARKS``.
 """
 from __future__ import annotations
@@ -166,7 +166,8 @@ SEED_MODELS: dict[str, ModelSpec] = {
 # ============================================================================ sequence and conv models (fit + predict)
 @dataclass(frozen=True)
 class TrainSpec:
-    """A seed model trained and predicted in fgc and PyTorch eager (same architecture, fgc's weights).
+    """A seed model trained and predicted in fgc, PyTorch eager and (when installed) Keras 3 (same
+    architecture, fgc's weights).
 
     ``make_data(n, rng) -> (inputs, targets)``: inputs as the seeds make them (int64 ids from
     ``np.random.randint``, float64 ``np.random.random``), one-hot / 0-1 targets, one array per
@@ -187,10 +188,22 @@ class TrainSpec:
     fit_target_source: str = ""
     predict_batch: int = 256
     runs: int = 3                # timed runs (full run), after one warm-up run
+    build_keras: Callable[[object], object] | None = None   # fgc model -> keras.Model with its weights (run.py
+                                                            # compiles it as it compiles fgc's)
 
 
 def _layer_weights(model, name):
     return [np.asarray(w, np.float32) for w in model.get_layer(name).get_weights()]
+
+
+def _keras_copy_weights(kmodel, fgc_model):
+    """Copy fgc's weights into every keras layer that has weights, matched by layer name: fgc layers
+    keep Keras 3's get_weights() order and layouts (Dense (in, out), Conv (*k, in, out), LSTM gates
+    i, f, c, o with one bias), so they go in unchanged. Returns the keras model."""
+    for layer in kmodel.layers:
+        if layer.weights:
+            layer.set_weights(_layer_weights(fgc_model, layer.name))
+    return kmodel
 
 
 def _torch_param(torch, dst, array):
@@ -283,6 +296,17 @@ def torch_qa(fgc_model):
     return QA()
 
 
+def keras_qa(fgc_model):
+    keras = peers.keras()
+    L = keras.layers
+    text = keras.Input(shape=(None,), dtype="int32", name="text")
+    t = L.LSTM(32, name="text_lstm")(L.Embedding(10000, 64, name="text_embedding")(text))
+    question = keras.Input(shape=(None,), dtype="int32", name="question")
+    q = L.LSTM(16, name="question_lstm")(L.Embedding(10000, 32, name="question_embedding")(question))
+    answer = L.Dense(500, activation="softmax", name="answer")(L.concatenate([t, q], axis=-1))
+    return _keras_copy_weights(keras.Model([text, question], answer), fgc_model)
+
+
 # ---------------------------------------------------------------------------- seed 000: siamese shared LSTM
 def fgc_siamese():
     from fgc import Input, Model, layers
@@ -314,6 +338,17 @@ def torch_siamese(fgc_model):
             return torch.sigmoid(self.out(torch.cat([hl[0], hr[0]], dim=-1)))
 
     return Siamese()
+
+
+def keras_siamese(fgc_model):
+    keras = peers.keras()
+    L = keras.layers
+    left = keras.Input(shape=(None, 128), name="left")
+    right = keras.Input(shape=(None, 128), name="right")
+    lstm = L.LSTM(32, name="shared_lstm")
+    merged = L.concatenate([lstm(left), lstm(right)], axis=-1)
+    out = L.Dense(1, activation="sigmoid", name="similarity")(merged)
+    return _keras_copy_weights(keras.Model([left, right], out), fgc_model)
 
 
 # ---------------------------------------------------------------------------- seed 000/004: three-output model
@@ -366,6 +401,26 @@ def torch_three_heads(fgc_model):
             return self.age(x), torch.softmax(self.income(x), dim=-1), torch.sigmoid(self.gender(x))
 
     return ThreeHeads()
+
+
+def keras_three_heads(fgc_model):
+    keras = peers.keras()
+    L = keras.layers
+    posts = keras.Input(shape=(None,), dtype="int32", name="posts")
+    x = L.Embedding(50000, 256, name="posts_embedding")(posts)
+    x = L.Conv1D(128, 5, activation="relu", name="conv_1")(x)
+    x = L.MaxPooling1D(5)(x)
+    x = L.Conv1D(256, 5, activation="relu", name="conv_2")(x)
+    x = L.Conv1D(256, 5, activation="relu", name="conv_3")(x)
+    x = L.MaxPooling1D(5)(x)
+    x = L.Conv1D(256, 5, activation="relu", name="conv_4")(x)
+    x = L.Conv1D(256, 5, activation="relu", name="conv_5")(x)
+    x = L.GlobalMaxPooling1D()(x)
+    x = L.Dense(128, activation="relu", name="features")(x)
+    age = L.Dense(1, name="age")(x)
+    income = L.Dense(10, activation="softmax", name="income")(x)
+    gender = L.Dense(1, activation="sigmoid", name="gender")(x)
+    return _keras_copy_weights(keras.Model(posts, [age, income, gender]), fgc_model)
 
 
 def _three_heads_loss(torch, outs, ys):
@@ -424,6 +479,20 @@ def torch_resnet_block(fgc_model):
     return ResnetBlock()
 
 
+def keras_resnet_block(fgc_model):
+    keras = peers.keras()
+    L = keras.layers
+    conv = lambda name, **kw: L.Conv2D(64, 3, activation="relu", padding="same", name=name, **kw)  # noqa: E731
+    x = keras.Input(shape=(32, 32, 64), name="image")
+    y = conv("id_conv_3")(conv("id_conv_2")(conv("id_conv_1")(x)))
+    y = L.add([y, x])
+    z = L.MaxPooling2D(2, strides=2)(conv("down_conv_2")(conv("down_conv_1")(y)))
+    residual = L.Conv2D(64, 1, strides=2, padding="same", name="residual")(y)
+    z = L.GlobalAveragePooling2D()(L.add([z, residual]))
+    out = L.Dense(10, activation="softmax", name="classes")(z)
+    return _keras_copy_weights(keras.Model(x, out), fgc_model)
+
+
 def fgc_inception():
     """Seed 000's Inception module on a 32x32x64 input with padding='same' (so the stride-2 branches
     line up), concatenate, GAP, Dense(10)."""
@@ -474,6 +543,20 @@ def torch_inception(fgc_model):
     return Inception()
 
 
+def keras_inception(fgc_model):
+    keras = peers.keras()
+    L = keras.layers
+    conv = lambda k, name, **kw: L.Conv2D(128, k, activation="relu", padding="same", name=name, **kw)  # noqa: E731
+    x = keras.Input(shape=(32, 32, 64), name="image")
+    a = conv(1, "a_1x1", strides=2)(x)
+    b = conv(3, "b_3x3", strides=2)(conv(1, "b_1x1")(x))
+    c = conv(3, "c_3x3")(L.AveragePooling2D(3, strides=2, padding="same")(x))
+    d = conv(3, "d_3x3_2", strides=2)(conv(3, "d_3x3_1")(conv(1, "d_1x1")(x)))
+    y = L.GlobalAveragePooling2D()(L.concatenate([a, b, c, d], axis=-1))
+    out = L.Dense(10, activation="softmax", name="classes")(y)
+    return _keras_copy_weights(keras.Model(x, out), fgc_model)
+
+
 def _cce_loss(torch, outs, ys):
     return _cce(torch, outs, ys[0])
 
@@ -488,6 +571,7 @@ TRAIN_MODELS: dict[str, TrainSpec] = {
         "concatenate, Dense(500, softmax); seq 100; rmsprop, categorical_crossentropy",
         fgc_qa, _qa_data, ["categorical_crossentropy"], torch_qa, _cce_loss, batch=128, fit_batches=4,
         predict_batches=4, runs=7,
+        build_keras=keras_qa,
         reference={"fit": {"Keras-JAX": 3.0e3, "PyTorch eager": 4.7e3, "ORT-training": 0.8e3},
                    "predict": {"Keras-JAX": 14.7e3, "PyTorch eager": 27.2e3, "ORT inference": 22.5e3}},
         fit_target=4.7e3, fit_target_source="PyTorch eager's reference figure"),
@@ -496,6 +580,7 @@ TRAIN_MODELS: dict[str, TrainSpec] = {
         "Dense(1, sigmoid); rmsprop, binary_crossentropy",
         fgc_siamese, _siamese_data, ["binary_crossentropy"], torch_siamese, _bce_loss, batch=128, fit_batches=4,
         predict_batches=4, runs=7,
+        build_keras=keras_siamese,
         reference={"fit": {"Keras-JAX": 5.0e3, "PyTorch eager": 3.9e3, "ORT-training": 1.7e3},
                    "predict": {"Keras-JAX": 15.1e3, "PyTorch eager": 28.0e3, "ORT inference": 26.7e3}},
         fit_target=5.0e3, fit_target_source="Keras-JAX's reference figure"),
@@ -506,6 +591,7 @@ TRAIN_MODELS: dict[str, TrainSpec] = {
         "mse + categorical_crossentropy + binary_crossentropy",
         fgc_three_heads, _three_heads_data, ["mse", "categorical_crossentropy", "binary_crossentropy"],
         torch_three_heads, _three_heads_loss, batch=64, fit_batches=2, predict_batches=1,
+        build_keras=keras_three_heads,
         reference={"fit": {"Keras-JAX": 162, "PyTorch eager": 160}, "predict": {"Keras-JAX": 626, "PyTorch eager": 445,
                                                                                "ORT inference": 601}},
         fit_target=162, fit_target_source="Keras-JAX's reference figure"),
@@ -515,6 +601,7 @@ TRAIN_MODELS: dict[str, TrainSpec] = {
         "residual, GlobalAveragePooling2D, Dense(10, softmax); rmsprop, categorical_crossentropy",
         fgc_resnet_block, _image_data, ["categorical_crossentropy"], torch_resnet_block, _cce_loss, batch=32,
         fit_batches=2, predict_batches=1,
+        build_keras=keras_resnet_block,
         reference={"fit": {"Keras-JAX": 53, "PyTorch eager": 81}, "predict": {"Keras-JAX": 213, "PyTorch eager": 163,
                                                                              "ORT inference": 323}}),
     "inception": TrainSpec(
@@ -523,6 +610,7 @@ TRAIN_MODELS: dict[str, TrainSpec] = {
         "categorical_crossentropy",
         fgc_inception, _image_data, ["categorical_crossentropy"], torch_inception, _cce_loss, batch=32,
         fit_batches=2, predict_batches=1,
+        build_keras=keras_inception,
         reference={"fit": {"Keras-JAX": 69, "PyTorch eager": 91}, "predict": {"Keras-JAX": 181, "PyTorch eager": 179,
                                                                              "ORT inference": 394}}),
 }

@@ -225,8 +225,8 @@ def _predict_contestants(ctx: Context, spec: ModelSpec, model, n: int):
 
     if spec.build_keras is not None and peers.available("keras"):
         kmodel = spec.build_keras(model)
-        contestants[f"Keras {peers.version('keras')} ({peers.keras_backend()}) predict"] = \
-            lambda: _as_list(kmodel.predict(_fgc_input(x32), batch_size=bs, verbose=0))
+        contestants[_keras_name("predict")] = _CpuMeter(
+            lambda: _as_list(kmodel.predict(_fgc_input(x32), batch_size=bs, verbose=0)))
     return contestants
 
 
@@ -274,6 +274,9 @@ def predict_throughput(ctx: Context) -> list[Section]:
             sec.notes.append("PyTorch: not installed, column skipped (`pip install torch==2.13.0`).")
         if not peers.available("keras"):
             sec.notes.append("Keras: not installed, column skipped.")
+        for name, fn in contestants.items():
+            if isinstance(fn, _CpuMeter):
+                sec.notes.append(f"{name}: {_cpu_note(fn)}.")
         if spec.name in REFERENCE:
             ref = ", ".join(f"{k} {fmt_rate(v)}" for k, v in REFERENCE[spec.name]["predict"].items())
             sec.notes.append(f"Reference predict figures on the CI-class machine (shared/reference/peers.md): {ref}.")
@@ -436,12 +439,14 @@ def _verdict(ok: bool) -> str:
 @contextlib.contextmanager
 def _threads(ctx: Context, threads: int):
     """Every contestant created inside runs ``threads`` intra-op threads (fgc reads FGC_NUM_THREADS when it
-    creates a session, so build fgc models inside); the previous setting comes back afterwards."""
+    creates a session, so build fgc models inside; JAX remakes its CPU client with PJRT_NPROC threads, so
+    build Keras models inside too); the previous setting comes back afterwards."""
     old, old_env = ctx.threads, os.environ.get("FGC_NUM_THREADS")
     ctx.threads = threads
     os.environ["FGC_NUM_THREADS"] = str(threads)
     if peers.available("torch"):
         peers.torch().set_num_threads(threads)
+    ctx.stash[("jax_threads_set", threads)] = peers.set_jax_threads(threads)
     try:
         yield
     finally:
@@ -452,6 +457,40 @@ def _threads(ctx: Context, threads: int):
             os.environ["FGC_NUM_THREADS"] = old_env
         if peers.available("torch"):
             peers.torch().set_num_threads(old)
+        peers.set_jax_threads(old)
+
+
+def _keras_arrays(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Arrays made once for Keras-JAX: ids as int32 (JAX computes in 32 bits unless x64 is enabled, so int64
+    would be narrowed on every call), floats as float32 (as for PyTorch)."""
+    return [np.ascontiguousarray(a, np.int32 if a.dtype.kind in "iu" else np.float32) for a in arrays]
+
+
+class _CpuMeter:
+    """Wraps a contestant: process CPU seconds ÷ wall seconds over its calls after the first (which compiles).
+    About 1.0 with one busy thread, up to N with N: a check that a thread setting held, for the peer whose
+    setting goes through an undocumented variable (Keras-JAX, PJRT_NPROC). The other contestants' pools
+    sleep while it runs (one thread each by default), so the figure is this contestant's."""
+
+    def __init__(self, fn):
+        self.fn, self.calls, self.cpu, self.wall = fn, 0, 0.0, 0.0
+
+    def __call__(self):
+        c0, w0 = time.process_time(), time.perf_counter()
+        out = self.fn()
+        if self.calls:
+            self.cpu += time.process_time() - c0
+            self.wall += time.perf_counter() - w0
+        self.calls += 1
+        return out
+
+    @property
+    def ratio(self) -> float:
+        return self.cpu / self.wall if self.wall else float("nan")
+
+
+def _keras_name(kind: str) -> str:
+    return f"Keras {peers.version('keras')} ({peers.keras_backend()}) {kind}"
 
 
 # ---------------------------------------------------------------------------- MLP fit
@@ -489,8 +528,7 @@ def _mlp_fit_contestants(ctx: Context, n: int):
         kmodel = keras_mlp(model)
         kmodel.compile(optimizer="rmsprop", loss="categorical_crossentropy")
         x32, y32 = x.astype(np.float32), y.astype(np.float32)
-        contestants[f"Keras {peers.version('keras')} ({peers.keras_backend()}) fit"] = \
-            lambda: kmodel.fit(x32, y32, epochs=1, batch_size=bs, verbose=0)
+        contestants[_keras_name("fit")] = _CpuMeter(lambda: kmodel.fit(x32, y32, epochs=1, batch_size=bs, verbose=0))
     return contestants, info
 
 
@@ -537,6 +575,9 @@ def fit_throughput(ctx: Context) -> list[Section]:
     sec.notes.append(f"Reference fit figures on the CI-class machine (shared/reference/peers.md): {ref}.")
     if not peers.available("keras"):
         sec.notes.append("Keras: not installed, so the fastest peer measured here is PyTorch eager.")
+    for name, fn in contestants.items():
+        if isinstance(fn, _CpuMeter):
+            sec.notes.append(f"{name}: {_cpu_note(fn)}.")
     for name in info:
         r = rates[name]
         if fastest:
@@ -565,7 +606,7 @@ def _train_sizes(ctx: Context, spec) -> tuple[int, int, int, int]:
 
 
 def _seq_fit(ctx: Context, spec, n_batches: int, warmup: int, runs: int):
-    """fgc fit vs PyTorch eager fit on one TrainSpec; returns (timings, info, n)."""
+    """fgc fit vs PyTorch eager fit vs Keras fit on one TrainSpec; returns (timings, info, n)."""
     bs = spec.batch
     n = bs * n_batches
     xs, ys = spec.make_data(n, ctx.rng(5))
@@ -582,12 +623,22 @@ def _seq_fit(ctx: Context, spec, n_batches: int, warmup: int, runs: int):
         net = spec.build_torch(model)
         contestants[f"PyTorch {peers.version('torch')} eager (RMSprop)"] = _torch_fit_epoch(
             net, spec.torch_loss, xs, ys, bs)
+    if spec.build_keras is not None and peers.available("keras"):
+        kmodel = spec.build_keras(model)
+        kmodel.compile(optimizer="rmsprop", loss=_loss_arg(spec.losses))   # as fgc's: Keras' RMSprop defaults
+        kx, ky = _fgc_input(_keras_arrays(xs)), _fgc_input(_keras_arrays(ys))
+        # the first step traces and XLA-compiles the train function that fit reuses: reported, not timed
+        info["keras_first_step"], _ = once(lambda: kmodel.train_on_batch(
+            _fgc_input(_keras_arrays([a[:bs] for a in xs])), _fgc_input(_keras_arrays([a[:bs] for a in ys]))))
+        info["keras_cpu"] = _CpuMeter(lambda: kmodel.fit(kx, ky, epochs=1, batch_size=bs, verbose=0))
+        contestants[_keras_name("fit")] = info["keras_cpu"]
     timings = interleaved(contestants, warmup=warmup, runs=runs, settle=0)
     return timings, info, n
 
 
 def _seq_predict(ctx: Context, spec, n_batches: int, warmup: int, runs: int):
-    """fgc predict vs onnxruntime on fgc's exported file vs PyTorch eager; returns (timings, diffs, n)."""
+    """fgc predict vs onnxruntime on fgc's exported file vs PyTorch eager vs Keras; returns (timings, diffs, n,
+    info): diffs against onnxruntime's output, info["from_fgc"] each peer's max abs diff from fgc's predict."""
     bs = spec.predict_batch
     n = bs * n_batches
     xs, _ = spec.make_data(n, ctx.rng(6))
@@ -600,10 +651,148 @@ def _seq_predict(ctx: Context, spec, n_batches: int, warmup: int, runs: int):
     if peers.available("torch"):
         contestants[f"PyTorch {peers.version('torch')} eager (no_grad)"] = _torch_predict(
             spec.build_torch(model), xs, bs)
+    info = {}
+    if spec.build_keras is not None and peers.available("keras"):
+        kmodel = spec.build_keras(model)
+        kx = _fgc_input(_keras_arrays(xs))
+        info["keras_cpu"] = _CpuMeter(lambda: _as_list(kmodel.predict(kx, batch_size=bs, verbose=0)))
+        contestants[_keras_name("predict")] = info["keras_cpu"]
     reference = contestants[ort_name]()
-    diffs = {name: _max_diff(fn(), reference) for name, fn in contestants.items()}   # also the first-call warm-up
+    outs = {name: fn() for name, fn in contestants.items()}   # also the first-call warm-up (Keras compiles here)
+    diffs = {name: _max_diff(out, reference) for name, out in outs.items()}
+    info["from_fgc"] = {name: _max_diff(out, outs["fgc predict"]) for name, out in outs.items()
+                        if name.startswith(("PyTorch", "Keras"))}
     timings = interleaved(contestants, warmup=warmup, runs=runs, settle=0)
-    return timings, diffs, n
+    return timings, diffs, n, info
+
+
+def _peer_rate(rates: dict[str, float], prefix: str) -> float | None:
+    """samples/s of the contestant whose name starts with ``prefix`` ('PyTorch', 'Keras'), None if absent."""
+    return next((v for k, v in rates.items() if k.startswith(prefix)), None)
+
+
+def _measured_peers(rates: dict[str, float]) -> list[tuple[str, float]]:
+    """(summary label, samples/s) of each peer measured: PyTorch eager, then Keras."""
+    out = []
+    if (r := _peer_rate(rates, "PyTorch")) is not None:
+        out.append(("PyTorch eager", r))
+    if (r := _peer_rate(rates, "Keras")) is not None:
+        out.append((peers.keras_label(), r))
+    return out
+
+
+def _fastest_col(fastest) -> str:
+    return f"÷ fastest peer ({fastest[0].split(' (')[0]})" if fastest else "÷ fastest peer"
+
+
+def _keras_notes(info: dict, kind: str) -> str:
+    """The Keras contestant's data and thread check, one sentence for a table's intro."""
+    meter = info.get("keras_cpu")
+    if meter is None:
+        return "" if peers.available("keras") else "Keras: not installed, column skipped."
+    text = f"{peers.keras_label()} gets int32 ids / float32 arrays made once and fgc's weights"
+    if kind == "fit":
+        text += (", compiled as fgc is (rmsprop, the same losses; Keras jit-compiles the step with XLA); its first "
+                 f"`train_on_batch` (traces and compiles the step fit reuses) took "
+                 f"{fmt_ms(info['keras_first_step'])}, not timed")
+    else:
+        text += "; `predict` traces and XLA-compiles at its first call (the untimed diff check)"
+    return text + "; " + _cpu_note(meter) + "."
+
+
+def _cpu_note(meter: _CpuMeter) -> str:
+    return (f"process CPU ÷ wall time during its runs after the first {meter.ratio:.2f} (≈ busy threads: XLA's "
+            "pool, sized by `PJRT_NPROC`, plus the Python thread, which JAX's asynchronous dispatch overlaps with it; "
+            "see benchmarks/README.md)")
+
+
+def _seq_fit_section(ctx: Context, spec, fit_b: int, warmup: int, runs: int, method: str) -> Section:
+    sec = Section(f"Fit throughput: {spec.name} (batch {spec.batch}, rmsprop)", [spec.description + "."],
+                  ["contestant", "samples/s", "ms / step", "IQR / median", "÷ fastest peer"])
+    try:
+        timings, info, n = _seq_fit(ctx, spec, fit_b, warmup, runs)
+        rates = {name: t.per_second(n) for name, t in timings.items()}
+        ctx.stash[(spec.name, "fit", ctx.threads)] = rates
+        fastest = _fastest(rates)
+        sec.header[-1] = _fastest_col(fastest)
+        sec.lines.append(f"Epochs of {fit_b} batch(es) of {spec.batch} ({n:,} samples); {method}. fgc gets the "
+                         "data as the seeds make it (int64 ids, float64 floats), PyTorch tensors made once "
+                         f"(int64 ids, float32). fgc: compile {fmt_ms(info['compile'])}, first train step "
+                         f"(builds the step graph and session) {fmt_ms(info['first_step'])}, train-step ONNX nodes "
+                         f"{info['nodes']}, weights and optimizer state "
+                         f"{'bound as OrtValues (over 1 MiB)' if info['bound'] else 'fed as numpy'}. "
+                         + _keras_notes(info, "fit"))
+        for name, t in timings.items():
+            sec.rows.append([name, fmt_rate(rates[name]), f"{t.median / fit_b * 1e3:.1f}", _spread(t),
+                             f"{rates[name] / fastest[1]:.2f}" if fastest else "–"])
+        fgc_rate = rates["fgc fit"]
+        ref = ", ".join(f"{k} {fmt_rate(v)}" for k, v in spec.reference["fit"].items())
+        sec.notes.append(f"Reference fit figures on the CI-class machine (shared/reference/peers.md): {ref}.")
+        measured = _measured_peers(rates)
+        if spec.fit_target:
+            ok = fgc_rate >= spec.fit_target
+            note = (f"**Target: fgc fit ≥ {fmt_rate(spec.fit_target)} samples/s ({spec.fit_target_source}): "
+                    f"{_verdict(ok)}** ({fmt_rate(fgc_rate)}).")
+            vs_ref = [f"{label} measured here makes {fmt_rate(r)}, {r / spec.reference['fit'][label]:.2f}× its "
+                      f"reference figure ({fmt_rate(spec.reference['fit'][label])})"
+                      for label, r in measured if spec.reference["fit"].get(label)]
+            if vs_ref:
+                note += (" " + "; ".join(vs_ref) + ": the reference figures come from another run (peers.md does "
+                         "not record its thread setting or the machine's load), so the same-run ratio is the fairer "
+                         "comparison.")
+            sec.notes.append(note)
+            ctx.summary.append([f"{spec.name} fit: fgc samples/s", fmt_rate(fgc_rate),
+                                f"≥ {fmt_rate(spec.fit_target)}: {_verdict(ok)}"])
+        else:
+            ctx.summary.append([f"{spec.name} fit: fgc samples/s", fmt_rate(fgc_rate), ""])
+        for label, r in measured:
+            ctx.summary.append([f"{spec.name} fit: fgc ÷ {label} (same run)", f"{fgc_rate / r:.2f}", ""])
+    except Exception as e:  # noqa: BLE001 - record the error line, go on with predict and the other models
+        _record_error(sec, ctx, f"{spec.name} fit", e)
+    return sec
+
+
+def _seq_predict_section(ctx: Context, spec, pred_b: int, warmup: int, runs: int, method: str) -> Section:
+    sec = Section(f"Predict throughput: {spec.name} (batch {spec.predict_batch})", [],
+                  ["contestant", "samples/s", "ms / batch", "IQR / median", "÷ ORT-direct", "÷ fastest peer",
+                   "max abs diff"])
+    try:
+        timings, diffs, n, info = _seq_predict(ctx, spec, pred_b, warmup, runs)
+        rates = {name: t.per_second(n) for name, t in timings.items()}
+        ctx.stash[(spec.name, "predict", ctx.threads)] = rates
+        ort_rate = rates["onnxruntime on fgc's exported file"]
+        fastest = _fastest(rates)
+        sec.header[-2] = _fastest_col(fastest)
+        sec.lines.append(f"{n:,} samples = {pred_b} batch(es) of {spec.predict_batch} per pass; {method}. fgc "
+                         "predict gets int64 ids / float32 floats; onnxruntime runs `model.export(path)` (weights "
+                         "as initializers, LSTM layers as native ONNX LSTM ops) fed in the file's dtypes, "
+                         "converted once, in the same process with the same thread setting; max abs diff against "
+                         "onnxruntime's output (the peers run the same weights). " + _keras_notes(info, "predict"))
+        for name, t in timings.items():
+            sec.rows.append([name, fmt_rate(rates[name]), f"{t.median / pred_b * 1e3:.1f}", _spread(t),
+                             f"{rates[name] / ort_rate:.2f}", f"{rates[name] / fastest[1]:.2f}" if fastest else "–",
+                             f"{diffs[name]:.1e}"])
+        ratio = rates["fgc predict"] / ort_rate
+        sec.notes.append(f"**fgc / ORT-direct = {ratio:.2f}** (target ≥ {PREDICT_TARGET:.2f}, i.e. within 1.2×: "
+                         f"{_verdict(ratio >= PREDICT_TARGET)}).")
+        if info["from_fgc"]:
+            sec.notes.append("Max abs diff of each peer's output from fgc's predict (same input, same weights): "
+                             + ", ".join(f"{k.split(' (')[0]} {v:.1e}" for k, v in info["from_fgc"].items()) + ".")
+        ref = ", ".join(f"{k} {fmt_rate(v)}" for k, v in spec.reference["predict"].items())
+        sec.notes.append(f"Reference predict figures on the CI-class machine (shared/reference/peers.md): {ref}.")
+        ctx.summary.append([f"{spec.name} predict: fgc / ORT-direct", f"{ratio:.2f}",
+                            f"≥ {PREDICT_TARGET:.2f}: {_verdict(ratio >= PREDICT_TARGET)}"])
+        torch_rate = _peer_rate(rates, "PyTorch")
+        ctx.summary.append([f"{spec.name} predict: fgc samples/s" + (" (÷ PyTorch eager)" if torch_rate else ""),
+                            fmt_rate(rates["fgc predict"])
+                            + (f" ({rates['fgc predict'] / torch_rate:.2f})" if torch_rate else ""), ""])
+        keras_rate = _peer_rate(rates, "Keras")
+        if keras_rate:
+            ctx.summary.append([f"{spec.name} predict: fgc ÷ {peers.keras_label()} (same run)",
+                                f"{rates['fgc predict'] / keras_rate:.2f}", ""])
+    except Exception as e:  # noqa: BLE001
+        _record_error(sec, ctx, f"{spec.name} predict", e)
+    return sec
 
 
 def _train_model_benchmark(spec_name: str):
@@ -614,81 +803,12 @@ def _train_model_benchmark(spec_name: str):
         fit_b, pred_b, warmup, runs = _train_sizes(ctx, spec)
         method = (f"{warmup} warm-up run, then the median of {runs} timed run(s), contestants interleaved round by "
                   "round (no settle runs)")
-        sections = []
-        sec = Section(f"Fit throughput: {spec.name} (batch {spec.batch}, rmsprop)", [spec.description + "."],
-                      ["contestant", "samples/s", "ms / step", "IQR / median", "÷ PyTorch"])
-        try:
-            timings, info, n = _seq_fit(ctx, spec, fit_b, warmup, runs)
-            rates = {name: t.per_second(n) for name, t in timings.items()}
-            ctx.stash[(spec.name, "fit", ctx.threads)] = rates
-            torch_rate = next((v for k, v in rates.items() if k.startswith("PyTorch")), None)
-            sec.lines.append(f"Epochs of {fit_b} batch(es) of {spec.batch} ({n:,} samples); {method}. fgc gets the "
-                             "data as the seeds make it (int64 ids, float64 floats), PyTorch tensors made once "
-                             f"(int64 ids, float32). fgc: compile {fmt_ms(info['compile'])}, first train step "
-                             f"(builds the step graph and session) {fmt_ms(info['first_step'])}, train-step ONNX nodes "
-                             f"{info['nodes']}, weights and optimizer state "
-                             f"{'bound as OrtValues (over 1 MiB)' if info['bound'] else 'fed as numpy'}.")
-            for name, t in timings.items():
-                sec.rows.append([name, fmt_rate(rates[name]), f"{t.median / fit_b * 1e3:.1f}", _spread(t),
-                                 f"{rates[name] / torch_rate:.2f}" if torch_rate else "–"])
-            fgc_rate = rates["fgc fit"]
-            ref = ", ".join(f"{k} {fmt_rate(v)}" for k, v in spec.reference["fit"].items())
-            sec.notes.append(f"Reference fit figures on the CI-class machine (shared/reference/peers.md): {ref}.")
-            if spec.fit_target:
-                ok = fgc_rate >= spec.fit_target
-                note = (f"**Target: fgc fit ≥ {fmt_rate(spec.fit_target)} samples/s ({spec.fit_target_source}): "
-                        f"{_verdict(ok)}** ({fmt_rate(fgc_rate)}).")
-                torch_ref = spec.reference["fit"].get("PyTorch eager")
-                if torch_rate and torch_ref:
-                    note += (f" PyTorch eager measured here makes {fmt_rate(torch_rate)}, "
-                             f"{torch_rate / torch_ref:.2f}× its reference figure ({fmt_rate(torch_ref)}): the "
-                             "reference figures come from another run (peers.md does not record its thread setting "
-                             "or the machine's load), so the same-run ratio is the fairer comparison.")
-                sec.notes.append(note)
-                ctx.summary.append([f"{spec.name} fit: fgc samples/s", fmt_rate(fgc_rate),
-                                    f"≥ {fmt_rate(spec.fit_target)}: {_verdict(ok)}"])
-            else:
-                ctx.summary.append([f"{spec.name} fit: fgc samples/s", fmt_rate(fgc_rate), ""])
-            if torch_rate:
-                ctx.summary.append([f"{spec.name} fit: fgc ÷ PyTorch eager (same run)", f"{fgc_rate / torch_rate:.2f}",
-                                    ""])
-        except Exception as e:  # noqa: BLE001 - record the error line, go on with predict and the other models
-            _record_error(sec, ctx, f"{spec.name} fit", e)
-        sections.append(sec)
-
-        sec = Section(f"Predict throughput: {spec.name} (batch {spec.predict_batch})", [],
-                      ["contestant", "samples/s", "ms / batch", "IQR / median", "÷ ORT-direct", "max abs diff"])
-        try:
-            timings, diffs, n = _seq_predict(ctx, spec, pred_b, warmup, runs)
-            rates = {name: t.per_second(n) for name, t in timings.items()}
-            ctx.stash[(spec.name, "predict", ctx.threads)] = rates
-            ort_rate = rates["onnxruntime on fgc's exported file"]
-            sec.lines.append(f"{n:,} samples = {pred_b} batch(es) of {spec.predict_batch} per pass; {method}. fgc "
-                             "predict gets int64 ids / float32 floats; onnxruntime runs `model.export(path)` (weights "
-                             "as initializers, LSTM layers as native ONNX LSTM ops) fed in the file's dtypes, "
-                             "converted once, in the same process with the same thread setting; max abs diff against "
-                             "onnxruntime's output (PyTorch runs the same weights).")
-            for name, t in timings.items():
-                sec.rows.append([name, fmt_rate(rates[name]), f"{t.median / pred_b * 1e3:.1f}", _spread(t),
-                                 f"{rates[name] / ort_rate:.2f}", f"{diffs[name]:.1e}"])
-            ratio = rates["fgc predict"] / ort_rate
-            sec.notes.append(f"**fgc / ORT-direct = {ratio:.2f}** (target ≥ {PREDICT_TARGET:.2f}, i.e. within 1.2×: "
-                             f"{_verdict(ratio >= PREDICT_TARGET)}).")
-            ref = ", ".join(f"{k} {fmt_rate(v)}" for k, v in spec.reference["predict"].items())
-            sec.notes.append(f"Reference predict figures on the CI-class machine (shared/reference/peers.md): {ref}.")
-            ctx.summary.append([f"{spec.name} predict: fgc / ORT-direct", f"{ratio:.2f}",
-                                f"≥ {PREDICT_TARGET:.2f}: {_verdict(ratio >= PREDICT_TARGET)}"])
-            torch_rate = next((v for k, v in rates.items() if k.startswith("PyTorch")), None)
-            ctx.summary.append([f"{spec.name} predict: fgc samples/s" + (" (÷ PyTorch eager)" if torch_rate else ""),
-                                fmt_rate(rates["fgc predict"])
-                                + (f" ({rates['fgc predict'] / torch_rate:.2f})" if torch_rate else ""), ""])
-        except Exception as e:  # noqa: BLE001
-            _record_error(sec, ctx, f"{spec.name} predict", e)
-        sections.append(sec)
-        return sections
+        return [_seq_fit_section(ctx, spec, fit_b, warmup, runs, method),
+                _seq_predict_section(ctx, spec, pred_b, warmup, runs, method)]
 
     bench.__name__ = bench.__qualname__ = f"train_{spec_name}"
-    bench.__doc__ = f"fit and predict samples/s of the {spec_name} model: fgc vs PyTorch eager vs onnxruntime."
+    bench.__doc__ = (f"fit and predict samples/s of the {spec_name} model: fgc vs PyTorch eager vs Keras vs "
+                     "onnxruntime.")
     return bench
 
 
@@ -881,7 +1001,8 @@ def train_step_profile(ctx: Context) -> list[Section]:
 
 # ---------------------------------------------------------------------------- a second thread count
 def threads_compare(ctx: Context) -> list[Section]:
-    """fgc vs PyTorch on the MLP and qa at 2 threads (or 1 when the main run uses 2), beside the main tables."""
+    """fgc vs PyTorch vs Keras on the MLP and qa at 2 threads (or 1 when the main run uses 2), beside the main
+    tables."""
     from benchmarks.models import TRAIN_MODELS
 
     alt = 2 if ctx.threads != 2 else 1
@@ -896,20 +1017,19 @@ def threads_compare(ctx: Context) -> list[Section]:
         rows_by[("mlp", "fit")] = {k: v.per_second(n) for k, v in t.items()}
         t, _, n = _seq_fit(ctx, spec, fit_b, warmup, runs)
         rows_by[("qa", "fit")] = {k: v.per_second(n) for k, v in t.items()}
-        t, _, n = _seq_predict(ctx, spec, pred_b, warmup, runs)
+        t, _, n, _ = _seq_predict(ctx, spec, pred_b, warmup, runs)
         rows_by[("qa", "predict")] = {k: v.per_second(n) for k, v in t.items()}
     sec = Section(f"Threads: {ctx.threads} vs {alt} intra-op threads (mlp and qa)",
                   [f"The same contestants and method as the main tables (mlp fit: median of {ctx.runs} interleaved "
                    f"epochs; qa: median of {runs}), rebuilt with {alt} intra-op thread(s) for every contestant "
                    f"(`FGC_NUM_THREADS={alt}` before fgc creates its sessions, onnxruntime `intra_op_num_threads`, "
-                   f"`torch.set_num_threads({alt})`) and measured after the main tables. The {ctx.threads}-thread "
-                   "column "
-                   "is copied from the main tables (measured earlier in this run): compare within a column, and read "
-                   "the column ratio as indicative only (other load on the shared machine differs between the two "
-                   "times). With 2 threads on 2 vCPUs every pool competes with anything else running: 1-minute load "
-                   f"average {load_before} before this table, {_loadavg()} after it (PyTorch's OpenMP threads "
-                   "wait for each other at every parallel region, so a descheduled thread stalls the rest; "
-                   "onnxruntime's pool degrades less)."],
+                   f"`torch.set_num_threads({alt})`, {_jax_threads_text(ctx, alt)}) and measured after the main "
+                   f"tables. The {ctx.threads}-thread column is copied from the main tables (measured earlier in "
+                   "this run): compare within a column, and read the column ratio as indicative only (other load "
+                   "on the shared machine differs between the two times). With 2 threads on 2 vCPUs every pool "
+                   f"competes with anything else running: 1-minute load average {load_before} before this table, "
+                   f"{_loadavg()} after it (PyTorch's OpenMP threads wait for each other at every parallel region, "
+                   "so a descheduled thread stalls the rest; onnxruntime's pool degrades less)."],
                   ["model", "contestant", f"samples/s, {ctx.threads} thread(s)", f"samples/s, {alt} thread(s)",
                    f"{alt} ÷ {ctx.threads}", f"÷ PyTorch, {ctx.threads} thr.", f"÷ PyTorch, {alt} thr."])
     for (model_name, kind), rates in rows_by.items():
@@ -930,7 +1050,20 @@ def threads_compare(ctx: Context) -> list[Section]:
         if torch_alt:
             ctx.summary.append([f"{model_name} {kind} at {alt} threads: {fgc_name} ÷ PyTorch eager",
                                 f"{rates[fgc_name] / torch_alt:.2f}", ""])
+        keras_alt = _peer_rate(rates, "Keras")
+        if keras_alt:
+            ctx.summary.append([f"{model_name} {kind} at {alt} threads: {fgc_name} ÷ {peers.keras_label()}",
+                                f"{rates[fgc_name] / keras_alt:.2f}", ""])
     return [sec]
+
+
+def _jax_threads_text(ctx: Context, threads: int) -> str:
+    """How Keras-JAX got its thread count in a `_threads` block, for the tables' intro."""
+    if not peers.available("keras"):
+        return "Keras not installed"
+    if ctx.stash.get(("jax_threads_set", threads)):
+        return f"JAX's CPU client remade with `PJRT_NPROC={threads}`"
+    return "Keras-JAX NOT re-pinned: this jax could not remake its CPU client, it keeps the main setting"
 
 
 # Adding a benchmark = writing `def name(ctx) -> list[Section]` above and listing it here.
@@ -999,7 +1132,11 @@ def header(ctx: Context, argv: list[str], elapsed: float, only: list[str] | None
         f"fgc device: cpu.",
         f"- **Versions**: {', '.join(versions)}.",
         f"- **Threads**: {ctx.threads} intra-op thread(s) for every contestant (fgc via `FGC_NUM_THREADS`, "
-        "onnxruntime `intra_op_num_threads`, `torch.set_num_threads`)"
+        "onnxruntime `intra_op_num_threads`, `torch.set_num_threads`"
+        + (", Keras-JAX via the environment variable `PJRT_NPROC`, which sizes XLA's CPU thread pool when JAX "
+           "creates its CPU client: set before jax is imported, and for `threads_compare` the client is remade "
+           "with `jax.extend.backend.clear_backends()`; undocumented by JAX, so the tables state "
+           "Keras' process CPU ÷ wall time as a check" if peers.available("keras") else "") + ")"
         + (". One thread because several thread pools in one process (one per onnxruntime session, OpenMP's "
            "for PyTorch) interleaved on 2 vCPUs gave bimodal timings; at batch 256 these small models run as "
            "fast on one thread (see benchmarks/README.md)." if ctx.threads == 1 else "."),
@@ -1048,6 +1185,7 @@ def main(argv: list[str] | None = None) -> int:
 
     threads = args.threads
     os.environ["FGC_NUM_THREADS"] = str(threads)   # read by fgc when it creates a session
+    peers.set_jax_threads(threads)                 # read by JAX when it creates its CPU client (before keras loads)
     import fgc
 
     fgc.set_device("cpu")
