@@ -10,12 +10,15 @@ from .lower_layers import LowerLayers
 from .manager import Pass, PassError, PassManager
 from .shape_inference import ShapeInference
 from .simplify import Simplify
+from .sink_activations import SinkActivations
 
 
 def lowering_pipeline(training: bool) -> list[Pass]:
     """Up to primitives: the part the inference and the training pipelines share."""
-    return [InlineModels(), ShapeInference(), LowerLayers(training=training), DedupSharedWeights(),
-            ShapeInference(), CSE()]
+    passes = [InlineModels(), ShapeInference(), LowerLayers(training=training), DedupSharedWeights(),
+              ShapeInference(), CSE()]
+    # before autodiff, so the backward pass is built for the cheaper forward
+    return passes + ([CancelTransposes(), SinkActivations()] if training else [])
 
 
 def optimization_pipeline() -> list[Pass]:
@@ -27,6 +30,5 @@ def inference_pipeline() -> list[Pass]:
 
 
 __all__ = ["CancelTransposes", "CSE", "DCE", "DedupSharedWeights", "FuseConvBias", "FuseGemm", "InlineModels",
-           "LowerLayers",
-           "Pass", "PassError", "PassManager", "ShapeInference", "Simplify", "inference_pipeline", "lowering_pipeline",
-           "optimization_pipeline"]
+           "LowerLayers", "Pass", "PassError", "PassManager", "ShapeInference", "Simplify", "SinkActivations",
+           "inference_pipeline", "lowering_pipeline", "optimization_pipeline"]
