@@ -8,6 +8,7 @@ from .fuse_gemm import FuseGemm
 from .inline_models import InlineModels
 from .lower_layers import LowerLayers
 from .manager import Pass, PassError, PassManager
+from .param_layouts import ParamLayouts
 from .shape_inference import ShapeInference
 from .simplify import Simplify
 from .sink_activations import SinkActivations
@@ -30,5 +31,5 @@ def inference_pipeline() -> list[Pass]:
 
 
 __all__ = ["CancelTransposes", "CSE", "DCE", "DedupSharedWeights", "FuseConvBias", "FuseGemm", "InlineModels",
-           "LowerLayers", "Pass", "PassError", "PassManager", "ShapeInference", "Simplify", "SinkActivations",
+           "LowerLayers", "ParamLayouts", "Pass", "PassError", "PassManager", "ShapeInference", "Simplify", "SinkActivations",
            "inference_pipeline", "lowering_pipeline", "optimization_pipeline"]

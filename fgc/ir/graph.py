@@ -35,6 +35,8 @@ class ParamSpec:
     dtype: str
     trainable: bool = True
     variable: Any = None
+    # the graph reads the weight stored as np.transpose(variable value, layout) (see passes/param_layouts.py)
+    layout: tuple[int, ...] | None = None
 
     @property
     def type(self) -> TensorType:

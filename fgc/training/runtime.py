@@ -19,14 +19,14 @@ import onnxruntime as ort
 from fgc.export.onnx import to_onnx
 from fgc.runtime import session as rt
 
-from .step import build_step_graph
+from .step import build_step_graph, keras_value, stored_layouts, stored_value
 
 HOST_STATE_LIMIT = 1 << 20  # bytes of weights + optimizer state below which the CPU uses plain run
 
 
 class CompiledStep:
-    def __init__(self, model, compiled, train: bool, device: str):
-        self.graph, self.spec = build_step_graph(model, compiled, train=train)
+    def __init__(self, model, compiled, train: bool, device: str, layouts: dict | None = None):
+        self.graph, self.spec = build_step_graph(model, compiled, train=train, layouts=layouts)
         self.proto = to_onnx(self.graph, params_as_inputs=True,
                              doc=f"fgc {'train' if train else 'evaluation'} step of model '{model.name}'")
         self.session = rt.make_session(self.proto.SerializeToString(), device)
@@ -51,7 +51,9 @@ class Trainer:
     # ------------------------------------------------------------------ compilation
     def step(self, train: bool) -> CompiledStep:
         if train not in self._steps:
-            self._steps[train] = CompiledStep(self.model, self.compiled, train, self.device)
+            # the evaluation step reads the train step's device state, so it takes the train step's layouts
+            layouts = None if train else stored_layouts(self.step(True).graph)
+            self._steps[train] = CompiledStep(self.model, self.compiled, train, self.device, layouts)
         return self._steps[train]
 
     # ------------------------------------------------------------------ state
@@ -68,11 +70,13 @@ class Trainer:
     def _weight_arrays(self, spec) -> dict:
         params = self.step(True).graph.params  # name -> ParamSpec with its Variable
         out = {}
+        def value(n):
+            return stored_value(params[n], params[n].variable._value)
+
         if spec.flat:
-            out["params"] = np.concatenate([params[n].variable._value.reshape(-1) for n in spec.slices]).astype(
-                np.float32)
-        out.update({n: params[n].variable._value for n in spec.params if n != "params"})
-        out.update({n: params[n].variable._value for n in spec.weight_inputs})
+            out["params"] = np.concatenate([value(n).reshape(-1) for n in spec.slices]).astype(np.float32)
+        out.update({n: value(n) for n in spec.params if n != "params"})
+        out.update({n: value(n) for n in spec.weight_inputs})
         return out
 
     def ensure_state(self) -> None:
@@ -105,13 +109,12 @@ class Trainer:
             flat = self._host(self.state["params"])
             for name, (offset, size, shape) in spec.slices.items():
                 var = params[name].variable
-                var._value = flat[offset:offset + size].reshape(shape).astype(var._value.dtype)
-        for name in spec.params:
-            if name != "params":
-                params[name].variable._value = self._host(self.state[name]).copy()
-        for name in spec.weight_inputs:
-            if name in spec.update_outputs:  # buffers the step updates (BatchNorm moving statistics)
-                params[name].variable._value = self._host(self.state[name]).copy()
+                var._value = keras_value(params[name], flat[offset:offset + size].reshape(shape)).astype(
+                    var._value.dtype)
+        updated = [n for n in spec.params if n != "params"] + [
+            n for n in spec.weight_inputs if n in spec.update_outputs]  # + buffers the step updates (BatchNorm)
+        for name in updated:
+            params[name].variable._value = keras_value(params[name], self._host(self.state[name]).copy())
         self.model._weights_version += 1
 
     # ------------------------------------------------------------------ running

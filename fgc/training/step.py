@@ -106,14 +106,18 @@ def _flatten_params(graph, names, spec: StepSpec):
     return flat
 
 
-def build_step_graph(model, compiled, train: bool = True, flat: bool | None = None):
-    """The compiled train step (or, with ``train=False``, the evaluation step) and its StepSpec."""
+def build_step_graph(model, compiled, train: bool = True, flat: bool | None = None, layouts: dict | None = None):
+    """The compiled train step (or, with ``train=False``, the evaluation step) and its StepSpec.
+
+    ``layouts`` (weight name -> permutation) applies the weight layouts another step graph of the
+    model chose (``stored_layouts``); None chooses them here (passes/param_layouts.py)."""
     from fgc.ops import Builder
-    from fgc.passes import PassManager, lowering_pipeline, optimization_pipeline
+    from fgc.passes import CancelTransposes, ParamLayouts, PassManager, lowering_pipeline, optimization_pipeline
     from fgc.ops.autodiff import gradients
 
     graph = model.to_graph()
-    PassManager(lowering_pipeline(training=train)).run(graph)
+    given = None if layouts is None else tuple(sorted(layouts.items()))
+    PassManager(lowering_pipeline(training=train) + [ParamLayouts(given), CancelTransposes()]).run(graph)
     spec = StepSpec(list(graph.input_names), [], [])
     # Layers that update non-trainable weights (BatchNorm's moving statistics) left "new/<weight>" outputs.
     buffers = [(name[len("new/"):], v) for name, v in zip(graph.output_names, graph.outputs) if name.startswith("new/")]
@@ -148,6 +152,21 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
             _add_update(graph, name, value, spec)
     PassManager(optimization_pipeline()).run(graph)
     return graph, spec
+
+
+def stored_layouts(graph) -> dict:
+    """Weight name -> the permutation it is stored in (for the other step graphs of the same state)."""
+    return {name: spec.layout for name, spec in graph.params.items() if spec.layout is not None}
+
+
+def stored_value(spec, value: np.ndarray) -> np.ndarray:
+    """A weight's Keras-layout value as the step graph stores it."""
+    return np.ascontiguousarray(np.transpose(value, spec.layout)) if spec.layout is not None else value
+
+
+def keras_value(spec, stored: np.ndarray) -> np.ndarray:
+    """The inverse of ``stored_value``."""
+    return np.ascontiguousarray(np.transpose(stored, np.argsort(spec.layout))) if spec.layout is not None else stored
 
 
 def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:

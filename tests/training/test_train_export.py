@@ -49,7 +49,8 @@ def _bare_steps(path, weights, names, steps, lr, x, y):
     inputs = {i.name: i for i in sess.get_inputs()}
     feeds = {"x": x, "y/probs": y, "sw/probs": np.full(len(x), 1.0 / len(x), np.float32),
              "lr": np.array(lr, np.float32)}
-    by_name = dict(zip(names, weights))
+    perms = layout["weight_layouts"]
+    by_name = {n: np.transpose(w, perms[n]) if n in perms else w for n, w in zip(names, weights)}
     if "params" in inputs:
         offsets = [layout["flat_params"][n][0] for n in names if n in layout["flat_params"]]
         assert offsets == sorted(offsets)                           # flattened in get_weights order
@@ -71,8 +72,9 @@ def _bare_steps(path, weights, names, steps, lr, x, y):
         for inp, out in layout["updates"].items():
             feeds[inp] = outs[out]
     flat = layout["flat_params"]
-    return [feeds["params"][flat[n][0]:flat[n][0] + flat[n][1]].reshape(flat[n][2]) if n in flat else feeds[n]
-            for n in names], losses
+    stored = [feeds["params"][flat[n][0]:flat[n][0] + flat[n][1]].reshape(flat[n][2]) if n in flat else feeds[n]
+              for n in names]
+    return [np.transpose(w, np.argsort(perms[n])) if n in perms else w for n, w in zip(names, stored)], losses
 
 
 def _weight_names(model):
@@ -109,6 +111,35 @@ def test_exported_train_step_reproduces_train_on_batch(tmp_path, optimizer, hidd
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
     loss_values = [v[0] if isinstance(v, list) else v for v in losses]
     np.testing.assert_allclose(bare_losses, loss_values, rtol=1e-5)
+
+
+def test_exported_conv_step_stores_kernels_in_onnx_layout(tmp_path):
+    # a Conv1D kernel is read through Transpose(2, 1, 0): the step stores it as (O, C, k) and says so
+    fgc.utils.set_random_seed(4)
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal((5, 7, 3)).astype(np.float32), np.eye(2, dtype=np.float32)[rng.integers(0, 2, 5)]
+
+    def conv_model():
+        i = fgc.Input((7, 3), name="x")
+        h = layers.Conv1D(4, 3, activation="relu", name="conv")(i)
+        return fgc.Model(i, layers.Dense(2, activation="softmax", name="probs")(layers.GlobalMaxPooling1D()(h)))
+
+    exported, trained = conv_model(), conv_model()
+    w0 = exported.get_weights()
+    trained.set_weights(w0)
+    for m in (exported, trained):
+        m.compile(SGD(0.1, momentum=0.9), "categorical_crossentropy")
+    path = tmp_path / "conv_step.onnx"
+    exported.export(str(path), training=True)
+    layout = _layout(onnx.load(str(path)))
+    assert layout["weight_layouts"] == {"conv/kernel": [2, 1, 0]}
+    assert layout["flat_params"]["conv/kernel"][2] == [4, 3, 3]
+    losses = [trained.train_on_batch(x, y) for _ in range(3)]
+    got, bare_losses = _bare_steps(path, w0, _weight_names(exported), 3, 0.1, x, y)
+    for g, w in zip(got, trained.get_weights()):
+        assert g.shape == w.shape
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bare_losses, losses, rtol=1e-5)
 
 
 def test_export_training_needs_compile(tmp_path):
