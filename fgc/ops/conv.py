@@ -12,13 +12,18 @@ r = (H + pb + pe - ((k-1)d+1)) mod s the input rows the last window does not rea
 
     Conv          dX = ConvTranspose(dY, W, s, d, pads, output_padding=r); at stride 1 (no groups) the
                        same as Conv(dY, flip(W)^T, pads=d(k-1) - pads), which onnxruntime runs faster
-                  dW = dY (O, N*P) @ im2col(X)^T (N*P, C*k): one Slice per kernel offset (strided,
-                       ending where the last window ends), one Concat, one MatMul. Measured 3x faster
-                       than the batch <-> channel swap Conv(X^T, dY^T, strides=d, dilations=s)^T on
-                       seed 000's Conv1D (166 vs 470 ms), whose kernel as long as the whole output
-                       makes onnxruntime run very narrow products. Grouped convs keep the swap.
-                       At stride 1 with fewer output than input channels the im2col is of dY
-                       instead (dY padded per kernel offset), the smaller copy.
+                  dW = sum over samples and output positions P of dY x im2col(X): one Slice per
+                       kernel offset (strided, ending where the last window ends), one Concat, then
+                       - P >= O: one MatMul per sample (N, O, P) x (N, P, C*k), summed over N;
+                       - P < O: one MatMul (O, N*P) x (N*P, C*k) over channels-last columns (thin
+                         per-sample products and their (N, O, C*k) sum would cost more);
+                       - P unknown at compile time: an If picks one of the two at run time;
+                       - stride 1 and O < C: the im2col is of dY instead (dY padded per kernel
+                         offset, the smaller copy), one MatMul per sample with X.
+                       Measured 3x faster than the batch <-> channel swap Conv(X^T, dY^T, strides=d,
+                       dilations=s)^T on seed 000's Conv1D (166 vs 470 ms), whose kernel as long as the
+                       whole output makes onnxruntime run very narrow products. Grouped convs keep the
+                       swap.
                   dB = ReduceSum(dY) over batch and space
     MaxPool       dX = ScatterElements(0, Indices, dY, reduction='add') on the flat tensor (overlapping
                        windows that pick the same input add up)
