@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import peers  # noqa: E402
 from benchmarks.models import SEED_MODELS, ModelSpec  # noqa: E402
-from benchmarks.timing import fmt_ms, fmt_rate, interleaved, measure, once  # noqa: E402
+from benchmarks.timing import GAP, fmt_ms, fmt_rate, interleaved, measure, once  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PREDICT_TARGET = 1 / 1.2   # fgc predict within 1.2x of onnxruntime on fgc's own exported file
@@ -1137,8 +1137,8 @@ def header(ctx: Context, argv: list[str], elapsed: float, only: list[str] | None
            "creates its CPU client: set before jax is imported, and for `threads_compare` the client is remade "
            "with `jax.extend.backend.clear_backends()`; undocumented by JAX, so the tables state "
            "Keras' process CPU ÷ wall time as a check" if peers.available("keras") else "")
-        + f"; `OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}` so that PyTorch's idle OpenMP threads do "
-          "not spin-wait through the next contestant's turn)"
+        + f"; each timed call starts after {GAP:.1f} s idle so that the previous contestant's thread pool has "
+          "stopped spin-waiting)"
         + (". One thread because several thread pools in one process (one per onnxruntime session, OpenMP's "
            "for PyTorch) interleaved on 2 vCPUs gave bimodal timings; at batch 256 these small models run as "
            "fast on one thread (see benchmarks/README.md)." if ctx.threads == 1 else "."),
@@ -1187,10 +1187,6 @@ def main(argv: list[str] | None = None) -> int:
 
     threads = args.threads
     os.environ["FGC_NUM_THREADS"] = str(threads)   # read by fgc when it creates a session
-    # PyTorch's OpenMP threads otherwise spin-wait after each parallel region and take the CPU from the
-    # contestant timed next in this process: at 2 threads that cost the others 10-25 % (and PyTorch itself,
-    # whose interleaved turns follow theirs). Read when torch loads its OpenMP runtime, so before the import.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     peers.set_jax_threads(threads)                 # read by JAX when it creates its CPU client (before keras loads)
     import fgc
 

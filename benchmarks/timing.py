@@ -40,6 +40,9 @@ def measure(fn: Callable[[], object], warmup: int = 2, runs: int = 7) -> Timing:
     return interleaved({"fn": fn}, warmup=warmup, runs=runs)["fn"]
 
 
+GAP = 0.1  # seconds idle before each timed call when contestants alternate (see interleaved)
+
+
 def interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, runs: int = 7,
                 settle: int = 1) -> dict[str, Timing]:
     """Time several contestants round-robin so that slow drifts of the machine hit them alike.
@@ -49,8 +52,12 @@ def interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, runs: int
     one timed call.
 
     Each contestant has its own thread pool (every onnxruntime session has one, PyTorch has
-    OpenMP's). With 2 threads each on a 2-vCPU machine, switching between pools gave bimodal
-    timings (the same run 1x or 2-5x slow); run.py therefore defaults to 1 thread (see README)."""
+    OpenMP's, JAX has XLA's), and an idle pool's threads spin-wait a while before they sleep: on a
+    2-vCPU machine the spinning threads of the contestant that just ran took the CPU from the next
+    one (fgc's three_heads step 584 instead of 398 ms right after PyTorch's). So when contestants
+    alternate, each timed call starts after ``GAP`` seconds idle, long enough for every pool to
+    fall asleep (OMP_WAIT_POLICY=PASSIVE did the same for PyTorch's pool but made PyTorch itself up
+    to 2x slower on the LSTM models, whose many small parallel regions need its threads awake)."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -60,6 +67,7 @@ def interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, runs: int
             if len(fns) > 1:
                 for _ in range(settle):
                     fn()
+                time.sleep(GAP)
             start = time.perf_counter()
             fn()
             out[name].samples.append(time.perf_counter() - start)
