@@ -632,7 +632,7 @@ def _seq_fit(ctx: Context, spec, n_batches: int, warmup: int, runs: int):
             _fgc_input(_keras_arrays([a[:bs] for a in xs])), _fgc_input(_keras_arrays([a[:bs] for a in ys]))))
         info["keras_cpu"] = _CpuMeter(lambda: kmodel.fit(kx, ky, epochs=1, batch_size=bs, verbose=0))
         contestants[_keras_name("fit")] = info["keras_cpu"]
-    timings = interleaved(contestants, warmup=warmup, runs=runs, settle=0)
+    timings = interleaved(contestants, warmup=warmup, runs=runs, settle=1)
     return timings, info, n
 
 
@@ -662,7 +662,7 @@ def _seq_predict(ctx: Context, spec, n_batches: int, warmup: int, runs: int):
     diffs = {name: _max_diff(out, reference) for name, out in outs.items()}
     info["from_fgc"] = {name: _max_diff(out, outs["fgc predict"]) for name, out in outs.items()
                         if name.startswith(("PyTorch", "Keras"))}
-    timings = interleaved(contestants, warmup=warmup, runs=runs, settle=0)
+    timings = interleaved(contestants, warmup=warmup, runs=runs, settle=1)
     return timings, diffs, n, info
 
 
@@ -802,7 +802,7 @@ def _train_model_benchmark(spec_name: str):
         spec = TRAIN_MODELS[spec_name]
         fit_b, pred_b, warmup, runs = _train_sizes(ctx, spec)
         method = (f"{warmup} warm-up run, then the median of {runs} timed run(s), contestants interleaved round by "
-                  "round (no settle runs)")
+                  "round (each timed run after 0.1 s idle and one untimed settle run)")
         return [_seq_fit_section(ctx, spec, fit_b, warmup, runs, method),
                 _seq_predict_section(ctx, spec, pred_b, warmup, runs, method)]
 
@@ -1137,15 +1137,15 @@ def header(ctx: Context, argv: list[str], elapsed: float, only: list[str] | None
            "creates its CPU client: set before jax is imported, and for `threads_compare` the client is remade "
            "with `jax.extend.backend.clear_backends()`; undocumented by JAX, so the tables state "
            "Keras' process CPU ÷ wall time as a check" if peers.available("keras") else "")
-        + f"; each timed call starts after {GAP:.1f} s idle so that the previous contestant's thread pool has "
-          "stopped spin-waiting)"
+        + f"; each contestant's turn starts after {GAP:.1f} s idle, so that the previous contestant's pool has "
+          "stopped spin-waiting, then an untimed settle run wakes its own pool)"
         + (". One thread because several thread pools in one process (one per onnxruntime session, OpenMP's "
            "for PyTorch) interleaved on 2 vCPUs gave bimodal timings; at batch 256 these small models run as "
            "fast on one thread (see benchmarks/README.md)." if ctx.threads == 1 else "."),
         f"- **Method**: MLP and dense tables: {ctx.warmup} warm-up run(s), then the median of {ctx.runs} timed runs "
         "(per round, each contestant makes one untimed settle run and one timed run). Sequence and conv models "
         "(qa, siamese, three_heads, resnet_block, inception): 1 warm-up run, then the median of a few timed runs "
-        "(epochs of a few batches; each table states its count), no settle runs. Throughput in samples/s at "
+        "(epochs of a few batches; each table states its count), each after one untimed settle run. Throughput in samples/s at "
         "the median. Contestants that are compared are timed interleaved so machine drift hits them alike. The "
         "machine is shared and noisy: compare the ratios within this file, not absolute figures across runs. "
         "Data are random (float64 `np.random.random` and int64 ids, as in the seeds; float32 tensors made once "

@@ -40,7 +40,7 @@ def measure(fn: Callable[[], object], warmup: int = 2, runs: int = 7) -> Timing:
     return interleaved({"fn": fn}, warmup=warmup, runs=runs)["fn"]
 
 
-GAP = 0.1  # seconds idle before each timed call when contestants alternate (see interleaved)
+GAP = 0.1  # seconds idle at the start of each contestant's turn when contestants alternate (see interleaved)
 
 
 def interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, runs: int = 7,
@@ -55,9 +55,11 @@ def interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, runs: int
     OpenMP's, JAX has XLA's), and an idle pool's threads spin-wait a while before they sleep: on a
     2-vCPU machine the spinning threads of the contestant that just ran took the CPU from the next
     one (fgc's three_heads step 584 instead of 398 ms right after PyTorch's). So when contestants
-    alternate, each timed call starts after ``GAP`` seconds idle, long enough for every pool to
-    fall asleep (OMP_WAIT_POLICY=PASSIVE did the same for PyTorch's pool but made PyTorch itself up
-    to 2x slower on the LSTM models, whose many small parallel regions need its threads awake)."""
+    alternate, each turn starts after ``GAP`` seconds idle, long enough for every other pool to
+    fall asleep, and its settle calls wake its own pool again before the timed call (a pool woken
+    from sleep for the timed call itself made fgc's 2-thread qa epoch 35 instead of 23 ms per
+    step). OMP_WAIT_POLICY=PASSIVE instead silenced PyTorch's pool but made PyTorch itself up to 2x
+    slower on the LSTM models, whose many small parallel regions need its threads awake."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -65,9 +67,9 @@ def interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, runs: int
     for _ in range(runs):
         for name, fn in fns.items():
             if len(fns) > 1:
+                time.sleep(GAP)
                 for _ in range(settle):
                     fn()
-                time.sleep(GAP)
             start = time.perf_counter()
             fn()
             out[name].samples.append(time.perf_counter() - start)
