@@ -1139,9 +1139,11 @@ def header(ctx: Context, argv: list[str], elapsed: float, only: list[str] | None
            "Keras' process CPU ÷ wall time as a check" if peers.available("keras") else "")
         + f"; each contestant's turn starts after {GAP:.1f} s idle, so that the previous contestant's pool has "
           "stopped spin-waiting, then an untimed settle run wakes its own pool)"
-        + (". One thread because several thread pools in one process (one per onnxruntime session, OpenMP's "
-           "for PyTorch) interleaved on 2 vCPUs gave bimodal timings; at batch 256 these small models run as "
-           "fast on one thread (see benchmarks/README.md)." if ctx.threads == 1 else "."),
+        + (". 1-thread figures vary least on this VM; `--threads 2` (every framework's default on 2 vCPUs, "
+           "benchmarks/RESULTS-2threads.md) is the setting closest to shared/reference/peers.md (see "
+           "benchmarks/README.md)." if ctx.threads == 1 else
+           ". 2 threads is every framework's default on this 2-vCPU machine; its figures wander more between "
+           "runs than 1-thread ones (see benchmarks/README.md)."),
         f"- **Method**: MLP and dense tables: {ctx.warmup} warm-up run(s), then the median of {ctx.runs} timed runs "
         "(per round, each contestant makes one untimed settle run and one timed run). Sequence and conv models "
         "(qa, siamese, three_heads, resnet_block, inception): 1 warm-up run, then the median of a few timed runs "
