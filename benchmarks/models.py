@@ -192,6 +192,13 @@ class TrainSpec:
                                                             # compiles it as it compiles fgc's)
 
 
+def _fgc_api():
+    """The fgc package: Input, Model and layers, as keras has them (one builder serves both)."""
+    import fgc
+
+    return fgc
+
+
 def _layer_weights(model, name):
     return [np.asarray(w, np.float32) for w in model.get_layer(name).get_weights()]
 
@@ -258,18 +265,22 @@ def _one_hot(rng, n, k):
 
 
 # ---------------------------------------------------------------------------- seed 000: question answering
-def fgc_qa():
-    from fgc import Input, Model, layers
-
-    text = Input(shape=(None,), dtype="int32", name="text")
+def qa_model(api):
+    """Built with ``api`` = the fgc module or keras: the same code, the same layer names."""
+    layers = api.layers
+    text = api.Input(shape=(None,), dtype="int32", name="text")
     t = layers.Embedding(10000, 64, name="text_embedding")(text)
     t = layers.LSTM(32, name="text_lstm")(t)
-    question = Input(shape=(None,), dtype="int32", name="question")
+    question = api.Input(shape=(None,), dtype="int32", name="question")
     q = layers.Embedding(10000, 32, name="question_embedding")(question)
     q = layers.LSTM(16, name="question_lstm")(q)
     x = layers.concatenate([t, q], axis=-1)
     answer = layers.Dense(500, activation="softmax", name="answer")(x)
-    return Model([text, question], answer)
+    return api.Model([text, question], answer)
+
+
+def fgc_qa():
+    return qa_model(_fgc_api())
 
 
 def _qa_data(n, rng):
@@ -297,26 +308,21 @@ def torch_qa(fgc_model):
 
 
 def keras_qa(fgc_model):
-    keras = peers.keras()
-    L = keras.layers
-    text = keras.Input(shape=(None,), dtype="int32", name="text")
-    t = L.LSTM(32, name="text_lstm")(L.Embedding(10000, 64, name="text_embedding")(text))
-    question = keras.Input(shape=(None,), dtype="int32", name="question")
-    q = L.LSTM(16, name="question_lstm")(L.Embedding(10000, 32, name="question_embedding")(question))
-    answer = L.Dense(500, activation="softmax", name="answer")(L.concatenate([t, q], axis=-1))
-    return _keras_copy_weights(keras.Model([text, question], answer), fgc_model)
+    return _keras_copy_weights(qa_model(peers.keras()), fgc_model)
 
 
 # ---------------------------------------------------------------------------- seed 000: siamese shared LSTM
-def fgc_siamese():
-    from fgc import Input, Model, layers
+def siamese_model(api):
+    left = api.Input(shape=(None, 128), name="left")
+    right = api.Input(shape=(None, 128), name="right")
+    lstm = api.layers.LSTM(32, name="shared_lstm")
+    merged = api.layers.concatenate([lstm(left), lstm(right)], axis=-1)
+    out = api.layers.Dense(1, activation="sigmoid", name="similarity")(merged)
+    return api.Model([left, right], out)
 
-    left = Input(shape=(None, 128), name="left")
-    right = Input(shape=(None, 128), name="right")
-    lstm = layers.LSTM(32, name="shared_lstm")
-    merged = layers.concatenate([lstm(left), lstm(right)], axis=-1)
-    out = layers.Dense(1, activation="sigmoid", name="similarity")(merged)
-    return Model([left, right], out)
+
+def fgc_siamese():
+    return siamese_model(_fgc_api())
 
 
 def _siamese_data(n, rng):
@@ -341,21 +347,13 @@ def torch_siamese(fgc_model):
 
 
 def keras_siamese(fgc_model):
-    keras = peers.keras()
-    L = keras.layers
-    left = keras.Input(shape=(None, 128), name="left")
-    right = keras.Input(shape=(None, 128), name="right")
-    lstm = L.LSTM(32, name="shared_lstm")
-    merged = L.concatenate([lstm(left), lstm(right)], axis=-1)
-    out = L.Dense(1, activation="sigmoid", name="similarity")(merged)
-    return _keras_copy_weights(keras.Model([left, right], out), fgc_model)
+    return _keras_copy_weights(siamese_model(peers.keras()), fgc_model)
 
 
 # ---------------------------------------------------------------------------- seed 000/004: three-output model
-def fgc_three_heads():
-    from fgc import Input, Model, layers
-
-    posts = Input(shape=(None,), dtype="int32", name="posts")
+def three_heads_model(api):
+    layers = api.layers
+    posts = api.Input(shape=(None,), dtype="int32", name="posts")
     x = layers.Embedding(50000, 256, name="posts_embedding")(posts)
     x = layers.Conv1D(128, 5, activation="relu", name="conv_1")(x)
     x = layers.MaxPooling1D(5)(x)
@@ -369,7 +367,11 @@ def fgc_three_heads():
     age = layers.Dense(1, name="age")(x)
     income = layers.Dense(10, activation="softmax", name="income")(x)
     gender = layers.Dense(1, activation="sigmoid", name="gender")(x)
-    return Model(posts, [age, income, gender])
+    return api.Model(posts, [age, income, gender])
+
+
+def fgc_three_heads():
+    return three_heads_model(_fgc_api())
 
 
 def _three_heads_data(n, rng):
@@ -404,23 +406,7 @@ def torch_three_heads(fgc_model):
 
 
 def keras_three_heads(fgc_model):
-    keras = peers.keras()
-    L = keras.layers
-    posts = keras.Input(shape=(None,), dtype="int32", name="posts")
-    x = L.Embedding(50000, 256, name="posts_embedding")(posts)
-    x = L.Conv1D(128, 5, activation="relu", name="conv_1")(x)
-    x = L.MaxPooling1D(5)(x)
-    x = L.Conv1D(256, 5, activation="relu", name="conv_2")(x)
-    x = L.Conv1D(256, 5, activation="relu", name="conv_3")(x)
-    x = L.MaxPooling1D(5)(x)
-    x = L.Conv1D(256, 5, activation="relu", name="conv_4")(x)
-    x = L.Conv1D(256, 5, activation="relu", name="conv_5")(x)
-    x = L.GlobalMaxPooling1D()(x)
-    x = L.Dense(128, activation="relu", name="features")(x)
-    age = L.Dense(1, name="age")(x)
-    income = L.Dense(10, activation="softmax", name="income")(x)
-    gender = L.Dense(1, activation="sigmoid", name="gender")(x)
-    return _keras_copy_weights(keras.Model(posts, [age, income, gender]), fgc_model)
+    return _keras_copy_weights(three_heads_model(peers.keras()), fgc_model)
 
 
 def _three_heads_loss(torch, outs, ys):
@@ -429,12 +415,11 @@ def _three_heads_loss(torch, outs, ys):
 
 
 # ---------------------------------------------------------------------------- seed 000: residual and inception (Conv2D)
-def fgc_resnet_block():
+def resnet_block_model(api):
     """peers.md resnet_block: 32x32x64 input; identity block 3x Conv2D(64, 3, relu, same) + add; downsampling
     block 2x Conv2D(64, 3, relu, same) + MaxPooling2D(2) with a 1x1 stride-2 Conv2D residual; GAP, Dense(10)."""
-    from fgc import Input, Model, layers
-
-    x = Input(shape=(32, 32, 64), name="image")
+    layers = api.layers
+    x = api.Input(shape=(32, 32, 64), name="image")
     y = layers.Conv2D(64, 3, activation="relu", padding="same", name="id_conv_1")(x)
     y = layers.Conv2D(64, 3, activation="relu", padding="same", name="id_conv_2")(y)
     y = layers.Conv2D(64, 3, activation="relu", padding="same", name="id_conv_3")(y)
@@ -445,7 +430,11 @@ def fgc_resnet_block():
     residual = layers.Conv2D(64, 1, strides=2, padding="same", name="residual")(y)
     z = layers.add([z, residual])
     z = layers.GlobalAveragePooling2D()(z)
-    return Model(x, layers.Dense(10, activation="softmax", name="classes")(z))
+    return api.Model(x, layers.Dense(10, activation="softmax", name="classes")(z))
+
+
+def fgc_resnet_block():
+    return resnet_block_model(_fgc_api())
 
 
 def _image_data(n, rng):
@@ -480,25 +469,14 @@ def torch_resnet_block(fgc_model):
 
 
 def keras_resnet_block(fgc_model):
-    keras = peers.keras()
-    L = keras.layers
-    conv = lambda name, **kw: L.Conv2D(64, 3, activation="relu", padding="same", name=name, **kw)  # noqa: E731
-    x = keras.Input(shape=(32, 32, 64), name="image")
-    y = conv("id_conv_3")(conv("id_conv_2")(conv("id_conv_1")(x)))
-    y = L.add([y, x])
-    z = L.MaxPooling2D(2, strides=2)(conv("down_conv_2")(conv("down_conv_1")(y)))
-    residual = L.Conv2D(64, 1, strides=2, padding="same", name="residual")(y)
-    z = L.GlobalAveragePooling2D()(L.add([z, residual]))
-    out = L.Dense(10, activation="softmax", name="classes")(z)
-    return _keras_copy_weights(keras.Model(x, out), fgc_model)
+    return _keras_copy_weights(resnet_block_model(peers.keras()), fgc_model)
 
 
-def fgc_inception():
+def inception_model(api):
     """Seed 000's Inception module on a 32x32x64 input with padding='same' (so the stride-2 branches
     line up), concatenate, GAP, Dense(10)."""
-    from fgc import Input, Model, layers
-
-    x = Input(shape=(32, 32, 64), name="image")
+    layers = api.layers
+    x = api.Input(shape=(32, 32, 64), name="image")
     a = layers.Conv2D(128, 1, activation="relu", strides=2, padding="same", name="a_1x1")(x)
     b = layers.Conv2D(128, 1, activation="relu", padding="same", name="b_1x1")(x)
     b = layers.Conv2D(128, 3, activation="relu", strides=2, padding="same", name="b_3x3")(b)
@@ -509,7 +487,11 @@ def fgc_inception():
     d = layers.Conv2D(128, 3, activation="relu", strides=2, padding="same", name="d_3x3_2")(d)
     y = layers.concatenate([a, b, c, d], axis=-1)
     y = layers.GlobalAveragePooling2D()(y)
-    return Model(x, layers.Dense(10, activation="softmax", name="classes")(y))
+    return api.Model(x, layers.Dense(10, activation="softmax", name="classes")(y))
+
+
+def fgc_inception():
+    return inception_model(_fgc_api())
 
 
 def torch_inception(fgc_model):
@@ -544,17 +526,7 @@ def torch_inception(fgc_model):
 
 
 def keras_inception(fgc_model):
-    keras = peers.keras()
-    L = keras.layers
-    conv = lambda k, name, **kw: L.Conv2D(128, k, activation="relu", padding="same", name=name, **kw)  # noqa: E731
-    x = keras.Input(shape=(32, 32, 64), name="image")
-    a = conv(1, "a_1x1", strides=2)(x)
-    b = conv(3, "b_3x3", strides=2)(conv(1, "b_1x1")(x))
-    c = conv(3, "c_3x3")(L.AveragePooling2D(3, strides=2, padding="same")(x))
-    d = conv(3, "d_3x3_2", strides=2)(conv(3, "d_3x3_1")(conv(1, "d_1x1")(x)))
-    y = L.GlobalAveragePooling2D()(L.concatenate([a, b, c, d], axis=-1))
-    out = L.Dense(10, activation="softmax", name="classes")(y)
-    return _keras_copy_weights(keras.Model(x, out), fgc_model)
+    return _keras_copy_weights(inception_model(peers.keras()), fgc_model)
 
 
 def _cce_loss(torch, outs, ys):

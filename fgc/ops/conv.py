@@ -213,21 +213,32 @@ def weight_grad(b, x, gy, kernel, strides, pads, dilations, group, what="Conv"):
     return _swap01(b, b.Conv(xs, ks, **conv_attrs))
 
 
-def _im2col_weight_grad(b, x, gy, kernel, strides, pads, dilations):
-    """dW[o, c, j] = sum_{n,i} dY[n, o, i] * Xpad[n, c, i*s + j*d] as one MatMul over im2col(Xpad)."""
+def _pad_spatial(b, x, pads):
+    nd = len(pads) // 2
+    return b.Pad(x, pads=(0, 0, *pads[:nd], 0, 0, *pads[nd:])) if any(pads) else x
+
+
+def _window_slices(b, x, kernel, strides, dilations, first_axis: int):
+    """One strided Slice per kernel offset over the spatial axes starting at ``first_axis``: the
+    input element each output position reads at that offset (im2col's columns, tap-major)."""
     import itertools
 
     from .shape_ops import INT_MAX
 
-    nd = len(kernel)
-    if any(pads):
-        x = b.Pad(x, pads=(0, 0, *pads[:nd], 0, 0, *pads[nd:]))
+    axes = tuple(range(first_axis, first_axis + len(kernel)))
     pieces = []
     for offset in itertools.product(*(range(k) for k in kernel)):
         # window position j*d, then every stride up to where the last window starts for this offset
         ends = tuple(-(k - 1 - j) * d if k - 1 - j else INT_MAX for j, k, d in zip(offset, kernel, dilations))
-        pieces.append(b.Slice(x, starts=tuple(j * d for j, d in zip(offset, dilations)), ends=ends,
-                              axes=tuple(range(2, 2 + nd)), steps=tuple(strides)))
+        pieces.append(b.Slice(x, starts=tuple(j * d for j, d in zip(offset, dilations)), ends=ends, axes=axes,
+                              steps=tuple(strides)))
+    return pieces
+
+
+def _im2col_weight_grad(b, x, gy, kernel, strides, pads, dilations):
+    """dW[o, c, j] = sum_{n,i} dY[n, o, i] * Xpad[n, c, i*s + j*d] as one MatMul over im2col(Xpad)."""
+    x = _pad_spatial(b, x, pads)
+    pieces = _window_slices(b, x, kernel, strides, dilations, first_axis=2)
     taps, channels, outs = len(pieces), b.type(x).shape[1], b.type(gy).shape[1]
     stacked = b.Concat(*pieces, axis=1) if taps > 1 else pieces[0]           # (N, taps*C, *Ho), tap-major
     cols = b.Reshape(stacked, shape=(0, taps * channels, -1))                 # (N, taps*C, P)
@@ -267,19 +278,10 @@ def _dense_weight_grad(b, x, gy, kernel, strides, pads, dilations):
 def _one_gemm_weight_grad(b, x, gy, kernel, strides, pads, dilations):
     """dW (O, taps*C) = dY (O, N*P) @ cols (N*P, taps*C), the columns built channels-last so that
     samples and positions are one axis in both operands."""
-    import itertools
-
-    from .shape_ops import INT_MAX
-
     nd = len(kernel)
-    if any(pads):
-        x = b.Pad(x, pads=(0, 0, *pads[:nd], 0, 0, *pads[nd:]))
+    x = _pad_spatial(b, x, pads)
     xl = b.Transpose(x, perm=(0, *range(2, 2 + nd), 1))                       # (N, *H, C)
-    pieces = []
-    for offset in itertools.product(*(range(k) for k in kernel)):
-        ends = tuple(-(k - 1 - j) * d if k - 1 - j else INT_MAX for j, k, d in zip(offset, kernel, dilations))
-        pieces.append(b.Slice(xl, starts=tuple(j * d for j, d in zip(offset, dilations)), ends=ends,
-                              axes=tuple(range(1, 1 + nd)), steps=tuple(strides)))
+    pieces = _window_slices(b, xl, kernel, strides, dilations, first_axis=1)
     taps, channels, outs = len(pieces), b.type(x).shape[1], b.type(gy).shape[1]
     stacked = b.Concat(*pieces, axis=-1) if taps > 1 else pieces[0]          # (N, *Ho, taps*C)
     cols = b.Reshape(stacked, shape=(-1, taps * channels))
@@ -294,14 +296,12 @@ def _shifted_dy_weight_grad(b, x, gy, kernel, pads, dilations):
     On seed 000's first Conv1D (C 256, O 128) 70 instead of 80 ms at 2 threads."""
     import itertools
 
-    nd = len(kernel)
-    if any(pads):
-        x = b.Pad(x, pads=(0, 0, *pads[:nd], 0, 0, *pads[nd:]))
+    x = _pad_spatial(b, x, pads)
     pieces = []
     for offset in itertools.product(*(range(k) for k in kernel)):
         front = tuple(j * d for j, d in zip(offset, dilations))
         back = tuple((k - 1 - j) * d for j, k, d in zip(offset, kernel, dilations))
-        pieces.append(b.Pad(gy, pads=(0, 0, *front, 0, 0, *back)) if any(front + back) else gy)
+        pieces.append(_pad_spatial(b, gy, front + back))
     taps, channels, outs = len(pieces), b.type(x).shape[1], b.type(gy).shape[1]
     stacked = b.Concat(*pieces, axis=1) if taps > 1 else pieces[0]            # (N, taps*O, *Hpad)
     per_sample = b.MatMul(b.Reshape(stacked, shape=(0, taps * outs, -1)),
