@@ -15,10 +15,10 @@ from .sink_activations import SinkActivations
 
 
 def lowering_pipeline(training: bool) -> list[Pass]:
-    """Up to primitives: the part the inference and the training pipelines share."""
+    """Up to primitives: the part the inference and the training pipelines share, plus, for training,
+    the rewrites that make the forward cheaper to differentiate (they run before autodiff)."""
     passes = [InlineModels(), ShapeInference(), LowerLayers(training=training), DedupSharedWeights(),
               ShapeInference(), CSE()]
-    # before autodiff, so the backward pass is built for the cheaper forward
     return passes + ([CancelTransposes(), SinkActivations()] if training else [])
 
 
