@@ -147,7 +147,7 @@ def _first_runner(runner_cls, model):
     since the weights became initializers; in the constructor before)."""
     runner = runner_cls(model, "cpu")
     if getattr(runner, "session", None) is None and hasattr(runner, "refresh"):
-        runner.refresh(getattr(model, "_weights_version", 0))
+        runner.refresh()
     return runner
 
 

@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from fgc import variables
 from fgc.export.onnx import to_onnx
 from fgc.runtime import session as rt
 
 
-def inference_graph(model, manager_kwargs=None):
-    """The model's primitive graph after the inference pipeline."""
+def inference_graph(model, manager_kwargs=None, guarded: bool = False):
+    """The model's primitive graph after the inference pipeline; ``guarded`` adds the run-time checks
+    (``check/`` outputs, see Graph.checks) that predict uses and exported files leave out."""
     from fgc.passes import PassManager, inference_pipeline
 
     graph = model.to_graph()
+    graph.guarded = guarded
     PassManager(inference_pipeline(), **(manager_kwargs or {})).run(graph)
     return graph
 
@@ -22,18 +25,29 @@ class InferenceRunner:
     prepacks matrices). New weights mean a new session, built from the same compiled graph."""
 
     def __init__(self, model, device: str):
-        self.graph = inference_graph(model)
+        self.graph = inference_graph(model, guarded=True)
         self.device = device
         self.input_names = list(self.graph.input_names)
-        self.output_names = list(self.graph.output_names)
+        self.output_names = [n for n in self.graph.output_names if n not in self.graph.checks]
+        self.check_names = [n for n in self.graph.output_names if n in self.graph.checks]
+        self.variables = [spec.variable for spec in self.graph.params.values()]
         self.session = None
-        self.version = None
+        self.versions = None   # the Variables' versions the session's initializers hold
+        self.seen = -1         # the variables clock when they were last compared
 
-    def refresh(self, version) -> None:
-        if version != self.version:
+    def refresh(self) -> None:
+        """Rebuild the session if any weight changed since it was built (by anyone: see fgc/variables.py)."""
+        if self.seen == variables.clock():
+            return
+        current = variables.versions(self.variables)
+        if current != self.versions:
             proto = to_onnx(self.graph, params_as_inputs=False)
             self.session = rt.make_session(proto.SerializeToString(), self.device)
-            self.version = version
+            self.versions = current
+        self.seen = variables.clock()
 
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        return self.session.run(self.output_names, dict(zip(self.input_names, arrays)))
+        outs = self.session.run(self.output_names + self.check_names, dict(zip(self.input_names, arrays)))
+        if self.check_names:
+            rt.raise_failed_checks(self.check_names, outs[len(self.output_names):], self.graph.checks)
+        return outs[:len(self.output_names)]

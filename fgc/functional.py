@@ -73,13 +73,29 @@ class Model(ModelAPI, Layer):
         self.input_names = self._input_keys or [t._keras_history[0].name for t in self.inputs]
         self.output_names = self._output_keys or _output_names(self.outputs)
         self.built = True
-        for var in self._variables():
-            if self not in var.layer._owner_models:
-                var.layer._owner_models.append(self)
 
     @property
     def layers(self) -> list[Layer]:
         return list(self._layers)
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        # Keras 3: a model's flag is set on every layer inside it (nested models recursively).
+        Layer.trainable.fset(self, value)
+        for layer in getattr(self, "_layers", []):
+            if not isinstance(layer, InputLayer):
+                layer.trainable = value
+
+    def _trainable_state(self) -> dict:
+        """Every layer inside (nested models too) and this model -> its trainable flag."""
+        state = {self: self._trainable}
+        for layer in self._layers:
+            state.update(layer._trainable_state())
+        return state
 
     # A model's own input and output tensors are its node 0 (as in Keras); its calls on other
     # tensors are nodes 1, 2, ... for get_output_at / get_input_at.
@@ -139,8 +155,7 @@ class Model(ModelAPI, Layer):
         return self._variables()
 
     def get_weights(self):
-        self._sync_from_device()
-        return [v._value.copy() for v in self._variables()]
+        return [v.numpy() for v in self._variables()]
 
     def set_weights(self, weights):
         variables = self._variables()
@@ -152,7 +167,7 @@ class Model(ModelAPI, Layer):
             if tuple(getattr(w, "shape", ())) != v.shape:
                 raise ValueError(f"weight '{v.path}' has shape {v.shape}, got an array of shape "
                                  f"{getattr(w, 'shape', None)} (arrays are taken in get_weights() order)")
-        self._sync_from_device()
+        weights = [v.check_assignable(w) for v, w in zip(variables, weights)]  # all checked before any changes
         for v, w in zip(variables, weights):
             v.assign(w)
 
@@ -379,10 +394,19 @@ class Sequential(Model):
         self._init_graph(self._input, y)
 
     def pop(self):
+        """Remove and return the last layer (Keras 3); the model then ends at the layer before it."""
         if not self._stack:
-            raise TypeError("there are no layers in the model")
-        self._stack.pop()
-        raise NotImplementedError("Sequential.pop: rebuild the model from the remaining layers instead")
+            raise TypeError(f"Sequential model '{self.name}' has no layers to pop")
+        layer, remaining = self._stack[-1], self._stack[:-1]
+        if self.built and remaining:
+            last = self._nodes[-1]
+            assert last.layer is layer, "internal: a built Sequential ends with its last layer's call"
+            self._init_graph(self._input, last.inputs[0])
+        elif self.built:   # nothing left but the Input: unbuilt, as Keras leaves it
+            self.built, self._layers = False, []
+        self._stack = remaining
+        self._runners, self._compiled, self._trainer = {}, None, None
+        return layer
 
     @property
     def layers(self):

@@ -1,7 +1,7 @@
 """What a Model does with data: predict, call on arrays, summary, export, compile/fit/evaluate.
 
-The weights live in each layer's Variables on the host; while a model trains, the runtime
-keeps newer copies on the device and ``_sync_from_device`` brings them back on demand.
+The weights live in each layer's Variables (``fgc/variables.py``): while a model trains, its
+Trainer holds newer copies on the device and every reader of a Variable brings them home first.
 """
 from __future__ import annotations
 
@@ -21,24 +21,11 @@ def _named_arguments(method) -> list[str]:
 class ModelAPI:
     def __init__(self):
         self._runners: dict = {}
-        self._weights_version = 0    # bumped whenever the Variables change
         self._trainer = None         # set by compile()
-        self._device_newer = False   # the trainer holds weights newer than the Variables
         self._compiled = None
         self.optimizer = None
         self.stop_training = False
         self.history = None
-
-    # ------------------------------------------------------------------ weight sync hooks
-    def _sync_from_device(self):
-        if self._device_newer and self._trainer is not None:
-            self._device_newer = False
-            self._trainer.pull_weights()
-
-    def _weights_changed(self):
-        self._weights_version += 1
-        if self._trainer is not None:
-            self._trainer.weights_changed()
 
     # ------------------------------------------------------------------ inference
     def _runner(self):
@@ -50,8 +37,7 @@ class ModelAPI:
 
             self._runners[device] = InferenceRunner(self, device)
         runner = self._runners[device]
-        self._sync_from_device()
-        runner.refresh(self._weights_version)
+        runner.refresh()
         return runner
 
     def _ensure_built(self, x):
@@ -124,13 +110,19 @@ class ModelAPI:
         if not self.built:
             raise ValueError(f"model '{self.name}' is not built yet: give the first layer an input_shape= or start "
                              f"with an Input before compile()")
-        self._sync_from_device()
-        self._compiled = resolve(self, optimizer, loss, loss_weights, metrics)
         if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
             raise ValueError(f"steps_per_execution must be a positive int, got {steps_per_execution!r}")
-        self._compiled.steps_per_execution = steps_per_execution
-        self.optimizer = self._compiled.optimizer
-        self._trainer = Trainer(self, self._compiled)
+        compiled = resolve(self, optimizer, loss, loss_weights, metrics)
+        compiled.steps_per_execution = steps_per_execution
+        # Keras 3: the trainable flags in force now are the ones this compiled model trains with.
+        compiled.trainable_state = self._trainable_state()
+        previous = self._trainer
+        self._compiled, self.optimizer = compiled, compiled.optimizer
+        self._trainer = Trainer(self, compiled)
+        if previous is not None:
+            previous.release()
+            if previous.compiled.optimizer is compiled.optimizer:  # the same optimizer keeps its slots
+                self._trainer.adopt_optimizer_state(previous)
 
     def _require_compiled(self, what: str):
         if self._trainer is None:

@@ -33,7 +33,6 @@ def export_model(model, filepath, training: bool = False):
 
         proto = train_step_proto(model)
     else:
-        model._sync_from_device()
         proto = to_onnx(inference_graph(model), params_as_inputs=False,
                         doc=f"fgc inference graph of model '{model.name}'")
     onnx.checker.check_model(proto)

@@ -96,7 +96,7 @@ def emit_nodes(graph: Graph, e: Emitter, params_as_inputs: bool, param_values: d
             else:
                 value = (param_values or {}).get(pname)
                 if value is None:
-                    value = graph.params[pname].variable._value
+                    value = graph.params[pname].variable.read()
                 e.const(np.asarray(value), name=pname)
         elif op == "constant":
             e.const(d["attrs"]["value"], name=outs[0])

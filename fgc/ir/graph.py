@@ -52,6 +52,10 @@ class Graph:
         self.outputs: list[Value] = []
         self.output_names: list[str] = []
         self.params: dict[str, ParamSpec] = {}
+        # Run-time checks: with ``guarded`` set, layers may add outputs ``check/<name>`` counting bad
+        # values (out-of-range ids); ``checks`` maps each to the error message the host raises.
+        self.guarded = False
+        self.checks: dict[str, str] = {}
         self._order = itertools.count()
 
     # ---------------------------------------------------------------- queries

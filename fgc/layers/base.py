@@ -13,46 +13,10 @@ import numpy as np
 from fgc import initializers
 from fgc.ir.types import BATCH, ShapeError, TensorType, canonical_dtype, numpy_dtype
 from fgc.naming import check_kwargs, snake_case, unique_name
+from fgc.variables import Variable, tick
 
 BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim",
                "weights", "input_length")
-
-
-class Variable:
-    """One weight: its value lives on the host here (the runtime keeps device copies while training)."""
-
-    def __init__(self, value: np.ndarray, name: str, layer: "Layer", trainable: bool = True):
-        self._value = value
-        self.name = name
-        self.layer = layer
-        self.trainable = trainable
-
-    @property
-    def path(self) -> str:
-        return f"{self.layer.name}/{self.name}"
-
-    @property
-    def shape(self) -> tuple:
-        return self._value.shape
-
-    @property
-    def dtype(self) -> str:
-        return self._value.dtype.name
-
-    def numpy(self) -> np.ndarray:
-        self.layer._sync_from_device()
-        return self._value.copy()
-
-    def assign(self, value) -> None:
-        value = np.asarray(value)
-        if value.shape != self._value.shape:
-            raise ValueError(f"weight '{self.path}' has shape {self._value.shape}; cannot assign an array of "
-                             f"shape {value.shape}")
-        self._value = value.astype(self._value.dtype, copy=True)
-        self.layer._weights_changed()
-
-    def __repr__(self) -> str:
-        return f"<Variable path={self.path} shape={self.shape} dtype={self.dtype}>"
 
 
 class Mask:
@@ -142,7 +106,6 @@ class Layer:
         self.built = False
         self._inbound_nodes: list[Node] = []
         self._initial_weights = weights
-        self._owner_models: list = []
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,) if input_length is None else (input_length, input_dim)
         if batch_input_shape is not None:
@@ -193,8 +156,7 @@ class Layer:
         return [w for w in self.weights if not (w.trainable and self.trainable)]
 
     def get_weights(self) -> list[np.ndarray]:
-        self._sync_from_device()
-        return [w._value.copy() for w in self.weights]
+        return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights) -> None:
         weights = list(weights)
@@ -202,7 +164,7 @@ class Layer:
             expected = ", ".join(f"{w.path} {w.shape}" for w in self.weights)
             raise ValueError(f"layer '{self.name}' expects {len(self.weights)} weight arrays ({expected}), "
                              f"got {len(weights)}")
-        self._sync_from_device()
+        weights = [w.check_assignable(v) for w, v in zip(self.weights, weights)]  # all checked before any changes
         for w, v in zip(self.weights, weights):
             w.assign(v)
 
@@ -211,13 +173,24 @@ class Layer:
             raise ValueError(f"layer '{self.name}' is not built yet: call it on an input first")
         return int(sum(np.prod(w.shape) for w in self.weights))
 
-    def _sync_from_device(self) -> None:
-        for model in self._owner_models:
-            model._sync_from_device()
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
 
-    def _weights_changed(self) -> None:
-        for model in self._owner_models:
-            model._weights_changed()
+    @trainable.setter
+    def trainable(self, value) -> None:
+        # A compiled model's step keeps the flags it was compiled with (Keras 3); moving the clock
+        # lets its trainer notice the change and warn.
+        self._trainable = bool(value)
+        tick()
+
+    def _trainable_state(self) -> dict:
+        """This layer and the layers it wraps (attributes) -> their own trainable flags."""
+        state = {self: self._trainable} if "_trainable" in vars(self) else {}
+        for value in vars(self).values():
+            if isinstance(value, Layer) and value is not self:
+                state.update(value._trainable_state())
+        return state
 
     # ------------------------------------------------------------------ calling
     def __call__(self, inputs, **kwargs):

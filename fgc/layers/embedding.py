@@ -37,6 +37,16 @@ class Embedding(Layer):
         ids = inputs[0]
         if b.type(ids).dtype not in ("int32", "int64"):
             ids = b.Cast(ids, to="int64")
+        if b.graph.guarded and b.graph.node(ids.node)["op"] != "input":
+            # Ids computed inside the model (a Reshape, a slice) cannot be checked on the host before the run:
+            # count the bad ones in the graph, look up row 0 instead, and let the host refuse the result.
+            valid = b.And(b.GreaterOrEqual(ids, 0), b.Less(ids, self.input_dim))
+            bad = b.ReduceSum(b.Cast(b.Not(valid), to="int64"), keepdims=0)
+            b.add_check(self.name, bad, f"Embedding layer '{self.name}' (input_dim={self.input_dim}) got {{count}} "
+                                        f"id(s) outside [0, {self.input_dim}) from the layers before it; ids are row "
+                                        f"numbers of the embedding table. Nothing was returned or changed: fix the ids "
+                                        f"or make input_dim at least the vocabulary size.")
+            ids = b.Where(valid, ids, b.const(0, b.type(ids).dtype))
         return [b.Gather(params["embeddings"], ids, axis=0)]
 
     def output_mask(self, mask, inputs):

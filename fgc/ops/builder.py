@@ -54,6 +54,16 @@ class Builder:
         self.graph.outputs.append(value)
         self.graph.output_names.append(f"new/{name}")
 
+    def add_check(self, name: str, count: Value, message: str) -> None:
+        """A graph output ``check/<name>`` counting bad values; the host raises ``message`` (with
+        ``{count}`` filled in) when it is not zero, before anything is committed."""
+        out, k = f"check/{name}", 1
+        while out in self.graph.checks:
+            out, k = f"check/{name}#{k}", k + 1
+        self.graph.outputs.append(count)
+        self.graph.output_names.append(out)
+        self.graph.checks[out] = message
+
     # ------------------------------------------------------------------ ops
     def emit(self, op: str, *inputs, hint: str | None = None, **attrs):
         opdef = registry.get(op)

@@ -107,3 +107,10 @@ def make_session(model_bytes: bytes, device: str | None = None) -> ort.Inference
     if device == "cuda" and "CUDAExecutionProvider" not in sess.get_providers():
         raise DeviceError(f"device 'cuda' requested but the session fell back to {sess.get_providers()}; {CUDA_HINT}")
     return sess
+
+
+def raise_failed_checks(names, values, messages: dict) -> None:
+    """Raise the message of the first ``check/`` output (see Graph.checks) whose count of bad values is not 0."""
+    for name, value in zip(names, values):
+        if name in messages and value:
+            raise ValueError(messages[name].format(count=int(value)))

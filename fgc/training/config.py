@@ -18,6 +18,7 @@ class Compiled:
     loss_weights: dict = field(default_factory=dict)  # output name -> float
     metrics: dict = field(default_factory=dict)       # output name -> [Metric]
     steps_per_execution: int = 1                      # train steps per onnxruntime call (an ONNX Loop)
+    trainable_state: dict = field(default_factory=dict)  # layer -> trainable flag at compile() (Keras 3)
 
 
 def per_output(value, names: list[str], what: str, allow_missing: bool = False) -> dict:

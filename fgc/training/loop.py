@@ -86,21 +86,19 @@ class Mean:
 
 
 def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, on_batch=None) -> dict:
-    trainer, opt = model._trainer, model.optimizer
+    trainer = model._trainer
     spec = trainer.step(train).spec
     wanted = [k for k in spec.data_inputs + spec.target_inputs if k in data.arrays]
     group = model._compiled.steps_per_execution if train else 1
-    mean = Mean(spec.report_outputs)
+    mean = Mean(spec.report_outputs[:len(spec.report_outputs) - len(spec.checks)])
     index = 0
     for feeds, sizes in data.chunks(batch_size, group, steps, wanted):
         if not train:
             results = [trainer.run(False, feeds)]
         elif len(sizes) > 1:
-            lrs = [opt.current_lr(opt.iterations + k) for k in range(len(sizes))]
-            results = trainer.run_many(feeds, lrs, opt.iterations)
+            results = trainer.run_many(feeds, len(sizes))
         else:
-            results = [trainer.run(True, feeds, opt.current_lr(), opt.iterations)]
-        opt.iterations += len(sizes) if train else 0
+            results = [trainer.run(True, feeds)]
         for n, values in zip(sizes, results):
             mean.add(values, n)
             if on_batch is not None:
@@ -150,7 +148,6 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
-    model._sync_from_device()
     cbs.on_train_end()
     return history
 

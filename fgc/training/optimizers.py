@@ -8,6 +8,7 @@ so schedules need no recompilation; ``t = step + 1`` where Keras uses ``iteratio
 from __future__ import annotations
 
 import inspect
+import weakref
 
 from fgc.naming import check_kwargs, resolve
 
@@ -35,7 +36,25 @@ class Optimizer:
         self.weight_decay, self.clipnorm, self.clipvalue = weight_decay, clipnorm, clipvalue
         self.global_clipnorm = global_clipnorm
         self.name = name or type(self).__name__.lower()
-        self.iterations = 0
+        self._iterations = 0
+        self._trainer = None   # weakref to the Trainer of the model compiled with this optimizer last
+
+    # The count lives in the trainer's committed state, so a step and its count change together.
+    @property
+    def iterations(self) -> int:
+        trainer = self._trainer() if self._trainer is not None else None
+        return trainer.iterations if trainer is not None else self._iterations
+
+    @iterations.setter
+    def iterations(self, value) -> None:
+        trainer = self._trainer() if self._trainer is not None else None
+        if trainer is not None:
+            trainer.iterations = int(value)
+        self._iterations = int(value)
+
+    def _attach(self, trainer) -> None:
+        self._iterations = self.iterations
+        self._trainer = weakref.ref(trainer)
 
     def current_lr(self, step: int | None = None) -> float:
         lr = self.learning_rate

@@ -3,19 +3,34 @@
 On CUDA, weights and optimizer state are OrtValues on the GPU. Each train step binds the
 current set as inputs and a second, preallocated set as outputs, then swaps them (never one
 buffer as both input and output). Only the report scalars (loss, metrics) come back to the
-host each step; weights come back for get_weights, save, export, predict and at the end of fit.
+host each step.
 
 On the CPU, for a small state (under 1 MiB), the state is numpy arrays fed to a plain ``run``:
 its outputs are fresh arrays that become the next step's inputs (the same ping-pong, with
 onnxruntime allocating). That costs ~15 us less per step than binding on the seed MLP; for big
 states (the QA model's embeddings) the fresh allocations cost more than binding saves (73 vs 60
 ms per step), so those bind preallocated buffers as on CUDA.
+
+Weight ownership (fgc/variables.py): the Trainer is the *holder* of the Variables its step
+updates while its device copy is the newest; any reader of those Variables calls ``release``,
+which writes them back. Before each step ``acquire`` reloads whatever another model, a
+``set_weights`` or a load changed since, in one integer comparison when nothing did.
+
+Commit: a step's results become the trainer's state in one assignment of a ``Snapshot``
+(arrays, ping-pong partners, iteration count) after every check passed, so an interrupt or a
+refused step never leaves weights, optimizer slots and ``iterations`` out of step.
 """
 from __future__ import annotations
+
+import contextlib
+import warnings
+import weakref
+from typing import NamedTuple
 
 import numpy as np
 import onnxruntime as ort
 
+from fgc import variables
 from fgc.export.onnx import to_onnx
 from fgc.runtime import session as rt
 
@@ -34,29 +49,88 @@ class CompiledStep:
         self.loop_session = None  # the same step inside an ONNX Loop, built on first multi-step use
 
 
+class Snapshot(NamedTuple):
+    """Everything a step changes, replaced as one object."""
+
+    arrays: dict       # input name -> array or OrtValue: weights and optimizer state
+    spare: dict        # bound mode: the ping-pong partner of each updated entry
+    iterations: int    # train steps taken (Keras' optimizer.iterations)
+
+
+@contextlib.contextmanager
+def trainable_flags(state: dict):
+    """Build under the trainable flags a model was compiled with (Keras 3), then restore today's."""
+    now = {layer: layer._trainable for layer in state}
+    for layer, flag in state.items():
+        layer._trainable = flag
+    try:
+        yield
+    finally:
+        for layer, flag in now.items():
+            layer._trainable = flag
+
+
 class Trainer:
-    """Owns the compiled steps of one compiled model and the device copy of its weights."""
+    """Owns the compiled steps of one compiled model, the device copy of its weights and its
+    optimizer state."""
 
     def __init__(self, model, compiled):
-        self.model = model
+        self._model = weakref.ref(model)   # the model owns the trainer, not the other way round
+        self.model_name = model.name
         self.compiled = compiled
         self.device = rt.get_device()
         self.ort_device = "cuda" if self.device == "cuda" else "cpu"
         self._steps: dict[bool, CompiledStep] = {}
-        self.state: dict | None = None     # input name -> OrtValue (weights and optimizer state)
-        self.spare: dict = {}              # the ping-pong partners of updated entries
-        self._weights_stale = False
+        self.now: Snapshot | None = None
+        self._iterations = int(compiled.optimizer.iterations)   # until the first snapshot
+        self._loaded: dict = {}            # Variable -> the version the device state holds
+        self._holding = False              # this trainer holds every Variable its step writes
+        self._seen = -1                    # the variables clock at the last acquire
+        self._adopted_slots: dict = {}     # Variable -> {slot: Keras-layout value}, from adopt_optimizer_state
+        self._adopted_globals: dict = {}
+        self._warned_flags = False
         self.bind = self.ort_device != "cpu"
+        compiled.optimizer._attach(self)
 
     # ------------------------------------------------------------------ compilation
     def step(self, train: bool) -> CompiledStep:
         if train not in self._steps:
+            model = self._model()
+            if model is None:
+                raise RuntimeError(f"model '{self.model_name}' no longer exists")
             # the evaluation step reads the train step's device state, so it takes the train step's layouts
             layouts = None if train else stored_layouts(self.step(True).graph)
-            self._steps[train] = CompiledStep(self.model, self.compiled, train, self.device, layouts)
+            with trainable_flags(self.compiled.trainable_state):
+                self._steps[train] = CompiledStep(model, self.compiled, train, self.device, layouts)
         return self._steps[train]
 
-    # ------------------------------------------------------------------ state
+    @property
+    def iterations(self) -> int:
+        return self.now.iterations if self.now is not None else self._iterations
+
+    @iterations.setter
+    def iterations(self, value: int) -> None:
+        if self.now is None:
+            self._iterations = int(value)
+        else:
+            self.now = self.now._replace(iterations=int(value))
+
+    # ------------------------------------------------------------------ where each weight lives
+    def _layout(self):
+        """(params, flat names, weights by name, written names) of the train step's state."""
+        compiled = self.step(True)
+        spec, params = compiled.spec, compiled.graph.params
+        alone = [n for n in spec.params if n != "params"]
+        written = list(spec.slices) + alone + [n for n in spec.weight_inputs if n in spec.update_outputs]
+        return params, spec, alone, written
+
+    def _stored(self, params, name: str) -> np.ndarray:
+        return stored_value(params[name], params[name].variable.read())
+
+    def _flat(self, params, spec, values: dict) -> np.ndarray:
+        """The flat ``params`` buffer from per-weight stored values (name -> array)."""
+        return np.concatenate([values[n].reshape(-1) for n in spec.slices]).astype(np.float32)
+
     def _ortvalue(self, array: np.ndarray):
         array = np.ascontiguousarray(array)
         if not self.bind:
@@ -67,125 +141,218 @@ class Trainer:
     def _host(value) -> np.ndarray:
         return value if isinstance(value, np.ndarray) else value.numpy()
 
-    def _weight_arrays(self, spec) -> dict:
-        params = self.step(True).graph.params  # name -> ParamSpec with its Variable
-        out = {}
-        def value(n):
-            return stored_value(params[n], params[n].variable._value)
+    # ------------------------------------------------------------------ the ownership protocol
+    def acquire(self) -> None:
+        """Make the device state the newest copy of every weight the step reads, and hold the ones it writes."""
+        if self._holding and self._seen == variables.clock():
+            return
+        self._warn_if_flags_changed()
+        params, spec, alone, written = self._layout()
+        names = list(spec.slices) + alone + list(spec.weight_inputs)
+        changed = []
+        for name in names:
+            var = params[name].variable
+            if var._holder is self:
+                continue
+            var.read()  # another runtime's newer copy comes home first
+            if self._loaded.get(var) != var._version:
+                changed.append(name)
+        if self.now is None:
+            self.now = self._initial_snapshot(params, spec, alone)
+        elif changed:
+            self.now = self.now._replace(arrays=self._patched(params, spec, changed))
+        for name in names:
+            self._loaded[params[name].variable] = params[name].variable._version
+        for name in written:
+            params[name].variable._holder = self
+        self._holding = True
+        self._seen = variables.tick()
 
-        if spec.flat:
-            out["params"] = np.concatenate([value(n).reshape(-1) for n in spec.slices]).astype(np.float32)
-        out.update({n: value(n) for n in spec.params if n != "params"})
-        out.update({n: value(n) for n in spec.weight_inputs})
+    def release(self) -> None:
+        """Write the newest weights back to their Variables; the device copy stays valid for the next step."""
+        if self.now is None or not self._steps:
+            self._holding = False
+            return
+        params, spec, alone, written = self._layout()
+        mine = [n for n in written if params[n].variable._holder is self]
+        if mine:
+            flat = self._host(self.now.arrays["params"]) if spec.slices else None
+            for name in mine:
+                var = params[name].variable
+                if name in spec.slices:
+                    offset, size, shape = spec.slices[name]
+                    stored = flat[offset:offset + size].reshape(shape)
+                else:
+                    stored = self._host(self.now.arrays[name])
+                var._store(keras_value(params[name], stored).astype(var._value.dtype, copy=True))
+                self._loaded[var] = var._version
+        self._holding = False
+
+    def _initial_snapshot(self, params, spec, alone) -> Snapshot:
+        values = {n: self._stored(params, n) for n in list(spec.slices) + alone + list(spec.weight_inputs)}
+        arrays = {}
+        if spec.slices:
+            arrays["params"] = self._flat(params, spec, values)
+        arrays.update({n: values[n] for n in alone + list(spec.weight_inputs)})
+        arrays.update(self._initial_slots(params, spec))
+        size = sum(a.nbytes for a in arrays.values())
+        self.bind = self.ort_device != "cpu" or size > HOST_STATE_LIMIT
+        return Snapshot({n: self._ortvalue(a) for n, a in arrays.items()}, {}, self._iterations)
+
+    def _patched(self, params, spec, changed: list[str]) -> dict:
+        """The state arrays with the changed weights reloaded from their Variables (optimizer state kept)."""
+        arrays = dict(self.now.arrays)
+        in_flat = [n for n in changed if n in spec.slices]
+        if in_flat:
+            flat = self._host(arrays["params"]).copy()
+            for name in in_flat:
+                offset, size, _ = spec.slices[name]
+                flat[offset:offset + size] = self._stored(params, name).reshape(-1)
+            arrays["params"] = self._ortvalue(flat)
+        for name in changed:
+            if name not in spec.slices:
+                arrays[name] = self._ortvalue(self._stored(params, name))
+        return arrays
+
+    def _warn_if_flags_changed(self) -> None:
+        model = self._model()
+        if self._warned_flags or model is None or not self.compiled.trainable_state:
+            return
+        changed = [layer.name for layer, flag in self.compiled.trainable_state.items() if layer._trainable != flag]
+        if changed:
+            self._warned_flags = True
+            warnings.warn(f"model '{self.model_name}': the trainable flag of {changed} changed since compile(); "
+                          f"this model keeps training with the flags it was compiled with (as Keras 3 does). "
+                          f"Call compile() again for the change to take effect.", stacklevel=4)
+
+    # ------------------------------------------------------------------ optimizer state by variable
+    def _initial_slots(self, params, spec) -> dict:
+        """Zero-filled (or the optimizer's initial value) slots, except those adopted from a previous trainer."""
+        out = {}
+        for name, (shape, init) in spec.state_init.items():
+            key = name.split("/", 2)
+            if len(key) == 2:                                   # opt/<global slot>
+                out[name] = np.array(self._adopted_globals.get(key[1], np.full(shape, init, np.float32)), np.float32)
+            elif key[2] == "params":                            # opt/<slot>/params: the flat buffer's slots
+                out[name] = self._flat(params, spec, {
+                    n: self._adopted_slot(params, n, key[1], init, spec.slices[n][2]) for n in spec.slices})
+            else:
+                out[name] = self._adopted_slot(params, key[2], key[1], init, shape)
         return out
 
-    def ensure_state(self) -> None:
-        spec = self.step(True).spec
-        if self.state is None:
-            arrays = self._weight_arrays(spec)
-            size = sum(a.nbytes for a in arrays.values()) * (1 + len(spec.state_init) / max(len(arrays), 1))
-            self.bind = self.ort_device != "cpu" or size > HOST_STATE_LIMIT
-            self.state = {n: self._ortvalue(a) for n, a in arrays.items()}
-            for name, (shape, init) in spec.state_init.items():
-                self.state[name] = self._ortvalue(np.full(shape, init, np.float32))
-            self._weights_stale = False
-        elif self._weights_stale:
-            for n, a in self._weight_arrays(spec).items():
-                self.state[n] = self._ortvalue(a)
-            self._weights_stale = False
+    def _adopted_slot(self, params, name: str, slot: str, init: float, shape: tuple) -> np.ndarray:
+        """A slot in the stored layout ``shape``: adopted from a previous trainer, else filled with ``init``."""
+        value = self._adopted_slots.get(params[name].variable, {}).get(slot)
+        if value is None:
+            return np.full(shape, init, np.float32)
+        return stored_value(params[name], value).astype(np.float32)
 
-    def weights_changed(self) -> None:
-        """The Variables were assigned on the host: reload them before the next step (optimizer state stays)."""
-        if self.state is not None:
-            self._weights_stale = True
+    def slot_values(self) -> tuple[dict, dict]:
+        """({Variable: {slot: Keras-layout value}}, {global slot: value}) of the current optimizer state."""
+        if self.now is None or not self._steps:
+            return dict(self._adopted_slots), dict(self._adopted_globals)
+        params, spec, alone, _ = self._layout()
+        per_var, glob = {}, {}
+        for name in spec.state_init:
+            key = name.split("/", 2)
+            value = self._host(self.now.arrays[name])
+            if len(key) == 2:
+                glob[key[1]] = np.array(value)
+            elif key[2] == "params":
+                for n, (offset, size, shape) in spec.slices.items():
+                    per_var.setdefault(params[n].variable, {})[key[1]] = keras_value(
+                        params[n], value[offset:offset + size].reshape(shape)).copy()
+            else:
+                per_var.setdefault(params[key[2]].variable, {})[key[1]] = keras_value(params[key[2]], value).copy()
+        return per_var, glob
 
-    def pull_weights(self) -> None:
-        """Copy the device weights back into the layers' Variables."""
-        if self.state is None or self._weights_stale:
-            return
-        spec = self.step(True).spec
-        params = self.step(True).graph.params
-        if spec.flat:
-            flat = self._host(self.state["params"])
-            for name, (offset, size, shape) in spec.slices.items():
-                var = params[name].variable
-                var._value = keras_value(params[name], flat[offset:offset + size].reshape(shape)).astype(
-                    var._value.dtype)
-        updated = [n for n in spec.params if n != "params"] + [
-            n for n in spec.weight_inputs if n in spec.update_outputs]  # + buffers the step updates (BatchNorm)
-        for name in updated:
-            params[name].variable._value = keras_value(params[name], self._host(self.state[name]).copy())
-        self.model._weights_version += 1
+    def adopt_optimizer_state(self, previous: "Trainer") -> None:
+        """Start from another trainer's slots (a recompile with the same optimizer keeps its state)."""
+        self._adopted_slots, self._adopted_globals = previous.slot_values()
+        self._iterations = previous.iterations
 
     # ------------------------------------------------------------------ running
-    def run_many(self, stacked: dict, lrs: list[float], step: int) -> list[list[float]]:
-        """len(lrs) train steps on batches stacked (steps, batch, ...): with a host-side state, one
+    @staticmethod
+    def _checked(reports, spec) -> list[float]:
+        """The log values of a step, after refusing it if a check counted bad values (nothing is committed)."""
+        rt.raise_failed_checks(spec.report_outputs, reports, spec.checks)
+        return [float(v) for v in reports[:len(reports) - len(spec.checks)]]
+
+    def run_many(self, stacked: dict, steps: int) -> list[list[float]]:
+        """``steps`` train steps on batches stacked (steps, batch, ...): with a host-side state, one
         onnxruntime call runs them all through the compiled step wrapped in a Loop."""
         if self.bind:
-            return [self.run(True, {k: v[i] for k, v in stacked.items()}, lr, step + i) for i, lr in enumerate(lrs)]
+            return [self.run(True, {k: v[i] for k, v in stacked.items()}) for i in range(steps)]
         compiled = self.step(True)
-        self.ensure_state()
-        self.model._device_newer = True
-        spec = compiled.spec
+        self.acquire()
+        now, spec, opt = self.now, compiled.spec, self.compiled.optimizer
         if compiled.loop_session is None:
             from .multistep import loop_proto
 
             compiled.loop_session = rt.make_session(loop_proto(compiled.proto, spec).SerializeToString(),
                                                     self.device)
+        lrs = [opt.current_lr(now.iterations + k) for k in range(steps)]
         feeds = {f"stack/{k}": v for k, v in stacked.items()}
-        feeds.update({"steps": np.array(len(lrs), np.int64), "stack/lr": np.array(lrs, np.float32),
-                      "step0": np.array(step, np.float32)})
+        feeds.update({"steps": np.array(steps, np.int64), "stack/lr": np.array(lrs, np.float32),
+                      "step0": np.array(now.iterations, np.float32)})
         carried = list(spec.update_outputs)
-        feeds.update({f"init/{n}": self.state[n] for n in carried})
-        feeds.update({n: self.state[n] for n in spec.weight_inputs if n not in spec.update_outputs})
+        feeds.update({f"init/{n}": now.arrays[n] for n in carried})
+        feeds.update({n: now.arrays[n] for n in spec.weight_inputs if n not in spec.update_outputs})
         outs = compiled.loop_session.run([f"final/{n}" for n in carried] +
                                          [f"reports/{r}" for r in spec.report_outputs], feeds)
-        for n, value in zip(carried, outs):
-            self.state[n] = value
-        reports = np.stack(outs[len(carried):], axis=1)
-        return [[float(v) for v in row] for row in reports]
+        rows = [self._checked(list(row), spec) for row in np.stack(outs[len(carried):], axis=1)]
+        arrays = dict(now.arrays)
+        arrays.update(zip(carried, outs))
+        self.now = Snapshot(arrays, now.spare, now.iterations + steps)   # the commit
+        return rows
 
-    def run(self, train: bool, feeds: dict, lr: float = 0.0, step: int = 0) -> list[float]:
+    def run(self, train: bool, feeds: dict) -> list[float]:
         compiled = self.step(train)
-        self.ensure_state()
+        self.acquire()
+        now = self.now
         if train:
-            self.model._device_newer = True
-            feeds = {**feeds, "lr": np.array(lr, np.float32), "step": np.array(step, np.float32)}
-        if not self.bind:
-            return self._run_host(compiled, train, feeds)
-        return self._run_bound(compiled, train, feeds)
+            opt = self.compiled.optimizer
+            feeds = {**feeds, "lr": np.array(opt.current_lr(now.iterations), np.float32),
+                     "step": np.array(now.iterations, np.float32)}
+        run = self._run_bound if self.bind else self._run_host
+        reports, updated, spare = run(compiled, now, train, feeds)
+        logs = self._checked(reports, compiled.spec)
+        if train:
+            arrays = dict(now.arrays)
+            arrays.update(updated)
+            self.now = Snapshot(arrays, spare, now.iterations + 1)   # the commit: one assignment
+        return logs
 
-    def _run_host(self, compiled, train: bool, feeds: dict) -> list[float]:
+    def _run_host(self, compiled, now: Snapshot, train: bool, feeds: dict):
         spec = compiled.spec
         for name in spec.params + spec.weight_inputs + (spec.state_inputs if train else []):
-            feeds[name] = self.state[name]
+            feeds[name] = now.arrays[name]
         updated = list(spec.update_outputs.items()) if train else []
         outs = compiled.session.run(spec.report_outputs + [o for _, o in updated], feeds)
         k = len(spec.report_outputs)
-        for (in_name, _), value in zip(updated, outs[k:]):
-            self.state[in_name] = value
-        return [float(v) for v in outs[:k]]
+        return outs[:k], {in_name: value for (in_name, _), value in zip(updated, outs[k:])}, now.spare
 
-    def _run_bound(self, compiled, train: bool, feeds: dict) -> list[float]:
+    def _run_bound(self, compiled, now: Snapshot, train: bool, feeds: dict):
         spec = compiled.spec
         io = compiled.session.io_binding()
         for name, arr in feeds.items():
             io.bind_cpu_input(name, arr)
         for name in spec.params + spec.weight_inputs + (spec.state_inputs if train else []):
-            io.bind_ortvalue_input(name, self.state[name])
+            io.bind_ortvalue_input(name, now.arrays[name])
         for name in spec.report_outputs:
             io.bind_output(name, "cpu")
         updated = list(spec.update_outputs.items()) if train else []
+        targets = {}
         for in_name, out_name in updated:
-            spare = self.spare.get(in_name)
-            if spare is None:
-                current = self.state[in_name]
-                spare = ort.OrtValue.ortvalue_from_shape_and_type(current.shape(), np.float32, self.ort_device, 0)
-            io.bind_ortvalue_output(out_name, spare)
-            self.spare[in_name] = spare
+            target = now.spare.get(in_name)
+            if target is None:
+                current = now.arrays[in_name]
+                target = ort.OrtValue.ortvalue_from_shape_and_type(current.shape(), np.float32, self.ort_device, 0)
+            io.bind_ortvalue_output(out_name, target)
+            targets[in_name] = target
         compiled.session.run_with_iobinding(io)
         outs = io.get_outputs()
-        reports = [float(outs[i].numpy()) for i in range(len(spec.report_outputs))]
-        for in_name, _ in updated:
-            self.state[in_name], self.spare[in_name] = self.spare[in_name], self.state[in_name]
-        return reports
+        reports = [outs[i].numpy() for i in range(len(spec.report_outputs))]
+        # the buffers just read become the partners the next step writes into
+        spare = {**now.spare, **{n: now.arrays[n] for n in targets}}
+        return reports, targets, spare

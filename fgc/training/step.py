@@ -31,7 +31,8 @@ class StepSpec:
     flat: bool = False
     state_inputs: list[str] = field(default_factory=list)     # "opt/<slot>/<param>" or "opt/<global>"
     state_init: dict = field(default_factory=dict)
-    report_outputs: list[str] = field(default_factory=list)   # loss, per-output losses, metrics
+    report_outputs: list[str] = field(default_factory=list)   # loss, per-output losses, metrics, then checks
+    checks: dict = field(default_factory=dict)                # "check/<name>" report -> error message
     update_outputs: dict = field(default_factory=dict)        # input name -> output name with its new value
 
 
@@ -116,14 +117,21 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     from fgc.ops.autodiff import gradients
 
     graph = model.to_graph()
+    graph.guarded = True  # out-of-range ids computed in the graph are counted (check/ outputs), see Embedding
     given = None if layouts is None else tuple(sorted(layouts.items()))
     PassManager(lowering_pipeline(training=train) + [ParamLayouts(given), CancelTransposes()]).run(graph)
     spec = StepSpec(list(graph.input_names), [], [])
     # Layers that update non-trainable weights (BatchNorm's moving statistics) left "new/<weight>" outputs.
     buffers = [(name[len("new/"):], v) for name, v in zip(graph.output_names, graph.outputs) if name.startswith("new/")]
-    keep = [i for i, name in enumerate(graph.output_names) if not name.startswith("new/")]
+    checks = [(name, v) for name, v in zip(graph.output_names, graph.outputs) if name in graph.checks]
+    keep = [i for i, name in enumerate(graph.output_names) if not name.startswith("new/") and name not in graph.checks]
     graph.outputs, graph.output_names = [graph.outputs[i] for i in keep], [graph.output_names[i] for i in keep]
     total = add_losses_and_metrics(graph, compiled, spec)
+    for name, v in checks:  # reported after the logs; the host refuses a step whose count is not 0
+        graph.outputs.append(v)
+        graph.output_names.append(name)
+        spec.report_outputs.append(name)
+    spec.checks = dict(graph.checks)
     param_nodes = {graph.node(p)["attrs"]["name"]: p for p in graph.nodes_with_op("param")}
     trainable = [n for n in graph.params if n in param_nodes and graph.params[n].trainable]
     frozen = [n for n in graph.params if n in param_nodes and not graph.params[n].trainable]
