@@ -49,3 +49,13 @@ def resolve(identifier, base: type, table: dict, what: str):
             return table[key]()
         raise ValueError(f"unknown {what} '{identifier}'{near(key, table)}; known: {sorted(table)}")
     raise TypeError(f"a {what} must be a name, a {base.__name__} class or instance, got {identifier!r}")
+
+
+def outside_stacklevel(package: str = "fgc") -> int:
+    """The ``warnings.warn`` stacklevel that points at the first caller outside ``package`` (the user's line)."""
+    import sys
+
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == package:
+        frame, level = frame.f_back, level + 1
+    return level

@@ -32,6 +32,7 @@ import onnxruntime as ort
 
 from fgc import variables
 from fgc.export.onnx import to_onnx
+from fgc.naming import outside_stacklevel
 from fgc.runtime import session as rt
 
 from .step import build_step_graph, keras_value, stored_layouts, stored_value
@@ -223,7 +224,7 @@ class Trainer:
             self._warned_flags = True
             warnings.warn(f"model '{self.model_name}': the trainable flag of {changed} changed since compile(); "
                           f"this model keeps training with the flags it was compiled with (as Keras 3 does). "
-                          f"Call compile() again for the change to take effect.", stacklevel=4)
+                          f"Call compile() again for the change to take effect.", stacklevel=outside_stacklevel())
 
     # ------------------------------------------------------------------ optimizer state by variable
     def _initial_slots(self, params, spec) -> dict:
