@@ -60,10 +60,7 @@ class Model(ModelAPI, Layer):
             raise ValueError("the same Input tensor is listed twice in the model inputs")
         self._nodes = _collect_nodes(self.inputs, self.outputs)
         self._id_checks = None
-        layers = [t._keras_history[0] for t in self.inputs]
-        for node in self._nodes:
-            if node.layer not in layers:
-                layers.append(node.layer)
+        layers = _keras_layer_order(self.inputs, self.outputs)
         names = [layer.name for layer in layers]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -316,6 +313,46 @@ def _output_names(outputs) -> list[str]:
             name, k = f"{base}_{k}", k + 1
         names.append(name)
     return names
+
+
+def _call_inputs(node) -> list:
+    """The tensors a call was given (without the mask source a mask-consuming layer also reads)."""
+    return node.inputs[:-1] if "_mask" in node.call_args else node.inputs
+
+
+def _keras_layer_order(inputs, outputs) -> list:
+    """The model's layers in Keras 3's order (``keras/src/ops/function.py`` map_graph), which is also the
+    order of ``model.weights``: by depth, the longest path to an output first; ties in the order a
+    depth-first walk back from the outputs first meets them. Input layers included."""
+    first_seen, post_order, finished = {}, [], set()
+    input_ids = {id(t) for t in inputs}
+
+    def walk(t):
+        layer, node_index, _ = t._keras_history
+        node = layer._inbound_nodes[node_index]
+        if node in finished:
+            return
+        first_seen.setdefault(layer, len(first_seen))
+        if not isinstance(layer, InputLayer) and id(t) not in input_ids:
+            for x in _call_inputs(node):
+                walk(x)
+        finished.add(node)
+        post_order.append(node)
+
+    for t in outputs:
+        walk(t)
+    node_depth, layer_depth = {}, {}
+    for node in reversed(post_order):
+        depth = max(node_depth.setdefault(node, 0), layer_depth.get(node.layer, 0))
+        layer_depth[node.layer] = node_depth[node] = depth
+        for x in ([] if isinstance(node.layer, InputLayer) else _call_inputs(node)):
+            parent = x._keras_history[0]._inbound_nodes[x._keras_history[1]]
+            if parent in finished:
+                node_depth[parent] = max(depth + 1, node_depth.get(parent, 0))
+    for t in inputs:  # inputs no output needs still belong to the model
+        layer_depth.setdefault(t._keras_history[0], 0)
+        first_seen.setdefault(t._keras_history[0], -1)
+    return sorted(layer_depth, key=lambda layer: (-layer_depth[layer], first_seen[layer]))
 
 
 def _collect_nodes(inputs, outputs):
