@@ -81,4 +81,8 @@ def prepare(names, types, x, what: str) -> list[np.ndarray]:
     sizes = {n: a.shape[0] for n, a in zip(names, arrays)}
     if len(set(sizes.values())) > 1:
         raise ValueError(f"{what}s have different numbers of samples: {sizes}")
+    for name, a in zip(names, arrays):
+        if a.shape[0] == 0:  # no step would run, and fit would report a loss of 0.0
+            raise ValueError(f"{what} '{name}' has 0 samples (shape {a.shape}); pass at least one sample along "
+                             f"axis 0")
     return arrays

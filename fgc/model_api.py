@@ -80,7 +80,6 @@ class ModelAPI:
         args.verbose_level("predict()", verbose)
         arrays = self._prepare_inputs(x)
         n = arrays[0].shape[0]
-        args.require_samples("predict()", "x", n)
         runner = self._runner()
         bs = int(batch_size or 32)
         if n <= bs and not callbacks and steps is None:

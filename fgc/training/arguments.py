@@ -37,12 +37,6 @@ def validation_fraction(value) -> float:
     return float(value)
 
 
-def require_samples(where: str, what: str, n: int) -> None:
-    """Zero rows would run no step and report a loss of 0.0: refuse them instead."""
-    if n == 0:
-        raise ValueError(f"{where}: {what} has 0 samples; pass arrays with at least one sample along axis 0")
-
-
 def split_for_validation(n: int, fraction: float) -> int:
     """The number of training rows Keras keeps for ``validation_split=fraction`` (the rest validate)."""
     cut = int(n * (1 - fraction))

@@ -162,9 +162,10 @@ def _validation_batches(model, validation_data):
                          + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else ""))
     vx, vy = validation_data[0], validation_data[1]
     vsw = validation_data[2] if len(validation_data) > 2 else None
-    val = make_batches(model, vx, vy, vsw)
-    args.require_samples("fit()", "validation_data", val.n)
-    return val
+    try:
+        return make_batches(model, vx, vy, vsw)
+    except (ValueError, TypeError) as e:  # the same checks as for x and y: say which data they were about
+        raise type(e)(f"fit(): validation_data: {e}") from None
 
 
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
@@ -174,7 +175,6 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
                                    validation_steps, validation_batch_size, validation_freq)
     batch_size = int(batch_size or 32)
     data = make_batches(model, x, y, sample_weight, class_weight)
-    args.require_samples("fit()", "x", data.n)
     val = None
     if validation_data is not None:
         val = _validation_batches(model, validation_data)
@@ -237,7 +237,6 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     args.int_at_least("evaluate()", "steps", steps, 1, optional=True)
     verbose = args.verbose_level("evaluate()", verbose)
     data = make_batches(model, x, y, sample_weight)
-    args.require_samples("evaluate()", "x", data.n)
     batch_size = int(batch_size or 32)
     n_steps = steps or -(-data.n // batch_size)
     cbs = cbks.CallbackList(callbacks or [], model, {"epochs": 1, "steps": n_steps, "verbose": verbose})
@@ -252,7 +251,6 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
 
 def on_batch(model, x, y, sample_weight=None, class_weight=None, train=True, return_dict=False):
     data = make_batches(model, x, y, sample_weight, class_weight)
-    args.require_samples("train_on_batch()" if train else "test_on_batch()", "x", data.n)
     logs = run_epoch(model, data, data.n, train)
     if return_dict:
         return logs
