@@ -202,24 +202,13 @@ class ModelAPI:
 
     # ------------------------------------------------------------------ weights on disk
     def save_weights(self, filepath):
-        """Write every weight (get_weights order, keyed by path) to an .npz file, atomically."""
-        import io
+        """Write every weight (get_weights order, with its path) to an .npz file, atomically."""
+        from fgc.export import weights as weights_file
 
-        from fgc.export.files import atomic_write_bytes
-
-        buf = io.BytesIO()
-        np.savez(buf, **{f"{i:04d}:{v.path}": v.numpy() for i, v in enumerate(self._variables())})
-        atomic_write_bytes(filepath, buf.getvalue())
+        weights_file.save(filepath, self._variables())
 
     def load_weights(self, filepath):
-        try:
-            with np.load(filepath) as f:
-                stored = [f[k] for k in sorted(f.files)]
-                paths = [k.split(":", 1)[1] for k in sorted(f.files)]
-        except (OSError, ValueError) as e:
-            raise ValueError(f"cannot read weights from '{filepath}': {e}") from None
-        want = [v.path for v in self._variables()]
-        if len(stored) != len(want):
-            raise ValueError(f"'{filepath}' holds {len(stored)} weights {paths}, but model '{self.name}' has "
-                             f"{len(want)} {want}")
-        self.set_weights(stored)
+        """Read a file from save_weights; count, paths and shapes are checked before any weight changes."""
+        from fgc.export import weights as weights_file
+
+        self.set_weights(weights_file.load(filepath, self._variables(), self.name))
