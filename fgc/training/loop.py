@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -138,7 +139,15 @@ class LossWatch:
         warnings.warn(f"fit: the training loss became {values[self.loss_index]} at epoch {self.epoch + 1}, step "
                       f"{step + 1}; the weights are no longer finite from here on. Lower the learning rate, check "
                       f"the data and targets, or pass callbacks=[fgc.callbacks.TerminateOnNaN()] to stop there",
-                      RuntimeWarning, stacklevel=4)
+                      RuntimeWarning, stacklevel=_user_stacklevel())
+
+
+def _user_stacklevel() -> int:
+    """The warnings stacklevel of the user's fit() call: the first frame outside the fgc package."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "fgc":
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _check_fit_arguments(batch_size, epochs, verbose, validation_split, initial_epoch, steps_per_epoch,

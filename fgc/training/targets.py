@@ -105,7 +105,9 @@ def _class_weight_table(class_weight) -> dict[int, float] | None:
                         f"got {type(class_weight).__name__}")
     table = {}
     for cls, weight in class_weight.items():
-        if isinstance(cls, (bool, np.bool_)) or not isinstance(cls, (int, np.integer)) or cls < 0:
+        # 2.0 works as a key in Keras too (it equals the class id 2); 2.5 or -1 cannot be a class
+        is_number = isinstance(cls, (int, float, np.integer, np.floating)) and not isinstance(cls, (bool, np.bool_))
+        if not is_number or not np.isfinite(cls) or cls < 0 or cls != int(cls):
             raise ValueError(f"class_weight keys must be class indices (integers >= 0), got {cls!r}")
         if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (int, float, np.integer, np.floating)):
             raise TypeError(f"class_weight[{cls}] must be a number, got {type(weight).__name__}")

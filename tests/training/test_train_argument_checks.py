@@ -112,6 +112,7 @@ def test_non_finite_sample_weight_is_refused(model, bad):
     ({0: np.inf}, ValueError, r"class_weight\[0\] is inf"),
     ({0: "2"}, TypeError, r"class_weight\[0\] must be a number"),
     ({-1: 2.0}, ValueError, r"class_weight keys must be class indices.*-1"),
+    ({0.5: 2.0}, ValueError, r"class_weight keys must be class indices.*0\.5"),
     ([1.0, 2.0], TypeError, r"class_weight must be a dict"),
 ])
 def test_bad_class_weight_is_refused(dense_model, class_weight, error, pattern):
@@ -134,6 +135,9 @@ def test_class_weight_scales_each_sample_like_keras(dense_model):
     weights = np.where(ONE_HOT[:, 1] == 1, 3.0, 0.5)
     got = model.train_on_batch(X, ONE_HOT, class_weight={0: 0.5, 1: 3.0})
     np.testing.assert_allclose(got, (per_sample * weights).mean(), rtol=1e-5)
+    model.set_weights([W, B])
+    float_keys = model.train_on_batch(X, ONE_HOT, class_weight={0.0: 0.5, 1.0: 3.0})
+    np.testing.assert_allclose(float_keys, (per_sample * weights).mean(), rtol=1e-5)
 
 
 def test_nan_loss_warns_once_naming_epoch_and_step(dense_model):
@@ -147,6 +151,7 @@ def test_nan_loss_warns_once_naming_epoch_and_step(dense_model):
     nan_warnings = [w for w in seen if "training loss became" in str(w.message)]
     assert len(nan_warnings) == 1
     assert "epoch 1, step 2" in str(nan_warnings[0].message)
+    assert nan_warnings[0].filename == __file__  # points at the user's fit() call
     assert "TerminateOnNaN" in str(nan_warnings[0].message)
 
 
