@@ -47,6 +47,8 @@ def _is_array_like(a) -> bool:
 
 def cast_array(arr, t: TensorType, name: str, what: str = "input") -> np.ndarray:
     """Check one array against a model input type and cast it the way Keras does."""
+    if arr is None:
+        raise ValueError(f"{what} '{name}' is None; pass an array of shape {t.keras_shape()}")
     a = np.asarray(arr)
     if a.dtype.kind in "OUSV":
         raise TypeError(f"{what} '{name}' has dtype {a.dtype}, which cannot be fed to a tensor of {t.dtype}")

@@ -79,6 +79,11 @@ def test_empty_arrays_are_refused(model, call):
     assert_weights_are(model, before)
 
 
+def test_missing_x_is_named(model):
+    with pytest.raises(ValueError, match=r"input 'x' is None; pass an array of shape \(None, 3\)"):
+        model.fit(None, Y, verbose=0)
+
+
 @pytest.mark.parametrize("call, pattern", [
     (lambda m: m.evaluate(X, Y, batch_size=0, verbose=0), r"evaluate\(\): batch_size .* >= 1"),
     (lambda m: m.evaluate(X, Y, steps=0, verbose=0), r"evaluate\(\): steps .* >= 1"),
