@@ -77,10 +77,7 @@ class CallbackList:
     the default callbacks pays nothing for it."""
 
     def __init__(self, callbacks, model, params):
-        self.callbacks = list(callbacks)
-        for cb in self.callbacks:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks must be fgc.callbacks.Callback instances, got {type(cb).__name__}")
+        self.callbacks = as_list(callbacks)
         for cb in self.callbacks:
             cb.set_model(model)
             cb.set_params(params)
@@ -129,6 +126,21 @@ class CallbackList:
                 cb._release()
             except Exception:  # noqa: BLE001 - the exception being propagated matters more
                 pass
+
+
+def as_list(callbacks) -> list:
+    """``callbacks=`` as a list of Callback instances (one callback alone is accepted, as Keras does)."""
+    if callbacks is None:
+        return []
+    found = [callbacks] if isinstance(callbacks, Callback) else callbacks
+    if not isinstance(found, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of fgc.callbacks.Callback instances, got "
+                        f"{type(callbacks).__name__}")
+    for i, cb in enumerate(found):
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks[{i}] is a {type(cb).__name__}; callbacks must be fgc.callbacks.Callback "
+                            f"instances (for a plain function use fgc.callbacks.LambdaCallback)")
+    return list(found)
 
 
 def _batch_caller(listeners):

@@ -193,7 +193,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         data, val = data.subset(slice(0, cut)), data.subset(slice(cut, None))
     steps = steps_per_epoch or -(-data.n // batch_size)
     history = cbks.History()
-    cb_list = list(callbacks or []) + ([cbks.ProgbarLogger(verbose)] if verbose else []) + [history]
+    cb_list = cbks.as_list(callbacks) + ([cbks.ProgbarLogger(verbose)] if verbose else []) + [history]
     cbs = cbks.CallbackList(cb_list, model, {"epochs": epochs, "steps": steps, "verbose": verbose})
     model.history = history
     model.stop_training = False

@@ -165,3 +165,15 @@ def test_stop_training_in_a_batch_hook_still_ends_training(model):
 
 def test_fgc_callbacks_exports_the_base_and_list():
     assert fgc.callbacks.Callback is C.Callback
+
+
+def test_one_callback_alone_is_accepted_and_a_function_is_refused(model):
+    seen = []
+    model.fit(X, Y, batch_size=8, verbose=0, callbacks=C.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(e)))
+    assert seen == [0]
+    before = [w.tobytes() for w in model.get_weights()]
+    with pytest.raises(TypeError, match=r"callbacks\[0\] is a function.*LambdaCallback"):
+        model.fit(X, Y, verbose=0, callbacks=[lambda epoch, logs: None])
+    with pytest.raises(TypeError, match="callbacks must be a list"):
+        model.evaluate(X, Y, verbose=0, callbacks="csv")
+    assert [w.tobytes() for w in model.get_weights()] == before
