@@ -99,9 +99,16 @@ def _read_entries(path: str):
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError) as e:
         raise ValueError(f"cannot load weights from '{path}': the file is truncated or corrupt "
                          f"({type(e).__name__}: {e})") from None
+    if "config.json" in raw or "model.weights.h5" in raw:
+        raise ValueError(f"cannot load weights from '{path}': this looks like a Keras .keras archive, which fgc "
+                         f"does not read yet; in Keras, load it and pass model.get_weights() to fgc's "
+                         f"model.set_weights(...)")
     structure = raw.pop(STRUCTURE_KEY, None)
     numbered = []
     for key, array in raw.items():
+        if not isinstance(array, np.ndarray):  # numpy hands back the raw bytes of a member that is not .npy
+            raise ValueError(f"cannot load weights from '{path}': entry '{key}' is not a numpy array; was this "
+                             f"file written by model.save_weights?")
         match = _ENTRY.match(key)
         if match is None:
             raise ValueError(f"cannot load weights from '{path}': entry '{key}' is not an fgc weight "

@@ -177,3 +177,20 @@ def test_zip_without_fgc_entries_and_pickled_arrays_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"pickled\.npz.*truncated or corrupt"):
         model.load_weights(pickled)
     assert snapshot(model) == before
+
+
+def test_zip_members_that_are_not_arrays_and_keras_archives_are_named(tmp_path):
+    raw = tmp_path / "raw.npz"
+    with zipfile.ZipFile(raw, "w") as z:
+        z.writestr("0:dense/kernel", b"not an array")
+    keras_archive = tmp_path / "model.keras"
+    with zipfile.ZipFile(keras_archive, "w") as z:
+        z.writestr("config.json", "{}")
+        z.writestr("model.weights.h5", b"\x89HDF")
+    model = mlp()
+    before = snapshot(model)
+    with pytest.raises(ValueError, match=r"raw\.npz.*entry '0:dense/kernel' is not a numpy array"):
+        model.load_weights(raw)
+    with pytest.raises(ValueError, match=r"model\.keras.*Keras \.keras archive"):
+        model.load_weights(keras_archive)
+    assert snapshot(model) == before
