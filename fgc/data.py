@@ -47,6 +47,8 @@ def _is_array_like(a) -> bool:
 
 def cast_array(arr, t: TensorType, name: str, what: str = "input") -> np.ndarray:
     """Check one array against a model input type and cast it the way Keras does."""
+    if arr is None:
+        raise ValueError(f"{what} '{name}' is None; pass an array of shape {t.keras_shape()}")
     a = np.asarray(arr)
     if a.dtype.kind in "OUSV":
         raise TypeError(f"{what} '{name}' has dtype {a.dtype}, which cannot be fed to a tensor of {t.dtype}")
@@ -81,4 +83,8 @@ def prepare(names, types, x, what: str) -> list[np.ndarray]:
     sizes = {n: a.shape[0] for n, a in zip(names, arrays)}
     if len(set(sizes.values())) > 1:
         raise ValueError(f"{what}s have different numbers of samples: {sizes}")
+    for name, a in zip(names, arrays):
+        if a.shape[0] == 0:  # no step would run, and fit would report a loss of 0.0
+            raise ValueError(f"{what} '{name}' has 0 samples (shape {a.shape}); pass at least one sample along "
+                             f"axis 0")
     return arrays

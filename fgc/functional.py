@@ -388,6 +388,10 @@ def _collect_nodes(inputs, outputs):
     return order
 
 
+_COMPILE_ARGUMENTS = ("optimizer", "loss", "loss_weights", "metrics", "weighted_metrics", "run_eagerly",
+                      "steps_per_execution", "jit_compile", "auto_scale_loss")
+
+
 class Sequential(Model):
     """A linear stack: ``Sequential([layers])`` or ``.add(layer)``; the first layer may carry input_shape=."""
 
@@ -397,6 +401,7 @@ class Sequential(Model):
         ModelAPI.__init__(self)
         self._stack: list[Layer] = []
         self._input = None
+        self._deferred_compile = None  # compile() arguments, kept until the first data builds the model
         self.built = False
         self._layers = []
         for layer in layers or []:
@@ -449,20 +454,91 @@ class Sequential(Model):
     def layers(self):
         return list(self._stack)
 
+    # ------------------------------------------------------------------ deferred build (Keras builds on first use)
     def _build_from_data(self, x):
         """Deferred build: the first layer had no input_shape, so take it from the first batch of data."""
         import numpy as np
 
-        from fgc.layers.base import Input
-
         if self.built:
             return
+        arr = np.asarray(x[0] if isinstance(x, (list, tuple)) else x)
+        if arr.ndim == 0:
+            raise ValueError(f"Sequential model '{self.name}' builds from its first data, which must be an array "
+                             f"with a batch axis; got {type(x).__name__} {x!r}")
+        self._build_for_shape(arr.shape[1:], "float32" if arr.dtype.kind == "f" else arr.dtype.name)
+
+    def _build_for_shape(self, shape, dtype="float32"):
+        from fgc.layers.base import Input
+
         if not self._stack:
             raise ValueError(f"Sequential model '{self.name}' has no layers")
-        arr = np.asarray(x[0] if isinstance(x, (list, tuple)) else x)
-        dtype = "float32" if arr.dtype.kind == "f" else arr.dtype.name
-        self._input = Input(shape=arr.shape[1:], dtype=dtype)
+        self._input = Input(shape=tuple(shape), dtype=dtype)
         layers, self._stack = self._stack, []
         for layer in layers:
             self._stack.append(layer)
             self._extend(layer)
+        if self._deferred_compile is not None:
+            args, kwargs = self._deferred_compile
+            self._deferred_compile = None
+            self.compile(*args, **kwargs)
+
+    def build(self, input_shape=None):
+        """Keras' ``model.build((None, 4))``: build for batches of this shape (the batch axis first)."""
+        if self.built:
+            return
+        if input_shape is None or len(input_shape) < 2:
+            raise ValueError(f"Sequential.build needs the batch shape, with the batch axis first, e.g. "
+                             f"build((None, 4)); got {input_shape!r}")
+        self._build_for_shape(tuple(input_shape)[1:])
+
+    def __call__(self, inputs, **kwargs):
+        if not self.built and isinstance(inputs, KerasTensor):  # a symbolic call fixes the input shape
+            self._build_for_shape(inputs.shape[1:], inputs.dtype)
+        return super().__call__(inputs, **kwargs)
+
+    def compile(self, *args, **kwargs):
+        """On an unbuilt model (no input shape yet) the compile waits for the build on the first data."""
+        if self.built:
+            return super().compile(*args, **kwargs)
+        check_kwargs("compile()", kwargs, _COMPILE_ARGUMENTS)
+        self._deferred_compile = (args, kwargs)
+
+    def _require_built(self, what: str):
+        if not self.built:
+            raise ValueError(f"Sequential model '{self.name}' is not built yet, so {what} has nothing to work on: "
+                             f"its first layer has no input shape. Start it with fgc.Input(shape=...), give the "
+                             f"first layer input_shape=..., call model.build((None, ...)), or run it on data first "
+                             f"(predict, fit)")
+
+    def fit(self, x=None, *args, **kwargs):
+        self._ensure_built(x)
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self._ensure_built(x)
+        return super().evaluate(x, *args, **kwargs)
+
+    def train_on_batch(self, x, *args, **kwargs):
+        self._ensure_built(x)
+        return super().train_on_batch(x, *args, **kwargs)
+
+    def test_on_batch(self, x, *args, **kwargs):
+        self._ensure_built(x)
+        return super().test_on_batch(x, *args, **kwargs)
+
+    def export(self, filepath, *args, **kwargs):
+        self._require_built("export")
+        return super().export(filepath, *args, **kwargs)
+
+    def save_weights(self, filepath):
+        self._require_built("save_weights")
+        return super().save_weights(filepath)
+
+    def load_weights(self, filepath):
+        self._require_built("load_weights")
+        return super().load_weights(filepath)
+
+    def _require_compiled(self, what: str):
+        if self._trainer is None and self._deferred_compile is not None:
+            self._require_built(what + "()")
+        super()._require_compiled(what)

@@ -59,15 +59,41 @@ class ModelAPI:
         """Outputs for every sample of x, computed in batches of ``batch_size`` (default 32)."""
         # The named parameters never reach kwargs; listing them lets a typo suggest the right one.
         check_kwargs("predict()", kwargs, ("x", "batch_size", "verbose", "steps", "callbacks"))
+        from fgc.training import arguments as args
+
+        args.int_at_least("predict()", "batch_size", batch_size, 1, optional=True)
+        args.int_at_least("predict()", "steps", steps, 1, optional=True)
+        args.verbose_level("predict()", verbose)
         arrays = self._prepare_inputs(x)
-        runner = self._runner()
         n = arrays[0].shape[0]
+        runner = self._runner()
         bs = int(batch_size or 32)
-        if n <= bs:
+        if n <= bs and not callbacks and steps is None:
             return self._format_outputs(runner.run(arrays))
-        chunks = [runner.run([a[i:i + bs] for a in arrays]) for i in range(0, n, bs)]
+        starts = list(range(0, n, bs))[:steps]
+        if not callbacks:
+            chunks = [runner.run([a[i:i + bs] for a in arrays]) for i in starts]
+        else:
+            chunks = self._predict_with_callbacks(runner, arrays, starts, bs, callbacks)
         outs = [np.concatenate([c[k] for c in chunks], axis=0) for k in range(len(chunks[0]))]
         return self._format_outputs(outs)
+
+    def _predict_with_callbacks(self, runner, arrays, starts, bs, callbacks):
+        """Keras' predict hooks: predict_begin, per batch begin / end (logs {'outputs': ...}), predict_end."""
+        from fgc.training.callbacks import CallbackList
+
+        cbs = CallbackList(callbacks, self, {"epochs": 1, "steps": len(starts), "verbose": 0})
+        begin, end = cbs.batch_hooks("predict")
+        cbs.on_predict_begin()
+        chunks = []
+        for index, i in enumerate(starts):
+            if begin is not None:
+                begin(index)
+            chunks.append(runner.run([a[i:i + bs] for a in arrays]))
+            if end is not None:
+                end(index, {"outputs": self._format_outputs(chunks[-1])})
+        cbs.on_predict_end()
+        return chunks
 
     def predict_on_batch(self, x):
         return self._format_outputs(self._runner().run(self._prepare_inputs(x)))
@@ -151,7 +177,7 @@ class ModelAPI:
         self._require_compiled("evaluate")
         from fgc.training.loop import evaluate
 
-        return evaluate(self, x, y, batch_size, verbose, sample_weight, steps, return_dict)
+        return evaluate(self, x, y, batch_size, verbose, sample_weight, steps, return_dict, callbacks)
 
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         self._ensure_built(x)
@@ -168,24 +194,13 @@ class ModelAPI:
 
     # ------------------------------------------------------------------ weights on disk
     def save_weights(self, filepath):
-        """Write every weight (get_weights order, keyed by path) to an .npz file, atomically."""
-        import io
+        """Write every weight (get_weights order, with its path) to an .npz file, atomically."""
+        from fgc.export import weights as weights_file
 
-        from fgc.export.files import atomic_write_bytes
-
-        buf = io.BytesIO()
-        np.savez(buf, **{f"{i:04d}:{v.path}": v.numpy() for i, v in enumerate(self._variables())})
-        atomic_write_bytes(filepath, buf.getvalue())
+        weights_file.save(filepath, self._variables())
 
     def load_weights(self, filepath):
-        try:
-            with np.load(filepath) as f:
-                stored = [f[k] for k in sorted(f.files)]
-                paths = [k.split(":", 1)[1] for k in sorted(f.files)]
-        except (OSError, ValueError) as e:
-            raise ValueError(f"cannot read weights from '{filepath}': {e}") from None
-        want = [v.path for v in self._variables()]
-        if len(stored) != len(want):
-            raise ValueError(f"'{filepath}' holds {len(stored)} weights {paths}, but model '{self.name}' has "
-                             f"{len(want)} {want}")
-        self.set_weights(stored)
+        """Read a file from save_weights; count, paths and shapes are checked before any weight changes."""
+        from fgc.export import weights as weights_file
+
+        self.set_weights(weights_file.load(filepath, self._variables(), self.name))

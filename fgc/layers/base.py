@@ -89,6 +89,12 @@ def describe_tensor(t: KerasTensor) -> str:
     return f"'{layer.name}'[{node}][{idx}] with shape {t.shape}"
 
 
+def layout_hint_of(tensors) -> str:
+    """The layout advice a conv or pooling layer attached to a suspicious input (see conv.py); it travels
+    to every tensor computed from it, so each later shape error repeats it."""
+    return next((t._layout_hint for t in tensors if getattr(t, "_layout_hint", "")), "")
+
+
 class Layer:
     """Base class of every layer (and of Model)."""
 
@@ -211,8 +217,10 @@ class Layer:
             out_types = self.compute_output_types(in_types, node_attrs=kwargs)
         except ShapeError as e:
             sources = "; ".join(f"input {i} is {describe_tensor(t)}" for i, t in enumerate(tensors))
+            hint = layout_hint_of(tensors)
+            hint = f" {hint}" if hint and "channels_first'" not in str(e) else ""
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}), call {len(self._inbound_nodes)}: {e}. "
-                             f"({sources})") from None
+                             f"({sources}){hint}") from None
         mask = tensors[0]._mask if len(tensors) == 1 else None
         node_inputs = list(tensors)
         if mask is not None and self.mask_policy == "consume":
@@ -220,8 +228,10 @@ class Layer:
             kwargs = {**kwargs, "_mask": (mask.kind, mask.value)}
         outputs = [KerasTensor(t, (self, len(self._inbound_nodes), i)) for i, t in enumerate(out_types)]
         out_mask = self.output_mask(mask, tensors)
+        layout_hint = layout_hint_of(tensors)
         for t in outputs:
             t._mask = out_mask
+            t._layout_hint = layout_hint
         Node(self, node_inputs, outputs, kwargs)
         return outputs[0] if len(outputs) == 1 and not self._returns_list() else outputs
 

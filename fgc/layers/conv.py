@@ -29,7 +29,7 @@ from fgc import activations
 from fgc.ir.types import ShapeError, TensorType, fresh_symbol, is_float
 from fgc.ops.conv import out_dim, same_pads
 
-from .base import Layer
+from .base import InputLayer, Layer, flatten
 
 DIM_ORDERING = {"th": "channels_first", "tf": "channels_last", "default": None}
 # Keras 1 keyword -> (Keras 3 keyword, value converter)
@@ -97,6 +97,35 @@ class Spatial(Layer):
     """What conv and pooling layers share: layout handling, window arithmetic, the lowering frame."""
 
     rank = 2
+
+    def __call__(self, inputs, **kwargs):
+        # A channels-first image reaching a channels_last layer often builds a model of the wrong
+        # shape without any error (seed 003's Inception): say so once, at the first such layer, and
+        # leave the advice on the input so every later shape error that follows from it repeats it.
+        for t in flatten(inputs):
+            hint = self._channels_first_input(t)
+            if hint:
+                warnings.warn(hint, UserWarning, stacklevel=user_stacklevel())
+                t._layout_hint = hint
+        return super().__call__(inputs, **kwargs)
+
+    def _channels_first_input(self, t) -> str:
+        """The advice for a model Input that looks channels-first, fed to this channels_last 2-D layer ('' if not)."""
+        history = getattr(t, "_keras_history", None)
+        if self.rank != 2 or self.data_format != "channels_last" or getattr(t, "_layout_hint", "") \
+                or history is None or not isinstance(history[0], InputLayer):
+            return ""
+        shape = t.type.keras_shape()
+        if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
+            return ""
+        channels, rows, cols = shape[1:]
+        if channels not in (1, 3, 4) or min(rows, cols) < max(8, 4 * channels):
+            return ""
+        return (f"The image input '{history[0].name}' of shape {shape} looks channels-first ({channels} "
+                f"channel{'s' if channels > 1 else ''} of {rows}x{cols} pixels), but {type(self).__name__} '{self.name}' reads it as channels_last "
+                f"({rows} channels); pass data_format='channels_first' to the conv and pooling layers (Keras 1: "
+                f"dim_ordering='th'), or feed channels-last images: Input(shape=({rows}, {cols}, {channels})) and "
+                f"np.transpose(x, (0, 2, 3, 1))")
 
     def _check_input(self, input_types) -> TensorType:
         if len(input_types) != 1:

@@ -6,13 +6,22 @@ import csv
 import math
 import os
 import sys
+import tempfile
 import time
 import warnings
 
 import numpy as np
 
 
+HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_batch_begin", "on_batch_end",
+         "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end", "on_test_batch_begin",
+         "on_test_batch_end", "on_predict_begin", "on_predict_end", "on_predict_batch_begin",
+         "on_predict_batch_end")
+
+
 class Callback:
+    """Keras' callback base: every hook is a no-op; train batch hooks default to ``on_batch_*``."""
+
     def __init__(self):
         self.model = None
         self.params = {}
@@ -20,30 +29,126 @@ class Callback:
     def set_model(self, model):
         self.model = model
 
-    def on_train_begin(self, logs=None): ...
-    def on_train_end(self, logs=None): ...
+    def set_params(self, params):
+        self.params = params
+
+    def on_batch_begin(self, batch, logs=None): ...
+    def on_batch_end(self, batch, logs=None): ...
     def on_epoch_begin(self, epoch, logs=None): ...
     def on_epoch_end(self, epoch, logs=None): ...
-    def on_train_batch_begin(self, batch, logs=None): ...
-    def on_train_batch_end(self, batch, logs=None): ...
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.on_batch_begin(batch, logs=logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.on_batch_end(batch, logs=logs)
+
+    def on_test_batch_begin(self, batch, logs=None): ...
+    def on_test_batch_end(self, batch, logs=None): ...
+    def on_predict_batch_begin(self, batch, logs=None): ...
+    def on_predict_batch_end(self, batch, logs=None): ...
+    def on_train_begin(self, logs=None): ...
+    def on_train_end(self, logs=None): ...
     def on_test_begin(self, logs=None): ...
     def on_test_end(self, logs=None): ...
+    def on_predict_begin(self, logs=None): ...
+    def on_predict_end(self, logs=None): ...
+
+    def _release(self):
+        """Free what the callback holds open (files) when fit stops on an exception (not a Keras hook)."""
+
+
+def _overrides(cb: Callback, hook: str) -> bool:
+    return hook in vars(cb) or getattr(type(cb), hook) is not getattr(Callback, hook)
+
+
+def _listens(cb: Callback, hook: str) -> bool:
+    """Whether calling ``hook`` on ``cb`` can do anything (train batch hooks fall back to on_batch_*)."""
+    if _overrides(cb, hook):
+        return True
+    alias = {"on_train_batch_begin": "on_batch_begin", "on_train_batch_end": "on_batch_end"}.get(hook)
+    return alias is not None and _overrides(cb, alias)
 
 
 class CallbackList:
-    def __init__(self, callbacks, model, params):
-        self.callbacks = list(callbacks)
-        for cb in self.callbacks:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks must be fgc.callbacks.Callback instances, got {type(cb).__name__}")
-            cb.set_model(model)
-            cb.params = params
+    """Calls each hook on every callback in order, with Keras' arguments (``logs`` is always a dict).
 
-    def __getattr__(self, hook):
-        def call(*args, **kwargs):
-            for cb in self.callbacks:
-                getattr(cb, hook)(*args, **kwargs)
-        return call
+    Batch hooks run once per step, so a hook that no callback overrides is skipped: a fit with only
+    the default callbacks pays nothing for it."""
+
+    def __init__(self, callbacks, model, params):
+        self.callbacks = as_list(callbacks)
+        for cb in self.callbacks:
+            cb.set_model(model)
+            cb.set_params(params)
+
+    def _call(self, hook, *args, **kwargs):
+        for cb in self.callbacks:
+            getattr(cb, hook)(*args, **kwargs)
+
+    def batch_hooks(self, mode: str):
+        """(begin, end) for 'train', 'test' or 'predict' batches: each a function or None if nobody listens."""
+        found = []
+        for when in ("begin", "end"):
+            hook = f"on_{mode}_batch_{when}"
+            listeners = [getattr(cb, hook) for cb in self.callbacks if _listens(cb, hook)]
+            found.append(_batch_caller(listeners) if listeners else None)
+        return tuple(found)
+
+    def on_train_begin(self, logs=None):
+        self._call("on_train_begin", logs or {})
+
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", logs or {})
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, logs if logs is not None else {})
+
+    def on_test_begin(self, logs=None):
+        self._call("on_test_begin", logs or {})
+
+    def on_test_end(self, logs=None):
+        self._call("on_test_end", logs or {})
+
+    def on_predict_begin(self, logs=None):
+        self._call("on_predict_begin", logs or {})
+
+    def on_predict_end(self, logs=None):
+        self._call("on_predict_end", logs or {})
+
+    def release(self):
+        """After an exception: let every callback free what it holds, even if one of them fails."""
+        for cb in self.callbacks:
+            try:
+                cb._release()
+            except Exception:  # noqa: BLE001 - the exception being propagated matters more
+                pass
+
+
+def as_list(callbacks) -> list:
+    """``callbacks=`` as a list of Callback instances (one callback alone is accepted, as Keras does)."""
+    if callbacks is None:
+        return []
+    found = [callbacks] if isinstance(callbacks, Callback) else callbacks
+    if not isinstance(found, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of fgc.callbacks.Callback instances, got "
+                        f"{type(callbacks).__name__}")
+    for i, cb in enumerate(found):
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks[{i}] is a {type(cb).__name__}; callbacks must be fgc.callbacks.Callback "
+                            f"instances (for a plain function use fgc.callbacks.LambdaCallback)")
+    return list(found)
+
+
+def _batch_caller(listeners):
+    def call(batch, logs=None):
+        logs = {} if logs is None else logs
+        for hook in listeners:
+            hook(batch, logs=logs)
+    return call
 
 
 class History(Callback):
@@ -178,6 +283,9 @@ class ModelCheckpoint(Callback):
             raise ValueError(f"ModelCheckpoint('{self.filepath}'): fgc saves whole models as ONNX; use a path ending "
                              f"in '.onnx', or save_weights_only=True with a '.weights.npz' path")
 
+    def on_train_begin(self, logs=None):
+        check_writable_folder(self.filepath, "ModelCheckpoint")
+
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         path = self.filepath.format(epoch=epoch + 1, **logs)
@@ -196,6 +304,20 @@ class ModelCheckpoint(Callback):
             self.model.save_weights(path)
         else:
             self.model.export(path)
+
+
+def check_writable_folder(filepath: str, who: str) -> None:
+    """Fail before training, not after the first epoch, when the files cannot be written (created like Keras)."""
+    folder = os.path.dirname(os.path.abspath(filepath))
+    if "{" in folder:  # the folder itself depends on the epoch or the logs: nothing to check yet
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise ValueError(f"{who}('{filepath}'): cannot write to the folder '{folder}' ({e.strerror}); choose a "
+                         f"writable location") from None
 
 
 class TerminateOnNaN(Callback):
@@ -282,15 +404,29 @@ class CSVLogger(Callback):
         self.file.flush()
 
     def on_train_end(self, logs=None):
-        self.file.close()
+        self._release()
+
+    def _release(self):
+        file = getattr(self, "file", None)
+        if file is not None and not file.closed:
+            file.close()
 
 
 class LambdaCallback(Callback):
+    """Hooks from plain functions, with Keras' arguments: ``on_epoch_begin(epoch, logs)``,
+    ``on_train_begin(logs)``, ``on_train_batch_end(batch, logs)``; any other hook by keyword."""
+
     def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
                  on_train_batch_begin=None, on_train_batch_end=None, **kwargs):
         super().__init__()
-        for hook, fn in dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
-                             on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin,
-                             on_train_batch_end=on_train_batch_end, **kwargs).items():
+        from fgc.naming import check_kwargs
+
+        check_kwargs("LambdaCallback()", kwargs, HOOKS)
+        given = dict(on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end, on_train_begin=on_train_begin,
+                     on_train_end=on_train_end, on_train_batch_begin=on_train_batch_begin,
+                     on_train_batch_end=on_train_batch_end, **kwargs)
+        for hook, fn in given.items():
             if fn is not None:
+                if not callable(fn):
+                    raise TypeError(f"LambdaCallback({hook}=...) must be a function, got {type(fn).__name__}")
                 setattr(self, hook, fn)

@@ -1,11 +1,16 @@
 """fit / evaluate / train_on_batch / test_on_batch over the compiled steps."""
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 
 from fgc import initializers
 from fgc.data import prepare
+from fgc.naming import outside_stacklevel
 
+from . import arguments as args
 from . import callbacks as cbks
 from .targets import check_finite, prepare_targets, sample_weights
 
@@ -85,14 +90,19 @@ class Mean:
         return {k: s / max(self.count, 1) for k, s in zip(self.names, self.sums)}
 
 
-def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, on_batch=None) -> dict:
+def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, callbacks=None,
+              loss_watch=None) -> dict:
+    """One pass over ``data``; ``callbacks`` (a CallbackList) gets the train or test batch hooks."""
     trainer = model._trainer
     spec = trainer.step(train).spec
     wanted = [k for k in spec.data_inputs + spec.target_inputs if k in data.arrays]
     group = model._compiled.steps_per_execution if train else 1
     mean = Mean(spec.report_outputs[:len(spec.report_outputs) - len(spec.checks)])
+    begin, end = callbacks.batch_hooks("train" if train else "test") if callbacks is not None else (None, None)
     index = 0
     for feeds, sizes in data.chunks(batch_size, group, steps, wanted):
+        if begin is not None:  # once per execution, with its first step (Keras' begin_step)
+            begin(index)
         if not train:
             results = [trainer.run(False, feeds)]
         elif len(sizes) > 1:
@@ -101,62 +111,134 @@ def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, on
             results = [trainer.run(True, feeds)]
         for n, values in zip(sizes, results):
             mean.add(values, n)
-            if on_batch is not None:
-                on_batch(index, mean.result())
+            if loss_watch is not None:
+                loss_watch.check(index, values)
+            if end is not None:
+                end(index, mean.result())
             index += 1
-        if on_batch is not None and model.stop_training:
+        if train and model.stop_training:
             break
     return mean.result()
+
+
+class LossWatch:
+    """Warns once per fit at the first non-finite training loss (Keras is silent), unless a
+    TerminateOnNaN callback already reports it. One float check per step."""
+
+    def __init__(self, report_outputs, callbacks):
+        self.loss_index = report_outputs.index("loss") if "loss" in report_outputs else None
+        self.silent = self.loss_index is None or any(isinstance(c, cbks.TerminateOnNaN) for c in callbacks)
+        self.epoch = 0
+
+    def check(self, step, values):
+        if self.silent or math.isfinite(values[self.loss_index]):
+            return
+        self.silent = True
+        warnings.warn(f"fit: the training loss became {values[self.loss_index]} at epoch {self.epoch + 1}, step "
+                      f"{step + 1}; the weights are no longer finite from here on. Lower the learning rate, check "
+                      f"the data and targets, or pass callbacks=[fgc.callbacks.TerminateOnNaN()] to stop there",
+                      RuntimeWarning, stacklevel=outside_stacklevel())
+
+
+def _check_fit_arguments(batch_size, epochs, verbose, validation_split, initial_epoch, steps_per_epoch,
+                         validation_steps, validation_batch_size, validation_freq):
+    where = "fit()"
+    args.int_at_least(where, "batch_size", batch_size, 1, optional=True)
+    args.int_at_least(where, "epochs", epochs, 0)
+    args.int_at_least(where, "initial_epoch", initial_epoch, 0)
+    args.int_at_least(where, "steps_per_epoch", steps_per_epoch, 1, optional=True)
+    args.int_at_least(where, "validation_steps", validation_steps, 1, optional=True)
+    args.int_at_least(where, "validation_batch_size", validation_batch_size, 1, optional=True)
+    args.int_at_least(where, "validation_freq", validation_freq, 1)
+    args.validation_fraction(validation_split)
+    return args.verbose_level(where, verbose)
+
+
+def _validation_batches(model, validation_data):
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        raise ValueError(f"fit(): validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
+                         f"val_sample_weight), got {type(validation_data).__name__}"
+                         + (f" of length {len(validation_data)}" if isinstance(validation_data, (tuple, list)) else ""))
+    vx, vy = validation_data[0], validation_data[1]
+    vsw = validation_data[2] if len(validation_data) > 2 else None
+    try:
+        return make_batches(model, vx, vy, vsw)
+    except (ValueError, TypeError) as e:  # the same checks as for x and y: say which data they were about
+        raise type(e)(f"fit(): validation_data: {e}") from None
 
 
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
         validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
         steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+    verbose = _check_fit_arguments(batch_size, epochs, verbose, validation_split, initial_epoch, steps_per_epoch,
+                                   validation_steps, validation_batch_size, validation_freq)
     batch_size = int(batch_size or 32)
     data = make_batches(model, x, y, sample_weight, class_weight)
     val = None
     if validation_data is not None:
-        vx, vy = validation_data[0], validation_data[1]
-        vsw = validation_data[2] if len(validation_data) > 2 else None
-        val = make_batches(model, vx, vy, vsw)
+        val = _validation_batches(model, validation_data)
     elif validation_split:
-        if not 0 < validation_split < 1:
-            raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-        cut = int(data.n * (1 - validation_split))  # the last fraction, taken before shuffling (Keras)
+        # the last fraction, taken before shuffling (Keras)
+        cut = args.split_for_validation(data.n, float(validation_split))
         data, val = data.subset(slice(0, cut)), data.subset(slice(cut, None))
-    verbose = 1 if verbose == "auto" else int(verbose)
     steps = steps_per_epoch or -(-data.n // batch_size)
     history = cbks.History()
-    cb_list = list(callbacks or []) + ([cbks.ProgbarLogger(verbose)] if verbose else []) + [history]
+    cb_list = cbks.as_list(callbacks) + ([cbks.ProgbarLogger(verbose)] if verbose else []) + [history]
     cbs = cbks.CallbackList(cb_list, model, {"epochs": epochs, "steps": steps, "verbose": verbose})
     model.history = history
     model.stop_training = False
     trainer = model._trainer
-    trainer.step(True)
+    watch = LossWatch(trainer.step(True).spec.report_outputs, cb_list)
     if verbose:
         print(f"fgc: training on {trainer.device} (train step: {trainer.step(True).node_count} onnx nodes)")
+    try:
+        _fit_epochs(model, data, val, cbs, watch, batch_size, epochs, shuffle, initial_epoch, steps_per_epoch,
+                    validation_steps, validation_batch_size, validation_freq)
+    except BaseException:
+        cbs.release()
+        raise
+    return history
+
+
+def _fit_epochs(model, data, val, cbs, watch, batch_size, epochs, shuffle, initial_epoch, steps_per_epoch,
+                validation_steps, validation_batch_size, validation_freq):
+    """Keras' hook order: train_begin, then per epoch epoch_begin, train batches, validation as test
+    hooks on the same callbacks, epoch_end; train_end with the last epoch's logs."""
     cbs.on_train_begin()
+    logs = {}
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch)
+        watch.epoch = epoch
         # One shuffled copy per epoch, then batches are views: cheaper than gathering every batch.
         epoch_data = data.subset(initializers.rng().permutation(data.n)) if shuffle else data
-        logs = run_epoch(model, epoch_data, batch_size, True, steps_per_epoch,
-                         on_batch=lambda i, l: cbs.on_train_batch_end(i, l))
+        logs = run_epoch(model, epoch_data, batch_size, True, steps_per_epoch, cbs, watch)
         if val is not None and (epoch + 1) % validation_freq == 0:
-            val_logs = run_epoch(model, val, int(validation_batch_size or batch_size), False, validation_steps)
+            val_logs = _test_pass(model, val, int(validation_batch_size or batch_size), validation_steps, cbs)
             logs.update({f"val_{k}": v for k, v in val_logs.items()})
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
-    cbs.on_train_end()
-    return history
+    cbs.on_train_end(logs)
+
+
+def _test_pass(model, data, batch_size, steps, cbs):
+    cbs.on_test_begin()
+    logs = run_epoch(model, data, batch_size, False, steps, cbs)
+    cbs.on_test_end(logs)
+    return logs
 
 
 def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
-             return_dict=False):
+             return_dict=False, callbacks=None):
+    args.int_at_least("evaluate()", "batch_size", batch_size, 1, optional=True)
+    args.int_at_least("evaluate()", "steps", steps, 1, optional=True)
+    verbose = args.verbose_level("evaluate()", verbose)
     data = make_batches(model, x, y, sample_weight)
-    logs = run_epoch(model, data, int(batch_size or 32), False, steps)
-    if (1 if verbose == "auto" else int(verbose)):
+    batch_size = int(batch_size or 32)
+    n_steps = steps or -(-data.n // batch_size)
+    cbs = cbks.CallbackList(callbacks or [], model, {"epochs": 1, "steps": n_steps, "verbose": verbose})
+    logs = _test_pass(model, data, batch_size, steps, cbs)
+    if verbose:
         print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
     if return_dict:
         return logs

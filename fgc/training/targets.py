@@ -73,16 +73,57 @@ def sample_weights(names, n: int, sample_weight, class_weight, targets) -> dict[
     given = {}
     if sample_weight is not None:
         given = dict(zip(names, as_array_list(names, sample_weight, "sample_weight")))
+    lookup = _class_weight_table(class_weight)
     for name in names:
-        w = np.ones(n, np.float32) if name not in given else np.asarray(given[name], np.float32).reshape(-1)
+        w = np.ones(n, np.float32) if name not in given else _sample_weight_array(name, given[name])
         if w.shape[0] != n:
             raise ValueError(f"sample_weight for output '{name}' has {w.shape[0]} entries, expected {n}")
-        if class_weight is not None:
-            t = targets[name]
-            ids = t.argmax(-1) if t.ndim > 1 and t.shape[-1] > 1 else np.round(t.reshape(n, -1)[:, 0]).astype(int)
-            if t.ndim > 2:
-                raise ValueError("class_weight is supported for 2-D targets only")
-            lookup = np.array([class_weight.get(int(c), 1.0) for c in range(int(ids.max()) + 1)], np.float32)
-            w = w * lookup[ids]
+        if lookup is not None:
+            w = w * _class_weights_of(name, targets[name], lookup)
         out[name] = w
     return out
+
+
+def _sample_weight_array(name, given) -> np.ndarray:
+    a = np.asarray(given)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight for output '{name}' has dtype {a.dtype}; it must hold numbers")
+    w = a.astype(np.float32).reshape(-1)
+    if not np.all(np.isfinite(w)):  # one NaN weight would turn every weight of the step into NaN
+        bad = int(np.argwhere(~np.isfinite(w))[0][0])
+        raise ValueError(f"sample_weight for output '{name}' is {w[bad]} at sample {bad}; sample weights must be "
+                         f"finite numbers (use 0 to ignore a sample)")
+    return w
+
+
+def _class_weight_table(class_weight) -> dict[int, float] | None:
+    """``class_weight`` checked: a dict {class index: finite weight}."""
+    if class_weight is None:
+        return None
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict mapping class indices to weights, e.g. {{0: 1.0, 1: 5.0}}, "
+                        f"got {type(class_weight).__name__}")
+    table = {}
+    for cls, weight in class_weight.items():
+        # 2.0 works as a key in Keras too (it equals the class id 2); 2.5 or -1 cannot be a class
+        is_number = isinstance(cls, (int, float, np.integer, np.floating)) and not isinstance(cls, (bool, np.bool_))
+        if not is_number or not np.isfinite(cls) or cls < 0 or cls != int(cls):
+            raise ValueError(f"class_weight keys must be class indices (integers >= 0), got {cls!r}")
+        if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (int, float, np.integer, np.floating)):
+            raise TypeError(f"class_weight[{cls}] must be a number, got {type(weight).__name__}")
+        if not np.isfinite(weight):
+            raise ValueError(f"class_weight[{cls}] is {weight}; class weights must be finite numbers (use 0 to "
+                             f"ignore a class)")
+        table[int(cls)] = float(weight)
+    return table
+
+
+def _class_weights_of(name, t, table) -> np.ndarray:
+    """Each sample's class weight, from one-hot rows or class ids (classes not in the table weigh 1, as Keras)."""
+    if t.ndim > 2:
+        raise ValueError(f"class_weight is supported for 2-D targets only; output '{name}' has targets of shape "
+                         f"{t.shape}")
+    n = t.shape[0]
+    ids = t.argmax(-1) if t.ndim > 1 and t.shape[-1] > 1 else np.round(t.reshape(n, -1)[:, 0]).astype(int)
+    lookup = np.array([table.get(c, 1.0) for c in range(int(ids.max()) + 1)], np.float32)
+    return lookup[ids]

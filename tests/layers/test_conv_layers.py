@@ -234,7 +234,8 @@ def test_keyword_and_value_errors():
 
 
 def test_shape_errors_name_the_layer_and_hint_at_channels_first():
-    with pytest.raises(ValueError, match=r"Layer 'c' \(Conv2D\).*looks channels-first.*data_format='channels_first'"):
+    with pytest.raises(ValueError, match=r"Layer 'c' \(Conv2D\).*looks channels-first.*data_format='channels_first'"), \
+            pytest.warns(UserWarning, match="looks channels-first"):
         layers.Conv2D(64, 3, name="c")(Input(shape=(1, 27, 27)))
     with pytest.raises(ValueError, match="expected an input of rank 4"):
         layers.Conv2D(4, 3)(Input(shape=(8, 8)))
