@@ -56,6 +56,11 @@ class Optimizer:
         self._iterations = self.iterations
         self._trainer = weakref.ref(trainer)
 
+    def keras_slot_groups(self) -> list[tuple[str, ...]]:
+        """How Keras 3 lists this optimizer's slots in ``optimizer.variables`` (after ``iteration`` and
+        ``learning_rate``): groups in order, each group's slots interleaved weight by weight."""
+        return [tuple(self.slots)] if self.slots else []
+
     def current_lr(self, step: int | None = None) -> float:
         lr = self.learning_rate
         return float(lr(self.iterations if step is None else step) if callable(lr) else lr)
@@ -132,6 +137,9 @@ class RMSprop(Optimizer):
         self.rho, self.momentum, self.epsilon, self.centered = float(rho), float(momentum), float(epsilon), centered
         self.slots = ("velocity",) + (("average_gradient",) if centered else ()) + (("momentum",) if momentum else ())
 
+    def keras_slot_groups(self):
+        return [(slot,) for slot in ("velocity", "momentum", "average_gradient") if slot in self.slots]
+
     def update(self, b, p, g, s, lr, t, glob):
         v = b.Add(b.Mul(s["velocity"], self.rho), b.Mul(b.Mul(g, g), 1.0 - self.rho))
         new = {"velocity": v}
@@ -153,6 +161,9 @@ class Adam(Optimizer):
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.epsilon, self.amsgrad = float(beta_1), float(beta_2), float(epsilon), amsgrad
         self.slots = ("momentum", "velocity") + (("velocity_hat",) if amsgrad else ())
+
+    def keras_slot_groups(self):
+        return [("momentum", "velocity")] + ([("velocity_hat",)] if self.amsgrad else [])
 
     def update(self, b, p, g, s, lr, t, glob):
         alpha = b.Div(b.Mul(lr, b.Sqrt(b.Sub(1.0, b.Pow(b.const(self.beta_2), t)))),
