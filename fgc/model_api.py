@@ -125,7 +125,7 @@ class ModelAPI:
             raise ValueError(f"model '{self.name}' is not built yet: give the first layer an input_shape= or start "
                              f"with an Input before compile()")
         self._sync_from_device()
-        self._compiled = resolve(self, optimizer, loss, loss_weights, metrics)
+        self._compiled = resolve(self, optimizer, loss, loss_weights, metrics, weighted_metrics)
         if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
             raise ValueError(f"steps_per_execution must be a positive int, got {steps_per_execution!r}")
         self._compiled.steps_per_execution = steps_per_execution

@@ -13,13 +13,20 @@ from .targets import check_finite, prepare_targets, sample_weights
 class Batches:
     """All arrays of one data set (inputs, targets, sample weights) under their feed names.
 
-    ``loss_elements`` gives, per sample-weight feed, the loss elements per sample (timesteps of a
-    sequence output): each batch's weights are divided by the batch's element count, which is
-    how the step graph computes Keras' sum_over_batch_size reduction with one ReduceSum."""
+    ``loss_elements`` gives, per sample-weight feed of a ``sum_over_batch_size`` loss, the loss
+    elements per sample (timesteps of a sequence output): each batch's weights are divided by the
+    batch's element count, which is how the step graph computes that reduction with one ReduceSum.
+    Feeds not listed (``sum`` and ``mean_with_sample_weight`` losses, weighted metrics alone) go
+    as they are."""
 
     def __init__(self, arrays: dict[str, np.ndarray], loss_elements: dict[str, int]):
         self.arrays, self.loss_elements = arrays, loss_elements
         self.n = next(iter(arrays.values())).shape[0]
+
+    def weight_scale(self, key: str, batch_n: int) -> float:
+        """What a batch of ``batch_n`` samples' weights in feed ``key`` are multiplied by."""
+        per_sample = self.loss_elements.get(key)
+        return 1.0 / (batch_n * per_sample) if per_sample else 1.0
 
     def subset(self, index) -> "Batches":
         return Batches({k: v[index] for k, v in self.arrays.items()}, self.loss_elements)
@@ -40,9 +47,9 @@ class Batches:
             for key in keys:
                 part = self.arrays[key][start:stop]
                 feeds[key] = part.reshape(k, batch_size, *part.shape[1:]) if k > 1 else part
-            for key, per_sample in self.loss_elements.items():
+            for key in self.loss_elements:
                 if key in feeds:  # each batch's weights over its loss elements (see the class doc)
-                    feeds[key] = feeds[key] * np.float32(1.0 / (sizes[0] * per_sample))
+                    feeds[key] = feeds[key] * np.float32(self.weight_scale(key, sizes[0]))
             yield feeds, sizes
             done += k
 
@@ -61,28 +68,48 @@ def make_batches(model, x, y, sample_weight=None, class_weight=None) -> Batches:
             raise ValueError(f"inputs have {n} samples but the targets for output '{name}' have {t.shape[0]}")
     arrays = dict(zip(model.input_names, xs))
     arrays.update({f"y/{k}": v for k, v in targets.items()})
-    loss_outputs = [n_ for n_ in model.output_names if n_ in compiled.losses]
-    sw = sample_weights(loss_outputs, n, sample_weight, class_weight, targets)
+    weighted_outputs = [n_ for n_ in model.output_names if n_ in compiled.losses or compiled.weighted_metrics.get(n_)]
+    sw = sample_weights(weighted_outputs, n, sample_weight, class_weight, targets)
     arrays.update({f"sw/{k}": v for k, v in sw.items()})
     elements = {}
-    for k in loss_outputs:
-        dims = targets[k].shape[1:] if compiled.losses[k].sparse else targets[k].shape[1:-1]
-        elements[f"sw/{k}"] = int(np.prod(dims, dtype=np.int64))
+    for k in weighted_outputs:
+        loss = compiled.losses.get(k)
+        if loss is not None and loss.reduction in ("sum_over_batch_size", "mean"):
+            dims = targets[k].shape[1:] if loss.sparse else targets[k].shape[1:-1]
+            elements[f"sw/{k}"] = int(np.prod(dims, dtype=np.int64))
     return Batches(arrays, elements)
 
 
 class Mean:
-    """Running means of the report scalars, weighted by batch size (how Keras reports epoch values)."""
+    """Epoch values of the report scalars, as Keras reports them: batch means averaged weighted by
+    batch size; weighted metrics as sum(w * value) / sum(w) over the epoch, from each batch's two
+    sums (in the units of its scaled ``sw`` feed, so each is divided by the batch's scale first)."""
 
-    def __init__(self, names):
+    def __init__(self, names, weighted: dict, data: Batches):
         self.names, self.sums, self.count = names, [0.0] * len(names), 0
+        self.data = data
+        # report index -> the sample-weight feed whose batch scale it carries
+        self.feed_of = {}
+        for key, (weight_key, feed) in weighted.items():
+            self.feed_of[names.index(key)] = self.feed_of[names.index(weight_key)] = feed
+        self.ratios = {names.index(k): names.index(w) for k, (w, _) in weighted.items()}
 
     def add(self, values, n):
-        self.sums = [s + v * n for s, v in zip(self.sums, values)]
+        for i, v in enumerate(values):
+            feed = self.feed_of.get(i)
+            self.sums[i] += v * n if feed is None else v / self.data.weight_scale(feed, n)
         self.count += n
 
     def result(self) -> dict:
-        return {k: s / max(self.count, 1) for k, s in zip(self.names, self.sums)}
+        out = {}
+        hidden = set(self.ratios.values())
+        for i, (key, total) in enumerate(zip(self.names, self.sums)):
+            if i in self.ratios:
+                weight = self.sums[self.ratios[i]]
+                out[key] = total / weight if weight else 0.0
+            elif i not in hidden:
+                out[key] = total / max(self.count, 1)
+        return out
 
 
 def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, on_batch=None) -> dict:
@@ -90,7 +117,7 @@ def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, on
     spec = trainer.step(train).spec
     wanted = [k for k in spec.data_inputs + spec.target_inputs if k in data.arrays]
     group = model._compiled.steps_per_execution if train else 1
-    mean = Mean(spec.report_outputs)
+    mean = Mean(spec.report_outputs, spec.weighted_reports, data)
     index = 0
     for feeds, sizes in data.chunks(batch_size, group, steps, wanted):
         if not train:

@@ -49,9 +49,11 @@ def _cast_target(name, a, ptype, loss):
                              f"categorical_crossentropy.")
         if a.dtype.kind == "f" and not np.all(a == np.round(a)):
             raise ValueError(f"output '{name}': sparse class ids must be integers")
-        if a.size and (a.min() < 0 or a.max() >= pred_shape[-1]):
-            raise ValueError(f"output '{name}': class ids must be in [0, {pred_shape[-1]}), got values in "
-                             f"[{a.min()}, {a.max()}]")
+        counted = a if loss.ignore_class is None else a[a != loss.ignore_class]  # ignored ids may be anything
+        if counted.size and (counted.min() < 0 or counted.max() >= pred_shape[-1]):
+            also = "" if loss.ignore_class is None else f" (or ignore_class={loss.ignore_class})"
+            raise ValueError(f"output '{name}': class ids must be in [0, {pred_shape[-1]}){also}, got values in "
+                             f"[{counted.min()}, {counted.max()}]")
         return np.ascontiguousarray(a.astype(np.int64))
     if len(pred_shape) == a.ndim + 1 and pred_shape[-1] == 1:
         a = a[..., None]  # (N,) targets for a (N, 1) output, as Keras accepts
