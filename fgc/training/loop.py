@@ -75,8 +75,7 @@ def make_batches(model, x, y, sample_weight=None, class_weight=None) -> Batches:
     for k in weighted_outputs:
         loss = compiled.losses.get(k)
         if loss is not None and loss.reduction in ("sum_over_batch_size", "mean"):
-            dims = targets[k].shape[1:] if loss.sparse else targets[k].shape[1:-1]
-            elements[f"sw/{k}"] = int(np.prod(dims, dtype=np.int64))
+            elements[f"sw/{k}"] = loss.elements_per_sample(targets[k].shape)
     return Batches(arrays, elements)
 
 

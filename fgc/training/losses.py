@@ -98,6 +98,23 @@ class Loss:
     def values(self, b, y_true, y_pred):
         raise NotImplementedError
 
+    def loss_axis(self):
+        """The target axis each loss value reduces (None: one value per target element)."""
+        return None if self.sparse else getattr(self, "axis", -1)
+
+    def elements_per_sample(self, target_shape: tuple) -> int:
+        """Loss values per sample for targets of ``target_shape`` (batch first): the divisor of
+        sum_over_batch_size is this times the batch size."""
+        dims = list(target_shape[1:])
+        axis = self.loss_axis()
+        if axis is not None:
+            where = canonical_axis(axis, len(target_shape), type(self).__name__)
+            if where == 0:
+                raise ValueError(f"{type(self).__name__}(axis={axis}) reduces the batch axis; in training the "
+                                 f"loss axis must be a per-sample axis (1 to {len(target_shape) - 1}, or -1)")
+            del dims[where - 1]
+        return int(np.prod(dims, dtype=np.int64))
+
     def valid_mask(self, b, y_true, y_pred):
         """A bool Value shaped like ``values`` marking the elements that count, or None (all count)."""
         return None
