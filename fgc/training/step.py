@@ -40,7 +40,7 @@ class StepSpec:
 
 
 def _target_type(loss, pred: TensorType) -> TensorType:
-    if loss.sparse:
+    if loss is not None and loss.sparse:
         return TensorType(pred.shape[:-1], "int64")
     return pred if is_float(pred.dtype) else pred.with_dtype("float32")
 
@@ -96,6 +96,7 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec):
     b = Builder(graph, "loss")
     total, reports, weighted = None, [], []
     multi = len(graph.outputs) > 1
+    several_losses = len(compiled.losses) > 1   # Keras logs <out>_loss only then
     preds = list(zip(graph.output_names, graph.outputs))
     for name, pred in preds:
         loss = compiled.losses.get(name)
@@ -114,7 +115,7 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec):
             value = reduce_loss(b, loss, values, sw, loss.valid_mask(b, target, pred))
             weighted_value = b.Mul(value, float(compiled.loss_weights.get(name, 1.0)))
             total = weighted_value if total is None else b.Add(total, weighted_value)
-            if multi:
+            if several_losses:
                 reports.append((f"{name}_loss", value))
         for metric in metrics:
             key = f"{name}_{metric.name}" if multi else metric.name

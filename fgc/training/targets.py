@@ -19,7 +19,8 @@ def check_finite(name: str, a: np.ndarray, what: str) -> None:
 
 def prepare_targets(model, compiled, y) -> dict[str, np.ndarray]:
     """{output name: target array} for every output that has a loss or metrics."""
-    names = [n for n in model.output_names if n in compiled.losses or n in compiled.metrics]
+    names = [n for n in model.output_names
+             if n in compiled.losses or compiled.metrics.get(n) or compiled.weighted_metrics.get(n)]
     if y is None:
         raise ValueError(f"fit/evaluate need targets y for the outputs {names}")
     if isinstance(y, dict):
@@ -73,7 +74,9 @@ def _cast_target(name, a, ptype, loss):
 def sample_weights(names, n: int, sample_weight, class_weight, targets) -> dict[str, np.ndarray]:
     out = {}
     given = {}
-    if sample_weight is not None:
+    if isinstance(sample_weight, np.ndarray) and len(names) > 1:
+        given = {name: sample_weight for name in names}   # one array weighs every output (as in Keras)
+    elif sample_weight is not None:
         given = dict(zip(names, as_array_list(names, sample_weight, "sample_weight")))
     for name in names:
         w = np.ones(n, np.float32) if name not in given else np.asarray(given[name], np.float32).reshape(-1)
