@@ -76,7 +76,8 @@ class ModelAPI:
         arrays = self._prepare_inputs(x)
         runner = self._runner()
         n = arrays[0].shape[0]
-        bs = int(batch_size or 32)
+        fixed = data_mod.fixed_batch_size(self.input_names, [t.type for t in self.inputs])
+        bs = data_mod.batch_size_for(fixed, batch_size, n, "predict")
         if n <= bs:
             return self._format_outputs(runner.run(arrays))
         chunks = [runner.run([a[i:i + bs] for a in arrays]) for i in range(0, n, bs)]

@@ -132,9 +132,10 @@ class _RNN(Layer):
             closures.append(self._dropout_mask(b, x, self.units, self.recurrent_dropout))
         body = Graph(f"{self.name}_cell")
         cb = _body_builder(body, self)
-        states = [body.add_input(s, TensorType(("N", self.units), dtype)) for s in self.state_names]
-        step_in = body.add_input("zx", TensorType(("N", self.gates * self.units), dtype))
-        keep = body.add_input("keep", TensorType(("N", 1), dtype)) if mask is not None else None
+        batch = b.type(x).shape[0]   # "N", or the fixed size of an Input(batch_size=...)
+        states = [body.add_input(s, TensorType((batch, self.units), dtype)) for s in self.state_names]
+        step_in = body.add_input("zx", TensorType((batch, self.gates * self.units), dtype))
+        keep = body.add_input("keep", TensorType((batch, 1), dtype)) if mask is not None else None
         inner = [body.add_input(f"c{i}", b.type(c)) for i, c in enumerate(closures)]
         cell_states = list(states)
         if rec_drop:  # Keras 3 drops h_tm1 itself at the start of the cell

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from fgc import initializers
-from fgc.data import prepare
+from fgc.data import batch_size_for, fixed_batch_size, prepare
 
 from . import callbacks as cbks
 from .targets import check_finite, prepare_targets, sample_weights
@@ -79,6 +79,10 @@ def make_batches(model, x, y, sample_weight=None, class_weight=None) -> Batches:
     return Batches(arrays, elements)
 
 
+def _fixed_batch(model) -> int | None:
+    return fixed_batch_size(model.input_names, [t.type for t in model.inputs])
+
+
 class Mean:
     """Epoch values of the report scalars, as Keras reports them: batch means averaged weighted by
     batch size; weighted metrics as sum(w * value) / sum(w) over the epoch, from each batch's two
@@ -140,7 +144,6 @@ def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, on
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
         validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
         steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
-    batch_size = int(batch_size or 32)
     data = make_batches(model, x, y, sample_weight, class_weight)
     val = None
     if validation_data is not None:
@@ -152,6 +155,12 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
         cut = int(data.n * (1 - validation_split))  # the last fraction, taken before shuffling (Keras)
         data, val = data.subset(slice(0, cut)), data.subset(slice(cut, None))
+    fixed = _fixed_batch(model)
+    split = f" after validation_split={validation_split}" if val is not None and validation_data is None else ""
+    batch_size = batch_size_for(fixed, batch_size, data.n, f"fit (training data{split})")
+    if val is not None:
+        validation_batch_size = batch_size_for(fixed, validation_batch_size, val.n, f"fit (validation data{split})",
+                                               default=batch_size)
     verbose = 1 if verbose == "auto" else int(verbose)
     steps = steps_per_epoch or -(-data.n // batch_size)
     history = cbks.History()
@@ -171,7 +180,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         logs = run_epoch(model, epoch_data, batch_size, True, steps_per_epoch,
                          on_batch=lambda i, l: cbs.on_train_batch_end(i, l))
         if val is not None and (epoch + 1) % validation_freq == 0:
-            val_logs = run_epoch(model, val, int(validation_batch_size or batch_size), False, validation_steps)
+            val_logs = run_epoch(model, val, validation_batch_size, False, validation_steps)
             logs.update({f"val_{k}": v for k, v in val_logs.items()})
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -184,7 +193,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
 def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
              return_dict=False):
     data = make_batches(model, x, y, sample_weight)
-    logs = run_epoch(model, data, int(batch_size or 32), False, steps)
+    logs = run_epoch(model, data, batch_size_for(_fixed_batch(model), batch_size, data.n, "evaluate"), False, steps)
     if (1 if verbose == "auto" else int(verbose)):
         print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
     if return_dict:
@@ -195,7 +204,8 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
 
 def on_batch(model, x, y, sample_weight=None, class_weight=None, train=True, return_dict=False):
     data = make_batches(model, x, y, sample_weight, class_weight)
-    logs = run_epoch(model, data, data.n, train)
+    where = "train_on_batch" if train else "test_on_batch"
+    logs = run_epoch(model, data, batch_size_for(_fixed_batch(model), data.n, data.n, where), train)
     if return_dict:
         return logs
     values = list(logs.values())
