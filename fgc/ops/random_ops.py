@@ -45,13 +45,17 @@ def dropout_mask(b, like, ratio: float, layer_seed: int):
     It is made from Dropout's boolean mask output, never its data output: onnxruntime's
     EliminateDropout rewrite deletes a Dropout whose mask output is unused (whatever its
     training_mode), which would silently turn dropout off."""
-    graph = b.graph
-    index = sum(1 for name in graph.nodes_with_op("Dropout")
-                if graph.node(name)["attrs"].get("layer_seed") == layer_seed)
-    _, keep = b.Dropout(like, ratio=ratio, layer_seed=layer_seed, seed=op_seed(layer_seed, index))
-    return b.Mul(b.Cast(keep, to=b.type(like).dtype), 1.0 / (1.0 - ratio))
+    return b.Where(_keep(b, like, ratio, layer_seed), b.const(1.0 / (1.0 - ratio), b.type(like).dtype), 0.0)
 
 
 def dropout(b, x, ratio: float, layer_seed: int):
-    """``x`` with a fraction ``ratio`` zeroed and the rest scaled by 1/(1 - ratio)."""
-    return b.Mul(x, dropout_mask(b, x, ratio, layer_seed))
+    """``x`` with a fraction ``ratio`` zeroed and the rest scaled by 1/(1 - ratio) (see dropout_mask)."""
+    return b.Where(_keep(b, x, ratio, layer_seed), b.Mul(x, 1.0 / (1.0 - ratio)), 0.0)
+
+
+def _keep(b, like, ratio: float, layer_seed: int):
+    """Dropout's boolean mask output for a tensor shaped like ``like``."""
+    graph = b.graph
+    index = sum(1 for name in graph.nodes_with_op("Dropout")
+                if graph.node(name)["attrs"].get("layer_seed") == layer_seed)
+    return b.Dropout(like, ratio=ratio, layer_seed=layer_seed, seed=op_seed(layer_seed, index))[1]

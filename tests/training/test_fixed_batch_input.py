@@ -14,18 +14,19 @@ W0 = rng.standard_normal((D, U)).astype(np.float32)
 LR = 0.1
 
 
-def _dense(**input_kwargs):
+def _dense(steps_per_execution=1, **input_kwargs):
     x = fgc.Input(name="x", **input_kwargs)
     model = fgc.Model(x, layers.Dense(U, name="d")(x))
     model.set_weights([W0, np.zeros(U, np.float32)])
-    model.compile(fgc.optimizers.SGD(learning_rate=LR), "mse")
+    model.compile(fgc.optimizers.SGD(learning_rate=LR), "mse", steps_per_execution=steps_per_execution)
     return model
 
 
+@pytest.mark.parametrize("steps_per_execution", [1, 2])
 @pytest.mark.parametrize("input_kwargs", [dict(shape=(D,), batch_size=B), dict(batch_shape=(B, D))],
                          ids=["batch_size", "batch_shape"])
-def test_fit_three_batches_of_the_fixed_size(input_kwargs):
-    model = _dense(**input_kwargs)
+def test_fit_three_batches_of_the_fixed_size(input_kwargs, steps_per_execution):
+    model = _dense(steps_per_execution, **input_kwargs)
     history = model.fit(X, Y, epochs=1, shuffle=False, verbose=0)        # batch_size defaults to B
     w, b, losses = W0.astype(np.float64), np.zeros(U), []
     for start in range(0, len(X), B):                                  # numpy: three SGD steps on MSE
