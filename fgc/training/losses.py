@@ -73,6 +73,13 @@ def _check_smoothing(value, what: str) -> float:
     return float(value)
 
 
+def _is_float32(dtype) -> bool:
+    try:
+        return np.dtype(dtype) == np.float32
+    except TypeError:
+        return False
+
+
 class Loss:
     """Base of the Keras 3 losses.
 
@@ -87,7 +94,7 @@ class Loss:
                  for p in inspect.signature(c.__init__).parameters if p not in ("self", "kwargs")]
         check_kwargs(f"{type(self).__name__}()", kwargs, named)  # named: only for the near-match hint
         self.reduction = check_reduction(reduction)
-        if dtype not in (None, "float32") and getattr(dtype, "name", None) != "float32":
+        if dtype is not None and not _is_float32(dtype):
             raise ValueError(f"{type(self).__name__}(dtype={dtype!r}): fgc computes losses in float32; "
                              f"pass dtype=None or 'float32'")
         if name is not None:
@@ -128,6 +135,8 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The loss of arrays, reduced by ``self.reduction`` (Keras' ``loss(y_true, y_pred)``)."""
+        from .loss_call import call_loss
+
         return call_loss(self, y_true, y_pred, sample_weight)
 
     def __repr__(self):
@@ -391,81 +400,3 @@ def get(identifier) -> Loss:
     """A Loss from a name ('mse'), a class (Huber) or an instance (Huber(delta=2))."""
     return resolve(identifier, Loss, LOSSES, "loss")
 
-
-# ---------------------------------------------------------------- a loss called on arrays
-def _same_rank(a: np.ndarray, b_: np.ndarray):
-    """Keras' squeeze_or_expand_to_same_rank: ranks differing by one meet on a trailing axis of size 1."""
-    if a.ndim == b_.ndim + 1 and a.shape[-1] == 1:
-        return (a, b_[..., None]) if b_.ndim == 1 else (a[..., 0], b_)
-    if b_.ndim == a.ndim + 1 and b_.shape[-1] == 1:
-        return (a[..., None], b_) if a.ndim == 1 else (a, b_[..., 0])
-    return a, b_
-
-
-def _elementwise(loss: Loss, y_true: np.ndarray, y_pred: np.ndarray):
-    """(values, valid mask or None) of ``loss`` on concrete arrays, run through onnxruntime."""
-    import onnxruntime as ort
-
-    from fgc.export.onnx import to_onnx
-    from fgc.ir import Graph, TensorType
-    from fgc.ops import Builder
-
-    g = Graph(f"{loss.name}_call")
-    t = g.add_input("y_true", TensorType(y_true.shape, y_true.dtype.name))
-    p = g.add_input("y_pred", TensorType(y_pred.shape, "float32"))
-    b = Builder(g, loss.name)
-    outs = [loss.values(b, t, p)]
-    mask = loss.valid_mask(b, t, p)
-    if mask is not None:
-        outs.append(mask)
-    g.outputs, g.output_names = outs, [f"out{i}" for i in range(len(outs))]
-    session = ort.InferenceSession(to_onnx(g).SerializeToString(), providers=["CPUExecutionProvider"])
-    results = session.run(None, {"y_true": y_true, "y_pred": y_pred})
-    return results[0], (results[1] if mask is not None else None)
-
-
-def reduce_weighted(values: np.ndarray, sample_weight, mask, reduction) -> np.ndarray:
-    """Keras 3's reduce_weighted_values on arrays: masked elements carry no weight, and the
-    sum_over_batch_size mean then runs over the elements that count."""
-    values = values.astype(np.float32)
-    weight = None if sample_weight is None else np.asarray(sample_weight, np.float32)
-    if mask is not None:
-        keep = mask.astype(np.float32)
-        if reduction in ("sum_over_batch_size", "mean"):   # weight total/valid: the mean over valid elements
-            valid = keep.sum()
-            keep = keep * (np.float32(keep.size) / valid if valid else np.float32(0.0))
-        weight = keep if weight is None else np.multiply(*_same_rank(keep, weight))
-    if weight is not None:
-        values, weight = _same_rank(values, weight)
-        try:
-            values = values * weight
-        except ValueError:
-            raise ValueError(f"sample_weight of shape {np.shape(sample_weight)} does not broadcast against the "
-                             f"per-sample losses of shape {values.shape}") from None
-    if reduction in (None, "none") or values.ndim == 0 or values.shape == (0,):
-        return values
-    total = values.sum(dtype=np.float32)
-    if reduction == "sum":
-        return total
-    divisor = np.float32(weight.sum()) if reduction == "mean_with_sample_weight" and weight is not None \
-        else np.float32(values.size)
-    return np.float32(total / divisor) if divisor else np.float32(0.0)
-
-
-def call_loss(loss: Loss, y_true, y_pred, sample_weight=None):
-    y_pred = np.asarray(y_pred, np.float32)
-    if loss.sparse:
-        y_true = np.asarray(y_true)
-        if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
-            y_true = y_true[..., 0]
-        y_true = y_true.astype(np.int64)
-        if y_true.shape != y_pred.shape[:-1]:
-            raise ValueError(f"{type(loss).__name__}: class ids of shape {y_true.shape} do not match predictions "
-                             f"of shape {y_pred.shape} (expected ids of shape {y_pred.shape[:-1]})")
-    else:
-        y_true, y_pred = _same_rank(np.asarray(y_true, np.float32), y_pred)
-        if y_true.shape != y_pred.shape:
-            raise ValueError(f"{type(loss).__name__}: y_true of shape {y_true.shape} and y_pred of shape "
-                             f"{y_pred.shape} must have the same shape")
-    values, mask = _elementwise(loss, np.ascontiguousarray(y_true), np.ascontiguousarray(y_pred))
-    return reduce_weighted(values, sample_weight, mask, loss.reduction)

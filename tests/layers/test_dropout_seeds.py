@@ -178,7 +178,8 @@ def test_noise_shape_must_fit_the_input():
 
 def test_get_config_has_the_keras_keys():
     config = layers.Dropout(0.25, noise_shape=(None, 1), seed=3).get_config()
-    assert {k: config[k] for k in ("rate", "seed", "noise_shape")} == {"rate": 0.25, "seed": 3, "noise_shape": (None, 1)}
+    expected = {"rate": 0.25, "seed": 3, "noise_shape": (None, 1)}
+    assert {k: config[k] for k in expected} == expected
 
 
 def test_set_random_seed_needs_an_int():

@@ -67,9 +67,11 @@ def test_recurrent_train_step_with_a_fixed_batch_matches_the_free_batch(layer):
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda m: m.fit(X[:10], Y[:10], verbose=0), r"fit \(training data\): 10 samples do not split into batches of 4.*hold 2"),
+    (lambda m: m.fit(X[:10], Y[:10], verbose=0),
+     r"fit \(training data\): 10 samples do not split into batches of 4.*hold 2"),
     (lambda m: m.fit(X, Y, batch_size=8, verbose=0), r"fit \(training data\): batch_size=8.*fixed batch size of 4"),
-    (lambda m: m.fit(X, Y, validation_split=0.25, verbose=0), r"fit \(training data after validation_split=0.25\): 9 samples"),
+    (lambda m: m.fit(X, Y, validation_split=0.25, verbose=0),
+     r"fit \(training data after validation_split=0.25\): 9 samples"),
     (lambda m: m.fit(X, Y, validation_data=(X[:4], Y[:4]), validation_batch_size=2, verbose=0),
      r"validation data\): batch_size=2"),
     (lambda m: m.evaluate(X[:6], Y[:6], verbose=0), r"evaluate: 6 samples"),

@@ -226,6 +226,11 @@ def test_get_config_has_the_keras_keys_and_round_trips(loss, keys):
     assert again.get_config() == config
 
 
+def test_float32_dtype_is_accepted_in_any_spelling():
+    for dtype in (None, "float32", np.float32, np.dtype("float32")):
+        assert losses.MeanSquaredError(dtype=dtype)([[1.0, 2.0]], [[1.0, 4.0]]) == pytest.approx(2.0)
+
+
 def test_name_and_reduction_in_config():
     loss = losses.MeanAbsoluteError(reduction="sum", name="my_mae")
     assert loss.get_config() == {"name": "my_mae", "reduction": "sum"}
