@@ -42,7 +42,7 @@ def check_reduction(reduction):
     """Keras 3's reductions; ``"mean"`` is its alias of ``"sum_over_batch_size"``."""
     if reduction not in REDUCTIONS:
         hint = near(reduction, [r for r in REDUCTIONS if r]) if isinstance(reduction, str) else ""
-        raise ValueError(f"invalid reduction={reduction!r}{hint}; expected one of {list(REDUCTIONS)}")
+        raise ValueError(f"invalid reduction={reduction!r}: expected one of {list(REDUCTIONS)}{hint}")
     return reduction
 
 
