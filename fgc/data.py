@@ -60,7 +60,8 @@ def cast_array(arr, t: TensorType, name: str, what: str = "input") -> np.ndarray
         raise ValueError(f"{what} '{name}' expects arrays of rank {len(want)} with shape {want}, got shape "
                          f"{a.shape}{hint}")
     for axis, (got, exp) in enumerate(zip(a.shape, want)):
-        if exp is not None and got != exp:
+        # axis 0 counts samples: a fixed batch size (Input(batch_size=4)) sizes each batch, not the data
+        if axis > 0 and exp is not None and got != exp:
             raise ValueError(f"{what} '{name}' expects shape {want}, got {a.shape}: axis {axis} is {got}, "
                              f"expected {exp}")
     target = numpy_dtype(t.dtype)
@@ -88,3 +89,27 @@ def prepare(names, types, x, what: str) -> list[np.ndarray]:
             raise ValueError(f"{what} '{name}' has 0 samples (shape {a.shape}); pass at least one sample along "
                              f"axis 0")
     return arrays
+
+
+def fixed_batch_size(names: list[str], types: list[TensorType]) -> int | None:
+    """The batch size the model's Inputs fix (``Input(batch_size=4)`` or ``batch_shape=``), or None."""
+    fixed = {n: t.shape[0] for n, t in zip(names, types) if isinstance(t.shape[0], int)}
+    if len(set(fixed.values())) > 1:
+        raise ValueError(f"the model's inputs fix different batch sizes {fixed}; give every Input the same "
+                         f"batch_size (or none)")
+    return next(iter(fixed.values()), None)
+
+
+def batch_size_for(fixed: int | None, batch_size, n: int, where: str, default: int = 32) -> int:
+    """The batch size to cut ``n`` samples into: ``batch_size`` (default ``default``), or the model's
+    fixed batch size, which allows only that size and only full batches (checked before any step)."""
+    if fixed is None:
+        return int(batch_size or default)
+    if batch_size is not None and int(batch_size) != fixed:
+        raise ValueError(f"{where}: batch_size={batch_size}, but the model's inputs have a fixed batch size of "
+                         f"{fixed} (Input(batch_size={fixed}) or batch_shape); pass batch_size={fixed} or none")
+    if n % fixed:
+        raise ValueError(f"{where}: {n} samples do not split into batches of {fixed}, the model's fixed batch "
+                         f"size: the last batch would hold {n % fixed}. Pass a multiple of {fixed} samples "
+                         f"(e.g. the first {n - n % fixed}), or build the model without a fixed batch size")
+    return fixed

@@ -8,13 +8,32 @@ import numpy as np
 from .naming import near
 
 _rng = np.random.default_rng()
+# Layer seeds (Dropout, recurrent dropout) come from their own stream, so adding a Dropout layer
+# does not shift the weights drawn for the layers after it.
+_seed_rng = np.random.default_rng()
+_SEED_STREAM = 0x5EED
 
 
 def set_random_seed(seed: int) -> None:
-    """Seed every weight initializer (and shuffling in fit) for reproducible runs."""
-    global _rng
+    """Seed every weight initializer, every layer's dropout seed (drawn when the layer is created)
+    and shuffling in fit, for reproducible runs."""
+    global _rng, _seed_rng
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"set_random_seed needs a non-negative int, got {seed!r}")
     _rng = np.random.default_rng(seed)
+    _seed_rng = np.random.default_rng([int(seed), _SEED_STREAM])
     np.random.seed(seed)
+
+
+def layer_seed(seed, where: str) -> int:
+    """The seed a layer's random ops start from: ``seed`` itself (Keras' ``seed=`` argument), or
+    one drawn from the stream ``set_random_seed`` seeds (as Keras' SeedGenerator draws from its
+    global seed when a layer is created)."""
+    if seed is None:
+        return int(_seed_rng.integers(1, 2 ** 31 - 1))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise TypeError(f"{where}: seed must be a non-negative int or None, got {seed!r}")
+    return int(seed)
 
 
 def rng() -> np.random.Generator:

@@ -67,7 +67,8 @@ class ModelAPI:
         arrays = self._prepare_inputs(x)
         n = arrays[0].shape[0]
         runner = self._runner()
-        bs = int(batch_size or 32)
+        fixed = data_mod.fixed_batch_size(self.input_names, [t.type for t in self.inputs])
+        bs = data_mod.batch_size_for(fixed, batch_size, n, "predict")
         if n <= bs and not callbacks and steps is None:
             return self._format_outputs(runner.run(arrays))
         starts = list(range(0, n, bs))[:steps]
@@ -138,7 +139,7 @@ class ModelAPI:
                              f"with an Input before compile()")
         if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
             raise ValueError(f"steps_per_execution must be a positive int, got {steps_per_execution!r}")
-        compiled = resolve(self, optimizer, loss, loss_weights, metrics)
+        compiled = resolve(self, optimizer, loss, loss_weights, metrics, weighted_metrics)
         compiled.steps_per_execution = steps_per_execution
         # Keras 3: the trainable flags in force now are the ones this compiled model trains with.
         compiled.trainable_state = self._trainable_state()

@@ -78,26 +78,64 @@ class Activation(Layer):
 
 
 class Dropout(Layer):
-    mask_policy = "pass"
+    """Identity at inference; in training, zeroes a fraction ``rate`` and scales the rest by 1/(1-rate).
 
-    """Identity at inference; in training, zeroes a fraction ``rate`` and scales the rest by 1/(1-rate)."""
+    ``seed`` (or, without one, a seed drawn from ``set_random_seed``'s stream when the layer is made)
+    makes the masks reproducible (fgc/ops/random_ops.py). ``noise_shape`` shares one mask along the
+    axes where it is 1 (None: the input's size)."""
+
+    mask_policy = "pass"
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if not 0 <= rate < 1:
-            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
-        self.rate, self.noise_shape, self.seed = float(rate), noise_shape, seed
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) or not 0 <= rate < 1:
+            raise ValueError(f"Dropout rate must be a number in [0, 1), got {rate!r}")
+        if noise_shape is not None and (not isinstance(noise_shape, (list, tuple)) or not all(
+                d is None or (isinstance(d, (int, np.integer)) and d > 0) for d in noise_shape)):
+            raise ValueError(f"Dropout noise_shape must be a tuple of positive ints or None, got {noise_shape!r}")
+        from fgc.initializers import layer_seed
+
+        self.rate, self.seed = float(rate), seed
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self._seed = layer_seed(seed, f"Dropout '{self.name}'")
 
     def compute_output_types(self, input_types, node_attrs=None):
-        return [_one_input(self, input_types)]
+        x = _one_input(self, input_types)
+        if self.noise_shape is not None:
+            self._noise_dims(x)
+        return [x]
+
+    def _noise_dims(self, x):
+        """(per-sample mask?, the mask's non-batch dims) for ``noise_shape`` on an input of type ``x``."""
+        if len(self.noise_shape) != x.rank:
+            raise ShapeError(f"Dropout '{self.name}': noise_shape {self.noise_shape} has {len(self.noise_shape)} "
+                             f"dims, the input {x.keras_shape()} has {x.rank}")
+        dims = []
+        for axis, (want, have) in enumerate(zip(self.noise_shape[1:], x.shape[1:]), start=1):
+            size = have if want is None else want
+            if not isinstance(size, int) or (size != 1 and size != have):
+                raise ShapeError(f"Dropout '{self.name}': noise_shape {self.noise_shape} at axis {axis} must be "
+                                 f"1, None or the input's size {x.keras_shape()[axis]}"
+                                 + (" (a known size, for None)" if not isinstance(have, int) else ""))
+            dims.append(size)
+        return self.noise_shape[0] != 1, tuple(dims)
 
     def lower(self, b, inputs, params, training=False, call_args=None):
+        from fgc.ops.random_ops import dropout, dropout_mask
+
+        x = inputs[0]
         if not training or self.rate == 0:
-            return [inputs[0]]
-        return [b.Dropout(inputs[0], ratio=self.rate)[0]]
+            return [x]
+        if self.noise_shape is None:
+            return [dropout(b, x, self.rate, self._seed)]
+        per_sample, dims = self._noise_dims(b.type(x))
+        dtype = b.type(x).dtype
+        ones = b.BatchFill(x, dims=dims, dtype=dtype, value=1.0) if per_sample \
+            else b.const(np.ones((1, *dims)), dtype)
+        return [b.Mul(x, dropout_mask(b, ones, self.rate, self._seed))]
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate}
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": self.noise_shape}
 
 
 class Flatten(Layer):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgc import activations
+from fgc import activations, initializers
 from fgc.ir import Graph, TensorType, Value
 from fgc.ir.types import ShapeError, is_float
 
@@ -40,6 +40,7 @@ class _RNN(Layer):
         self.kernel_initializer, self.recurrent_initializer = kernel_initializer, recurrent_initializer
         self.bias_initializer = bias_initializer
         self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self.seed, self._seed = seed, initializers.layer_seed(seed, f"{type(self).__name__} '{self.name}'")
         self.return_sequences, self.return_state, self.go_backwards = return_sequences, return_state, go_backwards
 
     # ------------------------------------------------------------------ weights and shapes
@@ -116,8 +117,10 @@ class _RNN(Layer):
 
     def _dropout_mask(self, b, x, width, rate):
         """One mask per sequence, the same at every step (Keras' RNN dropout): kept units scaled by 1/(1-rate)."""
-        ones = b.BatchFill(x, dims=(width,), dtype=b.type(x).dtype, value=1.0)
-        return b.Dropout(ones, ratio=rate)[0]
+        from fgc.ops.random_ops import dropout_mask
+
+        shape_of_mask = b.BatchFill(x, dims=(width,), dtype=b.type(x).dtype, value=1.0)
+        return dropout_mask(b, shape_of_mask, rate, self._seed)   # seeded by the layer (fgc/ops/random_ops.py)
 
     def _lower_scan(self, b, x, params, mask=None, save_states=True):
         dtype = b.type(x).dtype
@@ -132,9 +135,10 @@ class _RNN(Layer):
             closures.append(self._dropout_mask(b, x, self.units, self.recurrent_dropout))
         body = Graph(f"{self.name}_cell")
         cb = _body_builder(body, self)
-        states = [body.add_input(s, TensorType(("N", self.units), dtype)) for s in self.state_names]
-        step_in = body.add_input("zx", TensorType(("N", self.gates * self.units), dtype))
-        keep = body.add_input("keep", TensorType(("N", 1), dtype)) if mask is not None else None
+        batch = b.type(x).shape[0]   # "N", or the fixed size of an Input(batch_size=...)
+        states = [body.add_input(s, TensorType((batch, self.units), dtype)) for s in self.state_names]
+        step_in = body.add_input("zx", TensorType((batch, self.gates * self.units), dtype))
+        keep = body.add_input("keep", TensorType((batch, 1), dtype)) if mask is not None else None
         inner = [body.add_input(f"c{i}", b.type(c)) for i, c in enumerate(closures)]
         cell_states = list(states)
         if rec_drop:  # Keras 3 drops h_tm1 itself at the start of the cell

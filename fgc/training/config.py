@@ -17,6 +17,7 @@ class Compiled:
     losses: dict = field(default_factory=dict)        # output name -> Loss
     loss_weights: dict = field(default_factory=dict)  # output name -> float
     metrics: dict = field(default_factory=dict)       # output name -> [Metric]
+    weighted_metrics: dict = field(default_factory=dict)  # output name -> [Metric] weighted by sample weights
     steps_per_execution: int = 1                      # train steps per onnxruntime call (an ONNX Loop)
     trainable_state: dict = field(default_factory=dict)  # layer -> trainable flag at compile() (Keras 3)
 
@@ -38,7 +39,28 @@ def per_output(value, names: list[str], what: str, allow_missing: bool = False) 
     return {n: value for n in names}
 
 
-def resolve(model, optimizer, loss, loss_weights, metrics) -> Compiled:
+def _check_reducible(name: str, loss) -> None:
+    if loss.reduction in (None, "none"):
+        raise ValueError(f"output '{name}': {type(loss).__name__}(reduction={loss.reduction!r}) returns one loss "
+                         f"per sample, but training needs one number per batch; compile with reduction "
+                         f"'sum_over_batch_size' (the default), 'sum' or 'mean_with_sample_weight' "
+                         f"(reduction=None is for calling the loss on its own: loss(y_true, y_pred))")
+
+
+def _metrics_by_output(metrics, names: list[str], what: str) -> dict:
+    """{output name: [metric identifiers]}: one list for every output, a list of lists, or a dict."""
+    if isinstance(metrics, (list, tuple)) and len(names) > 1 and metrics \
+            and all(isinstance(m, (list, tuple)) for m in metrics):
+        by_output = per_output(list(metrics), names, what)
+    elif isinstance(metrics, dict):
+        by_output = per_output(metrics, names, what, allow_missing=True)
+    else:
+        flat = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
+        by_output = {n: flat for n in names}
+    return {n: list(ms) if isinstance(ms, (list, tuple)) else [ms] for n, ms in by_output.items()}
+
+
+def resolve(model, optimizer, loss, loss_weights, metrics, weighted_metrics=None) -> Compiled:
     names = list(model.output_names)
     types = {n: t.type for n, t in zip(names, model.outputs)}
     if loss is None:
@@ -50,17 +72,17 @@ def resolve(model, optimizer, loss, loss_weights, metrics) -> Compiled:
                 compiled.losses[name] = losses_mod.get(value)
             except ValueError as e:
                 raise ValueError(f"output '{name}': {e}") from None
+            _check_reducible(name, compiled.losses[name])
     if loss_weights is not None:
         compiled.loss_weights = {k: float(v) for k, v in per_output(loss_weights, names, "loss_weights").items()}
     if metrics is not None:
-        if isinstance(metrics, (list, tuple)) and len(names) > 1 and all(isinstance(m, (list, tuple)) for m in metrics):
-            by_output = per_output(list(metrics), names, "metrics")
-        elif isinstance(metrics, dict):
-            by_output = per_output(metrics, names, "metrics", allow_missing=True)
-        else:
-            flat = list(metrics) if isinstance(metrics, (list, tuple)) else [metrics]
-            by_output = {n: flat for n in names}
-        for name, ms in by_output.items():
-            ms = ms if isinstance(ms, (list, tuple)) else [ms]
+        for name, ms in _metrics_by_output(metrics, names, "metrics").items():
             compiled.metrics[name] = [metrics_mod.get(m, compiled.losses.get(name), types[name]) for m in ms]
+    if weighted_metrics is not None:
+        if not isinstance(weighted_metrics, (list, tuple, dict)):
+            raise ValueError(f"weighted_metrics must be a list, tuple or dict (as in Keras), e.g. "
+                             f"weighted_metrics=['mae']; got {weighted_metrics!r} of type "
+                             f"{type(weighted_metrics).__name__}")
+        for name, ms in _metrics_by_output(weighted_metrics, names, "weighted_metrics").items():
+            compiled.weighted_metrics[name] = [metrics_mod.get(m, compiled.losses.get(name), types[name]) for m in ms]
     return compiled

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from fgc import initializers
-from fgc.data import prepare
+from fgc.data import batch_size_for, fixed_batch_size, prepare
 from fgc.naming import outside_stacklevel
 
 from . import arguments as args
@@ -18,13 +18,20 @@ from .targets import check_finite, prepare_targets, sample_weights
 class Batches:
     """All arrays of one data set (inputs, targets, sample weights) under their feed names.
 
-    ``loss_elements`` gives, per sample-weight feed, the loss elements per sample (timesteps of a
-    sequence output): each batch's weights are divided by the batch's element count, which is
-    how the step graph computes Keras' sum_over_batch_size reduction with one ReduceSum."""
+    ``loss_elements`` gives, per sample-weight feed of a ``sum_over_batch_size`` loss, the loss
+    elements per sample (timesteps of a sequence output): each batch's weights are divided by the
+    batch's element count, which is how the step graph computes that reduction with one ReduceSum.
+    Feeds not listed (``sum`` and ``mean_with_sample_weight`` losses, weighted metrics alone) go
+    as they are."""
 
     def __init__(self, arrays: dict[str, np.ndarray], loss_elements: dict[str, int]):
         self.arrays, self.loss_elements = arrays, loss_elements
         self.n = next(iter(arrays.values())).shape[0]
+
+    def weight_scale(self, key: str, batch_n: int) -> float:
+        """What a batch of ``batch_n`` samples' weights in feed ``key`` are multiplied by."""
+        per_sample = self.loss_elements.get(key)
+        return 1.0 / (batch_n * per_sample) if per_sample else 1.0
 
     def subset(self, index) -> "Batches":
         return Batches({k: v[index] for k, v in self.arrays.items()}, self.loss_elements)
@@ -45,9 +52,9 @@ class Batches:
             for key in keys:
                 part = self.arrays[key][start:stop]
                 feeds[key] = part.reshape(k, batch_size, *part.shape[1:]) if k > 1 else part
-            for key, per_sample in self.loss_elements.items():
+            for key in self.loss_elements:
                 if key in feeds:  # each batch's weights over its loss elements (see the class doc)
-                    feeds[key] = feeds[key] * np.float32(1.0 / (sizes[0] * per_sample))
+                    feeds[key] = feeds[key] * np.float32(self.weight_scale(key, sizes[0]))
             yield feeds, sizes
             done += k
 
@@ -66,28 +73,51 @@ def make_batches(model, x, y, sample_weight=None, class_weight=None) -> Batches:
             raise ValueError(f"inputs have {n} samples but the targets for output '{name}' have {t.shape[0]}")
     arrays = dict(zip(model.input_names, xs))
     arrays.update({f"y/{k}": v for k, v in targets.items()})
-    loss_outputs = [n_ for n_ in model.output_names if n_ in compiled.losses]
-    sw = sample_weights(loss_outputs, n, sample_weight, class_weight, targets)
+    weighted_outputs = [n_ for n_ in model.output_names if n_ in compiled.losses or compiled.weighted_metrics.get(n_)]
+    sw = sample_weights(weighted_outputs, n, sample_weight, class_weight, targets)
     arrays.update({f"sw/{k}": v for k, v in sw.items()})
     elements = {}
-    for k in loss_outputs:
-        dims = targets[k].shape[1:] if compiled.losses[k].sparse else targets[k].shape[1:-1]
-        elements[f"sw/{k}"] = int(np.prod(dims, dtype=np.int64))
+    for k in weighted_outputs:
+        loss = compiled.losses.get(k)
+        if loss is not None and loss.reduction in ("sum_over_batch_size", "mean"):
+            elements[f"sw/{k}"] = loss.elements_per_sample(targets[k].shape)
     return Batches(arrays, elements)
 
 
-class Mean:
-    """Running means of the report scalars, weighted by batch size (how Keras reports epoch values)."""
+def _fixed_batch(model) -> int | None:
+    return fixed_batch_size(model.input_names, [t.type for t in model.inputs])
 
-    def __init__(self, names):
+
+class Mean:
+    """Epoch values of the report scalars, as Keras reports them: batch means averaged weighted by
+    batch size; weighted metrics as sum(w * value) / sum(w) over the epoch, from each batch's two
+    sums (in the units of its scaled ``sw`` feed, so each is divided by the batch's scale first)."""
+
+    def __init__(self, names, weighted: dict, data: Batches):
         self.names, self.sums, self.count = names, [0.0] * len(names), 0
+        self.data = data
+        # report index -> the sample-weight feed whose batch scale it carries
+        self.feed_of = {}
+        for key, (weight_key, feed) in weighted.items():
+            self.feed_of[names.index(key)] = self.feed_of[names.index(weight_key)] = feed
+        self.ratios = {names.index(k): names.index(w) for k, (w, _) in weighted.items()}
 
     def add(self, values, n):
-        self.sums = [s + v * n for s, v in zip(self.sums, values)]
+        for i, v in enumerate(values):
+            feed = self.feed_of.get(i)
+            self.sums[i] += v * n if feed is None else v / self.data.weight_scale(feed, n)
         self.count += n
 
     def result(self) -> dict:
-        return {k: s / max(self.count, 1) for k, s in zip(self.names, self.sums)}
+        out = {}
+        hidden = set(self.ratios.values())
+        for i, (key, total) in enumerate(zip(self.names, self.sums)):
+            if i in self.ratios:
+                weight = self.sums[self.ratios[i]]
+                out[key] = total / weight if weight else 0.0
+            elif i not in hidden:
+                out[key] = total / max(self.count, 1)
+        return out
 
 
 def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, callbacks=None,
@@ -97,7 +127,8 @@ def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, ca
     spec = trainer.step(train).spec
     wanted = [k for k in spec.data_inputs + spec.target_inputs if k in data.arrays]
     group = model._compiled.steps_per_execution if train else 1
-    mean = Mean(spec.report_outputs[:len(spec.report_outputs) - len(spec.checks)])
+    logged = spec.report_outputs[:len(spec.report_outputs) - len(spec.checks)]  # checks raise, never log
+    mean = Mean(logged, spec.weighted_reports, data)
     begin, end = callbacks.batch_hooks("train" if train else "test") if callbacks is not None else (None, None)
     index = 0
     for feeds, sizes in data.chunks(batch_size, group, steps, wanted):
@@ -172,7 +203,6 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
     verbose = _check_fit_arguments(batch_size, epochs, verbose, validation_split, initial_epoch, steps_per_epoch,
                                    validation_steps, validation_batch_size, validation_freq)
-    batch_size = int(batch_size or 32)
     data = make_batches(model, x, y, sample_weight, class_weight)
     val = None
     if validation_data is not None:
@@ -181,6 +211,12 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         # the last fraction, taken before shuffling (Keras)
         cut = args.split_for_validation(data.n, float(validation_split))
         data, val = data.subset(slice(0, cut)), data.subset(slice(cut, None))
+    fixed = _fixed_batch(model)
+    split = f" after validation_split={validation_split}" if val is not None and validation_data is None else ""
+    batch_size = batch_size_for(fixed, batch_size, data.n, f"fit (training data{split})")
+    if val is not None:
+        validation_batch_size = batch_size_for(fixed, validation_batch_size, val.n, f"fit (validation data{split})",
+                                               default=batch_size)
     steps = steps_per_epoch or -(-data.n // batch_size)
     history = cbks.History()
     cb_list = cbks.as_list(callbacks) + ([cbks.ProgbarLogger(verbose)] if verbose else []) + [history]
@@ -213,7 +249,7 @@ def _fit_epochs(model, data, val, cbs, watch, batch_size, epochs, shuffle, initi
         epoch_data = data.subset(initializers.rng().permutation(data.n)) if shuffle else data
         logs = run_epoch(model, epoch_data, batch_size, True, steps_per_epoch, cbs, watch)
         if val is not None and (epoch + 1) % validation_freq == 0:
-            val_logs = _test_pass(model, val, int(validation_batch_size or batch_size), validation_steps, cbs)
+            val_logs = _test_pass(model, val, validation_batch_size, validation_steps, cbs)
             logs.update({f"val_{k}": v for k, v in val_logs.items()})
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -234,7 +270,7 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     args.int_at_least("evaluate()", "steps", steps, 1, optional=True)
     verbose = args.verbose_level("evaluate()", verbose)
     data = make_batches(model, x, y, sample_weight)
-    batch_size = int(batch_size or 32)
+    batch_size = batch_size_for(_fixed_batch(model), batch_size, data.n, "evaluate")
     n_steps = steps or -(-data.n // batch_size)
     cbs = cbks.CallbackList(callbacks or [], model, {"epochs": 1, "steps": n_steps, "verbose": verbose})
     logs = _test_pass(model, data, batch_size, steps, cbs)
@@ -248,7 +284,8 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
 
 def on_batch(model, x, y, sample_weight=None, class_weight=None, train=True, return_dict=False):
     data = make_batches(model, x, y, sample_weight, class_weight)
-    logs = run_epoch(model, data, data.n, train)
+    where = "train_on_batch" if train else "test_on_batch"
+    logs = run_epoch(model, data, batch_size_for(_fixed_batch(model), data.n, data.n, where), train)
     if return_dict:
         return logs
     values = list(logs.values())

@@ -35,25 +35,112 @@ def _producer(b, v, op):
     return d["inputs"][0]
 
 
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+
+
+def check_reduction(reduction):
+    """Keras 3's reductions; ``"mean"`` is its alias of ``"sum_over_batch_size"``."""
+    if reduction not in REDUCTIONS:
+        hint = near(reduction, [r for r in REDUCTIONS if r]) if isinstance(reduction, str) else ""
+        raise ValueError(f"invalid reduction={reduction!r}: expected one of {list(REDUCTIONS)}{hint}")
+    return reduction
+
+
+def canonical_axis(axis, rank: int, what: str) -> int:
+    """``axis`` as a non-negative index into a tensor of ``rank`` dims, or a ValueError naming ``what``."""
+    if not -rank <= axis < rank:
+        raise ValueError(f"{what}: axis={axis} is out of range for predictions of rank {rank} "
+                         f"(valid: {-rank} to {rank - 1})")
+    return axis % rank
+
+
+def _check_int(value, what: str, optional: bool = False):
+    if (value is None and optional) or (isinstance(value, (int, np.integer)) and not isinstance(value, bool)):
+        return None if value is None else int(value)
+    raise TypeError(f"{what} must be an int{' or None' if optional else ''}, got {value!r}")
+
+
+def _check_bool(value, what: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{what} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_smoothing(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{what} must be a float in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _is_float32(dtype) -> bool:
+    try:
+        return np.dtype(dtype) == np.float32
+    except TypeError:
+        return False
+
+
 class Loss:
+    """Base of the Keras 3 losses.
+
+    ``values`` emits the per-sample loss (Keras' ``call``); ``valid_mask`` the elements that count
+    (``ignore_class``); the train step and ``__call__`` apply sample weights and ``reduction``."""
+
     name = "loss"
     sparse = False  # targets are class ids, not rows shaped like the output
 
-    def __init__(self, reduction="sum_over_batch_size", name=None, **kwargs):
+    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
         named = [p for c in type(self).__mro__ if "__init__" in vars(c)
                  for p in inspect.signature(c.__init__).parameters if p not in ("self", "kwargs")]
         check_kwargs(f"{type(self).__name__}()", kwargs, named)  # named: only for the near-match hint
-        if reduction not in ("sum_over_batch_size", "sum", "none", "mean"):
-            raise ValueError(f"unknown reduction '{reduction}'{near(reduction, ['sum_over_batch_size', 'sum'])}")
-        self.reduction = reduction
-        if name:
+        self.reduction = check_reduction(reduction)
+        if dtype is not None and not _is_float32(dtype):
+            raise ValueError(f"{type(self).__name__}(dtype={dtype!r}): fgc computes losses in float32; "
+                             f"pass dtype=None or 'float32'")
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"{type(self).__name__}(name=...) must be a non-empty string, got {name!r}")
             self.name = name
 
     def values(self, b, y_true, y_pred):
         raise NotImplementedError
 
+    def loss_axis(self):
+        """The target axis each loss value reduces (None: one value per target element)."""
+        return None if self.sparse else getattr(self, "axis", -1)
+
+    def elements_per_sample(self, target_shape: tuple) -> int:
+        """Loss values per sample for targets of ``target_shape`` (batch first): the divisor of
+        sum_over_batch_size is this times the batch size."""
+        dims = list(target_shape[1:])
+        axis = self.loss_axis()
+        if axis is not None:
+            where = canonical_axis(axis, len(target_shape), type(self).__name__)
+            if where == 0:
+                raise ValueError(f"{type(self).__name__}(axis={axis}) reduces the batch axis; in training the "
+                                 f"loss axis must be a per-sample axis (1 to {len(target_shape) - 1}, or -1)")
+            del dims[where - 1]
+        return int(np.prod(dims, dtype=np.int64))
+
+    def valid_mask(self, b, y_true, y_pred):
+        """A bool Value shaped like ``values`` marking the elements that count, or None (all count)."""
+        return None
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """The loss of arrays, reduced by ``self.reduction`` (Keras' ``loss(y_true, y_pred)``)."""
+        from .loss_call import call_loss
+
+        return call_loss(self, y_true, y_pred, sample_weight)
+
     def __repr__(self):
-        return f"{type(self).__name__}()"
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 
 class MeanSquaredError(Loss):
@@ -92,7 +179,13 @@ class Huber(Loss):
 
     def __init__(self, delta=1.0, **kwargs):
         super().__init__(**kwargs)
+        if isinstance(delta, bool) or not isinstance(delta, (int, float, np.integer, np.floating)) or delta <= 0:
+            raise ValueError(f"Huber(delta=...) must be a positive number (where the loss turns from quadratic "
+                             f"to linear), got {delta!r}")
         self.delta = float(delta)
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.delta}
 
     def values(self, b, t, p):
         err = b.Abs(b.Sub(p, t))
@@ -114,31 +207,83 @@ class CategoricalCrossentropy(Loss):
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        self.from_logits, self.label_smoothing, self.axis = from_logits, float(label_smoothing), axis
+        where = type(self).__name__
+        self.from_logits = _check_bool(from_logits, f"{where}(from_logits=...)")
+        self.label_smoothing = _check_smoothing(label_smoothing, f"{where}(label_smoothing=...)")
+        self.axis = _check_int(axis, f"{where}(axis=...)")
+
+    def _class_axis(self, b, p) -> int:
+        return canonical_axis(self.axis, b.type(p).rank, f"{type(self).__name__}")
 
     def log_probs(self, b, p):
-        logits = p if self.from_logits else _producer(b, p, "Softmax")
+        """Log-probabilities over the class axis, clipped as Keras clips probabilities."""
+        axis = self._class_axis(b, p)
+        on_last = axis == b.type(p).rank - 1
+        # The softmax output's own logits are usable only when it normalizes over the same axis.
+        logits = p if self.from_logits else (_producer(b, p, "Softmax") if on_last else None)
         if logits is not None:
-            logp = b.LogSoftmax(logits, axis=-1)
+            logp = b.LogSoftmax(logits, axis=axis)
             return logp if self.from_logits else b.Clip(logp, min=_LOG_LO, max=_LOG_HI)
-        p = b.Div(p, b.ReduceSum(p, axes=(-1,), keepdims=1))
+        p = b.Div(p, b.ReduceSum(p, axes=(axis,), keepdims=1))
         return b.Log(b.Clip(p, min=EPSILON, max=1.0 - EPSILON))
 
     def values(self, b, t, p):
+        axis = self._class_axis(b, p)
         if self.label_smoothing:
-            n = b.type(p).shape[-1]
+            n = b.type(p).shape[axis]
             t = b.Add(b.Mul(t, 1.0 - self.label_smoothing), self.label_smoothing / n)
-        return b.Neg(b.ReduceSum(b.Mul(t, self.log_probs(b, p)), axes=(-1,), keepdims=0))
+        return b.Neg(b.ReduceSum(b.Mul(t, self.log_probs(b, p)), axes=(axis,), keepdims=0))
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+                "axis": self.axis}
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
+    """Class ids against the class axis, which must be the last one: the targets are the ids of
+    the output's shape without its last axis. ``ignore_class`` ids count for nothing, and the
+    reduction divides by the elements that do count (Keras masks them)."""
+
     name = "sparse_categorical_crossentropy"
     sparse = True
 
+    def __init__(self, from_logits=False, ignore_class=None, reduction="sum_over_batch_size", axis=-1, **kwargs):
+        if "label_smoothing" in kwargs:
+            raise TypeError("SparseCategoricalCrossentropy has no label_smoothing (as in Keras 3); smooth one-hot "
+                            "targets with CategoricalCrossentropy(label_smoothing=...) instead")
+        super().__init__(from_logits=from_logits, axis=axis, reduction=reduction, **kwargs)
+        self.ignore_class = _check_int(ignore_class, "SparseCategoricalCrossentropy(ignore_class=...)", optional=True)
+
+    def _class_axis(self, b, p) -> int:
+        axis = super()._class_axis(b, p)
+        if axis != b.type(p).rank - 1:
+            raise ValueError(f"SparseCategoricalCrossentropy(axis={self.axis}): fgc supports only the last axis of "
+                             f"the predictions as the class axis (axis=-1); move the classes last (e.g. with a "
+                             f"Permute layer) or use one-hot targets with CategoricalCrossentropy(axis=...)")
+        return axis
+
+    def _ids(self, b, t):
+        ids = b.Cast(t, to="int64")
+        if self.ignore_class is None:
+            return ids
+        return b.Where(b.Equal(ids, self.ignore_class), 0, ids)   # any in-range id: its loss is zeroed
+
+    def valid_mask(self, b, t, p):
+        if self.ignore_class is None:
+            return None
+        return b.Not(b.Equal(b.Cast(t, to="int64"), self.ignore_class))
+
     def values(self, b, t, p):
-        ids = b.Unsqueeze(b.Cast(t, to="int64"), axes=(-1,))
-        picked = b.GatherElements(self.log_probs(b, p), ids, axis=-1)
-        return b.Neg(b.Squeeze(picked, axes=(-1,)))
+        self._class_axis(b, p)
+        picked = b.GatherElements(self.log_probs(b, p), b.Unsqueeze(self._ids(b, t), axes=(-1,)), axis=-1)
+        loss = b.Neg(b.Squeeze(picked, axes=(-1,)))
+        mask = self.valid_mask(b, t, p)
+        return loss if mask is None else b.Where(mask, loss, 0.0)
+
+    def get_config(self):
+        config = {**super().get_config(), "ignore_class": self.ignore_class}
+        config.pop("label_smoothing")
+        return config
 
 
 class BinaryCrossentropy(Loss):
@@ -146,9 +291,12 @@ class BinaryCrossentropy(Loss):
 
     def __init__(self, from_logits=False, label_smoothing=0.0, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        self.from_logits, self.label_smoothing = from_logits, float(label_smoothing)
+        self.from_logits = _check_bool(from_logits, "BinaryCrossentropy(from_logits=...)")
+        self.label_smoothing = _check_smoothing(label_smoothing, "BinaryCrossentropy(label_smoothing=...)")
+        self.axis = _check_int(axis, "BinaryCrossentropy(axis=...)")
 
     def values(self, b, t, p):
+        axis = canonical_axis(self.axis, b.type(p).rank, "BinaryCrossentropy")
         if self.label_smoothing:
             t = b.Add(b.Mul(t, 1.0 - self.label_smoothing), 0.5 * self.label_smoothing)
         logits = p if self.from_logits else _producer(b, p, "Sigmoid")
@@ -160,7 +308,11 @@ class BinaryCrossentropy(Loss):
             p = b.Clip(p, min=EPSILON, max=1.0 - EPSILON)
             log_p, log_q = b.Log(p), b.Log(b.Sub(1.0, p))
         bce = b.Add(b.Mul(t, log_p), b.Mul(b.Sub(1.0, t), log_q))
-        return b.Neg(_mean_last(b, bce))
+        return b.Neg(b.ReduceMean(bce, axes=(axis,), keepdims=0))   # Keras: the mean over `axis`
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+                "axis": self.axis}
 
 
 class KLDivergence(Loss):
@@ -215,13 +367,18 @@ class CosineSimilarity(Loss):
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        self.axis = axis
+        self.axis = _check_int(axis, "CosineSimilarity(axis=...)")
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
 
     def values(self, b, t, p):
+        axis = canonical_axis(self.axis, b.type(p).rank, "CosineSimilarity")
+
         def l2n(x):
-            sq = b.ReduceSum(b.Mul(x, x), axes=(self.axis,), keepdims=1)
+            sq = b.ReduceSum(b.Mul(x, x), axes=(axis,), keepdims=1)
             return b.Div(x, b.Sqrt(b.Max(sq, EPSILON * EPSILON)))  # Keras 3 ops.normalize: norm >= eps
-        return b.Neg(b.ReduceSum(b.Mul(l2n(t), l2n(p)), axes=(self.axis,), keepdims=0))
+        return b.Neg(b.ReduceSum(b.Mul(l2n(t), l2n(p)), axes=(axis,), keepdims=0))
 
 
 LOSSES = {
@@ -242,3 +399,4 @@ LOSSES = {
 def get(identifier) -> Loss:
     """A Loss from a name ('mse'), a class (Huber) or an instance (Huber(delta=2))."""
     return resolve(identifier, Loss, LOSSES, "loss")
+

@@ -1,9 +1,11 @@
 """The training-step graph: forward + losses + metrics + backward + optimizer update, one graph.
 
 Inputs: the model inputs, ``y/<out>`` targets, ``sw/<out>`` sample weights divided by the number of
-loss elements in the batch (the batch size, times the timesteps of a sequence output), the weights,
+loss elements in the batch (the batch size, times the timesteps of a sequence output; undivided
+for the ``sum`` and ``mean_with_sample_weight`` reductions), the weights,
 optimizer state, ``lr`` and ``step``. Outputs: ``loss``, ``<out>_loss`` (several outputs),
-metric batch means, then the new weights and state. With ``flat=True`` every trainable
+metric batch means, weighted metrics as two batch sums (``<name>`` and ``<name>/weight``), then
+the new weights and state. With ``flat=True`` every trainable
 weight under ``FLAT_LIMIT`` elements lives in one vector ``params`` (sliced and reshaped inside
 the graph; the gradients are concatenated) so the optimizer is one fused update instead of one per
 weight: fewer nodes, and on CPU each onnxruntime node costs microseconds. Bigger weights are
@@ -33,13 +35,59 @@ class StepSpec:
     state_init: dict = field(default_factory=dict)
     report_outputs: list[str] = field(default_factory=list)   # loss, per-output losses, metrics, then checks
     checks: dict = field(default_factory=dict)                # "check/<name>" report -> error message
+    # weighted metric report -> (its weight-sum report, the sample-weight feed both are in units of)
+    weighted_reports: dict = field(default_factory=dict)
     update_outputs: dict = field(default_factory=dict)        # input name -> output name with its new value
 
 
 def _target_type(loss, pred: TensorType) -> TensorType:
-    if loss.sparse:
+    if loss is not None and loss.sparse:
         return TensorType(pred.shape[:-1], "int64")
     return pred if is_float(pred.dtype) else pred.with_dtype("float32")
+
+
+def _per_element(b, sw, like):
+    """The (N,) sample weights unsqueezed to broadcast against ``like`` (N, ...)."""
+    rank = b.type(like).rank
+    return b.Unsqueeze(sw, axes=tuple(range(1, rank))) if rank > 1 else sw
+
+
+_TINY = 1e-30  # a divisor floor: where it applies, the numerator is 0 too (Keras' divide_no_nan gives 0)
+
+
+def reduce_loss(b, loss, values, sw, mask=None):
+    """Keras' reduction of weighted per-sample losses, given the host's ``sw/<out>`` feed.
+
+    The host divides the weights by the batch's loss elements for ``sum_over_batch_size`` (so that
+    reduction is one ReduceSum) and feeds them as they are for ``sum`` and ``mean_with_sample_weight``
+    (loop.Batches). With ``mask`` (ignore_class) the masked elements weigh nothing, and the means run
+    over the elements that count: sum_over_batch_size divides by their fraction of the batch,
+    mean_with_sample_weight by their weight."""
+    weights = _per_element(b, sw, values)
+    total = b.ReduceSum(b.Mul(values, weights), keepdims=0)   # masked values are already 0
+    if loss.reduction == "sum":
+        return total
+    if loss.reduction == "mean_with_sample_weight":
+        if mask is not None:
+            weight = b.ReduceSum(b.Mul(weights, b.Cast(mask, to=b.type(values).dtype)), keepdims=0)
+        else:
+            weight = b.ReduceSum(sw, keepdims=0)
+            if b.type(values).rank > 1:  # every element of a sample carries the sample's weight
+                weight = b.Mul(weight, b.SizeOf(values, axes=tuple(range(1, b.type(values).rank))))
+        return b.Div(total, b.Max(weight, _TINY))
+    if mask is not None:
+        fraction = b.ReduceMean(b.Cast(mask, to=b.type(values).dtype), keepdims=0)
+        return b.Div(total, b.Max(fraction, _TINY))
+    return total
+
+
+def _weighted_reports(b, key, metric, target, pred, sw):
+    """A weighted metric's batch sums: sum(w * per-sample value) and sum(w), in the units of the
+    ``sw`` feed; the host rescales both and divides the epoch totals (loop.Mean)."""
+    values = metric.values(b, target, pred)
+    rank = b.type(values).rank
+    per_sample = b.ReduceMean(values, axes=tuple(range(1, rank)), keepdims=0) if rank > 1 else values
+    return [(key, b.ReduceSum(b.Mul(per_sample, sw), keepdims=0)), (f"{key}/weight", b.ReduceSum(sw, keepdims=0))]
 
 
 def add_losses_and_metrics(graph, compiled, spec: StepSpec):
@@ -47,36 +95,60 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec):
     from fgc.ops import Builder
 
     b = Builder(graph, "loss")
-    total, reports = None, []
+    total, reports, weighted = None, [], []
     multi = len(graph.outputs) > 1
+    several_losses = len(compiled.losses) > 1   # Keras logs <out>_loss only then
     preds = list(zip(graph.output_names, graph.outputs))
     for name, pred in preds:
         loss = compiled.losses.get(name)
+        metrics, weighted_metrics = compiled.metrics.get(name, []), compiled.weighted_metrics.get(name, [])
         ptype = graph.type_of(pred)
-        target = graph.add_input(f"y/{name}", _target_type(loss, ptype)) if loss or compiled.metrics.get(name) else None
-        if loss is not None:
-            sw = graph.add_input(f"sw/{name}", TensorType((ptype.shape[0],), "float32"))
-            spec.target_inputs += [f"y/{name}", f"sw/{name}"]
-            values = loss.values(b, target, pred)
-            rank = b.type(values).rank
-            weights = b.Unsqueeze(sw, axes=tuple(range(1, rank))) if rank > 1 else sw
-            # The host feeds sample weights already divided by the element count of `values`, so the
-            # sum_over_batch_size reduction is one ReduceSum (no run-time size computation in the graph).
-            value = b.ReduceSum(b.Mul(values, weights), keepdims=0)
-            weighted = b.Mul(value, float(compiled.loss_weights.get(name, 1.0)))
-            total = weighted if total is None else b.Add(total, weighted)
-            if multi:
-                reports.append((f"{name}_loss", value))
-        elif target is not None:
+        target = graph.add_input(f"y/{name}", _target_type(loss, ptype)) if loss or metrics or weighted_metrics \
+            else None
+        if target is not None:
             spec.target_inputs.append(f"y/{name}")
-        for metric in compiled.metrics.get(name, []):
+        sw = None
+        if loss is not None or weighted_metrics:
+            sw = graph.add_input(f"sw/{name}", TensorType((ptype.shape[0],), "float32"))
+            spec.target_inputs.append(f"sw/{name}")
+        if loss is not None:
+            values = loss.values(b, target, pred)
+            value = reduce_loss(b, loss, values, sw, loss.valid_mask(b, target, pred))
+            weighted_value = b.Mul(value, float(compiled.loss_weights.get(name, 1.0)))
+            total = weighted_value if total is None else b.Add(total, weighted_value)
+            if several_losses:
+                reports.append((f"{name}_loss", value))
+        for metric in metrics:
             key = f"{name}_{metric.name}" if multi else metric.name
             reports.append((key, b.ReduceMean(metric.values(b, target, pred), keepdims=0)))
+        for metric in weighted_metrics:
+            weighted.append((name, metric, target, pred, sw))
+    taken = {k for k, _ in reports}
+    for name, metric, target, pred, sw in weighted:   # after every unweighted metric, as Keras lists them
+        key = weighted_metric_key(name if multi else None, metric.name, taken)
+        taken.add(key)
+        pair = _weighted_reports(b, key, metric, target, pred, sw)
+        reports += pair
+        spec.weighted_reports[key] = (pair[1][0], f"sw/{name}")
     if total is None:
         raise ValueError("compile() got no loss for any output")
     graph.outputs, graph.output_names = [total] + [v for _, v in reports], ["loss"] + [k for k, _ in reports]
     spec.report_outputs = list(graph.output_names)
     return total
+
+
+def weighted_metric_key(output: str | None, metric_name: str, taken: set) -> str:
+    """Keras' log name of a weighted metric: its own name, or ``weighted_<name>`` when an unweighted
+    metric already has that name (``<output>_`` in front for several outputs)."""
+    prefix = f"{output}_" if output else ""
+    key = f"{prefix}{metric_name}"
+    if key not in taken:
+        return key
+    key = f"{prefix}weighted_{metric_name}"
+    index, candidate = 1, key
+    while candidate in taken:
+        candidate, index = f"{key}_{index}", index + 1
+    return candidate
 
 
 FLAT_LIMIT = 1 << 18  # elements: a trainable weight this big is not put in the flat buffer

@@ -19,7 +19,8 @@ def check_finite(name: str, a: np.ndarray, what: str) -> None:
 
 def prepare_targets(model, compiled, y) -> dict[str, np.ndarray]:
     """{output name: target array} for every output that has a loss or metrics."""
-    names = [n for n in model.output_names if n in compiled.losses or n in compiled.metrics]
+    names = [n for n in model.output_names
+             if n in compiled.losses or compiled.metrics.get(n) or compiled.weighted_metrics.get(n)]
     if y is None:
         raise ValueError(f"fit/evaluate need targets y for the outputs {names}")
     if isinstance(y, dict):
@@ -49,9 +50,11 @@ def _cast_target(name, a, ptype, loss):
                              f"categorical_crossentropy.")
         if a.dtype.kind == "f" and not np.all(a == np.round(a)):
             raise ValueError(f"output '{name}': sparse class ids must be integers")
-        if a.size and (a.min() < 0 or a.max() >= pred_shape[-1]):
-            raise ValueError(f"output '{name}': class ids must be in [0, {pred_shape[-1]}), got values in "
-                             f"[{a.min()}, {a.max()}]")
+        counted = a if loss.ignore_class is None else a[a != loss.ignore_class]  # ignored ids may be anything
+        if counted.size and (counted.min() < 0 or counted.max() >= pred_shape[-1]):
+            also = "" if loss.ignore_class is None else f" (or ignore_class={loss.ignore_class})"
+            raise ValueError(f"output '{name}': class ids must be in [0, {pred_shape[-1]}){also}, got values in "
+                             f"[{counted.min()}, {counted.max()}]")
         return np.ascontiguousarray(a.astype(np.int64))
     if len(pred_shape) == a.ndim + 1 and pred_shape[-1] == 1:
         a = a[..., None]  # (N,) targets for a (N, 1) output, as Keras accepts
@@ -71,7 +74,9 @@ def _cast_target(name, a, ptype, loss):
 def sample_weights(names, n: int, sample_weight, class_weight, targets) -> dict[str, np.ndarray]:
     out = {}
     given = {}
-    if sample_weight is not None:
+    if isinstance(sample_weight, np.ndarray) and len(names) > 1:
+        given = {name: sample_weight for name in names}   # one array weighs every output (as in Keras)
+    elif sample_weight is not None:
         given = dict(zip(names, as_array_list(names, sample_weight, "sample_weight")))
     lookup = _class_weight_table(class_weight)
     for name in names:
