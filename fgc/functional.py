@@ -31,6 +31,8 @@ def _tensor_struct(x, what: str):
 class Model(ModelAPI, Layer):
     """``Model(inputs, outputs, name=None)`` with a tensor, a list or a dict on either side."""
 
+    keras_class_name = "Functional"
+
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         legacy = {k: kwargs.pop(k) for k in ("input", "output") if k in kwargs}
         # The named parameters never reach kwargs; listing them lets a typo suggest the right one.
@@ -394,6 +396,8 @@ _COMPILE_ARGUMENTS = ("optimizer", "loss", "loss_weights", "metrics", "weighted_
 
 class Sequential(Model):
     """A linear stack: ``Sequential([layers])`` or ``.add(layer)``; the first layer may carry input_shape=."""
+
+    keras_class_name = "Sequential"
 
     def __init__(self, layers=None, name=None, trainable=True, **kwargs):
         check_kwargs("Sequential()", kwargs, ("layers", "name", "trainable"))

@@ -195,13 +195,15 @@ class ModelAPI:
 
     # ------------------------------------------------------------------ weights on disk
     def save_weights(self, filepath):
-        """Write every weight (get_weights order, with its path) to an .npz file, atomically."""
-        from fgc.export import weights as weights_file
+        """Write every weight, atomically: ``x.weights.h5`` in Keras 3's format (with the optimizer state when
+        compiled, as Keras does), or ``x.npz`` (fgc's own archive, in get_weights() order)."""
+        from fgc.saving import weights_files
 
-        weights_file.save(filepath, self._variables())
+        weights_files.save(self, filepath)
 
     def load_weights(self, filepath):
-        """Read a file from save_weights; count, paths and shapes are checked before any weight changes."""
-        from fgc.export import weights as weights_file
+        """Read a Keras ``.weights.h5`` / ``.keras`` file or fgc's ``.npz`` (told apart by content); the whole
+        file is checked against the model before any weight changes."""
+        from fgc.saving import weights_files
 
-        self.set_weights(weights_file.load(filepath, self._variables(), self.name))
+        weights_files.load(self, filepath)

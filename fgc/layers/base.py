@@ -127,6 +127,11 @@ class Layer:
                 names |= {p for p in inspect.signature(klass.__init__).parameters if p not in ("self", "kwargs")}
         return names
 
+    @classmethod
+    def keras_class(cls) -> str:
+        """The Keras 3 class name this layer saves as (a Keras 1 spelling saves as its Keras 3 class)."""
+        return cls.__dict__.get("keras_class_name", cls.__name__)
+
     # ------------------------------------------------------------------ subclass hooks
     def build(self, input_types: list[TensorType]) -> None:
         """Create weights with ``add_weight`` (Keras layout and initializers)."""

@@ -300,9 +300,13 @@ class Conv2D(_Conv):
 class Convolution1D(Conv1D):
     """Keras 3 alias of Conv1D that also takes the Keras 1 keywords (nb_filter, filter_length, border_mode, ...)."""
 
+    keras_class_name = "Conv1D"  # the Keras 1 spelling of the same layer
+
 
 class Convolution2D(Conv2D):
     """Keras 3 alias of Conv2D that also takes the Keras 1 form ``Convolution2D(nb_filter, nb_row, nb_col, ...)``."""
+
+    keras_class_name = "Conv2D"  # the Keras 1 spelling of the same layer
 
     def __init__(self, filters=None, kernel_size=None, *args, nb_row=None, nb_col=None, **kwargs):
         if args or nb_row is not None or nb_col is not None:

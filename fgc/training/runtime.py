@@ -233,7 +233,7 @@ class Trainer:
         for name, (shape, init) in spec.state_init.items():
             key = name.split("/", 2)
             if len(key) == 2:                                   # opt/<global slot>
-                out[name] = np.array(self._adopted_globals.get(key[1], np.full(shape, init, np.float32)), np.float32)
+                out[name] = np.array(self._adopted_globals.get(key[1], init), np.float32).reshape(shape)
             elif key[2] == "params":                            # opt/<slot>/params: the flat buffer's slots
                 out[name] = self._flat(params, spec, {
                     n: self._adopted_slot(params, n, key[1], init, spec.slices[n][2]) for n in spec.slices})
@@ -266,6 +266,35 @@ class Trainer:
             else:
                 per_var.setdefault(params[key[2]].variable, {})[key[1]] = keras_value(params[key[2]], value).copy()
         return per_var, glob
+
+    def optimizer_state(self) -> tuple[list, dict, dict]:
+        """(trainable Variables in the model's weight order, {Variable: {slot: Keras-layout value}},
+        {global slot: value}): Keras' optimizer.variables, with initial values before any step."""
+        compiled, opt = self.step(True), self.compiled.optimizer
+        params, spec = compiled.graph.params, compiled.spec
+        names = list(spec.slices) + [n for n in spec.params if n != "params"]
+        per_var, glob = self.slot_values()
+        variables = [params[n].variable for n in names]
+        for var in variables:
+            slots = per_var.setdefault(var, {})
+            for slot in opt.slots:
+                slots.setdefault(slot, np.full(var.shape, opt.slot_init(slot), np.float32))
+        for slot in opt.global_slots:
+            glob.setdefault(slot, np.array(opt.global_init(slot), np.float32))
+        model = self._model()
+        if model is not None:
+            order = {id(v): i for i, v in enumerate(model.weights)}
+            variables.sort(key=lambda v: order.get(id(v), len(order)))
+        return variables, per_var, glob
+
+    def load_optimizer_state(self, iterations: int, per_var: dict, glob: dict, learning_rate=None) -> None:
+        """Continue from saved optimizer state: the next step starts from these slots and this count."""
+        self.release()
+        self._adopted_slots, self._adopted_globals = dict(per_var), dict(glob)
+        self.now, self._loaded, self._holding = None, {}, False
+        self._iterations = int(iterations)
+        if learning_rate is not None:
+            self.compiled.optimizer.learning_rate = learning_rate
 
     def adopt_optimizer_state(self, previous: "Trainer") -> None:
         """Start from another trainer's slots (a recompile with the same optimizer keeps its state)."""

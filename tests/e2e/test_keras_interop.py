@@ -80,3 +80,59 @@ def test_weight_order_equals_keras(build):
     f_model.set_weights(k_model.get_weights())
     for got, want in zip(f_model.get_weights(), k_model.get_weights()):
         np.testing.assert_array_equal(got, want)
+
+
+def _inputs(model, n=5, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in model.inputs:
+        shape = tuple(5 if d is None else d for d in t.shape[1:])
+        out.append(rng.integers(0, 50, (n, *shape)).astype("int32") if "int" in str(t.dtype)
+                   else rng.random((n, *shape)).astype("float32"))
+    return out
+
+
+@pytest.mark.parametrize("build", BUILDERS, ids=lambda f: f.__name__)
+def test_weights_h5_both_ways_with_keras(build, tmp_path):
+    k_model, f_model = build(keras), build(fgc)
+    x = _inputs(f_model)
+    k_model.save_weights(tmp_path / "keras.weights.h5")
+    f_model.load_weights(tmp_path / "keras.weights.h5")
+    for got, want in zip(fgc.layers.base.flatten(f_model.predict(x, verbose=0)),
+                         fgc.layers.base.flatten(k_model.predict(x, verbose=0))):
+        np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-5)
+    fresh = build(fgc)   # fgc's own weights, written by fgc and read by Keras
+    fresh.save_weights(tmp_path / "fgc.weights.h5")
+    k_model.load_weights(tmp_path / "fgc.weights.h5")
+    for got, want in zip(fgc.layers.base.flatten(k_model.predict(x, verbose=0)),
+                         fgc.layers.base.flatten(fresh.predict(x, verbose=0))):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("opt", ["adam", "rmsprop", "sgd_momentum", "nadam"])
+def test_optimizer_state_moves_between_keras_and_fgc(opt, tmp_path):
+    """Keras trains two steps and saves; fgc loads and takes the third step; both must agree with
+    Keras' own third step, so the slots, iteration count and formulas all line up."""
+    def make(api):
+        return {"adam": lambda: api.optimizers.Adam(0.01), "rmsprop": lambda: api.optimizers.RMSprop(0.01),
+                "sgd_momentum": lambda: api.optimizers.SGD(0.05, momentum=0.9),
+                "nadam": lambda: api.optimizers.Nadam(0.01)}[opt]()
+
+    k_model, f_model = late_input_and_shared(keras), late_input_and_shared(fgc)
+    x = _inputs(f_model, n=8)
+    rng = np.random.default_rng(3)
+    y = [rng.random((8, 1)).astype("float32"), rng.random((8, 2)).astype("float32")]
+    k_model.compile(optimizer=make(keras), loss=["mse", "mse"])
+    f_model.compile(optimizer=make(fgc), loss=["mse", "mse"])
+    k_model.train_on_batch(x, y)
+    k_model.train_on_batch(x, y)
+    k_model.save_weights(tmp_path / "two_steps.weights.h5")
+    f_model.load_weights(tmp_path / "two_steps.weights.h5")
+    assert f_model.optimizer.iterations == 2
+    k_model.train_on_batch(x, y)
+    f_model.train_on_batch(x, y)
+    for got, want in zip(f_model.get_weights(), k_model.get_weights()):
+        np.testing.assert_allclose(got, np.asarray(want), rtol=1e-4, atol=1e-5)
+    f_model.save_weights(tmp_path / "three_steps.weights.h5")   # and back: Keras continues from fgc's state
+    k_model.load_weights(tmp_path / "three_steps.weights.h5")
+    assert int(k_model.optimizer.iterations) == 3

@@ -21,14 +21,13 @@ import numpy as np
 
 from fgc.naming import snake_case
 
-from .files import atomic_write_bytes
+from fgc.export.files import atomic_write_bytes
 
 STRUCTURE_KEY = "__structure__"
 _ENTRY = re.compile(r"^(\d+):(.+)$")
 _MAGIC = {
     b"\x93NUMPY": "a single numpy array (.npy), not a weights file; write weights with model.save_weights(path)",
-    b"\x89HDF\r\n\x1a\n": "an HDF5 file (Keras .weights.h5 or .h5), which fgc does not read yet; in Keras, load it "
-                         "and pass model.get_weights() to fgc's model.set_weights(...)",
+    b"\x89HDF\r\n\x1a\n": "an HDF5 file (Keras .weights.h5): load it with model.load_weights(path)",
     b"\x08": "possibly an ONNX or protobuf file; fgc.Model.export writes ONNX, which load_weights does not read",
 }
 
