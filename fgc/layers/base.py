@@ -14,6 +14,8 @@ from fgc import initializers
 from fgc.ir.types import BATCH, ShapeError, TensorType, canonical_dtype, numpy_dtype
 from fgc.naming import check_kwargs, snake_case, unique_name
 
+from .masks import Mask, encode, explicit_mask, mask_input_count  # noqa: F401  (Mask: re-exported)
+
 BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim",
                "weights", "input_length")
 
@@ -53,24 +55,6 @@ class Variable:
 
     def __repr__(self) -> str:
         return f"<Variable path={self.path} shape={self.shape} dtype={self.dtype}>"
-
-
-class Mask:
-    """Which timesteps count: ``source`` holds ids (kind 'nonzero': id != 0, from Embedding(mask_zero=True))
-    or vectors (kind 'value': any feature != value, from Masking)."""
-
-    def __init__(self, source: "KerasTensor", kind: str, value: float = 0.0):
-        self.source, self.kind, self.value = source, kind, value
-
-
-def lower_mask(b, source, kind: str, value: float, dtype: str):
-    """The mask as a float (N, T) tensor of ones (keep) and zeros (skip)."""
-    if kind == "nonzero":
-        keep = b.Not(b.Equal(source, b.const(0, b.type(source).dtype)))
-    else:
-        differs = b.Cast(b.Not(b.Equal(source, float(value))), to=b.type(source).dtype)
-        keep = b.Greater(b.ReduceMax(differs, axes=(-1,), keepdims=0), 0.0)
-    return b.Cast(keep, to=dtype)
 
 
 class KerasTensor:
@@ -222,12 +206,15 @@ class Layer:
     # ------------------------------------------------------------------ calling
     def __call__(self, inputs, **kwargs):
         check_kwargs(f"{self.name}.__call__()", kwargs, self.call_kwargs)
+        given_mask = kwargs.pop("mask", None)
         tensors = flatten(inputs)
         for i, t in enumerate(tensors):
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"layer '{self.name}' was called on {type(t).__name__} (input {i}); call layers on "
                                 f"symbolic tensors from fgc.Input(...) or other layers. To run a model on data, "
                                 f"use model.predict(x) or model(x)")
+        if given_mask is not None:
+            given_mask = self._check_given_mask(given_mask, tensors)
         in_types = [t.type for t in tensors]
         try:
             if not self.built:
@@ -240,28 +227,72 @@ class Layer:
             sources = "; ".join(f"input {i} is {describe_tensor(t)}" for i, t in enumerate(tensors))
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}), call {len(self._inbound_nodes)}: {e}. "
                              f"({sources})") from None
-        mask = tensors[0]._mask if len(tensors) == 1 else None
+        previous = self._previous_mask(tensors, given_mask)
         node_inputs = list(tensors)
-        if mask is not None and self.mask_policy == "consume":
-            node_inputs.append(mask.source)  # mask-consuming layers read the mask's source as a last input
-            kwargs = {**kwargs, "_mask": (mask.kind, mask.value)}
+        if (self.consumes_mask or self.consumes_input_masks) and previous is not None:
+            leaves, spec = encode(previous)  # the layer reads the mask's leaf tensors as extra last inputs
+            node_inputs += leaves
+            kwargs = {**kwargs, "_mask": (len(leaves), spec)}
         outputs = [KerasTensor(t, (self, len(self._inbound_nodes), i)) for i, t in enumerate(out_types)]
-        out_mask = self.output_mask(mask, tensors)
-        for t in outputs:
-            t._mask = out_mask
+        out_masks = self.compute_mask(inputs, previous) if self.supports_masking else None
+        for t, m in zip(outputs, out_masks if isinstance(out_masks, (list, tuple)) else [out_masks] * len(outputs)):
+            t._mask = m
         Node(self, node_inputs, outputs, kwargs)
         return outputs[0] if len(outputs) == 1 and not self._returns_list() else outputs
 
-    # ------------------------------------------------------------------ masks (Keras mask_zero / Masking)
-    mask_policy = "drop"  # "pass": outputs keep the input's mask; "consume": the layer reads it
+    # ------------------------------------------------------------------ masks (Keras 3 masking)
+    # Whether the layer's outputs carry a mask (compute_mask's) instead of dropping the input's.
+    supports_masking = False
+    # Whether the layer reads the mask (Keras: its call takes ``mask=``), so ``layer(x, mask=m)`` is allowed.
+    consumes_mask = False
+    # A layer that consumes one mask per input (the merge layers) rather than its first input's.
+    consumes_input_masks = False
 
-    def output_mask(self, mask, inputs):
-        return mask if self.mask_policy == "pass" else None
+    def compute_mask(self, inputs, mask=None):
+        """The mask of this layer's output(s) given its inputs and their mask (Keras' ``compute_mask``):
+        by default the input mask passes through."""
+        return mask
+
+    def _previous_mask(self, tensors, given):
+        """The mask this call sees: the explicit ``mask=`` argument, else the inputs' masks (a list of
+        them for a layer that takes one per input, else the first input's), or None."""
+        if given is not None:
+            return given
+        if self.consumes_input_masks or (len(tensors) > 1 and self.supports_masking):
+            masks = [t._mask for t in tensors]
+            return None if all(m is None for m in masks) else masks
+        return tensors[0]._mask if tensors else None
+
+    def _check_given_mask(self, mask, tensors):
+        """An explicit ``mask=``: only for layers that read masks, a symbolic (batch, steps) tensor."""
+        if not self.consumes_mask:
+            raise TypeError(f"layer '{self.name}' ({type(self).__name__}) does not take a mask= argument: only "
+                            f"layers that read masks do (recurrent layers, Bidirectional, TimeDistributed, "
+                            f"GlobalAveragePooling1D, BatchNormalization). To mask what follows, put Masking or "
+                            f"Embedding(mask_zero=True) before it")
+        if not isinstance(mask, KerasTensor):
+            raise TypeError(f"layer '{self.name}' got mask={type(mask).__name__}; pass a symbolic boolean or 0/1 "
+                            f"tensor of shape (batch, timesteps), e.g. from fgc.Input(shape=(timesteps,), "
+                            f"dtype='bool')")
+        want = self._mask_shape(tensors[0].type)
+        got = mask.type.shape
+        from fgc.ir.types import dims_compatible
+
+        if len(got) != len(want) or not all(dims_compatible(a, b) for a, b in zip(got[1:], want[1:])):
+            raise ValueError(f"layer '{self.name}' got a mask of shape {mask.shape} for an input of shape "
+                             f"{tensors[0].shape}; the mask must have the shape "
+                             f"{tuple(None if isinstance(d, str) else d for d in want)} (one value per step)")
+        return explicit_mask(mask)
+
+    def _mask_shape(self, x: TensorType) -> tuple:
+        """The shape a mask of input ``x`` has: x's without the feature (last) axis."""
+        return x.shape[:-1]
 
     def infer_node(self, in_types, call_args=None):
-        """compute_output_types for a recorded call (drops the mask source a consuming layer reads)."""
-        if call_args and "_mask" in call_args:
-            in_types = in_types[:-1]
+        """compute_output_types for a recorded call (drops the mask leaves a consuming layer reads)."""
+        n = mask_input_count(call_args)
+        if n:
+            in_types = in_types[:-n]
         return self.compute_output_types(in_types, node_attrs=call_args)
 
     def _returns_list(self) -> bool:

@@ -16,7 +16,7 @@ def _one_input(layer, types):
 
 
 class Dense(Layer):
-    mask_policy = "pass"
+    supports_masking = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
@@ -61,7 +61,7 @@ class Dense(Layer):
 
 
 class Activation(Layer):
-    mask_policy = "pass"
+    supports_masking = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -78,9 +78,9 @@ class Activation(Layer):
 
 
 class Dropout(Layer):
-    mask_policy = "pass"
-
     """Identity at inference; in training, zeroes a fraction ``rate`` and scales the rest by 1/(1-rate)."""
+
+    supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -9,7 +9,8 @@ import numpy as np
 
 from fgc.ir.types import INT_DTYPES, ShapeError
 
-from .base import Layer, Mask
+from .base import Layer
+from .masks import ids_mask
 
 
 class Embedding(Layer):
@@ -39,8 +40,13 @@ class Embedding(Layer):
             ids = b.Cast(ids, to="int64")
         return [b.Gather(params["embeddings"], ids, axis=0)]
 
-    def output_mask(self, mask, inputs):
-        return Mask(inputs[0], "nonzero") if self.mask_zero else None
+    # Keras: only an Embedding with mask_zero=True makes a mask (id 0 is padding).
+    @property
+    def supports_masking(self):
+        return bool(self.mask_zero)
+
+    def compute_mask(self, inputs, mask=None):
+        return ids_mask(inputs) if self.mask_zero else None
 
     def check_ids(self, ids: np.ndarray, input_name: str) -> None:
         if ids.size == 0:

@@ -14,11 +14,12 @@ from fgc import activations
 from fgc.ir import Graph, TensorType, Value
 from fgc.ir.types import ShapeError, is_float
 
-from .base import Layer, lower_mask
+from .base import Layer
+from .masks import split_mask
 
 
 class _RNN(Layer):
-    mask_policy = "consume"
+    supports_masking = consumes_mask = True
     gates = 1
     onnx_op = "RNN"
     state_names = ("h",)
@@ -80,15 +81,18 @@ class _RNN(Layer):
     def _returns_list(self):
         return self.return_state
 
-    def output_mask(self, mask, inputs):
-        return mask if self.return_sequences else None
+    def compute_mask(self, inputs, mask=None):
+        """Keras: the sequence output keeps the input's mask; the last output and the states have none."""
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        return [out] + [None] * len(self.state_names) if self.return_state else out
 
     # ------------------------------------------------------------------ lowering
     def lower(self, b, inputs, params, training=False, call_args=None):
-        x = inputs[0]
+        (x,), keep = split_mask(b, inputs, call_args, b.type(inputs[0]).dtype)
         mask = None
-        if call_args and "_mask" in call_args:
-            keep = lower_mask(b, inputs[-1], *call_args["_mask"], dtype=b.type(x).dtype)
+        if keep is not None:
             mask = b.Transpose(b.Unsqueeze(keep, axes=(-1,)), perm=(1, 0, 2))  # (T, N, 1)
         if training or mask is not None or not self._native_activations():
             # ONNX's native ops only know right-padded lengths, not masks, and fgc emits them with their default
@@ -301,7 +305,7 @@ class Bidirectional(Layer):
     A mask reaches both directions; with return_sequences the masked steps output zeros (Keras 3 forces
     zero_output_for_mask on the wrapped layers)."""
 
-    mask_policy = "consume"
+    supports_masking = consumes_mask = True
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, weights=None, **kwargs):
         if not isinstance(layer, _RNN):
@@ -337,8 +341,14 @@ class Bidirectional(Layer):
     def _returns_list(self):
         return self.return_state
 
-    def output_mask(self, mask, inputs):
-        return mask if self.return_sequences else None
+    def compute_mask(self, inputs, mask=None):
+        """Keras: the merged sequence keeps the mask (each of the two, with merge_mode=None)."""
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        outs = [mask if self.return_sequences else None] * (1 if self.merge_mode else 2)
+        if self.return_state:
+            return outs + [None] * (2 * len(self.forward_layer.state_names))
+        return outs[0] if self.merge_mode else outs
 
     def compute_output_types(self, input_types, node_attrs=None):
         fwd = self.forward_layer.compute_output_types(input_types)
@@ -356,8 +366,9 @@ class Bidirectional(Layer):
         y_f, y_b = fwd[0], bwd[0]
         if self.return_sequences:  # the backward layer's sequence comes in processing order: flip it back
             y_b = b.Slice(y_b, starts=(-1,), ends=(-(2 ** 62),), axes=(1,), steps=(-1,))
-            if call_args and "_mask" in call_args:  # masked steps output zeros (zero_output_for_mask)
-                keep = b.Unsqueeze(lower_mask(b, inputs[-1], *call_args["_mask"], dtype=b.type(y_f).dtype), axes=(-1,))
+            _, keep = split_mask(b, inputs, call_args, b.type(y_f).dtype)
+            if keep is not None:  # masked steps output zeros (zero_output_for_mask)
+                keep = b.Unsqueeze(keep, axes=(-1,))
                 y_f, y_b = b.Mul(y_f, keep), b.Mul(y_b, keep)
         merged = {"concat": lambda: [b.Concat(y_f, y_b, axis=-1)], "sum": lambda: [b.Add(y_f, y_b)],
                   "mul": lambda: [b.Mul(y_f, y_b)], "ave": lambda: [b.Mul(b.Add(y_f, y_b), 0.5)],

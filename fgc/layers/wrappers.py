@@ -5,15 +5,21 @@ The time axis is folded into the batch: (N, T, ...) -> (N*T, ...) -> the inner l
 UnfoldTimeLike in fgc/ops/conv.py), so a sequence of unknown length works. The wrapper owns no
 weights of its own: it reads the inner layer's (a model called through TimeDistributed shares its
 weights with every other call of that model).
+
+Masks, as in Keras 3: the input's mask (batch, time, ...) passes to the output, and a wrapped layer
+that reads masks gets it folded the same way, (batch*time, ...), one sequence per step.
 """
 from __future__ import annotations
 
 from fgc.ir.types import ShapeError, product
 
 from .base import Layer
+from .masks import MASK_KEY, split_mask
 
 
 class TimeDistributed(Layer):
+    supports_masking = consumes_mask = True
+
     def __init__(self, layer, **kwargs):
         if not isinstance(layer, Layer):
             raise TypeError(f"TimeDistributed wraps a layer or a model, got {type(layer).__name__}")
@@ -66,10 +72,14 @@ class TimeDistributed(Layer):
         return [outs[0].with_shape((x.shape[0], x.shape[1], *outs[0].shape[1:]))]
 
     def lower(self, b, inputs, params, training=False, call_args=None):
-        x = inputs[0]
+        (x,), keep = split_mask(b, inputs, call_args, b.type(inputs[0]).dtype)
         folded = b.FoldTime(x)
         if self._is_model():
             (y,) = self.layer.lower(b, [folded], {}, training)   # the model reads its own weights by name
+        elif keep is not None and self.layer.consumes_mask and b.type(keep).rank > 2:
+            # The folded keep-mask reaches the inner layer as an explicit mask tensor.
+            inner_args = {MASK_KEY: (1, ("tensor", 0))}
+            (y,) = self.layer.lower(b, [folded, b.FoldTime(keep)], params, training, inner_args)
         else:
             (y,) = self.layer.lower(b, [folded], params, training, {})
         return [b.UnfoldTimeLike(y, x)]

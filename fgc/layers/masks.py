@@ -1,0 +1,177 @@
+"""Masks (Keras' ``_keras_mask``): which steps of a sequence count, as one small expression.
+
+A symbolic tensor may carry a ``Mask``: a boolean (batch, steps...) tensor that the graph
+computes from other tensors when a layer needs it. Its leaves read tensors of the graph:
+
+    nonzero  ids != 0                       Embedding(mask_zero=True)
+    value    any(vectors != value, -1)      Masking(mask_value)
+    tensor   m != 0                         an explicit ``layer(x, mask=m)``
+and two combinations:
+    or       m1 | m2 | ...                  the element-wise merge layers
+    concat   Keras' Concatenate rule: each mask broadcast to its input's shape (ones where
+             missing), concatenated on the axis, then any() over the last axis
+
+A layer that reads masks (``consumes_mask``) gets the leaves' tensors as extra node inputs
+after its data inputs and the expression, with leaves numbered, in its call args under
+``_mask``: ``(number of extra inputs, spec)``. ``split_mask`` turns that back into the data
+inputs and one float keep-tensor (1 keep, 0 skip), however the mask was made.
+
+The same functions compute masks of numpy arrays, so a layer's public ``compute_mask`` works
+on symbolic tensors and on data alike.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+MASK_KEY = "_mask"
+
+
+class Mask:
+    """A boolean keep-mask of a symbolic tensor (see the module docstring for the kinds)."""
+
+    dtype = "bool"
+
+    def __init__(self, kind: str, source=None, value: float = 0.0, parts=(), likes=(), axis: int = -1):
+        self.kind, self.source, self.value = kind, source, float(value)
+        self.parts, self.likes, self.axis = tuple(parts), tuple(likes), int(axis)
+
+    @property
+    def shape(self) -> tuple:
+        if self.kind in ("nonzero", "tensor"):
+            return self.source.shape
+        if self.kind == "value":
+            return self.source.shape[:-1]
+        if self.kind == "or":
+            return self.parts[0].shape
+        sizes = [like.shape for like in self.likes]
+        axis = self.axis % len(sizes[0])
+        along = [s[axis] for s in sizes]
+        total = None if None in along else sum(along)
+        return tuple(total if i == axis else d for i, d in enumerate(sizes[0]))[:-1]
+
+    def leaves(self) -> list:
+        """The tensors the mask reads, each once, in a stable order."""
+        if self.kind == "or":
+            found = [t for p in self.parts for t in p.leaves()]
+        elif self.kind == "concat":
+            found = [t for p in self.parts if p is not None for t in p.leaves()] + list(self.likes)
+        else:
+            found = [self.source]
+        unique = {}
+        for t in found:
+            unique.setdefault(id(t), t)
+        return list(unique.values())
+
+    def spec(self, index: dict) -> tuple:
+        """The expression with each leaf tensor replaced by its position among the extra inputs."""
+        if self.kind == "or":
+            return ("or", tuple(p.spec(index) for p in self.parts))
+        if self.kind == "concat":
+            return ("concat", self.axis, tuple((None if p is None else p.spec(index), index[id(like)])
+                                              for p, like in zip(self.parts, self.likes)))
+        if self.kind == "value":
+            return ("value", index[id(self.source)], self.value)
+        return (self.kind, index[id(self.source)])
+
+    def __repr__(self) -> str:
+        return f"<Mask kind={self.kind} shape={self.shape}>"
+
+
+def _symbolic(x) -> bool:
+    return hasattr(x, "_keras_history") or isinstance(x, Mask)
+
+
+# ---------------------------------------------------------------------- the mask algebra (symbolic or numpy)
+def ids_mask(ids):
+    """Embedding(mask_zero=True): id 0 is padding."""
+    return Mask("nonzero", ids) if _symbolic(ids) else np.asarray(ids) != 0
+
+
+def value_mask(x, value: float):
+    """Masking: a step is kept when any of its features differs from ``value``."""
+    return Mask("value", x, value) if _symbolic(x) else np.any(np.asarray(x) != value, axis=-1)
+
+
+def explicit_mask(m):
+    """A user's ``mask=`` argument: nonzero / True means keep."""
+    if m is None or isinstance(m, Mask):
+        return m
+    return Mask("tensor", m) if _symbolic(m) else np.asarray(m) != 0
+
+
+def any_mask(masks):
+    """Element-wise OR (Keras 3's merge layers)."""
+    if _symbolic(masks[0]):
+        return masks[0] if len(masks) == 1 else Mask("or", parts=masks)
+    return np.logical_or.reduce([np.asarray(m, dtype=bool) for m in masks])
+
+
+def concat_mask(inputs, masks, axis: int):
+    """Keras 3's Concatenate.compute_mask: masks broadcast to their inputs (all True where missing),
+    concatenated on ``axis``, any() over the last axis."""
+    if any(_symbolic(x) for x in inputs):
+        return Mask("concat", parts=masks, likes=inputs, axis=axis)
+    full = [np.ones(np.shape(x), bool) if m is None else
+            np.broadcast_to(np.asarray(m, bool)[..., None], np.shape(x)) for x, m in zip(inputs, masks)]
+    return np.concatenate(full, axis=axis).any(axis=-1)
+
+
+# ---------------------------------------------------------------------- recording and lowering
+def encode(mask) -> tuple[list, tuple]:
+    """(leaf tensors, spec) of a consumed mask: one Mask, or a list with one Mask or None per input."""
+    masks = mask if isinstance(mask, (list, tuple)) else [mask]
+    leaves = list({id(t): t for m in masks if m is not None for t in m.leaves()}.values())
+    index = {id(t): i for i, t in enumerate(leaves)}
+    specs = tuple(None if m is None else m.spec(index) for m in masks)
+    return leaves, (("list", specs) if isinstance(mask, (list, tuple)) else specs[0])
+
+
+def mask_input_count(call_args) -> int:
+    """How many extra node inputs (the mask's leaves) follow a node's data inputs."""
+    return call_args[MASK_KEY][0] if call_args and MASK_KEY in call_args else 0
+
+
+def split_mask(b, inputs, call_args, dtype: str):
+    """(data inputs, keep) of a recorded call: keep is the float 0/1 mask, a list of them (one per
+    data input, None where absent) for a layer that consumed one mask per input, or None."""
+    n = mask_input_count(call_args)
+    if not n:
+        return list(inputs), None
+    data, leaves = list(inputs[:-n]), list(inputs[-n:])
+    spec = call_args[MASK_KEY][1]
+    if spec[0] == "list":
+        return data, [None if s is None else lower_spec(b, leaves, s, dtype) for s in spec[1]]
+    return data, lower_spec(b, leaves, spec, dtype)
+
+
+def lower_spec(b, leaves, spec, dtype: str):
+    """The mask expression as primitives: a float tensor of ones (keep) and zeros (skip)."""
+    kind = spec[0]
+    if kind == "or":
+        parts = [lower_spec(b, leaves, s, dtype) for s in spec[1]]
+        out = parts[0]
+        for p in parts[1:]:
+            out = b.Max(out, p)
+        return out
+    if kind == "concat":
+        return _lower_concat(b, leaves, spec, dtype)
+    x = leaves[spec[1]]
+    x_dtype = b.type(x).dtype
+    if kind == "tensor" and x_dtype == "bool":
+        return b.Cast(x, to=dtype)
+    if kind in ("nonzero", "tensor"):
+        keep = b.Not(b.Equal(x, b.const(0, x_dtype)))
+    else:  # value: a step counts when any feature differs from the mask value
+        differs = b.Cast(b.Not(b.Equal(x, b.const(spec[2], x_dtype))), to=x_dtype)
+        keep = b.Greater(b.ReduceMax(differs, axes=(-1,), keepdims=0), b.const(0, x_dtype))
+    return b.Cast(keep, to=dtype)
+
+
+def _lower_concat(b, leaves, spec, dtype):
+    _, axis, parts = spec
+    full = []
+    for part, like_index in parts:
+        like = leaves[like_index]
+        keep = b.const(1.0, dtype) if part is None else b.Unsqueeze(lower_spec(b, leaves, part, dtype), axes=(-1,))
+        full.append(b.ExpandLike(keep, like))
+    return b.ReduceMax(b.Concat(*full, axis=axis), axes=(-1,), keepdims=0)
