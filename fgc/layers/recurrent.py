@@ -364,16 +364,28 @@ class Bidirectional(Layer):
         fwd = self.forward_layer.lower(b, inputs, sub_params(self.forward_layer), training, call_args)
         bwd = self.backward_layer.lower(b, inputs, sub_params(self.backward_layer), training, call_args)
         y_f, y_b = fwd[0], bwd[0]
-        if self.return_sequences:  # the backward layer's sequence comes in processing order: flip it back
-            y_b = b.Slice(y_b, starts=(-1,), ends=(-(2 ** 62),), axes=(1,), steps=(-1,))
+        if self.return_sequences:
             _, keep = split_mask(b, inputs, call_args, b.type(y_f).dtype)
-            if keep is not None:  # masked steps output zeros (zero_output_for_mask)
-                keep = b.Unsqueeze(keep, axes=(-1,))
-                y_f, y_b = b.Mul(y_f, keep), b.Mul(y_b, keep)
+            if keep is not None:  # masked steps output zeros (zero_output_for_mask), in each layer's own order
+                y_f = _zero_masked_steps(b, y_f, keep, self.forward_layer.go_backwards)
+                y_b = _zero_masked_steps(b, y_b, keep, self.backward_layer.go_backwards)
+            # Keras flips the backward layer's sequence (it comes in processing order) and only that one.
+            y_b = _flip_time(b, y_b)
         merged = {"concat": lambda: [b.Concat(y_f, y_b, axis=-1)], "sum": lambda: [b.Add(y_f, y_b)],
                   "mul": lambda: [b.Mul(y_f, y_b)], "ave": lambda: [b.Mul(b.Add(y_f, y_b), 0.5)],
                   None: lambda: [y_f, y_b]}[self.merge_mode]()
         return merged + (fwd[1:] + bwd[1:] if self.return_state else [])
+
+
+def _flip_time(b, seq):
+    return b.Slice(seq, starts=(-1,), ends=(-(2 ** 62),), axes=(1,), steps=(-1,))
+
+
+def _zero_masked_steps(b, seq, keep, go_backwards):
+    """Zero a (N, T, u) output sequence where its step was masked; a go_backwards sequence is in
+    processing order, so its mask is read backwards."""
+    keep = b.Unsqueeze(keep, axes=(-1,))
+    return b.Mul(seq, _flip_time(b, keep) if go_backwards else keep)
 
 
 CASES = [
