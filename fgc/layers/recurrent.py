@@ -333,6 +333,11 @@ class Bidirectional(Layer):
     def weights(self):
         return self.forward_layer.weights + self.backward_layer.weights
 
+    def _sync_from_device(self):
+        # The weights belong to the wrapped layers, which are the ones the training models know.
+        for sub in (self.forward_layer, self.backward_layer):
+            sub._sync_from_device()
+
     def build(self, input_types):
         for sub in (self.forward_layer, self.backward_layer):
             sub.build(input_types)

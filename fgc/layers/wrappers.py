@@ -40,6 +40,9 @@ class TimeDistributed(Layer):
     def weights(self):
         return self.layer.weights
 
+    def _sync_from_device(self):
+        self.layer._sync_from_device()  # the wrapped layer owns the weights the training models hold
+
     def _is_model(self):
         from fgc.functional import Model
 
