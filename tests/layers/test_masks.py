@@ -175,3 +175,266 @@ def test_a_wrapper_reads_its_trained_weights(wrap):
     model.train_on_batch(np.ones((2, 4, 2)), np.ones((2,) + model.outputs[0].shape[1:]))
     for got, want in zip(wrapper.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------------------------------- pooling and batch norm
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_global_average_pooling_1d_with_an_explicit_mask(data_format):
+    """Keras: sum(x * mask) / sum(mask) over the steps; the mask is (batch, steps) in both layouts."""
+    rng = np.random.default_rng(3)
+    shape = (T, F) if data_format == "channels_last" else (F, T)
+    x_in, m_in = Input(shape=shape), Input(shape=(T,), dtype="float32")
+    model = Model([x_in, m_in], layers.GlobalAveragePooling1D(data_format=data_format)(x_in, mask=m_in))
+    x = rng.normal(size=(4,) + shape).astype(np.float32)
+    m = np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 1], [1, 0, 1, 0, 1]], np.float32)
+    steps = x if data_format == "channels_last" else x.transpose(0, 2, 1)
+    want = (steps * m[..., None]).sum(1) / m.sum(1, keepdims=True)
+    np.testing.assert_allclose(model.predict([x, m], verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mask_value", [0.0, 0.1, 1.0])
+def test_batch_normalization_moving_stats_ignore_masked_steps(mask_value):
+    """Keras' own test (batch_normalization_test.test_bachnorm_ignore_masked_values): the moving
+    statistics come from the kept steps only, [1.5, 5.0] and [0.25, 0.0]."""
+    padded = np.array([[[1, 5], [2, 5], [mask_value] * 2, [mask_value] * 2] for _ in range(10)], np.float32)
+    inputs = Input((None, 2))
+    norm = layers.BatchNormalization(momentum=0.0)
+    model = Model(inputs, norm(layers.Masking(mask_value=mask_value)(inputs)))
+    model.compile("rmsprop", loss="mse")
+    model.fit(padded, padded, batch_size=10, epochs=5, verbose=0)
+    np.testing.assert_allclose(model.get_weights()[2], [1.5, 5.0], rtol=1e-5)
+    np.testing.assert_allclose(model.get_weights()[3], [0.25, 0.0], atol=1e-6)
+
+
+def test_batch_normalization_moments_weighted_by_an_explicit_mask():
+    """Keras 3's masked moments: mask-weighted mean and variance (denominators sum(w) + 1e-7), folded
+    into the moving statistics with the momentum; the mask passes through to the output."""
+    rng = np.random.default_rng(4)
+    x_in, m_in = Input(shape=(T, F)), Input(shape=(T,), dtype="bool")
+    norm = layers.BatchNormalization(momentum=0.5)
+    y = norm(x_in, mask=m_in)
+    assert y._mask is not None
+    model = Model([x_in, m_in], y)
+    x = rng.normal(2.0, 3.0, size=(3, T, F)).astype(np.float32)
+    m = rng.random((3, T)) > 0.4
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss="mse")
+    model.train_on_batch([x, m], np.zeros_like(x))
+    w = m[..., None].astype(np.float64)
+    count = w.sum((0, 1)) + 1e-7
+    mean = (x * w).sum((0, 1)) / count
+    var = (((x - mean) * w) ** 2).sum((0, 1)) / count
+    gamma, beta, moving_mean, moving_var = norm.get_weights()
+    np.testing.assert_allclose(moving_mean, 0.5 * 0.0 + 0.5 * mean, rtol=1e-5)
+    np.testing.assert_allclose(moving_var, 0.5 * 1.0 + 0.5 * var, rtol=1e-5)
+
+
+def test_batch_normalization_fully_masked_batch_gives_zeros():
+    """Keras' test_input_fully_masked: zero weights -> mean 0, variance 0, output 0 (no NaN)."""
+    x_in, m_in = Input(shape=(5,)), Input(shape=(), dtype="float32")
+    model = Model([x_in, m_in], layers.BatchNormalization(center=False, scale=False)(x_in, mask=m_in))
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss="mse")
+    loss = model.train_on_batch([np.zeros((4, 5)), np.zeros((4,))], np.zeros((4, 5)))
+    assert loss == 0.0
+
+
+# ---------------------------------------------------------------------------------------- merge layers
+def _masked_pair(rng, shape=(3, T, F)):
+    """Two Masking outputs with different masked steps (Masking zeroes its masked steps)."""
+    xa, xc = rng.normal(size=shape).astype(np.float32), rng.normal(size=shape).astype(np.float32)
+    xa[0, 1], xa[1, 3:], xc[0, 1:3], xc[2, 4] = 0, 0, 0, 0
+    return xa, xc, xa.any(-1), xc.any(-1)
+
+
+def _keras_extremum(op, xs, masks):
+    """Keras 3's Merge._apply_merge_op_and_or_mask in numpy."""
+    out, out_mask = xs[0], None if masks[0] is None else np.broadcast_to(masks[0][..., None], xs[0].shape)
+    for x, m in zip(xs[1:], masks[1:]):
+        m = None if m is None else np.broadcast_to(m[..., None], x.shape)
+        if m is not None:
+            x = np.where(m, x, out)
+        if out_mask is not None:
+            out = np.where(out_mask, out, x)
+        out_mask = out_mask | m if m is not None and out_mask is not None else None
+        out = op(out, x)
+    return out
+
+
+def _keras_multiply(xs, masks):
+    """Keras 3's Multiply._merge_function in numpy."""
+    out, any_kept = 1.0, None
+    for x, m in zip(xs, masks):
+        if m is not None:
+            x = np.where(m[..., None], x, 1.0)
+            any_kept = m if any_kept is None else any_kept | m
+        out = out * x
+    return np.where(any_kept[..., None], out, 0.0) if all(m is not None for m in masks) else out
+
+
+@pytest.mark.parametrize("second_masked", [True, False])
+@pytest.mark.parametrize("merge", ["Add", "Subtract", "Average", "Multiply", "Maximum", "Minimum"])
+def test_elementwise_merge_values_and_mask_follow_keras(merge, second_masked):
+    rng = np.random.default_rng(5)
+    xa, xc, ma, mc = _masked_pair(rng)
+    a, c = Input(shape=(T, F)), Input(shape=(T, F))
+    merged = getattr(layers, merge)()([layers.Masking()(a), layers.Masking()(c) if second_masked else c])
+    # The merged mask reaches a GlobalAveragePooling1D: Keras ORs the masks, and drops the mask when an input has none.
+    model = Model([a, c], [merged, layers.GlobalAveragePooling1D()(merged)])
+    got, pooled = model.predict([xa, xc], verbose=0)
+    masks = [ma, mc if second_masked else None]
+    want = {"Add": lambda: xa + xc, "Subtract": lambda: xa - xc, "Average": lambda: (xa + xc) / 2,
+            "Multiply": lambda: _keras_multiply([xa, xc], masks),
+            "Maximum": lambda: _keras_extremum(np.maximum, [xa, xc], masks),
+            "Minimum": lambda: _keras_extremum(np.minimum, [xa, xc], masks)}[merge]()
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    keep = (ma | mc) if second_masked else np.ones_like(ma)
+    np.testing.assert_allclose(pooled, (want * keep[..., None]).sum(1) / keep.sum(1, keepdims=True), rtol=1e-5)
+
+
+@pytest.mark.parametrize("axis", [-1, 1])
+@pytest.mark.parametrize("second_masked", [True, False])
+def test_concatenate_mask_reaches_an_lstm(axis, second_masked):
+    """Keras 3's Concatenate.compute_mask: masks broadcast over their inputs (all True where missing),
+    concatenated on the axis, any() over the last axis. The LSTM skips exactly the masked steps, so
+    each row equals the same LSTM run on its kept steps alone."""
+    rng = np.random.default_rng(6)
+    xa, xc, ma, mc = _masked_pair(rng)
+    a, c = Input(shape=(T, F)), Input(shape=(T, F))
+    lstm = _rnn("LSTM", False, False)
+    merged = layers.Concatenate(axis=axis)([layers.Masking()(a), layers.Masking()(c) if second_masked else c])
+    model = Model([a, c], lstm(merged))
+    _randomize(lstm)
+    got = model.predict([xa, xc], verbose=0)
+    mc_or_all = mc if second_masked else np.ones_like(mc)
+    if axis == 1:
+        feats, keep = np.concatenate([xa, xc], axis=1), np.concatenate([ma, mc_or_all], axis=1)
+    else:
+        feats, keep = np.concatenate([xa, xc], axis=-1), ma | mc_or_all
+    reference = _prefix_model(lstm, feats.shape[-1])
+    for i in range(len(feats)):
+        want = reference.predict(feats[i][keep[i]][None], verbose=0)[0]
+        np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-6, err_msg=f"row {i}")
+
+
+# ---------------------------------------------------------------------------------------- compute_mask, supports_masking
+def test_compute_mask_on_arrays_follows_keras():
+    ids = np.array([[3, 0, 1], [0, 0, 2]])
+    np.testing.assert_array_equal(layers.Embedding(5, 2, mask_zero=True).compute_mask(ids), ids != 0)
+    assert layers.Embedding(5, 2).compute_mask(ids) is None
+    x = np.array([[[1.0, 2.0], [2.0, 2.0], [2.0, 0.5]]])
+    np.testing.assert_array_equal(layers.Masking(mask_value=2.0).compute_mask(x), [[True, False, True]])
+    m1, m2 = np.array([[True, False, False]]), np.array([[False, False, True]])
+    xs = [np.zeros((1, 3, 2)), np.zeros((1, 3, 2))]
+    for merge in (layers.Add, layers.Subtract, layers.Multiply, layers.Average, layers.Maximum, layers.Minimum):
+        np.testing.assert_array_equal(merge().compute_mask(xs, [m1, m2]), [[True, False, True]])
+        assert merge().compute_mask(xs, [m1, None]) is None
+        assert merge().compute_mask(xs, None) is None
+    np.testing.assert_array_equal(layers.Concatenate().compute_mask(xs, [m1, m2]), [[True, False, True]])
+    np.testing.assert_array_equal(layers.Concatenate().compute_mask(xs, [m1, None]), [[True, True, True]])
+    np.testing.assert_array_equal(layers.Concatenate(axis=1).compute_mask(xs, [m1, None]),
+                                  [[True, False, False, True, True, True]])
+    assert layers.Concatenate().compute_mask(xs, [None, None]) is None
+    np.testing.assert_array_equal(layers.LSTM(2, return_sequences=True).compute_mask(xs[0], m1), m1)
+    assert layers.LSTM(2).compute_mask(xs[0], m1) is None
+    states = layers.GRU(2, return_sequences=True, return_state=True).compute_mask(xs[0], m1)
+    assert len(states) == 2 and states[0] is m1 and states[1] is None
+    assert layers.GlobalAveragePooling1D().compute_mask(xs[0], m1) is None
+    for layer in (layers.Dense(2), layers.Activation("relu"), layers.Dropout(0.5), layers.BatchNormalization()):
+        assert layer.compute_mask(xs[0], m1) is m1
+
+
+@pytest.mark.parametrize("merge", [layers.Add, layers.Concatenate])
+def test_compute_mask_rejects_masks_that_are_not_one_per_input(merge):
+    xs = [np.zeros((1, 3, 2)), np.zeros((1, 3, 2))]
+    with pytest.raises(ValueError, match="one mask"):
+        merge().compute_mask(xs, [np.ones((1, 3), bool)])
+    with pytest.raises(ValueError, match="list"):
+        merge().compute_mask(xs, np.ones((1, 3), bool))
+
+
+# Keras 3.15's values (keras/src/layers/*: `self.supports_masking = ...`, or an overridden compute_mask).
+SUPPORTS_MASKING = [
+    (lambda: layers.Dense(2), True), (lambda: layers.Activation("relu"), True), (lambda: layers.Dropout(0.1), True),
+    (lambda: layers.Embedding(5, 2, mask_zero=True), True), (lambda: layers.Embedding(5, 2), False),
+    (lambda: layers.Masking(), True), (lambda: layers.BatchNormalization(), True), (lambda: layers.Add(), True),
+    (lambda: layers.Multiply(), True), (lambda: layers.Concatenate(), True), (lambda: layers.LSTM(2), True),
+    (lambda: layers.GRU(2), True), (lambda: layers.SimpleRNN(2), True),
+    (lambda: layers.Bidirectional(layers.LSTM(2)), True), (lambda: layers.TimeDistributed(layers.Dense(2)), True),
+    (lambda: layers.GlobalAveragePooling1D(), True), (lambda: layers.GlobalMaxPooling1D(), False),
+    (lambda: layers.Flatten(), False), (lambda: layers.Reshape((2,)), False), (lambda: layers.RepeatVector(2), False),
+    (lambda: layers.Permute((2, 1)), False), (lambda: layers.Conv1D(2, 2), False),
+    (lambda: layers.MaxPooling1D(), False),
+]
+
+
+@pytest.mark.parametrize("make,expected", SUPPORTS_MASKING)
+def test_supports_masking_matches_keras(make, expected):
+    assert make().supports_masking is expected
+
+
+def test_a_layer_without_masking_support_drops_the_mask():
+    """Keras: Flatten / Conv1D / GlobalMaxPooling1D do not support masking, so what follows sees no mask."""
+    ids = Input(shape=(T,), dtype="int32")
+    emb = layers.Embedding(VOCAB, F, mask_zero=True)
+    lstm = _rnn("LSTM", False, False)
+    model = Model(ids, lstm(layers.Conv1D(F, 1)(emb(ids))))
+    _randomize(lstm)
+    x = np.array([[1, 2, 0, 0, 0]], np.int32)
+    conv_w = model.layers[2].get_weights()
+    feats = emb.get_weights()[0][x] @ conv_w[0][0] + conv_w[1]
+    want = _prefix_model(lstm, F).predict(feats.astype(np.float32), verbose=0)   # all five steps, none skipped
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------- wrappers, errors, export
+def test_time_distributed_passes_the_folded_mask_to_an_inner_lstm():
+    """Keras: TimeDistributed hands each step's slice of the mask to a wrapped layer that takes one."""
+    rng = np.random.default_rng(7)
+    inp = Input(shape=(2, T, F))
+    lstm = _rnn("LSTM", False, False)
+    wrapped = layers.TimeDistributed(lstm)
+    model = Model(inp, wrapped(layers.Masking()(inp)))
+    _randomize(lstm)
+    lengths = np.array([[3, 5], [1, 4]])
+    x = rng.normal(size=(2, 2, T, F)).astype(np.float32) * (np.arange(T) < lengths[..., None])[..., None]
+    got = model.predict(x, verbose=0)
+    reference = _prefix_model(lstm, F)
+    for i in range(2):
+        for t in range(2):
+            want = reference.predict(x[i, t, :lengths[i, t]][None], verbose=0)[0]
+            np.testing.assert_allclose(got[i, t], want, rtol=1e-5, atol=1e-6)
+
+
+def test_mask_argument_on_a_layer_that_reads_no_mask_is_a_type_error():
+    x, m = Input(shape=(T, F)), Input(shape=(T,), dtype="bool")
+    dense = layers.Dense(2)
+    with pytest.raises(TypeError, match="does not take a mask"):
+        dense(x, mask=m)
+    assert not dense.built  # raised before anything changed
+
+
+def test_mask_argument_must_be_a_symbolic_tensor_of_the_step_shape():
+    x = Input(shape=(T, F))
+    lstm = layers.LSTM(2)
+    with pytest.raises(TypeError, match="symbolic boolean"):
+        lstm(x, mask=np.ones((1, T), bool))
+    with pytest.raises(ValueError, match=r"mask must have the shape \(None, 5\)"):
+        lstm(x, mask=Input(shape=(T + 1,), dtype="bool"))
+    with pytest.raises(ValueError, match="mask must have the shape"):
+        lstm(x, mask=Input(shape=(T, F), dtype="bool"))
+    assert not lstm.built and not lstm._inbound_nodes
+
+
+def test_explicit_mask_model_exports_and_runs_in_plain_onnxruntime(tmp_path):
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(8)
+    x_in, m_in = Input(shape=(None, F), name="x"), Input(shape=(None,), dtype="bool", name="m")
+    lstm = _rnn("GRU", True, False)
+    model = Model([x_in, m_in], lstm(x_in, mask=m_in))
+    _randomize(lstm)
+    model.export(str(tmp_path / "masked.onnx"))
+    x = rng.normal(size=(2, T, F)).astype(np.float32)
+    m = np.arange(T)[None, :] < np.array([[2], [5]])
+    sess = ort.InferenceSession(str(tmp_path / "masked.onnx"), providers=["CPUExecutionProvider"])
+    (plain,) = sess.run(None, {"x": x, "m": m})
+    np.testing.assert_allclose(plain, model.predict([x, m], verbose=0), rtol=1e-6, atol=1e-7)
