@@ -11,6 +11,7 @@ import warnings
 from fgc.ir import Graph, ParamSpec, TensorType, Value
 from fgc.ir.types import ShapeError, dims_compatible
 from fgc.layers.base import InputLayer, KerasTensor, Layer, flatten
+from fgc.layers.masks import mask_input_count
 from fgc.naming import check_kwargs, unique_name
 
 from .model_api import ModelAPI
@@ -230,6 +231,45 @@ class Model(ModelAPI, Layer):
     def _returns_list(self):
         return not self._single_output
 
+    # ------------------------------------------------------------------ masks
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        """A nested model's output masks, as Keras computes them by running the inner layers with the
+        call's masks: the inner masks, with the inner Inputs replaced by the tensors it was called on."""
+        outer = flatten(inputs)
+        masks = list(mask) if isinstance(mask, (list, tuple)) else [mask] + [None] * (len(outer) - 1)
+        inner = self._inner_masks(masks)
+        inside = set(inner) | {id(t) for t in self.inputs}
+        replace = {id(t): o for t, o in zip(self.inputs, outer)}
+        out = []
+        for i, t in enumerate(self.outputs):
+            m = inner.get(id(t))
+            out.append(None if m is None else
+                       m.substitute(replace, inside, f"output {i} of the nested model '{self.name}'"))
+        return out[0] if self._single_output else out
+
+    def _inner_masks(self, input_masks) -> dict:
+        """id(inner tensor) -> its mask when the inputs carry ``input_masks``; a layer inside that would
+        read an outer mask is an error (fgc does not pass masks into nested models)."""
+        env = {id(t): m for t, m in zip(self.inputs, input_masks)}
+        outer_ids = {id(t) for m in input_masks if m is not None for t in m.leaves()}
+        for node in self._nodes:
+            layer = node.layer
+            data = node.inputs[:len(node.inputs) - mask_input_count(node.call_args)]
+            previous = layer._previous_mask([env.get(id(t)) for t in data], getattr(node, "mask_given", None))
+            if (layer.consumes_mask or layer.consumes_input_masks) and _reads(previous, outer_ids):
+                raise ValueError(f"model '{self.name}' was called on a masked tensor, and its layer '{layer.name}' "
+                                 f"({type(layer).__name__}) would read that mask; fgc does not pass masks into "
+                                 f"nested models. Apply the masking layer inside the nested model, or call its "
+                                 f"layers directly in the outer model")
+            out = layer.compute_mask(data[0] if len(data) == 1 else list(data), previous) \
+                if layer.supports_masking else None
+            per_output = out if isinstance(out, (list, tuple)) else [out] * len(node.outputs)
+            for t, m in zip(node.outputs, per_output):
+                env[id(t)] = m
+        return env
+
     # ------------------------------------------------------------------ IR construction
     def to_graph(self) -> Graph:
         """The layer-level IR: one node per call event, nested models as single 'model' nodes."""
@@ -285,6 +325,11 @@ class Model(ModelAPI, Layer):
             check_kwargs(f"{self.name}.__call__()", kwargs, ("training",))
             return self._call_on_data(inputs)
         return Layer.__call__(self, inputs, **kwargs)
+
+
+def _reads(mask, tensor_ids: set) -> bool:
+    masks = mask if isinstance(mask, (list, tuple)) else [mask]
+    return any(id(t) in tensor_ids for m in masks if m is not None for t in m.leaves())
 
 
 def _is_data(x) -> bool:

@@ -227,17 +227,18 @@ class Layer:
             sources = "; ".join(f"input {i} is {describe_tensor(t)}" for i, t in enumerate(tensors))
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}), call {len(self._inbound_nodes)}: {e}. "
                              f"({sources})") from None
-        previous = self._previous_mask(tensors, given_mask)
+        previous = self._previous_mask([t._mask for t in tensors], given_mask)
         node_inputs = list(tensors)
         if (self.consumes_mask or self.consumes_input_masks) and previous is not None:
-            leaves, spec = encode(previous)  # the layer reads the mask's leaf tensors as extra last inputs
+            # the layer reads the mask's leaf tensors as extra last inputs
+            leaves, spec = encode(previous, f"layer '{self.name}' ({type(self).__name__})")
             node_inputs += leaves
             kwargs = {**kwargs, "_mask": (len(leaves), spec)}
         outputs = [KerasTensor(t, (self, len(self._inbound_nodes), i)) for i, t in enumerate(out_types)]
         out_masks = self.compute_mask(inputs, previous) if self.supports_masking else None
         for t, m in zip(outputs, out_masks if isinstance(out_masks, (list, tuple)) else [out_masks] * len(outputs)):
             t._mask = m
-        Node(self, node_inputs, outputs, kwargs)
+        Node(self, node_inputs, outputs, kwargs).mask_given = given_mask
         return outputs[0] if len(outputs) == 1 and not self._returns_list() else outputs
 
     # ------------------------------------------------------------------ masks (Keras 3 masking)
@@ -253,15 +254,14 @@ class Layer:
         by default the input mask passes through."""
         return mask
 
-    def _previous_mask(self, tensors, given):
-        """The mask this call sees: the explicit ``mask=`` argument, else the inputs' masks (a list of
-        them for a layer that takes one per input, else the first input's), or None."""
+    def _previous_mask(self, masks: list, given):
+        """The mask a call sees, from its inputs' masks: the explicit ``mask=`` argument, else the list of
+        them for a layer that takes one per input, else the first input's; None when there is none."""
         if given is not None:
             return given
-        if self.consumes_input_masks or (len(tensors) > 1 and self.supports_masking):
-            masks = [t._mask for t in tensors]
-            return None if all(m is None for m in masks) else masks
-        return tensors[0]._mask if tensors else None
+        if self.consumes_input_masks or (len(masks) > 1 and self.supports_masking):
+            return None if all(m is None for m in masks) else list(masks)
+        return masks[0] if masks else None
 
     def _check_given_mask(self, mask, tensors):
         """An explicit ``mask=``: only for layers that read masks, a symbolic (batch, steps) tensor."""

@@ -16,6 +16,10 @@ after its data inputs and the expression, with leaves numbered, in its call args
 ``_mask``: ``(number of extra inputs, spec)``. ``split_mask`` turns that back into the data
 inputs and one float keep-tensor (1 keep, 0 skip), however the mask was made.
 
+A nested model's output masks are its inner masks with the inner Inputs replaced by the tensors the
+model was called on. A mask that reads a tensor inside the model cannot be expressed outside it: it
+becomes a 'lost' mask, which raises a clear error only if a layer would read it.
+
 The same functions compute masks of numpy arrays, so a layer's public ``compute_mask`` works
 on symbolic tensors and on data alike.
 """
@@ -31,12 +35,37 @@ class Mask:
 
     dtype = "bool"
 
-    def __init__(self, kind: str, source=None, value: float = 0.0, parts=(), likes=(), axis: int = -1):
+    def __init__(self, kind: str, source=None, value: float = 0.0, parts=(), likes=(), axis: int = -1,
+                 reason: str = ""):
         self.kind, self.source, self.value = kind, source, float(value)
         self.parts, self.likes, self.axis = tuple(parts), tuple(likes), int(axis)
+        self.reason = reason  # for a 'lost' mask: where it came from
+
+    def lost(self):
+        """The first part of this mask that cannot be computed here (see ``substitute``), or None."""
+        if self.kind == "lost":
+            return self
+        found = (p.lost() for p in self.parts if p is not None)
+        return next((m for m in found if m is not None), None)
+
+    def substitute(self, replace: dict, inside: set, reason: str) -> "Mask":
+        """This mask with leaf tensors swapped by ``replace`` (id -> tensor); a leaf among ``inside``
+        (ids) without a replacement makes it a 'lost' mask."""
+        def swap(t):
+            return replace.get(id(t), _LOST if id(t) in inside else t)
+        if self.kind == "lost":
+            return self
+        if self.kind == "or":
+            return _lost_or(Mask("or", parts=[p.substitute(replace, inside, reason) for p in self.parts]), reason)
+        if self.kind == "concat":
+            parts = [None if p is None else p.substitute(replace, inside, reason) for p in self.parts]
+            return _lost_or(Mask("concat", parts=parts, likes=[swap(t) for t in self.likes], axis=self.axis), reason)
+        return _lost_or(Mask(self.kind, swap(self.source), self.value), reason)
 
     @property
     def shape(self) -> tuple:
+        if self.kind == "lost":
+            return None
         if self.kind in ("nonzero", "tensor"):
             return self.source.shape
         if self.kind == "value":
@@ -51,7 +80,9 @@ class Mask:
 
     def leaves(self) -> list:
         """The tensors the mask reads, each once, in a stable order."""
-        if self.kind == "or":
+        if self.kind == "lost":
+            found = []
+        elif self.kind == "or":
             found = [t for p in self.parts for t in p.leaves()]
         elif self.kind == "concat":
             found = [t for p in self.parts if p is not None for t in p.leaves()] + list(self.likes)
@@ -75,6 +106,16 @@ class Mask:
 
     def __repr__(self) -> str:
         return f"<Mask kind={self.kind} shape={self.shape}>"
+
+
+_LOST = object()  # a leaf that only exists inside a nested model
+
+
+def _lost_or(mask: Mask, reason: str) -> Mask:
+    leaves = [mask.source] if mask.kind not in ("or", "concat") else list(mask.likes)
+    if any(t is _LOST for t in leaves) or mask.lost() is not None:
+        return Mask("lost", reason=reason)
+    return mask
 
 
 def _symbolic(x) -> bool:
@@ -117,9 +158,15 @@ def concat_mask(inputs, masks, axis: int):
 
 
 # ---------------------------------------------------------------------- recording and lowering
-def encode(mask) -> tuple[list, tuple]:
+def encode(mask, reader: str = "this layer") -> tuple[list, tuple]:
     """(leaf tensors, spec) of a consumed mask: one Mask, or a list with one Mask or None per input."""
     masks = mask if isinstance(mask, (list, tuple)) else [mask]
+    lost = next((m.lost() for m in masks if m is not None and m.lost() is not None), None)
+    if lost is not None:
+        raise ValueError(f"{reader} would read the mask of {lost.reason}, and that mask is computed from tensors "
+                         f"inside the nested model, which fgc cannot carry out of it. Apply the masking layers "
+                         f"(Embedding(mask_zero=True), Masking) to the nested model's inputs, or call its layers "
+                         f"directly in the outer model")
     leaves = list({id(t): t for m in masks if m is not None for t in m.leaves()}.values())
     index = {id(t): i for i, t in enumerate(leaves)}
     specs = tuple(None if m is None else m.spec(index) for m in masks)

@@ -10,7 +10,7 @@ pooling/global_average_pooling1d.py, normalization/batch_normalization.py).
 import numpy as np
 import pytest
 
-from fgc import Input, Model, layers, optimizers
+from fgc import Input, Model, Sequential, layers, optimizers
 
 T, F, UNITS, VOCAB = 5, 3, 3, 9
 LENGTHS = (3, 5, 1)  # one sequence per row of the batch: padded, full length, a single step
@@ -438,3 +438,74 @@ def test_explicit_mask_model_exports_and_runs_in_plain_onnxruntime(tmp_path):
     sess = ort.InferenceSession(str(tmp_path / "masked.onnx"), providers=["CPUExecutionProvider"])
     (plain,) = sess.run(None, {"x": x, "m": m})
     np.testing.assert_allclose(plain, model.predict([x, m], verbose=0), rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------- nested models
+def _ids(lengths):
+    rng = np.random.default_rng(9)
+    x = np.zeros((len(lengths), T), np.int32)
+    for i, n in enumerate(lengths):
+        x[i, :n] = rng.integers(1, VOCAB, n)
+    return x
+
+
+def _check_prefixes(got, lstm, feats, lengths):
+    reference = _prefix_model(lstm, feats.shape[-1])
+    for i, n in enumerate(lengths):
+        np.testing.assert_allclose(got[i], reference.predict(feats[i:i + 1, :n], verbose=0)[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("nesting", ["functional", "sequential"])
+def test_a_nested_models_output_mask_reaches_the_outer_lstm(nesting):
+    """Keras runs a nested model's layers with masks, so its outputs carry the masks they made."""
+    emb = layers.Embedding(VOCAB, F, mask_zero=True)
+    if nesting == "functional":
+        inner_ids = Input(shape=(T,), dtype="int32")
+        encoder = Model(inner_ids, layers.Dense(F)(emb(inner_ids)))  # Dense passes the mask on
+    else:
+        encoder = Sequential([Input(shape=(T,), dtype="int32"), emb, layers.Dense(F)])
+    ids = Input(shape=(T,), dtype="int32")
+    lstm = _rnn("LSTM", False, False)
+    model = Model(ids, lstm(encoder(ids)))
+    _randomize(lstm)
+    lengths = (2, 5, 4)
+    x = _ids(lengths)
+    kernel, bias = encoder.layers[-1].get_weights()
+    feats = (emb.get_weights()[0][x] @ kernel + bias).astype(np.float32)
+    _check_prefixes(model.predict(x, verbose=0), lstm, feats, lengths)
+
+
+def test_an_outer_mask_passes_through_a_nested_model_of_dense_layers():
+    inner_in = Input(shape=(T, F))
+    dense = layers.Dense(F)
+    block = Model(inner_in, dense(inner_in))
+    ids = Input(shape=(T,), dtype="int32")
+    emb = layers.Embedding(VOCAB, F, mask_zero=True)
+    lstm = _rnn("GRU", False, False)
+    model = Model(ids, lstm(block(emb(ids))))
+    _randomize(lstm)
+    lengths = (3, 1)
+    x = _ids(lengths)
+    kernel, bias = dense.get_weights()
+    _check_prefixes(model.predict(x, verbose=0), lstm, (emb.get_weights()[0][x] @ kernel + bias).astype(np.float32),
+                    lengths)
+
+
+def test_a_nested_model_that_would_read_an_outer_mask_is_a_clear_error():
+    inner_in = Input(shape=(T, F))
+    block = Model(inner_in, layers.LSTM(2)(inner_in), name="block")
+    ids = Input(shape=(T,), dtype="int32")
+    masked = layers.Embedding(VOCAB, F, mask_zero=True)(ids)
+    with pytest.raises(ValueError, match="model 'block' was called on a masked tensor.*'lstm"):
+        block(masked)
+    assert len(block._inbound_nodes) == 0
+
+
+def test_a_mask_made_inside_a_nested_model_from_its_own_tensors_is_a_clear_error_only_when_read():
+    inner_in = Input(shape=(T, F))
+    block = Model(inner_in, layers.Masking()(layers.Dense(F)(inner_in)), name="block")
+    x = Input(shape=(T, F))
+    y = block(x)
+    Model(x, layers.Dense(2)(y))  # nothing reads the mask: fine
+    with pytest.raises(ValueError, match="output 0 of the nested model 'block'"):
+        layers.LSTM(2)(y)
