@@ -22,6 +22,7 @@ class Embedding(Layer):
                 raise ValueError(f"Embedding {what} must be a positive int, got {v!r}")
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer, self.mask_zero = embeddings_initializer, mask_zero
+        self.supports_masking = bool(mask_zero)  # as in Keras: only mask_zero=True makes a mask (id 0 is padding)
         self.input_length = input_length
 
     def build(self, input_types):
@@ -39,11 +40,6 @@ class Embedding(Layer):
         if b.type(ids).dtype not in ("int32", "int64"):
             ids = b.Cast(ids, to="int64")
         return [b.Gather(params["embeddings"], ids, axis=0)]
-
-    # Keras: only an Embedding with mask_zero=True makes a mask (id 0 is padding).
-    @property
-    def supports_masking(self):
-        return bool(self.mask_zero)
 
     def compute_mask(self, inputs, mask=None):
         return ids_mask(inputs) if self.mask_zero else None
