@@ -236,6 +236,8 @@ class Layer:
             kwargs = {**kwargs, "_mask": (len(leaves), spec)}
         outputs = [KerasTensor(t, (self, len(self._inbound_nodes), i)) for i, t in enumerate(out_types)]
         out_masks = self.compute_mask(inputs, previous) if self.supports_masking else None
+        if not self.supports_masking and any(t._mask is not None for t in tensors):
+            _warn_mask_dropped(self)
         for t, m in zip(outputs, out_masks if isinstance(out_masks, (list, tuple)) else [out_masks] * len(outputs)):
             t._mask = m
         Node(self, node_inputs, outputs, kwargs).mask_given = given_mask
@@ -356,6 +358,14 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _warn_mask_dropped(layer) -> None:
+    import warnings
+
+    warnings.warn(f"Layer '{layer.name}' ({type(layer).__name__}) was called on a masked tensor, but it does not "
+                  f"support masking, so the mask stops here: the layers after it see every step (as in Keras)",
+                  UserWarning, stacklevel=3)
 
 
 def _describe(v):

@@ -16,9 +16,11 @@ after its data inputs and the expression, with leaves numbered, in its call args
 ``_mask``: ``(number of extra inputs, spec)``. ``split_mask`` turns that back into the data
 inputs and one float keep-tensor (1 keep, 0 skip), however the mask was made.
 
-A nested model's output masks are its inner masks with the inner Inputs replaced by the tensors the
-model was called on. A mask that reads a tensor inside the model cannot be expressed outside it: it
-becomes a 'lost' mask, which raises a clear error only if a layer would read it.
+A nested model reads the masks of the tensors it is called on (like a consuming layer) and, when
+it is inlined, its layers see them: their masks are recomputed with the call's masks, whose leaves
+are ``Placeholder`` s for the model node's extra inputs. Its output masks are its inner masks with the
+inner Inputs replaced by the tensors it was called on; a mask that reads a tensor inside the model
+cannot be expressed outside it and becomes a 'lost' mask, an error only if a layer would read it.
 
 The same functions compute masks of numpy arrays, so a layer's public ``compute_mask`` works
 on symbolic tensors and on data alike.
@@ -105,7 +107,7 @@ class Mask:
         return (self.kind, index[id(self.source)])
 
     def __repr__(self) -> str:
-        return f"<Mask kind={self.kind} shape={self.shape}>"
+        return f"<Mask kind={self.kind}>"
 
 
 _LOST = object()  # a leaf that only exists inside a nested model
@@ -171,6 +173,29 @@ def encode(mask, reader: str = "this layer") -> tuple[list, tuple]:
     index = {id(t): i for i, t in enumerate(leaves)}
     specs = tuple(None if m is None else m.spec(index) for m in masks)
     return leaves, (("list", specs) if isinstance(mask, (list, tuple)) else specs[0])
+
+
+class Placeholder:
+    """The i-th mask leaf of a recorded call, standing for a tensor known only as that call's input."""
+
+    def __init__(self, index: int):
+        self.index = index
+
+
+def decode(spec, leaves: list):
+    """The Mask (or list of them) a spec describes, reading ``leaves`` for its leaf tensors."""
+    kind = spec[0]
+    if kind == "list":
+        return [None if s is None else decode(s, leaves) for s in spec[1]]
+    if kind == "or":
+        return Mask("or", parts=[decode(s, leaves) for s in spec[1]])
+    if kind == "concat":
+        _, axis, parts = spec
+        return Mask("concat", parts=[None if p is None else decode(p, leaves) for p, _ in parts],
+                    likes=[leaves[i] for _, i in parts], axis=axis)
+    if kind == "value":
+        return Mask("value", leaves[spec[1]], spec[2])
+    return Mask(kind, leaves[spec[1]])
 
 
 def mask_input_count(call_args) -> int:

@@ -372,11 +372,14 @@ def test_supports_masking_matches_keras(make, expected):
 
 
 def test_a_layer_without_masking_support_drops_the_mask():
-    """Keras: Flatten / Conv1D / GlobalMaxPooling1D do not support masking, so what follows sees no mask."""
+    """Keras: Flatten / Conv1D / GlobalMaxPooling1D do not support masking, so what follows sees no mask
+    (and Keras warns that the mask stops there)."""
     ids = Input(shape=(T,), dtype="int32")
     emb = layers.Embedding(VOCAB, F, mask_zero=True)
     lstm = _rnn("LSTM", False, False)
-    model = Model(ids, lstm(layers.Conv1D(F, 1)(emb(ids))))
+    with pytest.warns(UserWarning, match="does not support masking, so the mask stops here"):
+        conv = layers.Conv1D(F, 1)(emb(ids))
+    model = Model(ids, lstm(conv))
     _randomize(lstm)
     x = np.array([[1, 2, 0, 0, 0]], np.int32)
     conv_w = model.layers[2].get_weights()
@@ -491,14 +494,33 @@ def test_an_outer_mask_passes_through_a_nested_model_of_dense_layers():
                     lengths)
 
 
-def test_a_nested_model_that_would_read_an_outer_mask_is_a_clear_error():
+@pytest.mark.parametrize("depth", [1, 2])
+@pytest.mark.parametrize("kind", ["LSTM", "Bidirectional"])
+def test_layers_inside_a_nested_model_read_the_mask_it_is_called_with(kind, depth):
+    """Keras hands a nested model the masks of the tensors it is called on (Functional.call(mask=)):
+    a recurrent layer inside skips the padded steps, in predict and in one SGD step."""
+    rnn, dense = _rnn(kind, False, False), layers.Dense(F)
     inner_in = Input(shape=(T, F))
-    block = Model(inner_in, layers.LSTM(2)(inner_in), name="block")
+    block = Model(inner_in, rnn(dense(inner_in)))
+    if depth == 2:
+        outer_in = Input(shape=(T, F))
+        block = Model(outer_in, block(outer_in))
     ids = Input(shape=(T,), dtype="int32")
-    masked = layers.Embedding(VOCAB, F, mask_zero=True)(ids)
-    with pytest.raises(ValueError, match="model 'block' was called on a masked tensor.*'lstm"):
-        block(masked)
-    assert len(block._inbound_nodes) == 0
+    emb = layers.Embedding(VOCAB, F, mask_zero=True)
+    model = Model(ids, block(emb(ids)))
+    _randomize(rnn)
+    lengths = (2, 5, 1)
+    x = _ids(lengths)
+    kernel, bias = dense.get_weights()
+    feats = (emb.get_weights()[0][x] @ kernel + bias).astype(np.float32)
+    _check_prefixes(model.predict(x, verbose=0), rnn, feats, lengths)
+
+    start, target = rnn.get_weights(), np.random.default_rng(10).normal(size=(3, UNITS * (1 + (kind == "Bidirectional"))))
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.5), loss="mse")
+    model.train_on_batch(x, target.astype(np.float32))
+    want = _prefix_steps(kind, False, False, start, [feats[i, :n] for i, n in enumerate(lengths)], target)
+    for got, w in zip(rnn.get_weights(), want):
+        np.testing.assert_allclose(got, w, rtol=1e-4, atol=1e-6)
 
 
 def test_a_mask_made_inside_a_nested_model_from_its_own_tensors_is_a_clear_error_only_when_read():
