@@ -11,7 +11,7 @@ import warnings
 from fgc.ir import Graph, ParamSpec, TensorType, Value
 from fgc.ir.types import ShapeError, dims_compatible
 from fgc.layers.base import InputLayer, KerasTensor, Layer, flatten
-from fgc.layers.masks import MASK_KEY, Placeholder, decode, encode, mask_input_count
+from fgc.layers.masks import mask_input_count, nested_output_masks, remasked_calls, remasked_inputs
 from fgc.naming import check_kwargs, unique_name
 
 from .model_api import ModelAPI
@@ -232,53 +232,15 @@ class Model(ModelAPI, Layer):
         return not self._single_output
 
     # ------------------------------------------------------------------ masks
-    # Keras runs a nested model's layers with the masks of the tensors it is called on.
+    # Keras runs a nested model's layers with the masks of the tensors it is called on, and its outputs
+    # carry the masks those layers make (fgc/layers/masks.py does the bookkeeping).
     supports_masking = consumes_input_masks = True
 
     def compute_mask(self, inputs, mask=None):
-        """A nested model's output masks, as Keras computes them by running the inner layers with the
-        call's masks: the inner masks, with the inner Inputs replaced by the tensors it was called on."""
         outer = flatten(inputs)
         masks = list(mask) if isinstance(mask, (list, tuple)) else [mask] + [None] * (len(outer) - 1)
-        inner, _ = self._inner_masks(masks)
-        inside = set(inner) | {id(t) for t in self.inputs}
-        replace = {id(t): o for t, o in zip(self.inputs, outer)}
-        out = []
-        for i, t in enumerate(self.outputs):
-            m = inner.get(id(t))
-            out.append(None if m is None else
-                       m.substitute(replace, inside, f"output {i} of the nested model '{self.name}'"))
+        out = nested_output_masks(self, outer, masks)
         return out[0] if self._single_output else out
-
-    def _inner_masks(self, input_masks):
-        """The inner layers' masks when the inputs carry ``input_masks``: (id(inner tensor) -> its mask,
-        id(node) -> the mask a mask-reading inner call sees)."""
-        env = {id(t): m for t, m in zip(self.inputs, input_masks)}
-        seen = {}
-        for node in self._nodes:
-            layer = node.layer
-            data = node.inputs[:len(node.inputs) - mask_input_count(node.call_args)]
-            previous = layer._previous_mask([env.get(id(t)) for t in data], getattr(node, "mask_given", None))
-            if layer.consumes_mask or layer.consumes_input_masks:
-                seen[id(node)] = previous
-            out = layer.compute_mask(data[0] if len(data) == 1 else list(data), previous) \
-                if layer.supports_masking else None
-            per_output = out if isinstance(out, (list, tuple)) else [out] * len(node.outputs)
-            for t, m in zip(node.outputs, per_output):
-                env[id(t)] = m
-        return env, seen
-
-    def _remasked_call(self, node, ins, previous, values: dict, outer_leaves: list):
-        """(inputs, call args) of an inner call that reads ``previous``, the mask recomputed with the
-        outer call's masks: its leaves are inner tensors (``values`` maps them to graph values) or
-        Placeholders for the outer call's mask inputs."""
-        data = list(ins[:len(ins) - mask_input_count(node.call_args)])
-        call = {k: v for k, v in node.call_args.items() if k != MASK_KEY}
-        if previous is None:
-            return data, call
-        leaves, spec = encode(previous, f"layer '{node.layer.name}' ({type(node.layer).__name__})")
-        data += [outer_leaves[t.index] if isinstance(t, Placeholder) else values[id(t)] for t in leaves]
-        return data, {**call, MASK_KEY: (len(leaves), spec)}
 
     # ------------------------------------------------------------------ IR construction
     def to_graph(self) -> Graph:
@@ -306,16 +268,13 @@ class Model(ModelAPI, Layer):
         var_names = {id(spec.variable): name for name, spec in g.params.items()}
         n_leaves = mask_input_count(call_args)
         inputs, outer_leaves = list(inputs[:len(inputs) - n_leaves]), list(inputs[len(inputs) - n_leaves:])
-        remasked = {}
-        if n_leaves:
-            placeholders = [Placeholder(i) for i in range(n_leaves)]
-            remasked = self._inner_masks(decode(call_args[MASK_KEY][1], placeholders))[1]
+        remasked = remasked_calls(self, call_args)
         values = {id(t): v for t, v in zip(self.inputs, inputs)}
 
         def add(node, ins):
             layer, call = node.layer, node.call_args
             if id(node) in remasked:
-                ins, call = self._remasked_call(node, ins, remasked[id(node)], values, outer_leaves)
+                ins, call = remasked_inputs(node, ins, remasked[id(node)], values, outer_leaves)
             outs = layer.infer_node([g.type_of(v) for v in ins], call)
             params = tuple(var_names[id(v)] for v in
                            (layer._variables() if isinstance(layer, Model) else layer.weights))

@@ -14,7 +14,7 @@ from fgc import initializers
 from fgc.ir.types import BATCH, ShapeError, TensorType, canonical_dtype, numpy_dtype
 from fgc.naming import check_kwargs, snake_case, unique_name
 
-from .masks import Mask, encode, explicit_mask, mask_input_count  # noqa: F401  (Mask: re-exported)
+from .masks import Mask, check_given_mask, encode, mask_input_count, warn_mask_dropped  # noqa: F401  (Mask: re-exported)
 
 BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim",
                "weights", "input_length")
@@ -214,7 +214,7 @@ class Layer:
                                 f"symbolic tensors from fgc.Input(...) or other layers. To run a model on data, "
                                 f"use model.predict(x) or model(x)")
         if given_mask is not None:
-            given_mask = self._check_given_mask(given_mask, tensors)
+            given_mask = check_given_mask(self, given_mask, tensors)
         in_types = [t.type for t in tensors]
         try:
             if not self.built:
@@ -237,7 +237,7 @@ class Layer:
         outputs = [KerasTensor(t, (self, len(self._inbound_nodes), i)) for i, t in enumerate(out_types)]
         out_masks = self.compute_mask(inputs, previous) if self.supports_masking else None
         if not self.supports_masking and any(t._mask is not None for t in tensors):
-            _warn_mask_dropped(self)
+            warn_mask_dropped(self)
         for t, m in zip(outputs, out_masks if isinstance(out_masks, (list, tuple)) else [out_masks] * len(outputs)):
             t._mask = m
         Node(self, node_inputs, outputs, kwargs).mask_given = given_mask
@@ -264,27 +264,6 @@ class Layer:
         if self.consumes_input_masks or (len(masks) > 1 and self.supports_masking):
             return None if all(m is None for m in masks) else list(masks)
         return masks[0] if masks else None
-
-    def _check_given_mask(self, mask, tensors):
-        """An explicit ``mask=``: only for layers that read masks, a symbolic (batch, steps) tensor."""
-        if not self.consumes_mask:
-            raise TypeError(f"layer '{self.name}' ({type(self).__name__}) does not take a mask= argument: only "
-                            f"layers that read masks do (recurrent layers, Bidirectional, TimeDistributed, "
-                            f"GlobalAveragePooling1D, BatchNormalization). To mask what follows, put Masking or "
-                            f"Embedding(mask_zero=True) before it")
-        if not isinstance(mask, KerasTensor):
-            raise TypeError(f"layer '{self.name}' got mask={type(mask).__name__}; pass a symbolic boolean or 0/1 "
-                            f"tensor of shape (batch, timesteps), e.g. from fgc.Input(shape=(timesteps,), "
-                            f"dtype='bool')")
-        want = self._mask_shape(tensors[0].type)
-        got = mask.type.shape
-        from fgc.ir.types import dims_compatible
-
-        if len(got) != len(want) or not all(dims_compatible(a, b) for a, b in zip(got[1:], want[1:])):
-            raise ValueError(f"layer '{self.name}' got a mask of shape {mask.shape} for an input of shape "
-                             f"{tensors[0].shape}; the mask must have the shape "
-                             f"{tuple(None if isinstance(d, str) else d for d in want)} (one value per step)")
-        return explicit_mask(mask)
 
     def _mask_shape(self, x: TensorType) -> tuple:
         """The shape a mask of input ``x`` has: x's without the feature (last) axis."""
@@ -358,14 +337,6 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
-
-
-def _warn_mask_dropped(layer) -> None:
-    import warnings
-
-    warnings.warn(f"Layer '{layer.name}' ({type(layer).__name__}) was called on a masked tensor, but it does not "
-                  f"support masking, so the mask stops here: the layers after it see every step (as in Keras)",
-                  UserWarning, stacklevel=3)
 
 
 def _describe(v):

@@ -27,7 +27,11 @@ on symbolic tensors and on data alike.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+from fgc.ir.types import dims_compatible
 
 MASK_KEY = "_mask"
 
@@ -247,3 +251,81 @@ def _lower_concat(b, leaves, spec, dtype):
         keep = b.const(1.0, dtype) if part is None else b.Unsqueeze(lower_spec(b, leaves, part, dtype), axes=(-1,))
         full.append(b.ExpandLike(keep, like))
     return b.ReduceMax(b.Concat(*full, axis=axis), axes=(-1,), keepdims=0)
+
+
+# ---------------------------------------------------------------------- calls: the mask= argument, dropped masks
+def check_given_mask(layer, mask, tensors):
+    """An explicit ``layer(x, mask=m)``: only for layers that read masks, a symbolic (batch, steps) tensor.
+    Returns it as a Mask."""
+    if not layer.consumes_mask:
+        raise TypeError(f"layer '{layer.name}' ({type(layer).__name__}) does not take a mask= argument: only "
+                        f"layers that read masks do (recurrent layers, Bidirectional, TimeDistributed, "
+                        f"GlobalAveragePooling1D, BatchNormalization). To mask what follows, put Masking or "
+                        f"Embedding(mask_zero=True) before it")
+    if not hasattr(mask, "_keras_history"):
+        raise TypeError(f"layer '{layer.name}' got mask={type(mask).__name__}; pass a symbolic boolean or 0/1 "
+                        f"tensor of shape (batch, timesteps), e.g. from fgc.Input(shape=(timesteps,), dtype='bool')")
+    want, got = layer._mask_shape(tensors[0].type), mask.type.shape
+    if len(got) != len(want) or not all(dims_compatible(a, b) for a, b in zip(got[1:], want[1:])):
+        raise ValueError(f"layer '{layer.name}' got a mask of shape {mask.shape} for an input of shape "
+                         f"{tensors[0].shape}; the mask must have the shape "
+                         f"{tuple(None if isinstance(d, str) else d for d in want)} (one value per step)")
+    return explicit_mask(mask)
+
+
+def warn_mask_dropped(layer) -> None:
+    warnings.warn(f"Layer '{layer.name}' ({type(layer).__name__}) was called on a masked tensor, but it does not "
+                  f"support masking, so the mask stops here: the layers after it see every step (as in Keras)",
+                  UserWarning, stacklevel=3)
+
+
+# ---------------------------------------------------------------------- nested models
+def inner_masks(model, input_masks):
+    """A model's inner masks when its inputs carry ``input_masks``, as Keras computes them by running its
+    layers: (id(inner tensor) -> its mask, id(node) -> the mask a mask-reading inner call sees)."""
+    env = {id(t): m for t, m in zip(model.inputs, input_masks)}
+    seen = {}
+    for node in model._nodes:
+        layer = node.layer
+        data = node.inputs[:len(node.inputs) - mask_input_count(node.call_args)]
+        previous = layer._previous_mask([env.get(id(t)) for t in data], getattr(node, "mask_given", None))
+        if layer.consumes_mask or layer.consumes_input_masks:
+            seen[id(node)] = previous
+        out = layer.compute_mask(data[0] if len(data) == 1 else list(data), previous) \
+            if layer.supports_masking else None
+        per_output = out if isinstance(out, (list, tuple)) else [out] * len(node.outputs)
+        for t, m in zip(node.outputs, per_output):
+            env[id(t)] = m
+    return env, seen
+
+
+def nested_output_masks(model, outer: list, masks: list) -> list:
+    """The masks of a nested model's outputs when called on ``outer`` tensors carrying ``masks``: the inner
+    masks with the inner Inputs replaced by ``outer`` ('lost' where they read other inner tensors)."""
+    inner, _ = inner_masks(model, masks)
+    inside = set(inner) | {id(t) for t in model.inputs}
+    replace = {id(t): o for t, o in zip(model.inputs, outer)}
+    return [None if inner.get(id(t)) is None else
+            inner[id(t)].substitute(replace, inside, f"output {i} of the nested model '{model.name}'")
+            for i, t in enumerate(model.outputs)]
+
+
+def remasked_calls(model, call_args) -> dict:
+    """id(inner node) -> the mask that inner call reads once the model's call masks (``call_args``) are
+    taken into account; their leaves are Placeholders for the call's extra (mask) inputs."""
+    n = mask_input_count(call_args)
+    if not n:
+        return {}
+    return inner_masks(model, decode(call_args[MASK_KEY][1], [Placeholder(i) for i in range(n)]))[1]
+
+
+def remasked_inputs(node, ins, previous, values: dict, outer_leaves: list):
+    """(inputs, call args) of an inner call that reads ``previous``: its leaves are inner tensors
+    (``values`` maps them to graph values) or Placeholders for ``outer_leaves``."""
+    data = list(ins[:len(ins) - mask_input_count(node.call_args)])
+    call = {k: v for k, v in node.call_args.items() if k != MASK_KEY}
+    if previous is None:
+        return data, call
+    leaves, spec = encode(previous, f"layer '{node.layer.name}' ({type(node.layer).__name__})")
+    data += [outer_leaves[t.index] if isinstance(t, Placeholder) else values[id(t)] for t in leaves]
+    return data, {**call, MASK_KEY: (len(leaves), spec)}
