@@ -234,7 +234,12 @@ class Model(ModelAPI, Layer):
     # ------------------------------------------------------------------ masks
     # Keras runs a nested model's layers with the masks of the tensors it is called on, and its outputs
     # carry the masks those layers make (fgc/layers/masks.py does the bookkeeping).
-    supports_masking = consumes_input_masks = True
+    supports_masking = consumes_input_masks = consumes_mask = True
+
+    def _previous_mask(self, masks, given):
+        if given is not None:  # model(x, mask=m): the mask of the first input
+            return [given] + [None] * (len(masks) - 1)
+        return Layer._previous_mask(self, masks, None)
 
     def compute_mask(self, inputs, mask=None):
         outer = flatten(inputs)

@@ -260,7 +260,7 @@ def check_given_mask(layer, mask, tensors):
     if not layer.consumes_mask:
         raise TypeError(f"layer '{layer.name}' ({type(layer).__name__}) does not take a mask= argument: only "
                         f"layers that read masks do (recurrent layers, Bidirectional, TimeDistributed, "
-                        f"GlobalAveragePooling1D, BatchNormalization). To mask what follows, put Masking or "
+                        f"GlobalAveragePooling1D, BatchNormalization, models). To mask what follows, put Masking or "
                         f"Embedding(mask_zero=True) before it")
     if not hasattr(mask, "_keras_history"):
         raise TypeError(f"layer '{layer.name}' got mask={type(mask).__name__}; pass a symbolic boolean or 0/1 "

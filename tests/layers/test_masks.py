@@ -531,3 +531,34 @@ def test_a_mask_made_inside_a_nested_model_from_its_own_tensors_is_a_clear_error
     Model(x, layers.Dense(2)(y))  # nothing reads the mask: fine
     with pytest.raises(ValueError, match="output 0 of the nested model 'block'"):
         layers.LSTM(2)(y)
+
+
+def test_a_model_called_with_an_explicit_mask_hands_it_to_its_layers():
+    """Keras' Functional.call(inputs, mask=...): the mask is the first input's."""
+    inner_in = Input(shape=(T, F))
+    rnn = _rnn("GRU", False, False)
+    block = Model(inner_in, rnn(inner_in))
+    x_in, m_in = Input(shape=(T, F)), Input(shape=(T,), dtype="bool")
+    model = Model([x_in, m_in], block(x_in, mask=m_in))
+    _randomize(rnn)
+    feeds, prefixes = _explicit(np.random.default_rng(11))[3](LENGTHS)
+    got = model.predict(feeds, verbose=0)
+    reference = _prefix_model(rnn, F)
+    for i, prefix in enumerate(prefixes):
+        np.testing.assert_allclose(got[i], reference.predict(prefix[None], verbose=0)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_time_distributed_takes_an_explicit_mask_for_its_inner_layer():
+    rng = np.random.default_rng(12)
+    x_in, m_in = Input(shape=(2, T, F)), Input(shape=(2, T), dtype="bool")
+    lstm = _rnn("SimpleRNN", False, False)
+    model = Model([x_in, m_in], layers.TimeDistributed(lstm)(x_in, mask=m_in))
+    _randomize(lstm)
+    lengths = np.array([[3, 5], [1, 4]])
+    x = rng.normal(size=(2, 2, T, F)).astype(np.float32)  # garbage after each length: the mask decides
+    got = model.predict([x, np.arange(T) < lengths[..., None]], verbose=0)
+    reference = _prefix_model(lstm, F)
+    for i in range(2):
+        for t in range(2):
+            want = reference.predict(x[i, t, :lengths[i, t]][None], verbose=0)[0]
+            np.testing.assert_allclose(got[i, t], want, rtol=1e-5, atol=1e-6)
