@@ -127,13 +127,16 @@ class BatchNormalization(Layer):
 
     @staticmethod
     def _masked_moments(b, x, keep, axes):
-        """Batch mean and variance weighted by the mask (Keras 3's masked moments)."""
-        weights = b.ExpandLike(b.Unsqueeze(keep, axes=(-1,)), x)
-        count = b.Add(b.ReduceSum(weights, axes=axes, keepdims=1), _KERAS_EPSILON)
-        mean = b.Div(b.ReduceSum(b.Mul(x, weights), axes=axes, keepdims=1), count)
+        """Batch mean and variance over the kept positions (Keras 3's masked moments). Masked values are
+        selected away, not multiplied by zero, so NaN / inf padding stays out of the statistics."""
+        keep = b.Unsqueeze(keep, axes=(-1,))
+        kept = b.Cast(keep, to="bool")
+        zero = b.const(0.0, b.type(x).dtype)
+        count = b.Add(b.ReduceSum(b.ExpandLike(keep, x), axes=axes, keepdims=1), _KERAS_EPSILON)
+        mean = b.Div(b.ReduceSum(b.Where(kept, x, zero), axes=axes, keepdims=1), count)
         centered = b.Sub(x, mean)
-        kept = b.Mul(centered, weights)
-        variance = b.Div(b.ReduceSum(b.Mul(kept, kept), axes=axes, keepdims=1), count)
+        deviation = b.Where(kept, centered, zero)
+        variance = b.Div(b.ReduceSum(b.Mul(deviation, deviation), axes=axes, keepdims=1), count)
         return mean, centered, variance
 
     def get_config(self):

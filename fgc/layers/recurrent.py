@@ -93,7 +93,7 @@ class _RNN(Layer):
         (x,), keep = split_mask(b, inputs, call_args, b.type(inputs[0]).dtype)
         mask = None
         if keep is not None:
-            mask = b.Transpose(b.Unsqueeze(keep, axes=(-1,)), perm=(1, 0, 2))  # (T, N, 1)
+            mask = b.Transpose(b.Unsqueeze(b.Cast(keep, to="bool"), axes=(-1,)), perm=(1, 0, 2))  # (T, N, 1)
         if training or mask is not None or not self._native_activations():
             # ONNX's native ops only know right-padded lengths, not masks, and fgc emits them with their default
             # activations only (tanh, sigmoid gates); anything else runs as the Scan form.
@@ -138,14 +138,15 @@ class _RNN(Layer):
         cb = _body_builder(body, self)
         states = [body.add_input(s, TensorType(("N", self.units), dtype)) for s in self.state_names]
         step_in = body.add_input("zx", TensorType(("N", self.gates * self.units), dtype))
-        keep = body.add_input("keep", TensorType(("N", 1), dtype)) if mask is not None else None
+        keep = body.add_input("keep", TensorType(("N", 1), "bool")) if mask is not None else None
         inner = [body.add_input(f"c{i}", b.type(c)) for i, c in enumerate(closures)]
         cell_states = list(states)
         if rec_drop:  # Keras 3 drops h_tm1 itself at the start of the cell
             cell_states[0] = cb.Mul(states[0], inner.pop())
         new_states = self.cell(cb, cell_states, step_in, inner)
-        if keep is not None:  # a skipped step keeps the previous states (and so repeats the last output)
-            new_states = [cb.Add(s, cb.Mul(keep, cb.Sub(s_new, s))) for s, s_new in zip(states, new_states)]
+        if keep is not None:  # a skipped step keeps the previous states (and so repeats the last output);
+            # a select, not a blend, so whatever the padding holds (inf, NaN) cannot leak in
+            new_states = [cb.Where(keep, s_new, s) for s, s_new in zip(states, new_states)]
         # The whole output sequence is stacked only when the layer returns it.
         sequence = [new_states[0]] if self.return_sequences else []
         body.outputs = list(new_states) + sequence

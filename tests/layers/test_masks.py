@@ -562,3 +562,22 @@ def test_time_distributed_takes_an_explicit_mask_for_its_inner_layer():
         for t in range(2):
             want = reference.predict(x[i, t, :lengths[i, t]][None], verbose=0)[0]
             np.testing.assert_allclose(got[i, t], want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_non_finite_padding_under_a_mask_does_not_leak_into_predict(kind):
+    """Keras selects the previous state on a masked step, so NaN / inf padding never reaches the output."""
+    x_in, m_in = Input(shape=(T, F)), Input(shape=(T,), dtype="bool")
+    rnn = _rnn(kind, True, False)
+    model = Model([x_in, m_in], rnn(x_in, mask=m_in))
+    _randomize(rnn)
+    feeds, prefixes = _explicit(np.random.default_rng(13))[3](LENGTHS)
+    x, keep = feeds
+    x[~keep] = np.nan
+    x[0, -1, 0] = np.inf
+    got = model.predict([x, keep], verbose=0)
+    reference = _prefix_model(rnn, F)
+    for i, prefix in enumerate(prefixes):
+        ref = reference.predict(prefix[None], verbose=0)[0]
+        want = _expected_row(ref, len(prefix), True, False, kind == "Bidirectional")
+        np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-6)
