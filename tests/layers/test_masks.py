@@ -19,18 +19,16 @@ KINDS = ("LSTM", "GRU", "SimpleRNN", "Bidirectional")
 DIRECTIONS = [(False, False), (True, False), (False, True), (True, True)]
 
 
-def _rnn(kind, return_sequences, go_backwards, seed=0):
-    rng = np.random.default_rng(seed)
+def _rnn(kind, return_sequences, go_backwards):
     if kind == "Bidirectional":
-        layer = layers.Bidirectional(layers.LSTM(UNITS, return_sequences=return_sequences, go_backwards=go_backwards))
-    else:
-        layer = getattr(layers, kind)(UNITS, return_sequences=return_sequences, go_backwards=go_backwards)
-    layer._noise = rng  # weights get noise once built (biases start at zero)
-    return layer
+        return layers.Bidirectional(layers.LSTM(UNITS, return_sequences=return_sequences, go_backwards=go_backwards))
+    return getattr(layers, kind)(UNITS, return_sequences=return_sequences, go_backwards=go_backwards)
 
 
-def _randomize(layer):
-    layer.set_weights([(w + layer._noise.normal(0, 0.4, w.shape)).astype(np.float32) for w in layer.get_weights()])
+def _randomize(layer, seed=0):
+    """Noise on every weight of a built layer (its biases start at zero)."""
+    noise = np.random.default_rng(seed)
+    layer.set_weights([(w + noise.normal(0, 0.4, w.shape)).astype(np.float32) for w in layer.get_weights()])
 
 
 # ---------------------------------------------------------------------------------------- mask sources
