@@ -579,3 +579,14 @@ def test_non_finite_padding_under_a_mask_does_not_leak_into_predict(kind):
         ref = reference.predict(prefix[None], verbose=0)[0]
         want = _expected_row(ref, len(prefix), True, False, kind == "Bidirectional")
         np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-6)
+
+
+def test_compute_mask_on_symbolic_tensors_gives_a_boolean_mask_of_the_step_shape():
+    ids = Input(shape=(4,), dtype="int32")
+    mask = layers.Embedding(5, 2, mask_zero=True).compute_mask(ids)
+    assert (mask.shape, mask.dtype) == ((None, 4), "bool")
+    a, c = Input(shape=(4, 2)), Input(shape=(3, 2))
+    masked = layers.Masking()(a)
+    joined = layers.Concatenate(axis=1).compute_mask([masked, c], [masked._mask, None])
+    assert joined.shape == (None, 7)
+    assert layers.Masking().compute_mask(c).shape == (None, 3)
