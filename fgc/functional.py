@@ -11,7 +11,7 @@ import warnings
 from fgc.ir import Graph, ParamSpec, TensorType, Value
 from fgc.ir.types import ShapeError, dims_compatible
 from fgc.layers.base import InputLayer, KerasTensor, Layer, flatten
-from fgc.layers.masks import mask_input_count, nested_output_masks, remasked_calls, remasked_inputs
+from fgc.layers.masks import nested_output_masks, walk_with_call_masks
 from fgc.naming import check_kwargs, unique_name
 
 from .model_api import ModelAPI
@@ -271,26 +271,18 @@ class Model(ModelAPI, Layer):
         """Add one layer-level node per call event of this model to ``g``, reading ``inputs`` (and, after
         them, the leaves of the call's masks that ``call_args`` describes, which the inner layers see)."""
         var_names = {id(spec.variable): name for name, spec in g.params.items()}
-        n_leaves = mask_input_count(call_args)
-        inputs, outer_leaves = list(inputs[:len(inputs) - n_leaves]), list(inputs[len(inputs) - n_leaves:])
-        remasked = remasked_calls(self, call_args)
-        values = {id(t): v for t, v in zip(self.inputs, inputs)}
 
-        def add(node, ins):
-            layer, call = node.layer, node.call_args
-            if id(node) in remasked:
-                ins, call = remasked_inputs(node, ins, remasked[id(node)], values, outer_leaves)
+        def add(node, ins, call):
+            layer = node.layer
             outs = layer.infer_node([g.type_of(v) for v in ins], call)
             params = tuple(var_names[id(v)] for v in
                            (layer._variables() if isinstance(layer, Model) else layer.weights))
             hint = prefix + (layer.name if node.index == 0 else f"{layer.name}.{node.index}")
             name = g.add_node(hint, "model" if isinstance(layer, Model) else "layer", ins, outs,
                               {"_params": params, "_call": call}, layer)
-            out_values = [Value(name, i) for i in range(len(outs))]
-            values.update((id(t), v) for t, v in zip(node.outputs, out_values))
-            return out_values
+            return [Value(name, i) for i in range(len(outs))]
 
-        return self._walk(inputs, add)
+        return walk_with_call_masks(self, list(inputs), call_args, add)
 
     def lower(self, b, inputs, params, training=False, call_args=None):
         """Inline this model's layers into builder ``b`` (used by wrappers such as TimeDistributed)."""
@@ -298,13 +290,13 @@ class Model(ModelAPI, Layer):
 
         var_names = {id(spec.variable): name for name, spec in b.graph.params.items()}
 
-        def lower_node(node, ins):
+        def lower_node(node, ins, call):
             layer = node.layer
             sub = Builder(b.graph, f"{b.prefix}/{layer.name}", layer)
             p = {w.name: sub.param(var_names[id(w)]) for w in getattr(layer, "weights", [])} \
                 if not isinstance(layer, Model) else {}
-            return layer.lower(sub, ins, p, training, node.call_args)
-        return self._walk(inputs, lower_node)
+            return layer.lower(sub, ins, p, training, call)
+        return walk_with_call_masks(self, list(inputs), call_args, lower_node)
 
     def __call__(self, inputs, **kwargs):
         if _is_data(inputs):

@@ -6,8 +6,9 @@ computes from other tensors when a layer needs it. Its leaves read tensors of th
     nonzero  ids != 0                       Embedding(mask_zero=True)
     value    any(vectors != value, -1)      Masking(mask_value)
     tensor   m != 0                         an explicit ``layer(x, mask=m)``
-and two combinations:
+and three combinations:
     or       m1 | m2 | ...                  the element-wise merge layers
+    steps    any(m, axes after time)        TimeDistributed's output (a step counts if any of it does)
     concat   Keras' Concatenate rule: each mask broadcast to its input's shape (ones where
              missing), concatenated on the axis, then any() over the last axis
 
@@ -61,8 +62,8 @@ class Mask:
             return replace.get(id(t), _LOST if id(t) in inside else t)
         if self.kind == "lost":
             return self
-        if self.kind == "or":
-            return _lost_or(Mask("or", parts=[p.substitute(replace, inside, reason) for p in self.parts]), reason)
+        if self.kind in ("or", "steps"):
+            return _lost_or(Mask(self.kind, parts=[p.substitute(replace, inside, reason) for p in self.parts]), reason)
         if self.kind == "concat":
             parts = [None if p is None else p.substitute(replace, inside, reason) for p in self.parts]
             return _lost_or(Mask("concat", parts=parts, likes=[swap(t) for t in self.likes], axis=self.axis), reason)
@@ -78,6 +79,8 @@ class Mask:
             return self.source.shape[:-1]
         if self.kind == "or":
             return self.parts[0].shape
+        if self.kind == "steps":
+            return self.parts[0].shape[:2]
         sizes = [like.shape for like in self.likes]
         axis = self.axis % len(sizes[0])
         along = [s[axis] for s in sizes]
@@ -88,7 +91,7 @@ class Mask:
         """The tensors the mask reads, each once, in a stable order."""
         if self.kind == "lost":
             found = []
-        elif self.kind == "or":
+        elif self.kind in ("or", "steps"):
             found = [t for p in self.parts for t in p.leaves()]
         elif self.kind == "concat":
             found = [t for p in self.parts if p is not None for t in p.leaves()] + list(self.likes)
@@ -101,8 +104,8 @@ class Mask:
 
     def spec(self, index: dict) -> tuple:
         """The expression with each leaf tensor replaced by its position among the extra inputs."""
-        if self.kind == "or":
-            return ("or", tuple(p.spec(index) for p in self.parts))
+        if self.kind in ("or", "steps"):
+            return (self.kind, tuple(p.spec(index) for p in self.parts))
         if self.kind == "concat":
             return ("concat", self.axis, tuple((None if p is None else p.spec(index), index[id(like)])
                                               for p, like in zip(self.parts, self.likes)))
@@ -118,7 +121,7 @@ _LOST = object()  # a leaf that only exists inside a nested model
 
 
 def _lost_or(mask: Mask, reason: str) -> Mask:
-    leaves = [mask.source] if mask.kind not in ("or", "concat") else list(mask.likes)
+    leaves = [mask.source] if mask.kind not in ("or", "steps", "concat") else list(mask.likes)
     if any(t is _LOST for t in leaves) or mask.lost() is not None:
         return Mask("lost", reason=reason)
     return mask
@@ -151,6 +154,16 @@ def any_mask(masks):
     if _symbolic(masks[0]):
         return masks[0] if len(masks) == 1 else Mask("or", parts=masks)
     return np.logical_or.reduce([np.asarray(m, dtype=bool) for m in masks])
+
+
+def steps_mask(mask):
+    """A (batch, time, ...) mask reduced to (batch, time): a step counts when any of its entries does."""
+    if mask is None:
+        return None
+    if isinstance(mask, Mask):
+        return mask if len(mask.shape) <= 2 else Mask("steps", parts=[mask])
+    mask = np.asarray(mask, bool)
+    return mask if mask.ndim <= 2 else mask.any(axis=tuple(range(2, mask.ndim)))
 
 
 def concat_mask(inputs, masks, axis: int):
@@ -191,8 +204,8 @@ def decode(spec, leaves: list):
     kind = spec[0]
     if kind == "list":
         return [None if s is None else decode(s, leaves) for s in spec[1]]
-    if kind == "or":
-        return Mask("or", parts=[decode(s, leaves) for s in spec[1]])
+    if kind in ("or", "steps"):
+        return Mask(kind, parts=[decode(s, leaves) for s in spec[1]])
     if kind == "concat":
         _, axis, parts = spec
         return Mask("concat", parts=[None if p is None else decode(p, leaves) for p, _ in parts],
@@ -229,6 +242,9 @@ def lower_spec(b, leaves, spec, dtype: str):
         for p in parts[1:]:
             out = b.Max(out, p)
         return out
+    if kind == "steps":
+        keep = lower_spec(b, leaves, spec[1][0], dtype)
+        return b.ReduceMax(keep, axes=tuple(range(2, b.type(keep).rank)), keepdims=0)
     if kind == "concat":
         return _lower_concat(b, leaves, spec, dtype)
     x = leaves[spec[1]]
@@ -310,7 +326,26 @@ def nested_output_masks(model, outer: list, masks: list) -> list:
             for i, t in enumerate(model.outputs)]
 
 
-def remasked_calls(model, call_args) -> dict:
+def walk_with_call_masks(model, inputs, call_args, emit) -> list:
+    """Emit a model's inner calls in order, ``emit(node, inputs, call_args) -> output values``, reading
+    ``inputs`` and, after them, the leaves of the call's masks (``call_args``): the inner calls that read
+    masks get them recomputed with the call's masks, as Keras runs a nested model's layers."""
+    n = mask_input_count(call_args)
+    data, outer_leaves = list(inputs[:len(inputs) - n]), list(inputs[len(inputs) - n:])
+    remasked = _remasked_calls(model, call_args)
+    values = {id(t): v for t, v in zip(model.inputs, data)}
+
+    def step(node, ins):
+        call = node.call_args
+        if id(node) in remasked:
+            ins, call = _remasked_inputs(node, ins, remasked[id(node)], values, outer_leaves)
+        outs = emit(node, ins, call)
+        values.update((id(t), v) for t, v in zip(node.outputs, outs))
+        return outs
+    return model._walk(data, step)
+
+
+def _remasked_calls(model, call_args) -> dict:
     """id(inner node) -> the mask that inner call reads once the model's call masks (``call_args``) are
     taken into account; their leaves are Placeholders for the call's extra (mask) inputs."""
     n = mask_input_count(call_args)
@@ -319,7 +354,7 @@ def remasked_calls(model, call_args) -> dict:
     return inner_masks(model, decode(call_args[MASK_KEY][1], [Placeholder(i) for i in range(n)]))[1]
 
 
-def remasked_inputs(node, ins, previous, values: dict, outer_leaves: list):
+def _remasked_inputs(node, ins, previous, values: dict, outer_leaves: list):
     """(inputs, call args) of an inner call that reads ``previous``: its leaves are inner tensors
     (``values`` maps them to graph values) or Placeholders for ``outer_leaves``."""
     data = list(ins[:len(ins) - mask_input_count(node.call_args)])

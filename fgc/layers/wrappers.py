@@ -6,15 +6,19 @@ UnfoldTimeLike in fgc/ops/conv.py), so a sequence of unknown length works. The w
 weights of its own: it reads the inner layer's (a model called through TimeDistributed shares its
 weights with every other call of that model).
 
-Masks, as in Keras 3: the input's mask (batch, time, ...) passes to the output, and a wrapped layer
-that reads masks gets it folded the same way, (batch*time, ...), one sequence per step.
+Masks: a wrapped layer (or model) that reads masks gets the input's mask (batch, time, ...) folded
+the same way, (batch*time, ...), one sequence per step, as in Keras 3. The output's mask follows
+Keras 2's rule: the wrapped layer's own output mask (its compute_mask is elementwise over the steps,
+so it applies to the unfolded tensors directly), else the input's mask reduced to (batch, time), a
+step counting when any of its entries does. Keras 3 passes the input's mask on unchanged, which
+for a (batch, time, steps) mask leaves a mask no layer after it can use.
 """
 from __future__ import annotations
 
 from fgc.ir.types import ShapeError, product
 
 from .base import Layer
-from .masks import MASK_KEY, split_mask
+from .masks import MASK_KEY, split_mask, steps_mask
 
 
 class TimeDistributed(Layer):
@@ -42,6 +46,10 @@ class TimeDistributed(Layer):
 
     def _sync_from_device(self):
         self.layer._sync_from_device()  # the wrapped layer owns the weights the training models hold
+
+    def compute_mask(self, inputs, mask=None):
+        inner = self.layer.compute_mask(inputs, mask) if self.layer.supports_masking else None
+        return inner if inner is not None else steps_mask(mask)
 
     def _is_model(self):
         from fgc.functional import Model
@@ -77,14 +85,14 @@ class TimeDistributed(Layer):
     def lower(self, b, inputs, params, training=False, call_args=None):
         (x,), keep = split_mask(b, inputs, call_args, b.type(inputs[0]).dtype)
         folded = b.FoldTime(x)
-        if self._is_model():
-            (y,) = self.layer.lower(b, [folded], {}, training)   # the model reads its own weights by name
-        elif keep is not None and self.layer.consumes_mask and b.type(keep).rank > 2:
-            # The folded keep-mask reaches the inner layer as an explicit mask tensor.
-            inner_args = {MASK_KEY: (1, ("tensor", 0))}
-            (y,) = self.layer.lower(b, [folded, b.FoldTime(keep)], params, training, inner_args)
-        else:
-            (y,) = self.layer.lower(b, [folded], params, training, {})
+        inputs, inner_args = [folded], {}
+        if keep is not None and (self.layer.consumes_mask or self.layer.consumes_input_masks) and \
+                b.type(keep).rank > 2:
+            # The folded keep-mask reaches the inner layer (or model) as an explicit mask tensor.
+            inputs.append(b.FoldTime(keep))
+            inner_args = {MASK_KEY: (1, ("list", (("tensor", 0),)) if self._is_model() else ("tensor", 0))}
+        # A model reads its own weights by name.
+        (y,) = self.layer.lower(b, inputs, {} if self._is_model() else params, training, inner_args)
         return [b.UnfoldTimeLike(y, x)]
 
     def get_config(self):

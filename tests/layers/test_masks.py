@@ -590,3 +590,40 @@ def test_compute_mask_on_symbolic_tensors_gives_a_boolean_mask_of_the_step_shape
     joined = layers.Concatenate(axis=1).compute_mask([masked, c], [masked._mask, None])
     assert joined.shape == (None, 7)
     assert layers.Masking().compute_mask(c).shape == (None, 3)
+
+
+def test_time_distributed_model_gets_the_folded_mask_and_a_wrapped_dense_passes_it_on():
+    """TimeDistributed(model): each step's slice of the mask reaches the model's recurrent layer; the
+    output keeps the input's (batch, time) mask, so an outer LSTM skips the masked outer steps."""
+    rng = np.random.default_rng(14)
+    step_in = Input(shape=(T, F))
+    inner = _rnn("GRU", False, False)
+    outer = _rnn("LSTM", False, False)
+    model_in = Input(shape=(T, T, F))
+    masked = layers.Masking()(model_in)  # (N, T, T) mask: outer step, inner step
+    encoded = layers.TimeDistributed(Model(step_in, inner(step_in)))(masked)
+    model = Model(model_in, outer(layers.TimeDistributed(layers.Dense(F))(encoded)))
+    _randomize(inner)
+    _randomize(outer, seed=1)
+    inner_lengths = np.array([[2, 5, 1, 0, 0], [4, 4, 3, 2, 1]])  # an outer step is masked when all its steps are
+    x = rng.normal(size=(2, T, T, F)).astype(np.float32) * (np.arange(T) < inner_lengths[..., None])[..., None]
+    got = model.predict(x, verbose=0)
+    inner_ref = _prefix_model(inner, F)
+    dense_kernel, dense_bias = model.layers[-2].get_weights()
+    outer_ref = _prefix_model(outer, F)
+    for i in range(2):
+        steps = [inner_ref.predict(x[i, t, :n][None], verbose=0)[0] for t, n in enumerate(inner_lengths[i]) if n]
+        feats = (np.stack(steps) @ dense_kernel + dense_bias).astype(np.float32)
+        np.testing.assert_allclose(got[i], outer_ref.predict(feats[None], verbose=0)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_time_distributed_output_masks():
+    """Keras 2's rule: the wrapped layer's own mask, else the input's mask reduced to (batch, time)."""
+    ids = np.array([[[1, 0, 2], [0, 0, 0]]])
+    x, mask = np.zeros((1, 2, 3, 4)), ids != 0
+    embed = layers.TimeDistributed(layers.Embedding(5, 2, mask_zero=True))
+    np.testing.assert_array_equal(embed.compute_mask(ids), mask)
+    np.testing.assert_array_equal(layers.TimeDistributed(layers.LSTM(2)).compute_mask(x, mask), [[True, False]])
+    np.testing.assert_array_equal(layers.TimeDistributed(layers.LSTM(2, return_sequences=True)).compute_mask(x, mask),
+                                  mask)
+    assert layers.TimeDistributed(layers.Dense(2)).compute_mask(x, None) is None
