@@ -130,7 +130,9 @@ class GlobalAveragePooling1D(_GlobalPool):
             return super().lower(b, [x], params, training, call_args)
         time_axis = 2 if self.data_format == "channels_first" else 1
         weights = b.Unsqueeze(keep, axes=(1,) if time_axis == 2 else (2,))
-        total = b.ReduceSum(b.Mul(x, weights), axes=(time_axis,), keepdims=int(self.keepdims))
+        # Keras selects the kept values (a product with 0 would let NaN / inf padding through).
+        kept = b.Where(b.Cast(weights, to="bool"), x, b.const(0.0, b.type(x).dtype))
+        total = b.ReduceSum(kept, axes=(time_axis,), keepdims=int(self.keepdims))
         count = b.ReduceSum(weights, axes=(time_axis,), keepdims=int(self.keepdims))
         return [b.Div(total, count)]
 
