@@ -11,6 +11,7 @@ import warnings
 from fgc.ir import Graph, ParamSpec, TensorType, Value
 from fgc.ir.types import ShapeError, dims_compatible
 from fgc.layers.base import InputLayer, KerasTensor, Layer, flatten
+from fgc.layers.masks import nested_output_masks, walk_with_call_masks
 from fgc.naming import check_kwargs, unique_name
 
 from .model_api import ModelAPI
@@ -244,6 +245,22 @@ class Model(ModelAPI, Layer):
     def _returns_list(self):
         return not self._single_output
 
+    # ------------------------------------------------------------------ masks
+    # Keras runs a nested model's layers with the masks of the tensors it is called on, and its outputs
+    # carry the masks those layers make (fgc/layers/masks.py does the bookkeeping).
+    supports_masking = consumes_input_masks = consumes_mask = True
+
+    def _previous_mask(self, masks, given):
+        if given is not None:  # model(x, mask=m): the mask of the first input
+            return [given] + [None] * (len(masks) - 1)
+        return Layer._previous_mask(self, masks, None)
+
+    def compute_mask(self, inputs, mask=None):
+        outer = flatten(inputs)
+        masks = list(mask) if isinstance(mask, (list, tuple)) else [mask] + [None] * (len(outer) - 1)
+        out = nested_output_masks(self, outer, masks)
+        return out[0] if self._single_output else out
+
     # ------------------------------------------------------------------ IR construction
     def to_graph(self) -> Graph:
         """The layer-level IR: one node per call event, nested models as single 'model' nodes."""
@@ -264,21 +281,22 @@ class Model(ModelAPI, Layer):
         g.output_names = list(self.output_names)
         return g
 
-    def inline_into(self, g: Graph, inputs, prefix: str) -> list[Value]:
-        """Add one layer-level node per call event of this model to ``g``, reading ``inputs``."""
+    def inline_into(self, g: Graph, inputs, prefix: str, call_args=None) -> list[Value]:
+        """Add one layer-level node per call event of this model to ``g``, reading ``inputs`` (and, after
+        them, the leaves of the call's masks that ``call_args`` describes, which the inner layers see)."""
         var_names = {id(spec.variable): name for name, spec in g.params.items()}
 
-        def add(node, ins):
+        def add(node, ins, call):
             layer = node.layer
-            outs = layer.infer_node([g.type_of(v) for v in ins], node.call_args)
+            outs = layer.infer_node([g.type_of(v) for v in ins], call)
             params = tuple(var_names[id(v)] for v in
                            (layer._variables() if isinstance(layer, Model) else layer.weights))
             hint = prefix + (layer.name if node.index == 0 else f"{layer.name}.{node.index}")
             name = g.add_node(hint, "model" if isinstance(layer, Model) else "layer", ins, outs,
-                              {"_params": params, "_call": node.call_args}, layer)
+                              {"_params": params, "_call": call}, layer)
             return [Value(name, i) for i in range(len(outs))]
 
-        return self._walk(list(inputs), add)
+        return walk_with_call_masks(self, list(inputs), call_args, add)
 
     def lower(self, b, inputs, params, training=False, call_args=None):
         """Inline this model's layers into builder ``b`` (used by wrappers such as TimeDistributed)."""
@@ -286,13 +304,13 @@ class Model(ModelAPI, Layer):
 
         var_names = {id(spec.variable): name for name, spec in b.graph.params.items()}
 
-        def lower_node(node, ins):
+        def lower_node(node, ins, call):
             layer = node.layer
             sub = Builder(b.graph, f"{b.prefix}/{layer.name}", layer)
             p = {w.name: sub.param(var_names[id(w)]) for w in getattr(layer, "weights", [])} \
                 if not isinstance(layer, Model) else {}
-            return layer.lower(sub, ins, p, training, node.call_args)
-        return self._walk(inputs, lower_node)
+            return layer.lower(sub, ins, p, training, call)
+        return walk_with_call_masks(self, list(inputs), call_args, lower_node)
 
     def __call__(self, inputs, **kwargs):
         if _is_data(inputs):

@@ -15,8 +15,11 @@ def _shape_text(tensors) -> str:
 
 
 def data_inputs(node) -> list:
-    """A node's inputs without the mask source a mask-consuming layer also reads."""
-    return node.inputs[:-1] if "_mask" in node.call_args else node.inputs
+    """A node's inputs without the mask leaves a mask-consuming layer also reads."""
+    from fgc.layers.masks import mask_input_count
+
+    n = mask_input_count(node.call_args)
+    return node.inputs[:-n] if n else node.inputs
 
 
 def _is_chain(model) -> bool:

@@ -18,7 +18,7 @@ class InlineModels(Pass):
         while models := graph.nodes_with_op("model"):
             for name in models:
                 d = graph.node(name)
-                outs = d["layer"].inline_into(graph, d["inputs"], prefix=f"{name}/")
+                outs = d["layer"].inline_into(graph, d["inputs"], prefix=f"{name}/", call_args=d["attrs"].get("_call"))
                 for i, v in enumerate(outs):
                     graph.replace_uses(Value(name, i), v)
                 graph.remove_node(name)

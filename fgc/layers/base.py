@@ -15,26 +15,12 @@ from fgc.ir.types import BATCH, ShapeError, TensorType, canonical_dtype, numpy_d
 from fgc.naming import check_kwargs, snake_case, unique_name
 from fgc.variables import Variable, tick
 
+from .masks import Mask, check_given_mask, encode, mask_input_count, warn_mask_dropped  # noqa: F401  (Mask: re-exported)
+
 BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim",
                "weights", "input_length")
 
 
-class Mask:
-    """Which timesteps count: ``source`` holds ids (kind 'nonzero': id != 0, from Embedding(mask_zero=True))
-    or vectors (kind 'value': any feature != value, from Masking)."""
-
-    def __init__(self, source: "KerasTensor", kind: str, value: float = 0.0):
-        self.source, self.kind, self.value = source, kind, value
-
-
-def lower_mask(b, source, kind: str, value: float, dtype: str):
-    """The mask as a float (N, T) tensor of ones (keep) and zeros (skip)."""
-    if kind == "nonzero":
-        keep = b.Not(b.Equal(source, b.const(0, b.type(source).dtype)))
-    else:
-        differs = b.Cast(b.Not(b.Equal(source, float(value))), to=b.type(source).dtype)
-        keep = b.Greater(b.ReduceMax(differs, axes=(-1,), keepdims=0), 0.0)
-    return b.Cast(keep, to=dtype)
 
 
 class KerasTensor:
@@ -206,12 +192,15 @@ class Layer:
     # ------------------------------------------------------------------ calling
     def __call__(self, inputs, **kwargs):
         check_kwargs(f"{self.name}.__call__()", kwargs, self.call_kwargs)
+        given_mask = kwargs.pop("mask", None)
         tensors = flatten(inputs)
         for i, t in enumerate(tensors):
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"layer '{self.name}' was called on {type(t).__name__} (input {i}); call layers on "
                                 f"symbolic tensors from fgc.Input(...) or other layers. To run a model on data, "
                                 f"use model.predict(x) or model(x)")
+        if given_mask is not None:
+            given_mask = check_given_mask(self, given_mask, tensors)
         in_types = [t.type for t in tensors]
         try:
             if not self.built:
@@ -226,30 +215,55 @@ class Layer:
             hint = f" {hint}" if hint and "channels_first'" not in str(e) else ""
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}), call {len(self._inbound_nodes)}: {e}. "
                              f"({sources}){hint}") from None
-        mask = tensors[0]._mask if len(tensors) == 1 else None
+        previous = self._previous_mask([t._mask for t in tensors], given_mask)
         node_inputs = list(tensors)
-        if mask is not None and self.mask_policy == "consume":
-            node_inputs.append(mask.source)  # mask-consuming layers read the mask's source as a last input
-            kwargs = {**kwargs, "_mask": (mask.kind, mask.value)}
+        if (self.consumes_mask or self.consumes_input_masks) and previous is not None:
+            # the layer reads the mask's leaf tensors as extra last inputs
+            leaves, spec = encode(previous, f"layer '{self.name}' ({type(self).__name__})")
+            node_inputs += leaves
+            kwargs = {**kwargs, "_mask": (len(leaves), spec)}
         outputs = [KerasTensor(t, (self, len(self._inbound_nodes), i)) for i, t in enumerate(out_types)]
-        out_mask = self.output_mask(mask, tensors)
+        out_masks = self.compute_mask(inputs, previous) if self.supports_masking else None
+        if not self.supports_masking and any(t._mask is not None for t in tensors):
+            warn_mask_dropped(self)
         layout_hint = layout_hint_of(tensors)
-        for t in outputs:
-            t._mask = out_mask
+        for t, m in zip(outputs, out_masks if isinstance(out_masks, (list, tuple)) else [out_masks] * len(outputs)):
+            t._mask = m
             t._layout_hint = layout_hint
-        Node(self, node_inputs, outputs, kwargs)
+        Node(self, node_inputs, outputs, kwargs).mask_given = given_mask
         return outputs[0] if len(outputs) == 1 and not self._returns_list() else outputs
 
-    # ------------------------------------------------------------------ masks (Keras mask_zero / Masking)
-    mask_policy = "drop"  # "pass": outputs keep the input's mask; "consume": the layer reads it
+    # ------------------------------------------------------------------ masks (Keras 3 masking)
+    # Whether the layer's outputs carry a mask (compute_mask's) instead of dropping the input's.
+    supports_masking = False
+    # Whether the layer reads the mask (Keras: its call takes ``mask=``), so ``layer(x, mask=m)`` is allowed.
+    consumes_mask = False
+    # A layer that consumes one mask per input (the merge layers) rather than its first input's.
+    consumes_input_masks = False
 
-    def output_mask(self, mask, inputs):
-        return mask if self.mask_policy == "pass" else None
+    def compute_mask(self, inputs, mask=None):
+        """The mask of this layer's output(s) given its inputs and their mask (Keras' ``compute_mask``):
+        by default the input mask passes through."""
+        return mask
+
+    def _previous_mask(self, masks: list, given):
+        """The mask a call sees, from its inputs' masks: the explicit ``mask=`` argument, else the list of
+        them for a layer that takes one per input, else the first input's; None when there is none."""
+        if given is not None:
+            return given
+        if self.consumes_input_masks or (len(masks) > 1 and self.supports_masking):
+            return None if all(m is None for m in masks) else list(masks)
+        return masks[0] if masks else None
+
+    def _mask_shape(self, x: TensorType) -> tuple:
+        """The shape a mask of input ``x`` has: x's without the feature (last) axis."""
+        return x.shape[:-1]
 
     def infer_node(self, in_types, call_args=None):
-        """compute_output_types for a recorded call (drops the mask source a consuming layer reads)."""
-        if call_args and "_mask" in call_args:
-            in_types = in_types[:-1]
+        """compute_output_types for a recorded call (drops the mask leaves a consuming layer reads)."""
+        n = mask_input_count(call_args)
+        if n:
+            in_types = in_types[:-n]
         return self.compute_output_types(in_types, node_attrs=call_args)
 
     def _returns_list(self) -> bool:

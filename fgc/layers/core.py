@@ -16,7 +16,7 @@ def _one_input(layer, types):
 
 
 class Dense(Layer):
-    mask_policy = "pass"
+    supports_masking = True
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
@@ -61,7 +61,7 @@ class Dense(Layer):
 
 
 class Activation(Layer):
-    mask_policy = "pass"
+    supports_masking = True
 
     def __init__(self, activation, **kwargs):
         super().__init__(**kwargs)
@@ -84,7 +84,7 @@ class Dropout(Layer):
     makes the masks reproducible (fgc/ops/random_ops.py). ``noise_shape`` shares one mask along the
     axes where it is 1 (None: the input's size)."""
 
-    mask_policy = "pass"
+    supports_masking = True
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)

@@ -9,7 +9,8 @@ import numpy as np
 
 from fgc.ir.types import INT_DTYPES, ShapeError
 
-from .base import Layer, Mask
+from .base import Layer
+from .masks import ids_mask
 
 
 class Embedding(Layer):
@@ -21,6 +22,7 @@ class Embedding(Layer):
                 raise ValueError(f"Embedding {what} must be a positive int, got {v!r}")
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer, self.mask_zero = embeddings_initializer, mask_zero
+        self.supports_masking = bool(mask_zero)  # as in Keras: only mask_zero=True makes a mask (id 0 is padding)
         self.input_length = input_length
 
     def build(self, input_types):
@@ -49,8 +51,8 @@ class Embedding(Layer):
             ids = b.Where(valid, ids, b.const(0, b.type(ids).dtype))
         return [b.Gather(params["embeddings"], ids, axis=0)]
 
-    def output_mask(self, mask, inputs):
-        return Mask(inputs[0], "nonzero") if self.mask_zero else None
+    def compute_mask(self, inputs, mask=None):
+        return ids_mask(inputs) if self.mask_zero else None
 
     def check_ids(self, ids: np.ndarray, input_name: str) -> None:
         if ids.size == 0:

@@ -1,5 +1,10 @@
 """Merge layers (Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate), their function
-forms, and the Keras 1 ``merge(mode=...)`` spelling."""
+forms, and the Keras 1 ``merge(mode=...)`` spelling.
+
+Masks follow Keras 3: the element-wise merges' output mask is the OR of their inputs' masks (none
+when any input has none); Concatenate's broadcasts each mask over its input (all True where
+missing), concatenates on the axis and keeps a step where any value is kept. Multiply, Maximum and
+Minimum also let masked values drop out of the result, as Keras 3 does (see their ``_merge``)."""
 from __future__ import annotations
 
 import warnings
@@ -8,11 +13,33 @@ from fgc.ir.types import ShapeError, broadcast_shapes
 from fgc.naming import check_kwargs
 
 from .base import Layer
+from .masks import any_mask, concat_mask, split_mask
+
+
+def _check_masks(layer, inputs, mask):
+    """Keras' compute_mask checks: one mask (or None) per input, given as lists."""
+    if not isinstance(mask, (list, tuple)):
+        raise ValueError(f"{type(layer).__name__}.compute_mask: mask should be a list with one mask (or None) per "
+                         f"input, got {type(mask).__name__}")
+    if not isinstance(inputs, (list, tuple)):
+        raise ValueError(f"{type(layer).__name__}.compute_mask: inputs should be a list, got {type(inputs).__name__}")
+    if len(mask) != len(inputs):
+        raise ValueError(f"{type(layer).__name__}.compute_mask: got {len(inputs)} inputs and {len(mask)} masks; "
+                         f"give one mask (or None) per input")
 
 
 class _Merge(Layer):
     min_inputs = 2
     max_inputs = None
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None:
+            return None
+        _check_masks(self, inputs, mask)
+        if any(m is None for m in mask):
+            return None
+        return any_mask(list(mask))
 
     def compute_output_types(self, input_types, node_attrs=None):
         n = len(input_types)
@@ -30,6 +57,9 @@ class _Merge(Layer):
         return [input_types[0].with_shape(shape)]
 
     def lower(self, b, inputs, params, training=False, call_args=None):
+        inputs, keeps = split_mask(b, inputs, call_args, b.type(inputs[0]).dtype)
+        if keeps is not None:
+            return [self._merge_masked(b, inputs, keeps)]
         out = inputs[0]
         for x in inputs[1:]:
             out = self._combine(b, out, x)
@@ -51,9 +81,32 @@ class Subtract(_Merge):
         return b.Sub(x, y)
 
 
+def _kept(b, keep):
+    """A float (N, T) keep-mask as a boolean (N, T, 1) condition that broadcasts over features."""
+    return b.Greater(b.Unsqueeze(keep, axes=(-1,)), b.const(0.0, b.type(keep).dtype))
+
+
 class Multiply(_Merge):
+    consumes_input_masks = True
+
     def _combine(self, b, x, y):
         return b.Mul(x, y)
+
+    def _merge_masked(self, b, inputs, keeps):
+        """Keras 3: masked values count as 1 in the product; when every input has a mask, positions
+        masked in all of them output 0."""
+        one = b.const(1.0, b.type(inputs[0]).dtype)
+        out, any_kept = None, None
+        for x, keep in zip(inputs, keeps):
+            if keep is not None:
+                x = b.Where(_kept(b, keep), x, one)
+            out = x if out is None else b.Mul(out, x)
+        if all(k is not None for k in keeps):
+            any_kept = keeps[0]
+            for keep in keeps[1:]:
+                any_kept = b.Max(any_kept, keep)
+            out = b.Where(_kept(b, any_kept), out, b.const(0.0, b.type(out).dtype))
+        return out
 
 
 class Average(Add):
@@ -61,20 +114,48 @@ class Average(Add):
         return b.Mul(out, 1.0 / n)
 
 
-class Maximum(_Merge):
+class _MaskedExtremum(_Merge):
+    """Maximum / Minimum under masks, as Keras 3 computes them: where one side is masked the other
+    side's value is taken, so a masked value never wins (both masked: the op of the raw values)."""
+
+    consumes_input_masks = True
+
+    def _merge_masked(self, b, inputs, keeps):
+        out, out_kept = inputs[0], keeps[0]
+        for x, keep in zip(inputs[1:], keeps[1:]):
+            if keep is not None:
+                x = b.Where(_kept(b, keep), x, out)
+            if out_kept is not None:
+                out = b.Where(_kept(b, out_kept), out, x)
+            out_kept = b.Max(out_kept, keep) if keep is not None and out_kept is not None else None
+            out = self._combine(b, out, x)
+        return out
+
+
+class Maximum(_MaskedExtremum):
     def _combine(self, b, x, y):
         return b.Max(x, y)
 
 
-class Minimum(_Merge):
+class Minimum(_MaskedExtremum):
     def _combine(self, b, x, y):
         return b.Min(x, y)
 
 
 class Concatenate(Layer):
+    supports_masking = True
+
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
         self.axis = int(axis)
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None:
+            return None
+        _check_masks(self, inputs, mask)
+        if all(m is None for m in mask):
+            return None
+        return concat_mask(list(inputs), list(mask), self.axis)
 
     def compute_output_types(self, input_types, node_attrs=None):
         from fgc.ops import get

@@ -11,6 +11,13 @@ axis but ``axis``) and updates the moving ones as Keras 3 does:
 
     moving = moving * momentum + batch_statistic * (1 - momentum)
 
+With a mask (Masking, Embedding(mask_zero=True) or ``mask=``) the batch statistics weigh each
+position by the mask, as Keras 3 does (w = the mask broadcast over the normalized axis):
+
+    mean = sum(w * x) / (sum(w) + 1e-7),   variance = sum(w * (x - mean)^2) / (sum(w) + 1e-7)
+
+and every position, masked or not, is normalized with them. The mask passes through to the output.
+
 The new moving values are outputs of the train step (``new/<weight>``) that the runtime keeps
 with the other weights, so they never leave the device between steps.
 """
@@ -21,9 +28,14 @@ import numpy as np
 from fgc.ir.types import ShapeError, is_float, normalize_axis
 
 from .base import Layer
+from .masks import split_mask
+
+_KERAS_EPSILON = 1e-7  # keras.backend.epsilon(), which Keras adds to the masked moments' denominators
 
 
 class BatchNormalization(Layer):
+    supports_masking = consumes_mask = True
+
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
                  **kwargs):
@@ -76,9 +88,9 @@ class BatchNormalization(Layer):
         return [x]
 
     def lower(self, b, inputs, params, training=False, call_args=None):
+        (x,), keep = split_mask(b, inputs, call_args, b.type(inputs[0]).dtype)
         if training and self.trainable:
-            return [self._lower_training(b, inputs[0], params)]
-        x = inputs[0]
+            return [self._lower_training(b, x, params, keep)]
         axis, _ = self._dim(b.type(x))
         inv = b.Reciprocal(b.Sqrt(b.Add(params["moving_variance"], self.epsilon)))
         if self.scale:
@@ -92,12 +104,15 @@ class BatchNormalization(Layer):
             inv, shift = b.Reshape(inv, shape=shape), b.Reshape(shift, shape=shape)
         return [b.Add(b.Mul(x, inv), shift)]
 
-    def _lower_training(self, b, x, params):
+    def _lower_training(self, b, x, params, keep=None):
         axis, dim = self._dim(b.type(x))
         axes = tuple(i for i in range(b.type(x).rank) if i != axis)
-        mean = b.ReduceMean(x, axes=axes, keepdims=1)
-        centered = b.Sub(x, mean)
-        variance = b.ReduceMean(b.Mul(centered, centered), axes=axes, keepdims=1)
+        if keep is None:
+            mean = b.ReduceMean(x, axes=axes, keepdims=1)
+            centered = b.Sub(x, mean)
+            variance = b.ReduceMean(b.Mul(centered, centered), axes=axes, keepdims=1)
+        else:
+            mean, centered, variance = self._masked_moments(b, x, keep, axes)
         y = b.Mul(centered, b.Reciprocal(b.Sqrt(b.Add(variance, self.epsilon))))
         shape = (-1,) + (1,) * (b.type(x).rank - 1 - axis)
         if self.scale:
@@ -109,6 +124,20 @@ class BatchNormalization(Layer):
             new = b.Add(b.Mul(old, self.momentum), b.Mul(b.Reshape(batch_value, shape=(dim,)), 1.0 - self.momentum))
             b.update_param(old, new)
         return y
+
+    @staticmethod
+    def _masked_moments(b, x, keep, axes):
+        """Batch mean and variance over the kept positions (Keras 3's masked moments). Masked values are
+        selected away, not multiplied by zero, so NaN / inf padding stays out of the statistics."""
+        keep = b.Unsqueeze(keep, axes=(-1,))
+        kept = b.Cast(keep, to="bool")
+        zero = b.const(0.0, b.type(x).dtype)
+        count = b.Add(b.ReduceSum(b.ExpandLike(keep, x), axes=axes, keepdims=1), _KERAS_EPSILON)
+        mean = b.Div(b.ReduceSum(b.Where(kept, x, zero), axes=axes, keepdims=1), count)
+        centered = b.Sub(x, mean)
+        deviation = b.Where(kept, centered, zero)
+        variance = b.Div(b.ReduceSum(b.Mul(deviation, deviation), axes=axes, keepdims=1), count)
+        return mean, centered, variance
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,

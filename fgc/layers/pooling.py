@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fgc.ir.types import ShapeError, is_float
 
-from .base import lower_mask
+from .masks import split_mask
 from .conv import Spatial, normalize_data_format, normalize_padding, normalize_tuple, take_legacy
 
 _POOL_LEGACY = ("border_mode", "dim_ordering", "pool_length", "stride")
@@ -116,16 +116,23 @@ class GlobalAveragePooling1D(_GlobalPool):
 
     rank = 1
     op = "ReduceMean"
-    mask_policy = "consume"
+    supports_masking = consumes_mask = True
+
+    def compute_mask(self, inputs, mask=None):
+        return None  # the steps are averaged away
+
+    def _mask_shape(self, x):
+        return (x.shape[0], x.shape[2]) if self.data_format == "channels_first" else x.shape[:2]
 
     def lower(self, b, inputs, params, training=False, call_args=None):
-        if not call_args or "_mask" not in call_args:
-            return super().lower(b, inputs, params, training, call_args)
-        x = inputs[0]
-        keep = lower_mask(b, inputs[-1], *call_args["_mask"], dtype=b.type(x).dtype)  # (N, T)
+        (x,), keep = split_mask(b, inputs, call_args, b.type(inputs[0]).dtype)  # keep: (N, T)
+        if keep is None:
+            return super().lower(b, [x], params, training, call_args)
         time_axis = 2 if self.data_format == "channels_first" else 1
         weights = b.Unsqueeze(keep, axes=(1,) if time_axis == 2 else (2,))
-        total = b.ReduceSum(b.Mul(x, weights), axes=(time_axis,), keepdims=int(self.keepdims))
+        # Keras selects the kept values (a product with 0 would let NaN / inf padding through).
+        kept = b.Where(b.Cast(weights, to="bool"), x, b.const(0.0, b.type(x).dtype))
+        total = b.ReduceSum(kept, axes=(time_axis,), keepdims=int(self.keepdims))
         count = b.ReduceSum(weights, axes=(time_axis,), keepdims=int(self.keepdims))
         return [b.Div(total, count)]
 

@@ -14,11 +14,12 @@ from fgc import activations, initializers
 from fgc.ir import Graph, TensorType, Value
 from fgc.ir.types import ShapeError, is_float
 
-from .base import Layer, lower_mask
+from .base import Layer
+from .masks import split_mask
 
 
 class _RNN(Layer):
-    mask_policy = "consume"
+    supports_masking = consumes_mask = True
     gates = 1
     onnx_op = "RNN"
     state_names = ("h",)
@@ -81,16 +82,19 @@ class _RNN(Layer):
     def _returns_list(self):
         return self.return_state
 
-    def output_mask(self, mask, inputs):
-        return mask if self.return_sequences else None
+    def compute_mask(self, inputs, mask=None):
+        """Keras: the sequence output keeps the input's mask; the last output and the states have none."""
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        out = mask if self.return_sequences else None
+        return [out] + [None] * len(self.state_names) if self.return_state else out
 
     # ------------------------------------------------------------------ lowering
     def lower(self, b, inputs, params, training=False, call_args=None):
-        x = inputs[0]
+        (x,), keep = split_mask(b, inputs, call_args, b.type(inputs[0]).dtype)
         mask = None
-        if call_args and "_mask" in call_args:
-            keep = lower_mask(b, inputs[-1], *call_args["_mask"], dtype=b.type(x).dtype)
-            mask = b.Transpose(b.Unsqueeze(keep, axes=(-1,)), perm=(1, 0, 2))  # (T, N, 1)
+        if keep is not None:
+            mask = b.Transpose(b.Unsqueeze(b.Cast(keep, to="bool"), axes=(-1,)), perm=(1, 0, 2))  # (T, N, 1)
         if training or mask is not None or not self._native_activations():
             # ONNX's native ops only know right-padded lengths, not masks, and fgc emits them with their default
             # activations only (tanh, sigmoid gates); anything else runs as the Scan form.
@@ -138,14 +142,15 @@ class _RNN(Layer):
         batch = b.type(x).shape[0]   # "N", or the fixed size of an Input(batch_size=...)
         states = [body.add_input(s, TensorType((batch, self.units), dtype)) for s in self.state_names]
         step_in = body.add_input("zx", TensorType((batch, self.gates * self.units), dtype))
-        keep = body.add_input("keep", TensorType((batch, 1), dtype)) if mask is not None else None
+        keep = body.add_input("keep", TensorType((batch, 1), "bool")) if mask is not None else None
         inner = [body.add_input(f"c{i}", b.type(c)) for i, c in enumerate(closures)]
         cell_states = list(states)
         if rec_drop:  # Keras 3 drops h_tm1 itself at the start of the cell
             cell_states[0] = cb.Mul(states[0], inner.pop())
         new_states = self.cell(cb, cell_states, step_in, inner)
-        if keep is not None:  # a skipped step keeps the previous states (and so repeats the last output)
-            new_states = [cb.Add(s, cb.Mul(keep, cb.Sub(s_new, s))) for s, s_new in zip(states, new_states)]
+        if keep is not None:  # a skipped step keeps the previous states (and so repeats the last output);
+            # a select, not a blend, so whatever the padding holds (inf, NaN) cannot leak in
+            new_states = [cb.Where(keep, s_new, s) for s, s_new in zip(states, new_states)]
         # The whole output sequence is stacked only when the layer returns it.
         sequence = [new_states[0]] if self.return_sequences else []
         body.outputs = list(new_states) + sequence
@@ -305,7 +310,7 @@ class Bidirectional(Layer):
     A mask reaches both directions; with return_sequences the masked steps output zeros (Keras 3 forces
     zero_output_for_mask on the wrapped layers)."""
 
-    mask_policy = "consume"
+    supports_masking = consumes_mask = True
 
     def __init__(self, layer, merge_mode="concat", backward_layer=None, weights=None, **kwargs):
         if not isinstance(layer, _RNN):
@@ -341,8 +346,14 @@ class Bidirectional(Layer):
     def _returns_list(self):
         return self.return_state
 
-    def output_mask(self, mask, inputs):
-        return mask if self.return_sequences else None
+    def compute_mask(self, inputs, mask=None):
+        """Keras: the merged sequence keeps the mask (each of the two, with merge_mode=None)."""
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        outs = [mask if self.return_sequences else None] * (1 if self.merge_mode else 2)
+        if self.return_state:
+            return outs + [None] * (2 * len(self.forward_layer.state_names))
+        return outs[0] if self.merge_mode else outs
 
     def compute_output_types(self, input_types, node_attrs=None):
         fwd = self.forward_layer.compute_output_types(input_types)
@@ -358,15 +369,28 @@ class Bidirectional(Layer):
         fwd = self.forward_layer.lower(b, inputs, sub_params(self.forward_layer), training, call_args)
         bwd = self.backward_layer.lower(b, inputs, sub_params(self.backward_layer), training, call_args)
         y_f, y_b = fwd[0], bwd[0]
-        if self.return_sequences:  # the backward layer's sequence comes in processing order: flip it back
-            y_b = b.Slice(y_b, starts=(-1,), ends=(-(2 ** 62),), axes=(1,), steps=(-1,))
-            if call_args and "_mask" in call_args:  # masked steps output zeros (zero_output_for_mask)
-                keep = b.Unsqueeze(lower_mask(b, inputs[-1], *call_args["_mask"], dtype=b.type(y_f).dtype), axes=(-1,))
-                y_f, y_b = b.Mul(y_f, keep), b.Mul(y_b, keep)
+        if self.return_sequences:
+            _, keep = split_mask(b, inputs, call_args, b.type(y_f).dtype)
+            if keep is not None:  # masked steps output zeros (zero_output_for_mask), in each layer's own order
+                y_f = _zero_masked_steps(b, y_f, keep, self.forward_layer.go_backwards)
+                y_b = _zero_masked_steps(b, y_b, keep, self.backward_layer.go_backwards)
+            # Keras flips the backward layer's sequence (it comes in processing order) and only that one.
+            y_b = _flip_time(b, y_b)
         merged = {"concat": lambda: [b.Concat(y_f, y_b, axis=-1)], "sum": lambda: [b.Add(y_f, y_b)],
                   "mul": lambda: [b.Mul(y_f, y_b)], "ave": lambda: [b.Mul(b.Add(y_f, y_b), 0.5)],
                   None: lambda: [y_f, y_b]}[self.merge_mode]()
         return merged + (fwd[1:] + bwd[1:] if self.return_state else [])
+
+
+def _flip_time(b, seq):
+    return b.Slice(seq, starts=(-1,), ends=(-(2 ** 62),), axes=(1,), steps=(-1,))
+
+
+def _zero_masked_steps(b, seq, keep, go_backwards):
+    """Zero a (N, T, u) output sequence where its step was masked; a go_backwards sequence is in
+    processing order, so its mask is read backwards."""
+    keep = b.Unsqueeze(keep, axes=(-1,))
+    return b.Mul(seq, _flip_time(b, keep) if go_backwards else keep)
 
 
 CASES = [

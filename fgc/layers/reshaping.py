@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from fgc.ir.types import ShapeError
 
-from .base import Layer, Mask, lower_mask
+from .base import Layer
+from .masks import lower_spec, value_mask
 
 
 class RepeatVector(Layer):
@@ -26,8 +27,6 @@ class RepeatVector(Layer):
 
 class Permute(Layer):
     """Permutes the non-batch axes; ``dims`` counts from 1 as in Keras."""
-
-    mask_policy = "drop"
 
     def __init__(self, dims, **kwargs):
         super().__init__(**kwargs)
@@ -58,12 +57,15 @@ class Masking(Layer):
             raise ShapeError(f"Masking expects (batch, timesteps, features), got shape {x.keras_shape()}")
         return [x]
 
-    def output_mask(self, mask, inputs):
-        return Mask(inputs[0], "value", self.mask_value)
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        """Keras: a step is kept when any of its features differs from mask_value (the input mask is replaced)."""
+        return value_mask(inputs, self.mask_value)
 
     def lower(self, b, inputs, params, training=False, call_args=None):
         x = inputs[0]
-        keep = lower_mask(b, x, "value", self.mask_value, b.type(x).dtype)
+        keep = lower_spec(b, [x], ("value", 0, self.mask_value), b.type(x).dtype)
         return [b.Mul(x, b.Unsqueeze(keep, axes=(-1,)))]
 
 

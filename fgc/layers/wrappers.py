@@ -5,15 +5,25 @@ The time axis is folded into the batch: (N, T, ...) -> (N*T, ...) -> the inner l
 UnfoldTimeLike in fgc/ops/conv.py), so a sequence of unknown length works. The wrapper owns no
 weights of its own: it reads the inner layer's (a model called through TimeDistributed shares its
 weights with every other call of that model).
+
+Masks: a wrapped layer (or model) that reads masks gets the input's mask (batch, time, ...) folded
+the same way, (batch*time, ...), one sequence per step, as in Keras 3. The output's mask follows
+Keras 2's rule: the wrapped layer's own output mask (its compute_mask is elementwise over the steps,
+so it applies to the unfolded tensors directly), else the input's mask reduced to (batch, time), a
+step counting when any of its entries does. Keras 3 passes the input's mask on unchanged, which
+for a (batch, time, steps) mask leaves a mask no layer after it can use.
 """
 from __future__ import annotations
 
 from fgc.ir.types import ShapeError, product
 
 from .base import Layer
+from .masks import MASK_KEY, split_mask, steps_mask
 
 
 class TimeDistributed(Layer):
+    supports_masking = consumes_mask = True
+
     def __init__(self, layer, **kwargs):
         if not isinstance(layer, Layer):
             raise TypeError(f"TimeDistributed wraps a layer or a model, got {type(layer).__name__}")
@@ -33,6 +43,10 @@ class TimeDistributed(Layer):
     @property
     def weights(self):
         return self.layer.weights
+
+    def compute_mask(self, inputs, mask=None):
+        inner = self.layer.compute_mask(inputs, mask) if self.layer.supports_masking else None
+        return inner if inner is not None else steps_mask(mask)
 
     def _is_model(self):
         from fgc.functional import Model
@@ -66,12 +80,16 @@ class TimeDistributed(Layer):
         return [outs[0].with_shape((x.shape[0], x.shape[1], *outs[0].shape[1:]))]
 
     def lower(self, b, inputs, params, training=False, call_args=None):
-        x = inputs[0]
+        (x,), keep = split_mask(b, inputs, call_args, b.type(inputs[0]).dtype)
         folded = b.FoldTime(x)
-        if self._is_model():
-            (y,) = self.layer.lower(b, [folded], {}, training)   # the model reads its own weights by name
-        else:
-            (y,) = self.layer.lower(b, [folded], params, training, {})
+        inputs, inner_args = [folded], {}
+        if keep is not None and (self.layer.consumes_mask or self.layer.consumes_input_masks) and \
+                b.type(keep).rank > 2:
+            # The folded keep-mask reaches the inner layer (or model) as an explicit mask tensor.
+            inputs.append(b.FoldTime(keep))
+            inner_args = {MASK_KEY: (1, ("list", (("tensor", 0),)) if self._is_model() else ("tensor", 0))}
+        # A model reads its own weights by name.
+        (y,) = self.layer.lower(b, inputs, {} if self._is_model() else params, training, inner_args)
         return [b.UnfoldTimeLike(y, x)]
 
     def get_config(self):
