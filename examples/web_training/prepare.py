@@ -29,6 +29,7 @@ from fgc import layers
 from fgc.training.loop import make_batches   # fgc's own feed builder: the files hold what fit feeds
 
 NUM_CLASSES = 4
+MODEL_KINDS = ("mlp", "embedding", "conv1d", "lstm")
 
 
 def build_model(kind: str) -> fgc.Model:
@@ -45,8 +46,11 @@ def build_model(kind: str) -> fgc.Model:
         x = fgc.Input((10, 3), name="signal")
         h = layers.Conv1D(8, 3, activation="relu", name="conv")(x)
         h = layers.GlobalMaxPooling1D(name="pool")(h)
+    elif kind == "lstm":   # trains through ONNX Scan loops, forward and backward
+        x = fgc.Input((5, 3), name="sequence")
+        h = layers.LSTM(6, name="lstm")(x)
     else:
-        raise ValueError(f"--model must be one of mlp, embedding, conv1d; got {kind!r}")
+        raise ValueError(f"model kind must be one of {', '.join(MODEL_KINDS)}; got {kind!r}")
     return fgc.Model(x, layers.Dense(NUM_CLASSES, activation="softmax", name="probs")(h), name=f"web_{kind}")
 
 
@@ -141,7 +145,7 @@ def prepare(kind: str, out: Path, samples: int, batch_size: int, epochs: int, se
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="mlp", choices=["mlp", "embedding", "conv1d"])
+    parser.add_argument("--model", default="mlp", choices=MODEL_KINDS)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "data")
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=32)

@@ -9,7 +9,8 @@
 // The feeding protocol is in README.md next to this file.
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-web';
 
@@ -121,9 +122,10 @@ function loadCheckpoint(path, manifest) {
   const state = {};
   for (const t of index.tensors) {
     const expected = manifest.inputs[t.name];
-    if (!expected || String(expected.shape) !== String(t.shape) || expected.dtype !== t.dtype) {
-      fail(`checkpoint ${path}: tensor '${t.name}' [${t.shape}] ${t.dtype} is no input of this step ` +
-           `(expected ${expected ? `[${expected.shape}] ${expected.dtype}` : 'nothing by that name'})`);
+    if (!expected) fail(`checkpoint ${path}: tensor '${t.name}' is no input of this step; is it this model's checkpoint?`);
+    if (String(expected.shape) !== String(t.shape) || expected.dtype !== t.dtype) {
+      fail(`checkpoint ${path}: tensor '${t.name}' is [${t.shape}] ${t.dtype}, but the step's input of that ` +
+           `name is [${expected.shape}] ${expected.dtype}; is it this model's checkpoint?`);
     }
     const data = typedArray(t.dtype, blob.subarray(t.offset, t.offset + t.bytes), `checkpoint '${t.name}'`);
     state[t.name] = new ort.Tensor(t.dtype, data, t.shape);
@@ -136,7 +138,7 @@ async function main() {
     allowPositionals: true,
     options: { steps: { type: 'string' }, save: { type: 'string' }, resume: { type: 'string' } },
   });
-  const dir = resolve(positionals[0] ?? join(import.meta.dirname ?? '.', 'data'));
+  const dir = resolve(positionals[0] ?? join(dirname(fileURLToPath(import.meta.url)), 'data'));
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
   const lrs = manifest.learning_rates;
 
