@@ -7,7 +7,7 @@
 // state (weights, optimizer state, step count) to --save (default <data-dir>/checkpoint): that is
 // how an app keeps its weights between sessions. --resume FILE continues from such a checkpoint.
 // The feeding protocol is in README.md next to this file.
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -139,6 +139,7 @@ async function main() {
     options: { steps: { type: 'string' }, save: { type: 'string' }, resume: { type: 'string' } },
   });
   const dir = resolve(positionals[0] ?? join(dirname(fileURLToPath(import.meta.url)), 'data'));
+  if (!existsSync(join(dir, 'manifest.json'))) fail(`no manifest.json in ${dir}: run prepare.py first, or pass its --out folder`);
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
   const lrs = manifest.learning_rates;
 
@@ -172,4 +173,5 @@ async function main() {
   await session.release();
 }
 
-main().catch((error) => fail(error.stack ?? String(error)));
+// a mistyped option is the user's error: its message suffices; anything else gets its stack
+main().catch((error) => fail(error.code?.startsWith('ERR_PARSE_ARGS') ? error.message : error.stack ?? String(error)));
