@@ -194,6 +194,18 @@ class ModelAPI:
         return on_batch(self, x, y, sample_weight, train=False, return_dict=return_dict)
 
     # ------------------------------------------------------------------ weights on disk
+    def save(self, filepath, overwrite=True, **kwargs):
+        """Write the whole model (architecture, weights, compile config and optimizer state) as a Keras 3
+        ``.keras`` file, atomically; ``fgc.models.load_model`` and ``keras.models.load_model`` read it."""
+        check_kwargs("save()", kwargs, ("filepath", "overwrite", "zipped"))
+        import os
+
+        from fgc.saving import keras_file
+
+        if not overwrite and os.path.exists(filepath):
+            raise FileExistsError(f"save('{filepath}'): the file exists and overwrite=False")
+        keras_file.save_model(self, filepath)
+
     def save_weights(self, filepath):
         """Write every weight, atomically: ``x.weights.h5`` in Keras 3's format (with the optimizer state when
         compiled, as Keras does), or ``x.npz`` (fgc's own archive, in get_weights() order)."""

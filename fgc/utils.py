@@ -1,10 +1,11 @@
-"""``fgc.utils``: seeding and label helpers."""
+"""``fgc.utils``: seeding, label and plotting helpers."""
 from __future__ import annotations
 
 import numpy as np
 
 from .initializers import set_random_seed
 from .naming import reset_names as clear_session
+from .plotting import model_to_dot, plot_ir, plot_model
 
 
 def to_categorical(x, num_classes=None, dtype="float32"):
@@ -26,4 +27,4 @@ def to_categorical(x, num_classes=None, dtype="float32"):
     return out
 
 
-__all__ = ["set_random_seed", "to_categorical", "clear_session"]
+__all__ = ["set_random_seed", "to_categorical", "clear_session", "plot_model", "model_to_dot", "plot_ir"]
