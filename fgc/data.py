@@ -49,6 +49,10 @@ def cast_array(arr, t: TensorType, name: str, what: str = "input") -> np.ndarray
     """Check one array against a model input type and cast it the way Keras does."""
     if arr is None:
         raise ValueError(f"{what} '{name}' is None; pass an array of shape {t.keras_shape()}")
+    if hasattr(arr, "_keras_history"):
+        raise TypeError(f"{what} '{name}' is a symbolic tensor ({arr!r}), which stands for data while a model is "
+                        f"built; fit / evaluate / predict need the data itself: a numpy array of shape "
+                        f"{t.keras_shape()}")
     a = np.asarray(arr)
     if a.dtype.kind in "OUSV":
         raise TypeError(f"{what} '{name}' has dtype {a.dtype}, which cannot be fed to a tensor of {t.dtype}")

@@ -169,3 +169,14 @@ def test_no_nan_warning_when_terminate_on_nan_is_given(dense_model, capsys):
         model.fit(x, Y, batch_size=4, verbose=0, callbacks=[fgc.callbacks.TerminateOnNaN()])
     assert not [w for w in seen if "training loss became" in str(w.message)]
     assert "Invalid loss" in capsys.readouterr().out
+
+
+def test_a_symbolic_tensor_given_as_data_is_named():
+    from fgc import Input, Model, layers
+
+    i = Input((3,))
+    model = Model(i, layers.Dense(1)(i))
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(TypeError, match=r"is a symbolic tensor .*need the data itself: a numpy array of shape "
+                                        r"\(None, 3\)"):
+        model.fit(i, np.ones((2, 1)))
