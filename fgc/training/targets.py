@@ -79,6 +79,10 @@ def sample_weights(names, n: int, sample_weight, class_weight, targets) -> dict[
     elif sample_weight is not None:
         given = dict(zip(names, as_array_list(names, sample_weight, "sample_weight")))
     lookup = _class_weight_table(class_weight)
+    if lookup is not None and len(names) > 1:
+        raise ValueError(f"class_weight is only supported for models with a single output (as in Keras); this "
+                         f"model has {len(names)} outputs with a loss {names}: give per-output sample_weight "
+                         f"arrays instead (a dict keyed by output name)")
     for name in names:
         w = np.ones(n, np.float32) if name not in given else _sample_weight_array(name, given[name])
         if w.shape[0] != n:

@@ -180,3 +180,16 @@ def test_a_symbolic_tensor_given_as_data_is_named():
     with pytest.raises(TypeError, match=r"is a symbolic tensor .*need the data itself: a numpy array of shape "
                                         r"\(None, 3\)"):
         model.fit(i, np.ones((2, 1)))
+
+
+def test_class_weight_needs_a_single_output():
+    from fgc import Input, Model, layers
+
+    i = Input((3,))
+    model = Model(i, [layers.Dense(2, activation="softmax")(i), layers.Dense(2, activation="softmax")(i)])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    before = model.get_weights()
+    y = np.eye(2)[[0, 1, 1]]
+    with pytest.raises(ValueError, match=r"class_weight is only supported for models with a single output"):
+        model.fit(np.ones((3, 3)), [y, y], class_weight={0: 1.0, 1: 2.0}, verbose=0)
+    assert all((a == b).all() for a, b in zip(model.get_weights(), before))
