@@ -112,9 +112,11 @@ def scan_vjp(b, n, gs):
                                                                          [1] * len(saved_outer)))
     plan = [(v if isinstance(v, Value) else v[0], outer_v, d) for v, outer_v, d in plan]
     plan += _vectorize_over_time(b, g, plan, dict(zip(inner_closures, closures)) | _hoisted_map(g, hoisted))
-    for v, _, _ in plan:
-        if not g.users(v.node):
-            g.remove_input(v)
+    unread = [p for p in plan if not g.users(p[0].node)]
+    if len(unread) == len(plan):   # a Scan counts its steps from a scanned input: keep one, even if unread
+        unread = unread[1:]
+    for v, _, _ in unread:
+        g.remove_input(v)
     plan = [p for p in plan if p[0].node in g]
     back = b.Scan(*final_cots, *acc0, *[o for _, o, _ in plan], *closures, *hoisted, body=g,
                   num_states=ns + len(kept), num_scan=len(plan), directions=tuple(d for _, _, d in plan),

@@ -621,3 +621,27 @@ def test_dense_one_unit_softmax_warns_that_the_output_is_constant():
         warnings.simplefilter("error")
         layers.Dense(2, activation="softmax")(x)
         layers.Dense(1, activation="sigmoid")(x)
+
+
+def test_linear_rnn_whose_backward_loop_reads_no_step_input_trains():
+    """With a linear activation and only the last state returned, the backward recurrence needs nothing per
+    step; the reverse Scan still scans one input to count its steps. One SGD step against numpy BPTT."""
+    from fgc import Input, Model, layers, optimizers
+
+    fgc.utils.set_random_seed(0)
+    i = Input((4, 2))
+    model = Model(i, layers.SimpleRNN(1, activation="linear")(i))
+    model.compile(optimizer=optimizers.SGD(0.1), loss="mse")
+    x = np.random.default_rng(0).random((2, 4, 2)).astype("float32")
+    y = np.ones((2, 1), "float32")
+    w, r, b = [a.astype("float64") for a in model.get_weights()]
+    states = [np.zeros((2, 1))]
+    for t in range(4):
+        states.append(x[:, t] @ w + states[-1] @ r + b)
+    dh = 2 * (states[-1] - y) / 2
+    gw, gr = np.zeros_like(w), np.zeros_like(r)
+    for t in reversed(range(4)):
+        gw, gr, dh = gw + x[:, t].T @ dh, gr + states[t].T @ dh, dh @ r.T
+    model.train_on_batch(x, y)
+    np.testing.assert_allclose(model.get_weights()[0], w - 0.1 * gw, atol=1e-6)
+    np.testing.assert_allclose(model.get_weights()[1], r - 0.1 * gr, atol=1e-6)
