@@ -97,7 +97,13 @@ class ModelAPI:
         return chunks
 
     def predict_on_batch(self, x):
-        return self._format_outputs(self._runner().run(self._prepare_inputs(x)))
+        arrays = self._prepare_inputs(x)
+        fixed = data_mod.fixed_batch_size(self.input_names, [t.type for t in self.inputs])
+        if fixed is not None and arrays[0].shape[0] != fixed:
+            raise ValueError(f"predict_on_batch: the model's inputs have a fixed batch size of {fixed} "
+                             f"(Input(batch_size={fixed}) or batch_shape), got a batch of {arrays[0].shape[0]}; "
+                             f"use predict(x) to run any number of full batches")
+        return self._format_outputs(self._runner().run(arrays))
 
     def _call_on_data(self, x):
         return self.predict_on_batch(x)

@@ -92,3 +92,13 @@ def test_inputs_fixing_different_batch_sizes_are_refused():
     model.compile("sgd", "mse")
     with pytest.raises(ValueError, match=r"different batch sizes \{'a': 4, 'b': 2\}"):
         model.fit([X, X], [Y[:, :1], Y[:, :1]], verbose=0)
+
+
+def test_predict_on_batch_names_the_fixed_batch_size():
+    from fgc import Input, Model, layers
+
+    i = Input((3,), batch_size=4)
+    model = Model(i, layers.Dense(1)(i))
+    with pytest.raises(ValueError, match=r"predict_on_batch: .*fixed batch size of 4.*got a batch of 3"):
+        model.predict_on_batch(np.ones((3, 3)))
+    assert model.predict_on_batch(np.ones((4, 3))).shape == (4, 1)
