@@ -3,29 +3,22 @@ weights and optimizer state load into the same architecture built with fgc, whic
 Keras' numbers and takes the next training step as Keras did."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 import fgc
-from fgc import layers as L
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-def fixture_architecture(api=fgc):
-    """The architecture of make_keras_fixture.py, in fgc (same layer classes, order and names)."""
-    vec = api.Input((6,), name="vec")
-    ids = api.Input((7,), dtype="int32", name="ids")
-    image = api.Input((8, 8, 3), name="image")
-    shared = L.Dense(5, activation="tanh", name="shared")
-    both = L.add([shared(vec), shared(L.Dense(6, name="pre")(vec))], name="both")
-    seq = L.LSTM(4, name="lstm")(L.Embedding(20, 3, mask_zero=True, name="embedding")(ids))
-    conv = L.BatchNormalization(name="bn")(L.Conv2D(4, 3, padding="same", activation="relu", name="conv")(image))
-    pooled = L.GlobalAveragePooling2D(name="gap")(conv)
-    merged = L.concatenate([both, seq, pooled], name="merged")
-    return api.Model([vec, ids, image], [L.Dense(1, name="score")(merged),
-                                         L.Dense(3, activation="softmax", name="label")(merged)], name="fixture")
+def fixture_architecture():
+    """The architecture make_keras_fixture.py gave Keras, built with fgc from the same code."""
+    spec = importlib.util.spec_from_file_location("make_keras_fixture", FIXTURES / "make_keras_fixture.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.architecture(fgc)
 
 
 def _io():
