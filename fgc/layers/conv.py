@@ -198,6 +198,8 @@ class Spatial(Layer):
 
 class _Conv(Spatial):
     paddings = ("valid", "same")
+    keras_only_config = {"kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
+                         "kernel_constraint": None, "bias_constraint": None}
 
     def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -278,10 +280,14 @@ class _Conv(Spatial):
         return [y if elementwise else self._act(b, y)]
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "strides": self.strides, "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate, "groups": self.groups, "activation": self.activation,
-                "use_bias": self.use_bias}
+        from .config import activation_config, initializer_config
+
+        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": list(self.dilation_rate), "groups": self.groups,
+                "activation": activation_config(self.activation, self._act), "use_bias": self.use_bias,
+                "kernel_initializer": initializer_config(self.kernel_initializer),
+                "bias_initializer": initializer_config(self.bias_initializer)}
 
 
 class Conv1D(_Conv):

@@ -7,6 +7,7 @@ from fgc import activations
 from fgc.ir.types import ShapeError, is_float, product
 
 from .base import Layer
+from .config import NO_REGULARIZERS, activation_config, initializer_config
 
 
 def _one_input(layer, types):
@@ -17,6 +18,8 @@ def _one_input(layer, types):
 
 class Dense(Layer):
     supports_masking = True
+    keras_only_config = {"kernel_regularizer": None, "bias_regularizer": None, "kernel_constraint": None,
+                         "bias_constraint": None, "quantization_config": None}
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
@@ -57,7 +60,9 @@ class Dense(Layer):
         return [self._act(b, y)]
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "activation": self.activation, "use_bias": self.use_bias}
+        return {**super().get_config(), "units": self.units, "activation": activation_config(self.activation, self._act),
+                "use_bias": self.use_bias, "kernel_initializer": initializer_config(self.kernel_initializer),
+                "bias_initializer": initializer_config(self.bias_initializer)}
 
 
 class Activation(Layer):
@@ -74,7 +79,7 @@ class Activation(Layer):
         return [self._act(b, inputs[0])]
 
     def get_config(self):
-        return {**super().get_config(), "activation": self.activation}
+        return {**super().get_config(), "activation": activation_config(self.activation, self._act)}
 
 
 class Dropout(Layer):
@@ -135,7 +140,8 @@ class Dropout(Layer):
         return [b.Mul(x, dropout_mask(b, ones, self.rate, self._seed))]
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": self.noise_shape}
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed,
+                "noise_shape": None if self.noise_shape is None else list(self.noise_shape)}
 
 
 class Flatten(Layer):
@@ -146,6 +152,9 @@ class Flatten(Layer):
     def compute_output_types(self, input_types, node_attrs=None):
         x = _one_input(self, input_types)
         return [x.with_shape((x.shape[0], product(x.shape[1:])))]
+
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
 
     def lower(self, b, inputs, params, training=False, call_args=None):
         x = inputs[0]
@@ -178,7 +187,7 @@ class Reshape(Layer):
         return [b.Reshape(inputs[0], shape=(0, *self.target_shape))]
 
     def get_config(self):
-        return {**super().get_config(), "target_shape": self.target_shape}
+        return {**super().get_config(), "target_shape": list(self.target_shape)}
 
 
 # Test cases the shared layer harness runs: kwargs, input shapes ("N" = batch), output shape, param count.

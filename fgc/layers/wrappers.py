@@ -93,7 +93,9 @@ class TimeDistributed(Layer):
         return [b.UnfoldTimeLike(y, x)]
 
     def get_config(self):
-        return {**super().get_config(), "layer": self.layer.name}
+        from fgc.saving.serialization import serialize_keras_object
+
+        return {**super().get_config(), "layer": serialize_keras_object(self.layer)}
 
 
 def _dense(name):
