@@ -386,7 +386,7 @@ class InputLayer(Layer):
 
     def get_config(self):
         """Keras 3's InputLayer keys (no trainable flag; the dtype as a plain name)."""
-        return {"batch_shape": list(self._inbound_nodes[0].outputs[0].shape), "dtype": self.dtype, "sparse": False,
+        return {"batch_shape": tuple(self._inbound_nodes[0].outputs[0].shape), "dtype": self.dtype, "sparse": False,
                 "ragged": False, "name": self.name, "optional": False}
 
     @classmethod

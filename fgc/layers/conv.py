@@ -282,9 +282,9 @@ class _Conv(Spatial):
     def get_config(self):
         from .config import activation_config, initializer_config
 
-        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": list(self.dilation_rate), "groups": self.groups,
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding, "data_format": self.data_format,
+                "dilation_rate": self.dilation_rate, "groups": self.groups,
                 "activation": activation_config(self.activation, self._act), "use_bias": self.use_bias,
                 "kernel_initializer": initializer_config(self.kernel_initializer),
                 "bias_initializer": initializer_config(self.bias_initializer)}

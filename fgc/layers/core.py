@@ -141,7 +141,7 @@ class Dropout(Layer):
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate, "seed": self.seed,
-                "noise_shape": None if self.noise_shape is None else list(self.noise_shape)}
+                "noise_shape": self.noise_shape}
 
 
 class Flatten(Layer):
@@ -187,7 +187,7 @@ class Reshape(Layer):
         return [b.Reshape(inputs[0], shape=(0, *self.target_shape))]
 
     def get_config(self):
-        return {**super().get_config(), "target_shape": list(self.target_shape)}
+        return {**super().get_config(), "target_shape": self.target_shape}
 
 
 # Test cases the shared layer harness runs: kwargs, input shapes ("N" = batch), output shape, param count.

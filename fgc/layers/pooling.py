@@ -46,8 +46,8 @@ class _Pool(Spatial):
         return [self._to_layout(b, y)]
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": list(self.pool_size), "padding": self.padding,
-                "strides": list(self.strides), "data_format": self.data_format}
+        return {**super().get_config(), "pool_size": self.pool_size, "padding": self.padding,
+                "strides": self.strides, "data_format": self.data_format}
 
 
 class MaxPooling1D(_Pool):

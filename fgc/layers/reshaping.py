@@ -47,7 +47,7 @@ class Permute(Layer):
         return [b.Transpose(inputs[0], perm=(0,) + self.dims)]
 
     def get_config(self):
-        return {**super().get_config(), "dims": list(self.dims)}
+        return {**super().get_config(), "dims": self.dims}
 
 
 class Masking(Layer):

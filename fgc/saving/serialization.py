@@ -116,8 +116,8 @@ def serialize_keras_object(obj):
         return {"class_name": "__numpy__", "config": {"value": obj.tolist(), "dtype": obj.dtype.name}}
     if isinstance(obj, bytes):
         return {"class_name": "__bytes__", "config": {"value": obj.decode("utf-8")}}
-    if isinstance(obj, (list, tuple)):
-        return [serialize_keras_object(x) for x in obj]
+    if isinstance(obj, (list, tuple)):   # tuples stay tuples, as in Keras (JSON writes both as lists)
+        return type(obj)(serialize_keras_object(x) for x in obj)
     if isinstance(obj, dict):
         return {k: serialize_keras_object(v) for k, v in obj.items()}
     if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "get_config")):
