@@ -5,6 +5,9 @@ import numpy as np
 
 from .initializers import set_random_seed
 from .naming import reset_names as clear_session
+from .saving.serialization import (CustomObjectScope, custom_object_scope, deserialize_keras_object,  # noqa: F401
+                                   get_custom_objects, get_registered_name, get_registered_object,
+                                   register_keras_serializable, serialize_keras_object)
 
 
 def to_categorical(x, num_classes=None, dtype="float32"):
@@ -26,4 +29,6 @@ def to_categorical(x, num_classes=None, dtype="float32"):
     return out
 
 
-__all__ = ["set_random_seed", "to_categorical", "clear_session"]
+__all__ = ["set_random_seed", "to_categorical", "clear_session", "CustomObjectScope", "custom_object_scope",
+           "deserialize_keras_object", "get_custom_objects", "get_registered_name", "get_registered_object",
+           "register_keras_serializable", "serialize_keras_object"]
