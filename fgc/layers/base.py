@@ -132,6 +132,8 @@ class Layer:
     # Keras config keys of features fgc does not implement, with the one value fgc accepts (Keras'
     # default): get_config writes them so the keys match Keras', from_config refuses any other value.
     keras_only_config: dict = {}
+    # Whether Keras writes a build_config for this layer (not for layers without a build step of their own).
+    writes_build_config = True
 
     def get_config(self) -> dict:
         """Keras 3's base keys; each layer adds its own constructor arguments (see from_config)."""

@@ -42,7 +42,8 @@ def init_arguments(cls, config: dict) -> dict:
         if key.endswith("_initializer") and isinstance(value, dict):
             args[key] = initializers.get(value)
         elif isinstance(value, dict) and "class_name" in value:
-            args[key] = deserialize_keras_object(value)
+            # a wrapped layer is built by its wrapper, for the wrapper's input: not from its own build_config
+            args[key] = deserialize_keras_object({k: v for k, v in value.items() if k != "build_config"})
     return args
 
 

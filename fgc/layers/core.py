@@ -66,6 +66,7 @@ class Dense(Layer):
 
 
 class Activation(Layer):
+    writes_build_config = False
     supports_masking = True
 
     def __init__(self, activation, **kwargs):
@@ -90,6 +91,7 @@ class Dropout(Layer):
     axes where it is 1 (None: the input's size)."""
 
     supports_masking = True
+    writes_build_config = False
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -165,6 +167,7 @@ class Flatten(Layer):
 
 
 class Reshape(Layer):
+    writes_build_config = False
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
         self.target_shape = tuple(int(d) for d in target_shape)

@@ -17,6 +17,7 @@ _POOL_LEGACY = ("border_mode", "dim_ordering", "pool_length", "stride")
 
 
 class _Pool(Spatial):
+    writes_build_config = False
     op = "MaxPool"
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
@@ -75,6 +76,7 @@ class AveragePooling2D(_Pool):
 
 
 class _GlobalPool(Spatial):
+    writes_build_config = False
     op = "ReduceMax"
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):

@@ -356,16 +356,26 @@ class Bidirectional(Layer):
     def get_config(self):
         from fgc.saving.serialization import serialize_keras_object
 
+        def wrapped(layer):
+            # Keras makes a wrapped layer that returns sequences output zeros at masked steps, as fgc's does.
+            from fgc.saving.serialization import build_input_shape
+
+            entry = serialize_keras_object(layer)
+            entry["config"]["zero_output_for_mask"] = bool(layer.return_sequences)
+            if layer.built and self._inbound_nodes:   # built by this wrapper, for its input shape
+                entry["build_config"] = {"input_shape": build_input_shape(self)}
+            return entry
+
         return {**super().get_config(), "merge_mode": self.merge_mode,
-                "layer": serialize_keras_object(self.forward_layer),
-                "backward_layer": serialize_keras_object(self.backward_layer)}
+                "layer": wrapped(self.forward_layer), "backward_layer": wrapped(self.backward_layer)}
 
     @classmethod
     def from_config(cls, config):
         from fgc.saving.serialization import deserialize_keras_object
 
         config = dict(config)
-        layer = dict(config.pop("layer"))
+        # the wrapped layers are built by this wrapper, for its input: not from their own build_config
+        layer = {k: v for k, v in config.pop("layer").items() if k != "build_config"}
         # Keras writes the wrapped layer under its "forward_" name; the wrapper adds that prefix itself.
         inner = dict(layer["config"])
         inner["name"] = inner["name"][len("forward_"):] if inner["name"].startswith("forward_") else inner["name"]
@@ -374,8 +384,8 @@ class Bidirectional(Layer):
         forward = deserialize_keras_object({**layer, "config": inner})
         backward = config.pop("backward_layer", None)
         if backward is not None:
-            backward = dict(backward, config={k: v for k, v in backward["config"].items()
-                                              if k != "zero_output_for_mask"})
+            backward = {**{k: v for k, v in backward.items() if k != "build_config"},
+                        "config": {k: v for k, v in backward["config"].items() if k != "zero_output_for_mask"}}
             backward = deserialize_keras_object(backward)
         from fgc.layers.config import init_arguments
 

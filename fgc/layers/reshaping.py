@@ -52,6 +52,7 @@ class Permute(Layer):
 
 class Masking(Layer):
     """Timesteps whose features all equal ``mask_value`` are skipped downstream (and zeroed here)."""
+    writes_build_config = False
 
     def __init__(self, mask_value=0.0, **kwargs):
         super().__init__(**kwargs)

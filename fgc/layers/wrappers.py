@@ -93,9 +93,15 @@ class TimeDistributed(Layer):
         return [b.UnfoldTimeLike(y, x)]
 
     def get_config(self):
-        from fgc.saving.serialization import serialize_keras_object
+        from fgc.saving.serialization import build_input_shape, serialize_keras_object
 
-        return {**super().get_config(), "layer": serialize_keras_object(self.layer)}
+        inner = serialize_keras_object(self.layer)
+        if (self.layer.built and self._inbound_nodes and not self.layer._inbound_nodes and not self._is_model()
+                and type(self.layer).writes_build_config):
+            # built by this wrapper for one step: Keras records the input shape without the time axis
+            shape = build_input_shape(self)
+            inner["build_config"] = {"input_shape": (shape[0], *shape[2:])}
+        return {**super().get_config(), "layer": inner}
 
 
 def _dense(name):

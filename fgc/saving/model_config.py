@@ -67,8 +67,8 @@ def _node_config(node, index) -> dict:
     mask = getattr(node, "mask_given", None)
     if mask is not None:
         kwargs["mask"] = _mask_config(mask, index)
-    elif isinstance(node.layer, Model):
-        kwargs["mask"] = None   # Keras records a model call's (absent) mask argument
+    elif node.layer.consumes_mask:
+        kwargs["mask"] = None   # Keras records the (absent) mask argument of a layer whose call takes one
     return {"args": args, "kwargs": kwargs}
 
 

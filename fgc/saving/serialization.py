@@ -184,6 +184,8 @@ def _add_build_and_compile_config(obj, out) -> None:
         return
     if isinstance(obj, Model) and not isinstance(obj, Sequential):
         out["build_config"] = {"input_shape": None}
+    elif not type(obj).writes_build_config:
+        pass
     elif obj.built and obj._inbound_nodes or (isinstance(obj, Sequential) and obj.built):
         out["build_config"] = {"input_shape": build_input_shape(obj)}
     if isinstance(obj, Model):

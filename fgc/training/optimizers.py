@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import weakref
 
-from fgc.naming import check_kwargs, resolve
+from fgc.naming import check_kwargs, resolve, snake_case
 
 from . import schedules
 
@@ -44,7 +44,7 @@ class Optimizer:
         self.learning_rate = learning_rate
         self.weight_decay, self.clipnorm, self.clipvalue = weight_decay, clipnorm, clipvalue
         self.global_clipnorm = global_clipnorm
-        self.name = name or type(self).__name__.lower()
+        self.name = name or snake_case(type(self).__name__)   # Keras' default: "adam", "rm_sprop", "adam_w"
         self._iterations = 0
         self._trainer = None   # weakref to the Trainer of the model compiled with this optimizer last
 
