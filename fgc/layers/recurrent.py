@@ -362,7 +362,7 @@ class Bidirectional(Layer):
 
             entry = serialize_keras_object(layer)
             entry["config"]["zero_output_for_mask"] = bool(layer.return_sequences)
-            if layer.built and self._inbound_nodes:   # built by this wrapper, for its input shape
+            if layer.built and (self._inbound_nodes or hasattr(self, "_config_build_shape")):   # built by this wrapper
                 entry["build_config"] = {"input_shape": build_input_shape(self)}
             return entry
 

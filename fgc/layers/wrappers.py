@@ -96,7 +96,8 @@ class TimeDistributed(Layer):
         from fgc.saving.serialization import build_input_shape, serialize_keras_object
 
         inner = serialize_keras_object(self.layer)
-        if (self.layer.built and self._inbound_nodes and not self.layer._inbound_nodes and not self._is_model()
+        if (self.layer.built and (self._inbound_nodes or hasattr(self, "_config_build_shape"))
+                and not self.layer._inbound_nodes and not self._is_model()
                 and type(self.layer).writes_build_config):
             # built by this wrapper for one step: Keras records the input shape without the time axis
             shape = build_input_shape(self)

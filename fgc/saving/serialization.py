@@ -138,7 +138,38 @@ def _serialize_function(fn):
             "registered_name": kind if registered is None else registered}
 
 
+@contextlib.contextmanager
+def _sharing_scope():
+    """One top-level (de)serialization: an object met twice (a model both called directly and wrapped in
+    TimeDistributed) is written once more with a ``shared_object_id`` and read back as one object."""
+    outermost = getattr(_scopes, "shared", None) is None
+    if outermost:
+        _scopes.shared = {}
+    try:
+        yield _scopes.shared
+    finally:
+        if outermost:
+            _scopes.shared = None
+
+
 def _serialize_configurable(obj):
+    from fgc.layers.base import Layer
+
+    if not isinstance(obj, Layer):
+        return _serialize_new(obj)
+    with _sharing_scope() as shared:
+        if id(obj) in shared:
+            first = shared[id(obj)][1]
+            if "shared_object_id" not in first:   # Keras marks the first occurrence too
+                # numbered in order (Keras uses id(), any int works), so the same model writes the same JSON
+                first["shared_object_id"] = sum(1 for v in shared.values() if "shared_object_id" in v[1]) + 1
+            return {**first}
+        out = _serialize_new(obj)
+        shared[id(obj)] = (obj, out)   # the object is kept alive, so its id stays unique meanwhile
+        return out
+
+
+def _serialize_new(obj):
     cls = type(obj)
     registered = _GLOBAL_CUSTOM_NAMES.get(cls)
     config = {k: serialize_keras_object(v) for k, v in obj.get_config().items()}
@@ -186,7 +217,8 @@ def _add_build_and_compile_config(obj, out) -> None:
         out["build_config"] = {"input_shape": None}
     elif not type(obj).writes_build_config:
         pass
-    elif obj.built and obj._inbound_nodes or (isinstance(obj, Sequential) and obj.built):
+    elif obj.built and (obj._inbound_nodes or hasattr(obj, "_config_build_shape")) or \
+            (isinstance(obj, Sequential) and obj.built):
         out["build_config"] = {"input_shape": build_input_shape(obj)}
     if isinstance(obj, Model):
         out["compile_config"] = obj.get_compile_config() or {}
@@ -198,6 +230,8 @@ def build_input_shape(layer):
 
     if isinstance(layer, Sequential):
         return list(layer._input.shape)
+    if not layer._inbound_nodes:   # built from a config's build_config, never called
+        return layer._config_build_shape
     inputs = layer._inbound_nodes[0].inputs
     n = len(inputs) - (layer._inbound_nodes[0].call_args.get("_mask", (0,))[0] if
                        "_mask" in layer._inbound_nodes[0].call_args else 0)
@@ -228,8 +262,14 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
     cls = _find_object(class_name, config.get("registered_name"), config.get("module"), custom_objects)
     if not hasattr(cls, "from_config"):
         raise TypeError(f"'{class_name}' resolved to {cls!r}, which has no from_config()")
-    with CustomObjectScope(custom_objects or {}), _safe_mode_scope(safe_mode):
-        obj = cls.from_config({k: v for k, v in (inner or {}).items()})
+    with _sharing_scope() as shared:
+        shared_id = config.get("shared_object_id")
+        if shared_id is not None and ("load", shared_id) in shared:
+            return shared[("load", shared_id)]
+        with CustomObjectScope(custom_objects or {}), _safe_mode_scope(safe_mode):
+            obj = cls.from_config({k: v for k, v in (inner or {}).items()})
+        if shared_id is not None:
+            shared[("load", shared_id)] = obj
     _build_from_config(obj, config.get("build_config"))
     compile_config = config.get("compile_config")
     if compile_config and hasattr(obj, "compile_from_config"):
@@ -313,6 +353,7 @@ def _build_from_config(obj, build_config) -> None:
     nested = bool(shape) and isinstance(shape[0], (list, tuple))
     obj.build([tensor_type(s) for s in shape] if nested else [tensor_type(shape)])
     obj.built = True
+    obj._config_build_shape = shape
 
 
 # Whether the deserialization running now is in safe mode (layers such as Lambda ask).
