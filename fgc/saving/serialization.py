@@ -240,8 +240,11 @@ def build_input_shape(layer):
 
 
 # ---------------------------------------------------------------------------------------------- reading
-def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwargs):
-    """The object a Keras 3 config describes (see the module doc for where classes are looked up)."""
+def deserialize_keras_object(config, custom_objects=None, safe_mode=None, **kwargs):
+    """The object a Keras 3 config describes (see the module doc for where classes are looked up).
+
+    ``safe_mode`` None inherits the enclosing call's (True at the top level), so a model loaded with
+    ``safe_mode=False`` passes it down to the layers inside it."""
     if config is None or isinstance(config, (bool, int, float)):
         return config
     if isinstance(config, str):
@@ -289,7 +292,7 @@ def _deserialize_special(class_name, inner, safe_mode):
     if class_name == "__bytes__":
         return inner["value"].encode("utf-8")
     if class_name == "__lambda__":
-        if safe_mode if safe_mode is not None else in_safe_mode():
+        if in_safe_mode() if safe_mode is None else safe_mode:
             raise ValueError("the config holds a Python lambda (serialized bytecode); loading it could run "
                              "arbitrary code, so fgc refuses it in safe mode. If you trust the file, load it with "
                              "safe_mode=False")

@@ -300,3 +300,15 @@ def test_compile_config_matches_keras():
     fresh = shared_nested(fgc)
     fresh.compile_from_config(theirs_config)
     assert_same(normalized(fresh.get_compile_config()), theirs_config)
+
+
+def test_keras_xception_loads_in_fgc_and_fgc_xception_in_keras():
+    theirs = keras.applications.Xception(weights=None, include_top=False, input_shape=(71, 71, 3))
+    ours = fgc.models.model_from_json(theirs.to_json())
+    assert json.loads(ours.to_json()) == json.loads(theirs.to_json())
+    ours.set_weights(theirs.get_weights())
+    x = np.random.default_rng(0).random((2, 71, 71, 3), dtype=np.float32)
+    np.testing.assert_allclose(ours.predict(x), theirs.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+    built_by_fgc = fgc.applications.Xception(weights=None, include_top=False, input_shape=(71, 71, 3))
+    assert json.loads(keras.models.model_from_json(built_by_fgc.to_json()).to_json()) == \
+        json.loads(built_by_fgc.to_json())

@@ -499,11 +499,14 @@ def test_example_models_round_trip(build):
     assert_same_predictions(model, rebuilt)
 
 
-def test_xception_base_round_trips():
-    base = fgc.applications.Xception(weights=None, include_top=False, input_shape=(71, 71, 3))
-    rebuilt = fgc.models.model_from_json(base.to_json())
-    assert json.loads(rebuilt.to_json()) == json.loads(base.to_json())
-    assert [w.shape for w in rebuilt.weights] == [w.shape for w in base.weights]
+def test_xception_siamese_round_trips():
+    base = fgc.applications.Xception(weights=None, include_top=False)
+    left, right = Input(shape=(71, 71, 3)), Input(shape=(71, 71, 3))
+    model = Model([left, right], layers.concatenate([base(left), base(right)], axis=-1))
+    rebuilt = fgc.models.model_from_json(model.to_json())
+    assert json.loads(rebuilt.to_json()) == json.loads(model.to_json())
+    assert layer_structure(rebuilt) == layer_structure(model)
+    assert [w.shape for w in rebuilt.weights] == [w.shape for w in model.weights]
 
 
 # ---------------------------------------------------------------------------------------------- training objects
@@ -757,6 +760,23 @@ def test_registering_needs_get_config_and_a_free_name():
 
 def test_safe_mode_refuses_serialized_bytecode():
     config = {"class_name": "__lambda__", "config": {"code": "4wEAAAAA", "defaults": None, "closure": None}}
+    with pytest.raises(ValueError, match="safe_mode=False"):
+        deserialize_keras_object(config)
+    with pytest.raises(ValueError, match="does not load serialized Python lambdas"):
+        deserialize_keras_object(config, safe_mode=False)
+
+
+def test_safe_mode_reaches_nested_objects():
+    lambda_config = {"class_name": "__lambda__", "config": {"code": "4wEAAAAA", "defaults": None, "closure": None}}
+
+    @register_keras_serializable(package="TestPkg")
+    class HoldsFunction(Scaled):
+        @classmethod
+        def from_config(cls, config):
+            deserialize_keras_object(lambda_config)   # no safe_mode given: the enclosing call's applies
+            return cls(**config)
+
+    config = through_json(serialize_keras_object(_model_with(HoldsFunction)))
     with pytest.raises(ValueError, match="safe_mode=False"):
         deserialize_keras_object(config)
     with pytest.raises(ValueError, match="does not load serialized Python lambdas"):
