@@ -313,8 +313,9 @@ def _find_object(name, registered_name, module, custom_objects):
         return found
     known = sorted(set(custom_objects or {}) | set(_GLOBAL_CUSTOM_OBJECTS)
                    | {k for scope in _scope_stack() for k in scope})
+    builtin = f" fgc does not implement Keras' {module}.{name}." if str(module).startswith("keras") else ""
     raise ValueError(
-        f"could not locate class '{name}' (module {module!r}, registered_name {registered_name!r}). Custom "
+        f"could not locate class '{name}' (module {module!r}, registered_name {registered_name!r}).{builtin} Custom "
         f"objects given or registered: {known or 'none'}. Pass custom_objects={{'{name}': {name}}} or decorate "
         f"the class with @fgc.saving.register_keras_serializable()")
 
@@ -329,10 +330,11 @@ def _builtin_object(name, module):
             return found
     if module == "builtins" or module is None:
         from fgc import activations, losses, metrics
+        from fgc.training.metrics import _LOSS_METRICS
 
-        for table in (activations.ACTIVATIONS, losses.LOSSES, metrics.METRICS):
-            if name in table:
-                return name   # built-in functions travel by name: the ``get`` of their package resolves it
+        names = {*activations.ACTIVATIONS, *losses.LOSSES, *metrics.METRICS, *_LOSS_METRICS, "accuracy", "acc"}
+        if name in names:
+            return name   # built-in functions travel by name: the ``get`` of their package resolves it
     return None
 
 

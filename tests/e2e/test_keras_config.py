@@ -312,3 +312,28 @@ def test_keras_xception_loads_in_fgc_and_fgc_xception_in_keras():
     built_by_fgc = fgc.applications.Xception(weights=None, include_top=False, input_shape=(71, 71, 3))
     assert json.loads(keras.models.model_from_json(built_by_fgc.to_json()).to_json()) == \
         json.loads(built_by_fgc.to_json())
+
+
+def test_compiled_models_cross_over_with_their_compile_config():
+    theirs = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    theirs.compile(optimizer=keras.optimizers.SGD(0.1), loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
+                   metrics=["accuracy", keras.metrics.categorical_accuracy, "mae"])
+    ours = deserialize_keras_object(normalized(keras.saving.serialize_keras_object(theirs)))
+    assert isinstance(ours.optimizer, fgc.optimizers.SGD) and ours.optimizer.current_lr() == pytest.approx(0.1)
+    loss = ours._compiled.losses[ours.output_names[0]]
+    assert isinstance(loss, fgc.losses.CategoricalCrossentropy) and loss.label_smoothing == pytest.approx(0.1)
+    # one SGD step from the same weights moves both models' weights the same way
+    ours.set_weights(theirs.get_weights())
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 4), dtype=np.float32), np.eye(3, dtype=np.float32)[rng.integers(0, 3, 8)]
+    theirs.train_on_batch(x, y)
+    ours.train_on_batch(x, y)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+    fgc_model = sequential(fgc)
+    fgc_model.compile(optimizer=fgc.optimizers.Adam(learning_rate=0.01), loss="mse", metrics=["mae"])
+    loaded = keras.saving.deserialize_keras_object(normalized(serialize_keras_object(fgc_model)))
+    assert loaded.optimizer.learning_rate.numpy() == pytest.approx(0.01)
+    assert_same(normalized(serialize_keras_object(fgc_model))["compile_config"],
+                normalized(loaded.get_compile_config()))
