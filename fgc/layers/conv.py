@@ -30,6 +30,7 @@ from fgc.ir.types import ShapeError, TensorType, fresh_symbol, is_float
 from fgc.ops.conv import out_dim, same_pads
 
 from .base import InputLayer, Layer, flatten
+from .config import NO_REGULARIZERS
 
 DIM_ORDERING = {"th": "channels_first", "tf": "channels_last", "default": None}
 # Keras 1 keyword -> (Keras 3 keyword, value converter)
@@ -198,8 +199,7 @@ class Spatial(Layer):
 
 class _Conv(Spatial):
     paddings = ("valid", "same")
-    keras_only_config = {"kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
-                         "kernel_constraint": None, "bias_constraint": None}
+    keras_only_config = NO_REGULARIZERS
 
     def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",

@@ -7,7 +7,7 @@ from fgc import activations
 from fgc.ir.types import ShapeError, is_float, product
 
 from .base import Layer
-from .config import NO_REGULARIZERS, activation_config, initializer_config
+from .config import activation_config, initializer_config
 
 
 def _one_input(layer, types):
@@ -142,8 +142,7 @@ class Dropout(Layer):
         return [b.Mul(x, dropout_mask(b, ones, self.rate, self._seed))]
 
     def get_config(self):
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed,
-                "noise_shape": self.noise_shape}
+        return {**super().get_config(), "rate": self.rate, "seed": self.seed, "noise_shape": self.noise_shape}
 
 
 class Flatten(Layer):

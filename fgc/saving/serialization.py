@@ -39,8 +39,6 @@ _KERAS_MODULES = {
 }
 # Class names Keras writes that fgc implements under another name.
 _CLASS_ALIASES = {"Functional": "Model"}
-# Config keys a Keras class has that are not init arguments (Keras drops them when it rebuilds).
-_DROPPED_ON_LOAD = {"build_config", "compile_config", "shared_object_id"}
 
 
 # ---------------------------------------------------------------------------------------------- registry
@@ -187,9 +185,12 @@ def _keras_class_name(cls) -> str:
 
 
 def _keras_module_of(obj) -> str:
+    """The Keras module an fgc class saves under; a user's own class keeps its Python module."""
     from fgc.functional import Model, Sequential
     from fgc.layers.base import Layer
 
+    if not type(obj).__module__.startswith("fgc."):
+        return type(obj).__module__
     if isinstance(obj, Sequential):
         return "keras"
     if isinstance(obj, Model):
