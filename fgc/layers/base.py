@@ -147,6 +147,18 @@ class Layer:
 
         return cls(**init_arguments(cls, config))
 
+    def get_build_config(self):
+        """Keras' build config: ``{"input_shape": ...}`` the layer was built for (None if none is written)."""
+        from fgc.saving.serialization import layer_build_config
+
+        return layer_build_config(self)
+
+    def build_from_config(self, config) -> None:
+        """Create the weights for the input shape of a build config, as loading a saved layer does."""
+        from fgc.saving.serialization import build_layer_from_config
+
+        build_layer_from_config(self, config)
+
     # ------------------------------------------------------------------ weights
     def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None) -> Variable:
         shape = tuple(int(d) for d in shape)

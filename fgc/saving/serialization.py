@@ -214,15 +214,24 @@ def _add_build_and_compile_config(obj, out) -> None:
 
     if not isinstance(obj, Layer) or isinstance(obj, InputLayer):
         return
-    if isinstance(obj, Model) and not isinstance(obj, Sequential):
-        out["build_config"] = {"input_shape": None}
-    elif not type(obj).writes_build_config:
-        pass
-    elif obj.built and (obj._inbound_nodes or hasattr(obj, "_config_build_shape")) or \
-            (isinstance(obj, Sequential) and obj.built):
-        out["build_config"] = {"input_shape": build_input_shape(obj)}
+    build_config = obj.get_build_config()
+    if build_config is not None:
+        out["build_config"] = build_config
     if isinstance(obj, Model):
         out["compile_config"] = obj.get_compile_config() or {}
+
+
+def layer_build_config(layer):
+    """Keras' ``get_build_config()``: the shape a layer was built for, or None where Keras writes none."""
+    from fgc.functional import Model, Sequential
+
+    if isinstance(layer, Model) and not isinstance(layer, Sequential):
+        return {"input_shape": None}   # a functional model rebuilds from its config
+    if not type(layer).writes_build_config or not layer.built:
+        return None
+    if layer._inbound_nodes or hasattr(layer, "_config_build_shape") or isinstance(layer, Sequential):
+        return {"input_shape": build_input_shape(layer)}
+    return None
 
 
 def build_input_shape(layer):
@@ -257,6 +266,8 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=None, **kwar
         raise TypeError(f"cannot deserialize a {type(config).__name__}: expected a config dict, got {config!r}")
     if "class_name" not in config:
         return {k: deserialize_keras_object(v, custom_objects, safe_mode) for k, v in config.items()}
+    from fgc.layers.base import Layer
+
     class_name, inner = config["class_name"], config.get("config")
     special = _deserialize_special(class_name, inner, safe_mode)
     if special is not _NOT_SPECIAL:
@@ -274,7 +285,8 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=None, **kwar
             obj = cls.from_config({k: v for k, v in (inner or {}).items()})
         if shared_id is not None:
             shared[("load", shared_id)] = obj
-    _build_from_config(obj, config.get("build_config"))
+    if isinstance(obj, Layer) and config.get("build_config") and not obj.built:
+        obj.build_from_config(config["build_config"])
     compile_config = config.get("compile_config")
     if compile_config and hasattr(obj, "compile_from_config"):
         with CustomObjectScope(custom_objects or {}):
@@ -339,14 +351,19 @@ def _builtin_object(name, module):
     return None
 
 
-def _build_from_config(obj, build_config) -> None:
-    """Build a standalone layer for the input shape Keras recorded (its weights then exist, for loading)."""
-    from fgc.functional import Model
-    from fgc.layers.base import Layer
+def build_layer_from_config(obj, build_config) -> None:
+    """Keras' ``build_from_config``: build a standalone layer for the input shape Keras recorded (its
+    weights then exist, for loading them)."""
+    from fgc.functional import Model, Sequential
 
-    if not build_config or not isinstance(obj, Layer) or obj.built or isinstance(obj, Model):
+    if not build_config or obj.built:
+        return
+    if isinstance(obj, Sequential) and build_config.get("input_shape") is not None:
+        obj.build(tuple(build_config["input_shape"]))
         return
     shape = build_config.get("input_shape")
+    if isinstance(obj, Model) or shape is None:
+        return
     if shape is None:
         return
     from fgc.ir.types import BATCH, TensorType, fresh_symbol

@@ -781,3 +781,17 @@ def test_safe_mode_reaches_nested_objects():
         deserialize_keras_object(config)
     with pytest.raises(ValueError, match="does not load serialized Python lambdas"):
         deserialize_keras_object(config, safe_mode=False)
+
+
+def test_build_config_builds_a_standalone_layer():
+    lstm = layers.LSTM(3)
+    lstm(Input(shape=(None, 4)))
+    assert lstm.get_build_config() == {"input_shape": [None, None, 4]}
+    fresh = layers.LSTM.from_config(lstm.get_config())
+    assert not fresh.built and fresh.weights == []
+    fresh.build_from_config(lstm.get_build_config())
+    assert fresh.built and [w.shape for w in fresh.weights] == [(4, 12), (3, 12), (12,)]
+    assert layers.Dropout(0.5).get_build_config() is None   # Keras writes none for layers without weights
+    lazy = Sequential([layers.Dense(2)])
+    lazy.build_from_config({"input_shape": [None, 5]})
+    assert lazy.built and lazy.get_build_config() == {"input_shape": [None, 5]}
