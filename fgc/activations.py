@@ -46,3 +46,22 @@ def get(identifier):
         return identifier.lower(), ACTIVATIONS[identifier.lower()]
     raise ValueError(f"unknown activation '{identifier}'{near(str(identifier).lower(), ACTIVATIONS)}; "
                      f"expected one of {sorted(ACTIVATIONS)}")
+
+
+def serialize(activation):
+    """Keras writes a built-in activation by name; a registered custom one as its serialized function."""
+    name, fn = get(activation)
+    if name in ACTIVATIONS:
+        return name
+    from fgc.saving.serialization import serialize_keras_object
+
+    return serialize_keras_object(fn)
+
+
+def deserialize(config, custom_objects=None):
+    """The activation (its name, for a built-in one) that ``serialize`` wrote."""
+    from fgc.saving.serialization import deserialize_keras_object
+
+    found = deserialize_keras_object(config, custom_objects)
+    get(found)   # unknown names fail here, naming the near match
+    return found

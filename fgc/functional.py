@@ -78,6 +78,18 @@ class Model(ModelAPI, Layer):
     def layers(self) -> list[Layer]:
         return list(self._layers)
 
+    # ------------------------------------------------------------------ config (Keras 3's format)
+    def get_config(self) -> dict:
+        from fgc.saving.model_config import functional_config
+
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from fgc.saving.model_config import functional_from_config
+
+        return functional_from_config(cls, config, custom_objects)
+
     @property
     def trainable(self) -> bool:
         return self._trainable
@@ -475,6 +487,17 @@ class Sequential(Model):
     @property
     def layers(self):
         return list(self._stack)
+
+    def get_config(self) -> dict:
+        from fgc.saving.model_config import sequential_config
+
+        return sequential_config(self)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from fgc.saving.model_config import sequential_from_config
+
+        return sequential_from_config(cls, config, custom_objects)
 
     # ------------------------------------------------------------------ deferred build (Keras builds on first use)
     def _build_from_data(self, x):

@@ -137,6 +137,9 @@ class ModelAPI:
                 run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True, **kwargs):
         """Resolve the loss, loss weights, metrics and optimizer per output; the step compiles on first use."""
         check_kwargs("compile()", kwargs, _named_arguments(ModelAPI.compile))
+        compile_args = dict(optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
+                            weighted_metrics=weighted_metrics, run_eagerly=run_eagerly,
+                            steps_per_execution=steps_per_execution, jit_compile=jit_compile)
         from fgc.training.config import resolve
         from fgc.training.runtime import Trainer
 
@@ -151,11 +154,46 @@ class ModelAPI:
         compiled.trainable_state = self._trainable_state()
         previous = self._trainer
         self._compiled, self.optimizer = compiled, compiled.optimizer
+        self._compile_args = compile_args
         self._trainer = Trainer(self, compiled)
         if previous is not None:
             previous.release()
             if previous.compiled.optimizer is compiled.optimizer:  # the same optimizer keeps its slots
                 self._trainer.adopt_optimizer_state(previous)
+
+    # ------------------------------------------------------------------ configs (Keras 3's)
+    def get_compile_config(self) -> dict:
+        """The compile() arguments as Keras 3 writes them into a ``.keras`` file ({} before compile)."""
+        from fgc.saving.serialization import serialize_keras_object
+
+        args = getattr(self, "_compile_args", None)
+        if args is None or self._compiled is None:
+            return {}
+        # Keras records the optimizer it resolved, and "auto" jit as the JAX backend resolves it.
+        config = {**args, "optimizer": self.optimizer,
+                  "jit_compile": True if args["jit_compile"] == "auto" else args["jit_compile"]}
+        return {k: serialize_keras_object(v) for k, v in config.items()}
+
+    def compile_from_config(self, config: dict) -> None:
+        """compile() with the arguments of a Keras compile config (optimizer, losses and metrics rebuilt)."""
+        from fgc.saving.serialization import deserialize_keras_object
+        from fgc.training import optimizers
+
+        if not config:
+            return
+        args = {k: deserialize_keras_object(v) for k, v in config.items() if k != "optimizer"}
+        optimizer = config.get("optimizer", "rmsprop")
+        args["optimizer"] = optimizers.get(optimizer) if optimizer is not None else "rmsprop"
+        self.compile(**args)
+
+    def to_json(self, **kwargs) -> str:
+        """The model's config as Keras' JSON (``fgc.models.model_from_json`` reads it back); kwargs go to
+        ``json.dumps``."""
+        import json
+
+        from fgc.saving.serialization import serialize_keras_object
+
+        return json.dumps(serialize_keras_object(self), **kwargs)
 
     def _require_compiled(self, what: str):
         if self._trainer is None:

@@ -6,6 +6,9 @@ import numpy as np
 from .initializers import set_random_seed
 from .naming import reset_names as clear_session
 from .plotting import model_to_dot, plot_ir, plot_model
+from .saving.serialization import (CustomObjectScope, custom_object_scope, deserialize_keras_object,  # noqa: F401
+                                   get_custom_objects, get_registered_name, get_registered_object,
+                                   register_keras_serializable, serialize_keras_object)
 
 
 def to_categorical(x, num_classes=None, dtype="float32"):
@@ -27,4 +30,6 @@ def to_categorical(x, num_classes=None, dtype="float32"):
     return out
 
 
-__all__ = ["set_random_seed", "to_categorical", "clear_session", "plot_model", "model_to_dot", "plot_ir"]
+__all__ = ["set_random_seed", "to_categorical", "clear_session", "plot_model", "model_to_dot", "plot_ir",
+           "CustomObjectScope", "custom_object_scope", "deserialize_keras_object", "get_custom_objects",
+           "get_registered_name", "get_registered_object", "register_keras_serializable", "serialize_keras_object"]

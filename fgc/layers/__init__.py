@@ -29,3 +29,34 @@ from .separable import SeparableConv2D  # noqa: E402
 
 SeparableConvolution2D = SeparableConv2D
 __all__ += ["SeparableConv2D", "SeparableConvolution2D"]
+
+
+def serialize(layer) -> dict:
+    """A layer as Keras 3's config dict (``fgc.saving.serialize_keras_object``)."""
+    from fgc.saving.serialization import serialize_keras_object
+
+    return serialize_keras_object(layer)
+
+
+def deserialize(config, custom_objects=None, safe_mode=True):
+    """The layer a Keras 3 config dict describes (fresh weights)."""
+    from fgc.saving.serialization import deserialize_keras_object
+
+    layer = deserialize_keras_object(config, custom_objects=custom_objects, safe_mode=safe_mode)
+    if not isinstance(layer, Layer):
+        raise ValueError(f"the config {config.get('class_name')!r} is not a layer (got {layer!r})")
+    return layer
+
+
+def get(identifier, custom_objects=None):
+    """A layer from an instance, a config dict or a class name (Keras' ``layers.get``)."""
+    if isinstance(identifier, Layer):
+        return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier, custom_objects)
+    if isinstance(identifier, str):
+        return deserialize({"class_name": identifier, "config": {}}, custom_objects)
+    raise TypeError(f"a layer must be a Layer, a config dict or a class name, got {identifier!r}")
+
+
+__all__ += ["serialize", "deserialize", "get"]

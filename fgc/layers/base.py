@@ -129,8 +129,35 @@ class Layer:
         """Emit primitives with builder ``b``; ``params`` maps weight name to its Value."""
         raise NotImplementedError
 
+    # Keras config keys of features fgc does not implement, with the one value fgc accepts (Keras'
+    # default): get_config writes them so the keys match Keras', from_config refuses any other value.
+    keras_only_config: dict = {}
+    # Whether Keras writes a build_config for this layer (not for layers without a build step of their own).
+    writes_build_config = True
+
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable}
+        """Keras 3's base keys; each layer adds its own constructor arguments (see from_config)."""
+        return {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype),
+                **self.keras_only_config}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """``cls(**config)`` after Keras' serialized values (dtype policies, initializers) are read back."""
+        from fgc.layers.config import init_arguments
+
+        return cls(**init_arguments(cls, config))
+
+    def get_build_config(self):
+        """Keras' build config: ``{"input_shape": ...}`` the layer was built for (None if none is written)."""
+        from fgc.saving.serialization import layer_build_config
+
+        return layer_build_config(self)
+
+    def build_from_config(self, config) -> None:
+        """Create the weights for the input shape of a build config, as loading a saved layer does."""
+        from fgc.saving.serialization import build_layer_from_config
+
+        build_layer_from_config(self, config)
 
     # ------------------------------------------------------------------ weights
     def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None) -> Variable:
@@ -230,7 +257,9 @@ class Layer:
         for t, m in zip(outputs, out_masks if isinstance(out_masks, (list, tuple)) else [out_masks] * len(outputs)):
             t._mask = m
             t._layout_hint = layout_hint
-        Node(self, node_inputs, outputs, kwargs).mask_given = given_mask
+        node = Node(self, node_inputs, outputs, kwargs)
+        node.mask_given = given_mask
+        node.args_is_list = isinstance(inputs, (list, tuple, dict))  # how the call's config lists its inputs
         return outputs[0] if len(outputs) == 1 and not self._returns_list() else outputs
 
     # ------------------------------------------------------------------ masks (Keras 3 masking)
@@ -329,6 +358,11 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+def dtype_policy(dtype: str) -> dict:
+    """A layer's dtype as Keras 3.15 writes it: a serialized DTypePolicy."""
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype}, "registered_name": None}
+
+
 def _describe(v):
     return v if not isinstance(v, list) else tuple(_describe(x) for x in v)
 
@@ -363,6 +397,25 @@ class InputLayer(Layer):
 
     def compute_output_types(self, input_types, node_attrs=None):
         return [self._inbound_nodes[0].outputs[0].type]
+
+    def get_config(self):
+        """Keras 3's InputLayer keys (no trainable flag; the dtype as a plain name)."""
+        return {"batch_shape": tuple(self._inbound_nodes[0].outputs[0].shape), "dtype": self.dtype, "sparse": False,
+                "ragged": False, "name": self.name, "optional": False}
+
+    @classmethod
+    def from_config(cls, config):
+        from fgc.layers.config import dtype_from_config
+
+        config = dict(config)
+        for key in ("sparse", "ragged", "optional"):
+            if config.pop(key, False):
+                raise ValueError(f"InputLayer.from_config: {key}=True inputs are not supported by fgc")
+        if "dtype" in config:
+            config["dtype"] = dtype_from_config(config["dtype"], "InputLayer.from_config")
+        if "batch_input_shape" in config:   # the Keras 2 spelling
+            config["batch_shape"] = config.pop("batch_input_shape")
+        return cls(**config)
 
 
 def Input(shape=None, batch_size=None, dtype=None, name=None, batch_shape=None, sparse=None, **kwargs):

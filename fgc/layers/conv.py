@@ -30,6 +30,7 @@ from fgc.ir.types import ShapeError, TensorType, fresh_symbol, is_float
 from fgc.ops.conv import out_dim, same_pads
 
 from .base import InputLayer, Layer, flatten
+from .config import NO_REGULARIZERS
 
 DIM_ORDERING = {"th": "channels_first", "tf": "channels_last", "default": None}
 # Keras 1 keyword -> (Keras 3 keyword, value converter)
@@ -198,6 +199,7 @@ class Spatial(Layer):
 
 class _Conv(Spatial):
     paddings = ("valid", "same")
+    keras_only_config = NO_REGULARIZERS
 
     def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
@@ -278,10 +280,14 @@ class _Conv(Spatial):
         return [y if elementwise else self._act(b, y)]
 
     def get_config(self):
+        from .config import activation_config, initializer_config
+
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "strides": self.strides, "padding": self.padding, "data_format": self.data_format,
-                "dilation_rate": self.dilation_rate, "groups": self.groups, "activation": self.activation,
-                "use_bias": self.use_bias}
+                "dilation_rate": self.dilation_rate, "groups": self.groups,
+                "activation": activation_config(self.activation, self._act), "use_bias": self.use_bias,
+                "kernel_initializer": initializer_config(self.kernel_initializer),
+                "bias_initializer": initializer_config(self.bias_initializer)}
 
 
 class Conv1D(_Conv):

@@ -7,6 +7,7 @@ from fgc import activations
 from fgc.ir.types import ShapeError, is_float, product
 
 from .base import Layer
+from .config import activation_config, initializer_config
 
 
 def _one_input(layer, types):
@@ -17,6 +18,8 @@ def _one_input(layer, types):
 
 class Dense(Layer):
     supports_masking = True
+    keras_only_config = {"kernel_regularizer": None, "bias_regularizer": None, "kernel_constraint": None,
+                         "bias_constraint": None, "quantization_config": None}
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
@@ -57,10 +60,13 @@ class Dense(Layer):
         return [self._act(b, y)]
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "activation": self.activation, "use_bias": self.use_bias}
+        return {**super().get_config(), "units": self.units, "activation": activation_config(self.activation, self._act),
+                "use_bias": self.use_bias, "kernel_initializer": initializer_config(self.kernel_initializer),
+                "bias_initializer": initializer_config(self.bias_initializer)}
 
 
 class Activation(Layer):
+    writes_build_config = False
     supports_masking = True
 
     def __init__(self, activation, **kwargs):
@@ -74,7 +80,7 @@ class Activation(Layer):
         return [self._act(b, inputs[0])]
 
     def get_config(self):
-        return {**super().get_config(), "activation": self.activation}
+        return {**super().get_config(), "activation": activation_config(self.activation, self._act)}
 
 
 class Dropout(Layer):
@@ -85,6 +91,7 @@ class Dropout(Layer):
     axes where it is 1 (None: the input's size)."""
 
     supports_masking = True
+    writes_build_config = False
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -147,6 +154,9 @@ class Flatten(Layer):
         x = _one_input(self, input_types)
         return [x.with_shape((x.shape[0], product(x.shape[1:])))]
 
+    def get_config(self):
+        return {**super().get_config(), "data_format": self.data_format}
+
     def lower(self, b, inputs, params, training=False, call_args=None):
         x = inputs[0]
         if self.data_format == "channels_first" and b.type(x).rank > 2:
@@ -156,6 +166,7 @@ class Flatten(Layer):
 
 
 class Reshape(Layer):
+    writes_build_config = False
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
         self.target_shape = tuple(int(d) for d in target_shape)

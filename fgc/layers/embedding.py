@@ -14,6 +14,9 @@ from .masks import ids_mask
 
 
 class Embedding(Layer):
+    keras_only_config = {"embeddings_regularizer": None, "activity_regularizer": None,
+                         "embeddings_constraint": None, "quantization_config": None}
+
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False, input_length=None,
                  **kwargs):
         super().__init__(**kwargs)
@@ -75,7 +78,10 @@ class Embedding(Layer):
         raise ValueError(msg)
 
     def get_config(self):
+        from .config import initializer_config
+
         return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim,
+                "embeddings_initializer": initializer_config(self.embeddings_initializer),
                 "mask_zero": self.mask_zero}
 
 

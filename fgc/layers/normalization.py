@@ -35,6 +35,9 @@ _KERAS_EPSILON = 1e-7  # keras.backend.epsilon(), which Keras adds to the masked
 
 class BatchNormalization(Layer):
     supports_masking = consumes_mask = True
+    keras_only_config = {"beta_regularizer": None, "gamma_regularizer": None, "beta_constraint": None,
+                         "gamma_constraint": None, "synchronized": False, "renorm": False, "renorm_clipping": None,
+                         "renorm_momentum": 0.99}
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
@@ -140,8 +143,12 @@ class BatchNormalization(Layer):
         return mean, centered, variance
 
     def get_config(self):
+        from .config import initializer_config
+
+        inits = {f"{k}_initializer": initializer_config(self._inits[k])
+                 for k in ("beta", "gamma", "moving_mean", "moving_variance")}
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
-                "center": self.center, "scale": self.scale}
+                "center": self.center, "scale": self.scale, **inits}
 
 
 # Test cases the shared layer harness runs: kwargs, input shapes ("N" = batch), output shape, param count.

@@ -17,6 +17,7 @@ _POOL_LEGACY = ("border_mode", "dim_ordering", "pool_length", "stride")
 
 
 class _Pool(Spatial):
+    writes_build_config = False
     op = "MaxPool"
 
     def __init__(self, pool_size=2, strides=None, padding="valid", data_format=None, **kwargs):
@@ -46,8 +47,8 @@ class _Pool(Spatial):
         return [self._to_layout(b, y)]
 
     def get_config(self):
-        return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
-                "padding": self.padding, "data_format": self.data_format}
+        return {**super().get_config(), "pool_size": self.pool_size, "padding": self.padding,
+                "strides": self.strides, "data_format": self.data_format}
 
 
 class MaxPooling1D(_Pool):
@@ -75,6 +76,7 @@ class AveragePooling2D(_Pool):
 
 
 class _GlobalPool(Spatial):
+    writes_build_config = False
     op = "ReduceMax"
 
     def __init__(self, data_format=None, keepdims=False, **kwargs):

@@ -20,6 +20,9 @@ from .masks import split_mask
 
 class _RNN(Layer):
     supports_masking = consumes_mask = True
+    keras_only_config = {"zero_output_for_mask": False, "kernel_regularizer": None, "recurrent_regularizer": None,
+                         "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
+                         "recurrent_constraint": None, "bias_constraint": None}
     gates = 1
     onnx_op = "RNN"
     state_names = ("h",)
@@ -43,6 +46,7 @@ class _RNN(Layer):
         self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
         self.seed, self._seed = seed, initializers.layer_seed(seed, f"{type(self).__name__} '{self.name}'")
         self.return_sequences, self.return_state, self.go_backwards = return_sequences, return_state, go_backwards
+        self.stateful, self.unroll = bool(stateful), bool(unroll)
 
     # ------------------------------------------------------------------ weights and shapes
     def _bias_init(self):
@@ -204,8 +208,19 @@ class _RNN(Layer):
         return [params["recurrent_kernel"]]
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "return_sequences": self.return_sequences,
-                "return_state": self.return_state, "go_backwards": self.go_backwards}
+        from .config import activation_config, initializer_config
+
+        activations_ = {"activation": activation_config(self.activation, self._act)}
+        if not isinstance(self, SimpleRNN):   # Keras' SimpleRNN has no recurrent_activation (nor seed)
+            activations_["recurrent_activation"] = activation_config(self.recurrent_activation, self._rec_act)
+        return {**super().get_config(), "return_sequences": self.return_sequences,
+                "return_state": self.return_state, "go_backwards": self.go_backwards, "stateful": self.stateful,
+                "unroll": self.unroll, "units": self.units, **activations_, "use_bias": self.use_bias,
+                "kernel_initializer": initializer_config(self.kernel_initializer),
+                "recurrent_initializer": initializer_config(self.recurrent_initializer),
+                "bias_initializer": initializer_config(self.bias_initializer),
+                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
+                **({} if isinstance(self, SimpleRNN) else {"seed": self.seed})}
 
 
 def _body_builder(body, layer):
@@ -337,6 +352,44 @@ class Bidirectional(Layer):
     @property
     def weights(self):
         return self.forward_layer.weights + self.backward_layer.weights
+
+    def get_config(self):
+        from fgc.saving.serialization import serialize_keras_object
+
+        def wrapped(layer):
+            # Keras makes a wrapped layer that returns sequences output zeros at masked steps, as fgc's does.
+            from fgc.saving.serialization import build_input_shape
+
+            entry = serialize_keras_object(layer)
+            entry["config"]["zero_output_for_mask"] = bool(layer.return_sequences)
+            if layer.built and (self._inbound_nodes or hasattr(self, "_config_build_shape")):   # built by this wrapper
+                entry["build_config"] = {"input_shape": build_input_shape(self)}
+            return entry
+
+        return {**super().get_config(), "merge_mode": self.merge_mode,
+                "layer": wrapped(self.forward_layer), "backward_layer": wrapped(self.backward_layer)}
+
+    @classmethod
+    def from_config(cls, config):
+        from fgc.saving.serialization import deserialize_keras_object
+
+        config = dict(config)
+        # the wrapped layers are built by this wrapper, for its input: not from their own build_config
+        layer = {k: v for k, v in config.pop("layer").items() if k != "build_config"}
+        # Keras writes the wrapped layer under its "forward_" name; the wrapper adds that prefix itself.
+        inner = dict(layer["config"])
+        inner["name"] = inner["name"][len("forward_"):] if inner["name"].startswith("forward_") else inner["name"]
+        # Bidirectional zeroes masked steps itself (Keras forces zero_output_for_mask on the wrapped layers).
+        inner.pop("zero_output_for_mask", None)
+        forward = deserialize_keras_object({**layer, "config": inner})
+        backward = config.pop("backward_layer", None)
+        if backward is not None:
+            backward = {**{k: v for k, v in backward.items() if k != "build_config"},
+                        "config": {k: v for k, v in backward["config"].items() if k != "zero_output_for_mask"}}
+            backward = deserialize_keras_object(backward)
+        from fgc.layers.config import init_arguments
+
+        return cls(forward, backward_layer=backward, **init_arguments(cls, config))
 
     def build(self, input_types):
         for sub in (self.forward_layer, self.backward_layer):

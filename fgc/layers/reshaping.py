@@ -24,6 +24,9 @@ class RepeatVector(Layer):
         x = b.Unsqueeze(inputs[0], axes=(1,))
         return [b.Mul(x, b.const([[[1.0]] * self.n], b.type(x).dtype))]
 
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}
+
 
 class Permute(Layer):
     """Permutes the non-batch axes; ``dims`` counts from 1 as in Keras."""
@@ -43,13 +46,20 @@ class Permute(Layer):
     def lower(self, b, inputs, params, training=False, call_args=None):
         return [b.Transpose(inputs[0], perm=(0,) + self.dims)]
 
+    def get_config(self):
+        return {**super().get_config(), "dims": self.dims}
+
 
 class Masking(Layer):
     """Timesteps whose features all equal ``mask_value`` are skipped downstream (and zeroed here)."""
+    writes_build_config = False
 
     def __init__(self, mask_value=0.0, **kwargs):
         super().__init__(**kwargs)
         self.mask_value = float(mask_value)
+
+    def get_config(self):
+        return {**super().get_config(), "mask_value": self.mask_value}
 
     def compute_output_types(self, input_types, node_attrs=None):
         (x,) = input_types

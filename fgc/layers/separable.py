@@ -11,6 +11,9 @@ from .conv import _Conv
 
 class SeparableConv2D(_Conv):
     rank = 2
+    keras_only_config = {"depthwise_regularizer": None, "pointwise_regularizer": None, "bias_regularizer": None,
+                         "activity_regularizer": None, "depthwise_constraint": None, "pointwise_constraint": None,
+                         "bias_constraint": None}
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
@@ -59,7 +62,14 @@ class SeparableConv2D(_Conv):
         return [self._act(b, self._to_layout(b, y))]
 
     def get_config(self):
-        return {**super().get_config(), "depth_multiplier": self.depth_multiplier}
+        from .config import initializer_config
+
+        config = super().get_config()
+        for key in ("groups", "kernel_initializer", *_Conv.keras_only_config):   # _Conv's keys Keras does not write here
+            config.pop(key, None)
+        return {**config, "depth_multiplier": self.depth_multiplier, **self.keras_only_config,
+                "depthwise_initializer": initializer_config(self.depthwise_initializer),
+                "pointwise_initializer": initializer_config(self.pointwise_initializer)}
 
 
 CASES = [

@@ -93,7 +93,16 @@ class TimeDistributed(Layer):
         return [b.UnfoldTimeLike(y, x)]
 
     def get_config(self):
-        return {**super().get_config(), "layer": self.layer.name}
+        from fgc.saving.serialization import build_input_shape, serialize_keras_object
+
+        inner = serialize_keras_object(self.layer)
+        if (self.layer.built and (self._inbound_nodes or hasattr(self, "_config_build_shape"))
+                and not self.layer._inbound_nodes and not self._is_model()
+                and type(self.layer).writes_build_config):
+            # built by this wrapper for one step: Keras records the input shape without the time axis
+            shape = build_input_shape(self)
+            inner["build_config"] = {"input_shape": (shape[0], *shape[2:])}
+        return {**super().get_config(), "layer": inner}
 
 
 def _dense(name):

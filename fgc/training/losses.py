@@ -397,6 +397,26 @@ LOSSES = {
 
 
 def get(identifier) -> Loss:
-    """A Loss from a name ('mse'), a class (Huber) or an instance (Huber(delta=2))."""
+    """A Loss from a name ('mse'), a class (Huber), an instance (Huber(delta=2)) or a Keras config dict."""
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     return resolve(identifier, Loss, LOSSES, "loss")
+
+
+def serialize(loss) -> dict:
+    from fgc.saving.serialization import serialize_keras_object
+
+    return serialize_keras_object(loss)
+
+
+def deserialize(config, custom_objects=None) -> Loss:
+    """A loss from Keras' config: a Loss class's config, or a built-in loss function written by name."""
+    from fgc.saving.serialization import deserialize_keras_object
+
+    loss = deserialize_keras_object(config, custom_objects)
+    if isinstance(loss, str):
+        return get(loss)
+    if not isinstance(loss, Loss):
+        raise ValueError(f"the config {config.get('class_name')!r} is not a loss (got {loss!r})")
+    return loss
 

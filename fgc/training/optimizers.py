@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import weakref
 
-from fgc.naming import check_kwargs, resolve
+from fgc.naming import check_kwargs, resolve, snake_case
 
 from . import schedules
 
@@ -21,21 +21,30 @@ def _named_arguments(cls) -> list[str]:
             if p not in ("self", "kwargs")]
 
 
+# Keras optimizer arguments fgc does not implement, with the one value it accepts (Keras' default).
+KERAS_ONLY_ARGUMENTS = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
+                        "loss_scale_factor": None, "gradient_accumulation_steps": None}
+
+
 class Optimizer:
     slots: tuple[str, ...] = ()          # per-parameter state, zero-initialised unless slot_init says
     global_slots: tuple[str, ...] = ()   # scalar state shared by all parameters
 
     def __init__(self, learning_rate=0.001, weight_decay=None, clipnorm=None, clipvalue=None, global_clipnorm=None,
                  name=None, **kwargs):
-        check_kwargs(f"{type(self).__name__}()", kwargs, ("use_ema", "ema_momentum", "ema_overwrite_frequency",
-                                                           "loss_scale_factor", "gradient_accumulation_steps",
-                                                           *_named_arguments(type(self))))
+        check_kwargs(f"{type(self).__name__}()", kwargs, (*KERAS_ONLY_ARGUMENTS, *_named_arguments(type(self))))
+        for key, value in kwargs.items():   # only Keras' defaults, so a config that needs more is refused
+            if value != KERAS_ONLY_ARGUMENTS[key]:
+                raise ValueError(f"{type(self).__name__}({key}={value!r}) is not supported by fgc; only "
+                                 f"{KERAS_ONLY_ARGUMENTS[key]!r} (Keras' default) is")
+        if isinstance(learning_rate, dict):   # a serialized schedule, as in a Keras config
+            learning_rate = schedules.deserialize(learning_rate)
         if sum(x is not None for x in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError("use only one of clipnorm, clipvalue and global_clipnorm")
         self.learning_rate = learning_rate
         self.weight_decay, self.clipnorm, self.clipvalue = weight_decay, clipnorm, clipvalue
         self.global_clipnorm = global_clipnorm
-        self.name = name or type(self).__name__.lower()
+        self.name = name or snake_case(type(self).__name__)   # Keras' default: "adam", "rm_sprop", "adam_w"
         self._iterations = 0
         self._trainer = None   # weakref to the Trainer of the model compiled with this optimizer last
 
@@ -110,7 +119,34 @@ class Optimizer:
         return grads
 
     def get_config(self) -> dict:
-        return {"name": self.name, "learning_rate": self.learning_rate, "weight_decay": self.weight_decay}
+        """Keras 3's keys: the base arguments, then this optimizer's own (its __init__ arguments)."""
+        from fgc.saving.serialization import serialize_keras_object
+
+        lr = self.learning_rate
+        config = {"name": self.name,
+                  "learning_rate": serialize_keras_object(lr) if isinstance(lr, schedules.LearningRateSchedule)
+                  else float(lr),
+                  "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                  "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue, **KERAS_ONLY_ARGUMENTS}
+        return {**config, **{p: getattr(self, p) for p in self._own_arguments() if p not in config}}
+
+    @classmethod
+    def _own_arguments(cls) -> list[str]:
+        """The optimizer-specific __init__ arguments, most derived class first (Keras' config order)."""
+        names = []
+        for klass in cls.__mro__:
+            if "__init__" in vars(klass) and klass is not Optimizer:
+                names += [p.name for p in inspect.signature(klass.__init__).parameters.values()
+                          if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in ("self", "name")]
+        return list(dict.fromkeys(names))
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        lr = config.get("learning_rate")
+        if isinstance(lr, dict):
+            config["learning_rate"] = schedules.deserialize(lr, custom_objects)
+        return cls(**config)
 
 
 class SGD(Optimizer):
@@ -259,9 +295,32 @@ OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "ada
 
 
 def get(identifier) -> Optimizer:
-    """An Optimizer from a name ('rmsprop'), a class (Adam) or an instance (Adam(learning_rate=1e-2))."""
+    """An Optimizer from a name ('rmsprop'), a class (Adam), an instance (Adam(learning_rate=1e-2)) or a
+    Keras config dict."""
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     return resolve(identifier, Optimizer, OPTIMIZERS, "optimizer")
 
 
+def serialize(optimizer) -> dict:
+    from fgc.saving.serialization import serialize_keras_object
+
+    return serialize_keras_object(get(optimizer))
+
+
+def deserialize(config, custom_objects=None, use_legacy_format=False) -> Optimizer:
+    """An optimizer from Keras' config dict (``{"class_name": "Adam", "config": {...}}``)."""
+    from fgc.saving.serialization import deserialize_keras_object
+
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(f"an optimizer config is a dict with 'class_name' and 'config', got {config!r}")
+    # Keras accepts lower-case class names ({"class_name": "adam"}) here
+    class_name = {name.lower(): name for name in __all__}.get(config["class_name"].lower(), config["class_name"])
+    optimizer = deserialize_keras_object({**config, "class_name": class_name}, custom_objects)
+    if not isinstance(optimizer, Optimizer):
+        raise ValueError(f"the config {config.get('class_name')!r} is not an optimizer (got {optimizer!r})")
+    return optimizer
+
+
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "Nadam", "get",
-           "schedules"]
+           "serialize", "deserialize", "schedules"]

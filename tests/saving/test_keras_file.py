@@ -147,8 +147,8 @@ def _damaged_variants(tmp_path) -> list[tuple[Path, str]]:
     unknown["config"]["layers"][1]["class_name"] = "FancyDense"
     wrong_units = json.loads(json.dumps(config))
     for layer in wrong_units["config"]["layers"]:
-        if layer["class_name"] == "Dense" and layer["config"]["name"] == "pre":
-            layer["config"]["units"] = 7
+        if layer["class_name"] == "LSTM":
+            layer["config"]["units"] = 4
     (tmp_path / "empty.keras").write_bytes(b"")
     (tmp_path / "text.keras").write_text("not a model\n")
     (tmp_path / "cut.keras").write_bytes(raw[: len(raw) // 2])
@@ -163,7 +163,8 @@ def _damaged_variants(tmp_path) -> list[tuple[Path, str]]:
         (rezip("bad_json.keras", {"config.json": b"{not json"}), "config.json is not valid JSON"),
         (rezip("not_model.keras", {"config.json": b"[1, 2]"}), "does not describe a model"),
         (rezip("unknown.keras", {"config.json": json.dumps(unknown).encode()}), "FancyDense"),
-        (rezip("shapes.keras", {"config.json": json.dumps(wrong_units).encode()}), r"has shape \(6, 7\)"),
+        (rezip("shapes.keras", {"config.json": json.dumps(wrong_units).encode()}),
+         r"weight 'lstm/kernel' has shape \(3, 16\), but 'layers/lstm/cell/vars/0' in the file has shape \(3, 12\)"),
         (rezip("cut_weights.keras", {"model.weights.h5": members["model.weights.h5"][:200]}),
          "not a readable HDF5 file"),
     ]

@@ -1,0 +1,65 @@
+"""Reading a layer's Keras 3 config back into constructor arguments (``Layer.from_config``).
+
+Keras writes values in serialized form: the dtype as a DTypePolicy dict, initializers as config
+dicts, wrapped layers as full layer configs. Keras keys for features fgc does not implement
+(regularizers, constraints, quantization...) are accepted only at Keras' default value, so a
+model that relies on one is refused with a clear error instead of silently changing meaning.
+"""
+from __future__ import annotations
+
+from fgc import initializers
+
+
+def dtype_from_config(value, where: str):
+    """A plain dtype name from Keras' dtype entry (a name, or a serialized DTypePolicy)."""
+    if isinstance(value, dict) and value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+        name = value.get("config", {}).get("name")
+        if name in ("mixed_float16", "mixed_bfloat16"):
+            raise ValueError(f"{where}: the mixed-precision dtype policy {name!r} is not supported by fgc; "
+                             f"use 'float32'")
+        return name
+    if isinstance(value, dict):
+        raise ValueError(f"{where}: unsupported dtype policy {value.get('class_name')!r}; fgc reads DTypePolicy "
+                         f"configs and dtype names")
+    return value
+
+
+def init_arguments(cls, config: dict) -> dict:
+    """The keyword arguments ``cls(**...)`` takes for a Keras config of class ``cls``."""
+    from fgc.saving.serialization import deserialize_keras_object
+
+    where = f"{cls.__name__}.from_config"
+    args = dict(config)
+    if "dtype" in args:
+        args["dtype"] = dtype_from_config(args["dtype"], where)
+    for key, accepted in cls.keras_only_config.items():
+        if key in args:
+            value = args.pop(key)
+            if value != accepted:
+                raise ValueError(f"{where}: '{key}'={value!r} is not supported by fgc; only {accepted!r} "
+                                 f"(Keras' default) is")
+    for key, value in args.items():
+        if key.endswith("_initializer") and isinstance(value, dict):
+            args[key] = initializers.get(value)
+        elif isinstance(value, dict) and "class_name" in value:
+            # a wrapped layer is built by its wrapper, for the wrapper's input: not from its own build_config
+            args[key] = deserialize_keras_object({k: v for k, v in value.items() if k != "build_config"})
+    return args
+
+
+# Keras config keys, shared by several layers, that fgc implements only at their default value.
+NO_REGULARIZERS = {"kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
+                   "kernel_constraint": None, "bias_constraint": None}
+
+
+def initializer_config(identifier):
+    """An initializer as Keras writes it in a layer config (a serialized initializer)."""
+    return initializers.serialize(identifier)
+
+
+def activation_config(name: str, fn):
+    """An activation as Keras writes it in a layer config: its name, or a registered function's config."""
+    from fgc import activations
+    from fgc.saving.serialization import serialize_keras_object
+
+    return name if name in activations.ACTIVATIONS else serialize_keras_object(fn)

@@ -1,0 +1,212 @@
+"""Functional and Sequential model configs in Keras 3's format.
+
+A functional config lists the model's layers (each a serialized layer plus its ``name`` and the
+``inbound_nodes`` that call it inside this model) and refers to tensors as
+``[layer_name, node_index, tensor_index]``. Node indices count only the calls that belong to this
+model, and a functional model used as a layer starts counting at 1: Keras gives it a node 0 of its
+own, the one that links its inputs to its outputs.
+"""
+from __future__ import annotations
+
+from .serialization import deserialize_keras_object, serialize_keras_object
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def functional_config(model) -> dict:
+    kept = {id(node) for node in model._nodes}
+    index = _node_indices(model, kept)
+    layers = []
+    for layer in model._layers:
+        entry = serialize_keras_object(layer)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [_node_config(node, index) for node in layer._inbound_nodes if id(node) in kept]
+        layers.append(entry)
+    return {"name": model.name, "trainable": model.trainable, "layers": layers,
+            "input_layers": _structure(model.inputs, model._input_keys, model._single_input, index),
+            "output_layers": _structure(model.outputs, model._output_keys, model._single_output, index)}
+
+
+def _first_node_index(layer) -> int:
+    from fgc.functional import Model, Sequential
+
+    return 1 if isinstance(layer, Model) and not isinstance(layer, Sequential) else 0
+
+
+def _node_indices(model, kept) -> dict:
+    """id(node) -> its index in this model's config."""
+    index = {}
+    for layer in model._layers:
+        k = _first_node_index(layer)
+        for node in layer._inbound_nodes:
+            if id(node) in kept:
+                index[id(node)] = k
+                k += 1
+    return index
+
+
+def _tensor_ref(t, index) -> list:
+    from fgc.layers.base import InputLayer
+
+    layer, node_index, tensor_index = t._keras_history
+    if isinstance(layer, InputLayer):
+        return [layer.name, 0, tensor_index]
+    return [layer.name, index[id(layer._inbound_nodes[node_index])], tensor_index]
+
+
+def _keras_tensor(t, index) -> dict:
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": tuple(t.shape), "dtype": t.dtype, "keras_history": _tensor_ref(t, index)}}
+
+
+def _node_config(node, index) -> dict:
+    from fgc.functional import Model, _call_inputs
+
+    tensors = [_keras_tensor(t, index) for t in _call_inputs(node)]
+    args = [tensors] if getattr(node, "args_is_list", len(tensors) > 1) else tensors
+    kwargs = {k: v for k, v in node.call_args.items() if not k.startswith("_")}
+    mask = getattr(node, "mask_given", None)
+    if mask is not None:
+        kwargs["mask"] = _mask_config(mask, index)
+    elif node.layer.consumes_mask:
+        kwargs["mask"] = None   # Keras records the (absent) mask argument of a layer whose call takes one
+    return {"args": args, "kwargs": kwargs}
+
+
+def _mask_config(mask, index):
+    from fgc.layers.base import KerasTensor
+
+    if isinstance(mask, KerasTensor):
+        return _keras_tensor(mask, index)
+    if isinstance(mask, (list, tuple)):
+        return [_mask_config(m, index) for m in mask]
+    source = getattr(mask, "source", None)
+    if isinstance(source, KerasTensor) and getattr(mask, "kind", None) == "tensor":
+        return _keras_tensor(source, index)
+    raise ValueError(f"cannot write the explicit mask {mask!r} into a model config: pass masks as symbolic tensors")
+
+
+def _structure(tensors, keys, single, index):
+    refs = [_tensor_ref(t, index) for t in tensors]
+    if keys is not None:
+        return dict(zip(keys, refs))
+    return refs[0] if single else refs
+
+
+def sequential_config(model) -> dict:
+    from fgc.layers.base import dtype_policy
+
+    layers = list(model.layers)
+    if model._input is not None:
+        layers.insert(0, model._input._keras_history[0])
+    config = {"name": model.name, "trainable": model.trainable, "dtype": dtype_policy(model.dtype),
+              "layers": [serialize_keras_object(layer) for layer in layers]}
+    if model.built:
+        config["build_input_shape"] = tuple(model._input.shape)
+    return config
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def functional_from_config(cls, config, custom_objects=None):
+    created = {}
+    pending = {}
+    for layer_data in config["layers"]:
+        data = {k: v for k, v in layer_data.items() if k not in ("name", "inbound_nodes", "build_config")}
+        layer = deserialize_keras_object(data, custom_objects)
+        name = layer_data.get("name", layer.name)
+        created[name] = layer
+        pending[name] = list(layer_data.get("inbound_nodes", []))
+    tensors = {}
+    for name, layer in created.items():
+        if _is_input_layer(layer):
+            tensors[(name, 0)] = layer._inbound_nodes[0].outputs
+    made = {name: _first_node_index(layer) for name, layer in created.items()}
+    while any(pending.values()):
+        progressed = False
+        for name, layer in created.items():
+            while pending[name] and _ready(pending[name][0], tensors):
+                outputs = _call_node(layer, pending[name].pop(0), tensors)
+                tensors[(name, made[name])] = outputs
+                made[name] += 1
+                progressed = True
+        if not progressed:
+            stuck = {n: len(p) for n, p in pending.items() if p}
+            raise ValueError(f"model config '{config.get('name')}' cannot be rebuilt: the calls of layers {stuck} "
+                             f"refer to tensors no layer makes (a broken or hand-edited config)")
+    inputs = _resolve_structure(config["input_layers"], tensors)
+    outputs = _resolve_structure(config["output_layers"], tensors)
+    return cls(inputs=inputs, outputs=outputs, name=config.get("name"), trainable=config.get("trainable", True))
+
+
+def _is_input_layer(layer) -> bool:
+    from fgc.layers.base import InputLayer
+
+    return isinstance(layer, InputLayer)
+
+
+def _refs_in(value):
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        yield tuple(value["config"]["keras_history"])
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _refs_in(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _refs_in(v)
+
+
+def _ready(node_data, tensors) -> bool:
+    return all((name, node) in tensors for name, node, _ in _refs_in(_node_parts(node_data)))
+
+
+def _node_parts(node_data):
+    if isinstance(node_data, dict):
+        return [node_data.get("args", []), node_data.get("kwargs", {})]
+    return node_data   # Keras 2's [[name, node, tensor, kwargs], ...]
+
+
+def _resolve(value, tensors):
+    if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+        name, node, index = value["config"]["keras_history"]
+        return tensors[(name, node)][index]
+    if isinstance(value, dict):
+        return {k: _resolve(v, tensors) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_resolve(v, tensors) for v in value]
+    return value
+
+
+def _call_node(layer, node_data, tensors):
+    if not isinstance(node_data, dict):
+        raise ValueError(f"layer '{layer.name}': inbound_nodes in the Keras 2 list format are not supported; "
+                         f"re-save the model with Keras 3")
+    args = _resolve(node_data.get("args", []), tensors)
+    kwargs = {k: v for k, v in _resolve(node_data.get("kwargs", {}), tensors).items()
+              if not (k == "mask" and v is None)}
+    if len(args) != 1:
+        raise ValueError(f"layer '{layer.name}' is called with {len(args)} positional arguments in the config; "
+                         f"fgc layers take their inputs as one argument")
+    out = layer(args[0], **kwargs)
+    return out if isinstance(out, list) else [out]
+
+
+def _resolve_structure(refs, tensors):
+    def one(ref):
+        name, node, index = ref
+        return tensors[(name, node)][index]
+
+    if isinstance(refs, dict):
+        return {k: one(v) for k, v in refs.items()}
+    if refs and isinstance(refs[0], str):
+        return one(refs)
+    return [one(r) for r in refs]
+
+
+def sequential_from_config(cls, config, custom_objects=None):
+    model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+    for layer_data in config["layers"]:
+        layer = deserialize_keras_object(layer_data, custom_objects)
+        model.add(layer)
+    shape = config.get("build_input_shape")
+    if not model.built and shape is not None:
+        model.build(tuple(shape))
+    return model
