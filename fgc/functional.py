@@ -300,7 +300,7 @@ class Model(ModelAPI, Layer):
 
     def lower(self, b, inputs, params, training=False, call_args=None):
         """Inline this model's layers into builder ``b`` (used by wrappers such as TimeDistributed)."""
-        from fgc.ops import Builder
+        from fgc.primitives import Builder
 
         var_names = {id(spec.variable): name for name, spec in b.graph.params.items()}
 

@@ -81,7 +81,7 @@ class Dropout(Layer):
     """Identity at inference; in training, zeroes a fraction ``rate`` and scales the rest by 1/(1-rate).
 
     ``seed`` (or, without one, a seed drawn from ``set_random_seed``'s stream when the layer is made)
-    makes the masks reproducible (fgc/ops/random_ops.py). ``noise_shape`` shares one mask along the
+    makes the masks reproducible (fgc/primitives/random_ops.py). ``noise_shape`` shares one mask along the
     axes where it is 1 (None: the input's size)."""
 
     supports_masking = True
@@ -121,7 +121,7 @@ class Dropout(Layer):
         return self.noise_shape[0] != 1, tuple(dims)
 
     def lower(self, b, inputs, params, training=False, call_args=None):
-        from fgc.ops.random_ops import dropout, dropout_mask
+        from fgc.primitives.random_ops import dropout, dropout_mask
 
         x = inputs[0]
         if not training or self.rate == 0:
@@ -163,7 +163,7 @@ class Reshape(Layer):
             raise ValueError(f"Reshape target_shape {self.target_shape}: dims must be positive, with at most one -1")
 
     def compute_output_types(self, input_types, node_attrs=None):
-        from fgc.ops import get
+        from fgc.primitives import get
 
         x = _one_input(self, input_types)
         # The batch dim is symbolic, so the primitive's element count check cannot see a mismatch
