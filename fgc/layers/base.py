@@ -123,26 +123,73 @@ class Layer:
         """Create weights with ``add_weight`` (Keras layout and initializers)."""
 
     def compute_output_types(self, input_types: list[TensorType], node_attrs=None) -> list[TensorType]:
-        raise NotImplementedError
+        if not _is_subclassed(self):
+            raise NotImplementedError
+        training = bool((node_attrs or {}).get("training"))
+        return self._trace(input_types, training).output_types(input_types, self.weights)
 
     def lower(self, b, inputs, params: dict, training: bool = False, call_args=None):
         """Emit primitives with builder ``b``; ``params`` maps weight name to its Value."""
-        raise NotImplementedError
+        if not _is_subclassed(self):
+            raise NotImplementedError
+        given = (call_args or {}).get("training")
+        trace = self._trace([b.type(v) for v in inputs], bool(training if given is None else given))
+        return trace.lower(b, inputs, params)
+
+    # ------------------------------------------------------------------ subclassed layers (Keras' ``call``)
+    def _trace(self, input_types, training: bool):
+        """The trace of ``call`` for inputs of these types (Keras shapes) and this training flag, made once."""
+        from .op_layer import Trace
+
+        traces = self.__dict__.setdefault("_traces", {})
+        key = (tuple((t.keras_shape(), t.dtype) for t in input_types), training)
+        if key not in traces:
+            trace = Trace(self, input_types, training)
+            trace.run(lambda args: self._invoke_call(args, training), getattr(self, "_call_structure", None)
+                      if len(input_types) != 1 else None)
+            traces[key] = trace
+        return traces[key]
+
+    def _invoke_call(self, args, training: bool):
+        params = inspect.signature(self.call).parameters
+        kwargs = {"training": training} if "training" in params or _takes_kwargs(params) else {}
+        return self.call(args, **kwargs)
 
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable}
 
     # ------------------------------------------------------------------ weights
-    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None) -> Variable:
-        shape = tuple(int(d) for d in shape)
-        value = np.asarray(initializers.get(initializer)(shape), dtype=numpy_dtype(dtype or self.dtype))
-        var = Variable(value.reshape(shape), name, self, trainable)
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True, regularizer=None,
+                   constraint=None, aggregation="none", overwrite_with_gradient=False, name=None) -> Variable:
+        """Keras 3's signature; fgc's built-in layers also use ``add_weight(name, shape, initializer)``."""
+        if isinstance(shape, str):  # fgc's positional form: add_weight(name, shape, initializer, trainable=...)
+            name, shape, initializer, dtype = shape, initializer, dtype, None
+        _check_weight_args(self, name, regularizer, constraint, overwrite_with_gradient)
+        dtype = canonical_dtype(dtype or self.dtype)
+        if initializer is None:  # Keras: glorot_uniform for floats, zeros otherwise
+            initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
+        shape = () if shape is None else tuple(int(d) for d in shape)
+        if name is None:
+            name = f"variable_{len(self._weights)}" if self._weights else "variable"
+        value = np.asarray(initializers.get(initializer)(shape), dtype=numpy_dtype(dtype))
+        var = Variable(value.reshape(shape), name, self, bool(trainable))
         self._weights.append(var)
         return var
 
     @property
     def weights(self) -> list[Variable]:
-        return list(self._weights)
+        if not _is_subclassed(self):
+            return list(self._weights)
+        # Keras: the layer's own weights, then those of the layers tracked as its attributes
+        from .op_layer import tracked_layers
+
+        out, seen = list(self._weights), {id(w) for w in self._weights}
+        for sub in tracked_layers(self):
+            for w in sub.weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
 
     @property
     def trainable_weights(self) -> list[Variable]:
@@ -202,9 +249,11 @@ class Layer:
         if given_mask is not None:
             given_mask = check_given_mask(self, given_mask, tensors)
         in_types = [t.type for t in tensors]
+        if _is_subclassed(self):
+            self._call_structure = inputs
         try:
             if not self.built:
-                self.build(in_types)
+                self.build(_keras_shapes(inputs) if _is_subclassed(self) else in_types)
                 self.built = True
                 if self._initial_weights is not None:
                     self.set_weights(self._initial_weights)
@@ -267,7 +316,8 @@ class Layer:
         return self.compute_output_types(in_types, node_attrs=call_args)
 
     def _returns_list(self) -> bool:
-        return False
+        traces = self.__dict__.get("_traces")
+        return bool(traces) and next(iter(traces.values())).multi_output
 
     # ------------------------------------------------------------------ call events
     def _node(self, index: int) -> Node:
@@ -327,6 +377,37 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _is_subclassed(layer) -> bool:
+    from .op_layer import defines_call
+
+    return defines_call(type(layer))
+
+
+def _keras_shapes(inputs):
+    """What Keras' ``build`` receives: a shape tuple per tensor, in the structure the layer was called with."""
+    if isinstance(inputs, KerasTensor):
+        return inputs.shape
+    if isinstance(inputs, dict):
+        return {k: _keras_shapes(v) for k, v in inputs.items()}
+    return [_keras_shapes(t) for t in inputs]
+
+
+def _takes_kwargs(params) -> bool:
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _check_weight_args(layer, name, regularizer, constraint, overwrite_with_gradient) -> None:
+    where = f"layer '{layer.name}': add_weight({name!r})"
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"{where}: name must be a string, got {type(name).__name__}")
+    for what, value in (("regularizer", regularizer), ("constraint", constraint)):
+        if value is not None:
+            raise NotImplementedError(f"{where}: {what}={value!r} is not supported by fgc yet; leave it None "
+                                      f"(fgc would otherwise train without it, silently)")
+    if overwrite_with_gradient:
+        raise NotImplementedError(f"{where}: overwrite_with_gradient=True is not supported by fgc")
 
 
 def _describe(v):

@@ -148,6 +148,8 @@ case("Squeeze", "middle", [_normal(2, 1, 3)], lambda b, x: b.Squeeze(x, axes=(1,
 case("Transpose", "rank3", [_normal(2, 3, 4)], lambda b, x: b.Transpose(x, perm=(2, 0, 1)))
 case("Concat", "three", [_normal(2, 1), _normal(2, 3), _normal(2, 2)], lambda b, x, y, z: b.Concat(x, y, z, axis=1))
 case("Concat", "same_value_twice", [_normal(2, 3), _normal(1, 3)], lambda b, x, y: b.Concat(x, y, x, axis=0))
+case("CumSum", "axis1", [_normal(2, 4)], lambda b, x: b.CumSum(x, axis=1))
+case("CumSum", "reverse_axis0", [_normal(3, 2)], lambda b, x: b.CumSum(x, axis=0, reverse=1))
 case("Concat", "symbolic_batch", [_normal(3, 2), _normal(3, 1)], lambda b, x, y: b.Concat(x, y, axis=-1),
      symbolic=(0, 1))
 case("Slice", "two_axes", [_normal(4, 5)], lambda b, x: b.Slice(x, starts=(1, -3), ends=(3, 2**62), axes=(0, 1)))
