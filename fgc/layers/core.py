@@ -1,6 +1,8 @@
 """Dense, Activation, Dropout, Flatten, Reshape."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from fgc import activations
@@ -190,3 +192,62 @@ CASES = [
     (Flatten, dict(), [("N", 2, 3)], ("N", 6), 0),
     (Reshape, dict(target_shape=(3, 2)), [("N", 6)], ("N", 3, 2), 0),
 ]
+
+
+class Lambda(Layer):
+    """``Lambda(function, output_shape=None, mask=None, arguments=None)``: ``function(inputs, **arguments)``
+    written with ``fgc.ops`` (or operators), traced like a subclassed layer's ``call``."""
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError(f"Lambda needs a callable, got {type(function).__name__}: {function!r}")
+        if mask is not None:
+            raise NotImplementedError("Lambda(mask=...) is not supported by fgc yet; leave mask=None")
+        if arguments is not None and not isinstance(arguments, dict):
+            raise TypeError(f"Lambda arguments must be a dict of keyword arguments, got {type(arguments).__name__}")
+        self.function, self.arguments, self.mask = function, dict(arguments or {}), None
+        self._output_shape = output_shape
+        params = inspect.signature(function).parameters
+        self._fn_takes_training = "training" in params
+
+    def call(self, inputs, training=None):
+        kwargs = dict(self.arguments)
+        if self._fn_takes_training:
+            kwargs["training"] = training
+        return self.function(inputs, **kwargs)
+
+    def compute_output_types(self, input_types, node_attrs=None):
+        types = super().compute_output_types(input_types, node_attrs)
+        if self._output_shape is not None and not callable(self._output_shape):
+            _check_declared_shape(self, self._output_shape, types)
+        return types
+
+    def get_config(self):
+        from .function_config import serialize_function
+
+        config = {**super().get_config(), "function": serialize_function(self.function),
+                  "arguments": dict(self.arguments)}
+        if self._output_shape is not None:
+            config["output_shape"] = serialize_function(self._output_shape) if callable(self._output_shape) \
+                else self._output_shape
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None, safe_mode=True):
+        """Keras' rule: a Python lambda is stored as bytecode and only loads with ``safe_mode=False``."""
+        from .function_config import deserialize_function
+
+        config = dict(config)
+        config["function"] = deserialize_function(config["function"], custom_objects, safe_mode)
+        if isinstance(config.get("output_shape"), dict):
+            config["output_shape"] = deserialize_function(config["output_shape"], custom_objects, safe_mode)
+        return cls(**config)
+
+
+def _check_declared_shape(layer, declared, types):
+    got = types[0].keras_shape()[1:]
+    declared = tuple(declared)
+    if len(declared) != len(got) or any(d is not None and g is not None and d != g for d, g in zip(declared, got)):
+        raise ShapeError(f"Lambda output_shape={declared} (without the batch axis) does not match what the "
+                         f"function computes, {got}")
