@@ -3,7 +3,8 @@
 ``x + y``, ``x @ w``, ``-x``, ``x[1:, None]``, ``x < 0``... on a KerasTensor record the op; on a
 weight (a ``Variable``) inside a subclassed layer's ``call`` they read the weight as a tensor,
 and outside any trace they compute on its current value. ``==`` and ``!=`` keep Python's
-identity meaning (tensors are used as dict keys and in lists); use ``fgc.ops.equal``.
+identity meaning (tensors are used as dict keys and in lists; Keras' KerasTensor defines ``!=``
+but not ``==`` either); ``!=`` records ``not_equal`` as in Keras.
 """
 from __future__ import annotations
 
@@ -28,9 +29,12 @@ OPERATORS = {
     "__pow__": np_ops.power, "__rpow__": _swap(np_ops.power),
     "__matmul__": np_ops.matmul, "__rmatmul__": _swap(np_ops.matmul),
     "__lt__": np_ops.less, "__le__": np_ops.less_equal, "__gt__": np_ops.greater, "__ge__": np_ops.greater_equal,
+    "__ne__": np_ops.not_equal,
     "__and__": np_ops.logical_and, "__rand__": _swap(np_ops.logical_and),
     "__or__": np_ops.logical_or, "__ror__": _swap(np_ops.logical_or),
     "__neg__": np_ops.negative, "__abs__": np_ops.absolute, "__invert__": np_ops.logical_not,
+    "__xor__": lambda x, y: np_ops.not_equal(np_ops.cast(x, "bool"), np_ops.cast(y, "bool")),
+    "__round__": lambda x, ndigits=None: np_ops.round(x),
     "__pos__": lambda x: x,
     "__getitem__": getitem,
 }

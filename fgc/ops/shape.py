@@ -261,9 +261,13 @@ def _index_plan(key, rank):
 
 def _getitem(b, v, plan):
     slices, squeeze, new_axes = plan
-    if slices:
-        axes, starts, stops, steps = zip(*slices)
-        v = b.Slice(v, starts=starts, ends=stops, axes=axes, steps=steps)
+    # unit-step slices go in one Slice; other steps (a reversal has its own gradient rule) one per axis
+    unit = [s for s in slices if s[3] == 1]
+    if unit:
+        axes, starts, stops, _ = zip(*unit)
+        v = b.Slice(v, starts=starts, ends=stops, axes=axes)
+    for axis, start, stop, step in (s for s in slices if s[3] != 1):
+        v = b.Slice(v, starts=(start,), ends=(stop,), axes=(axis,), steps=(step,))
     if squeeze:
         v = b.Squeeze(v, axes=squeeze)
     if new_axes:

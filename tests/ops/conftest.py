@@ -64,8 +64,8 @@ def gradcheck():
             x = arrays[i]
             assert grad.shape == x.shape
             direction = rng.standard_normal(x.shape)
-            plus = sess.run(["loss"], {**feeds, f"in{i}": x + h * direction})[0]
-            minus = sess.run(["loss"], {**feeds, f"in{i}": x - h * direction})[0]
+            plus = sess.run(["loss"], {**feeds, f"in{i}": (x + h * direction).astype(x.dtype)})[0]
+            minus = sess.run(["loss"], {**feeds, f"in{i}": (x - h * direction).astype(x.dtype)})[0]
             numeric = (float(plus) - float(minus)) / (2 * h)
             analytic = float(np.sum(grad * direction))
             assert abs(numeric - analytic) <= rtol * (abs(numeric) + 1.0), \
