@@ -219,8 +219,12 @@ class Lambda(Layer):
 
     def compute_output_types(self, input_types, node_attrs=None):
         types = super().compute_output_types(input_types, node_attrs)
-        if self._output_shape is not None and not callable(self._output_shape):
-            _check_declared_shape(self, self._output_shape, types)
+        if callable(self._output_shape):  # Keras: a function of the full input shape, batch axis included
+            shapes = [t.keras_shape() for t in input_types]
+            declared = self._output_shape(shapes[0] if len(shapes) == 1 else shapes)
+            _check_declared_shape(self._output_shape, tuple(declared), types[0].keras_shape())
+        elif self._output_shape is not None:  # a tuple: the shape without the batch axis
+            _check_declared_shape(self._output_shape, tuple(self._output_shape), types[0].keras_shape()[1:])
         return types
 
     def get_config(self):
@@ -245,9 +249,6 @@ class Lambda(Layer):
         return cls(**config)
 
 
-def _check_declared_shape(layer, declared, types):
-    got = types[0].keras_shape()[1:]
-    declared = tuple(declared)
+def _check_declared_shape(given, declared, got):
     if len(declared) != len(got) or any(d is not None and g is not None and d != g for d, g in zip(declared, got)):
-        raise ShapeError(f"Lambda output_shape={declared} (without the batch axis) does not match what the "
-                         f"function computes, {got}")
+        raise ShapeError(f"Lambda output_shape {given!r} declares {declared}, but the function computes {got}")

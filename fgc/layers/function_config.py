@@ -31,7 +31,7 @@ def deserialize_function(config, custom_objects=None, safe_mode=True):
         raise ValueError(f"not a serialized function: {config!r}")
     if config["class_name"] == "__lambda__":
         if safe_mode:
-            raise ValueError("this config holds a Python lambda, stored as bytecode; loading it can run arbitrary "
+            raise ValueError("this Lambda layer config holds a Python lambda, stored as bytecode; loading it can run arbitrary "
                              "code, so it is refused by default. If you trust the file, pass safe_mode=False")
         inner = config["config"]
         code = marshal.loads(codecs.decode(inner["code"].encode("ascii"), "base64"))
