@@ -126,7 +126,10 @@ class Layer:
         if not _is_subclassed(self):
             raise NotImplementedError
         training = bool((node_attrs or {}).get("training"))
-        return self._trace(input_types, training).output_types(input_types, self.weights)
+        types = self._trace(input_types, training).output_types(input_types, self.weights)
+        if hasattr(self, "compute_output_shape"):  # the user's own shape rule must agree with what call computes
+            _check_output_shape(self, input_types, types)
+        return types
 
     def lower(self, b, inputs, params: dict, training: bool = False, call_args=None):
         """Emit primitives with builder ``b``; ``params`` maps weight name to its Value."""
@@ -191,13 +194,17 @@ class Layer:
                     out.append(w)
         return out
 
+    def _weight_trainable(self, w) -> bool:
+        # a weight of a frozen sublayer (subclassed layers) is frozen too
+        return w.trainable and self.trainable and (w.layer is self or getattr(w.layer, "trainable", True))
+
     @property
     def trainable_weights(self) -> list[Variable]:
-        return [w for w in self.weights if w.trainable and self.trainable]
+        return [w for w in self.weights if self._weight_trainable(w)]
 
     @property
     def non_trainable_weights(self) -> list[Variable]:
-        return [w for w in self.weights if not (w.trainable and self.trainable)]
+        return [w for w in self.weights if not self._weight_trainable(w)]
 
     def get_weights(self) -> list[np.ndarray]:
         return [w.numpy() for w in self.weights]
@@ -392,6 +399,18 @@ def _keras_shapes(inputs):
     if isinstance(inputs, dict):
         return {k: _keras_shapes(v) for k, v in inputs.items()}
     return [_keras_shapes(t) for t in inputs]
+
+
+def _check_output_shape(layer, input_types, types) -> None:
+    shapes = [t.keras_shape() for t in input_types]
+    declared = layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes)
+    declared = [declared] if declared and not isinstance(declared[0], (tuple, list)) else list(declared)
+    got = [t.keras_shape() for t in types]
+    if len(declared) != len(got) or any(
+            len(d) != len(g) or any(a is not None and b is not None and a != b for a, b in zip(d, g))
+            for d, g in zip(declared, got)):
+        raise ShapeError(f"compute_output_shape returned {declared[0] if len(declared) == 1 else declared}, but "
+                         f"call() computes {got[0] if len(got) == 1 else got}")
 
 
 def _takes_kwargs(params) -> bool:

@@ -197,7 +197,7 @@ def _drop_trace_nodes(before: dict) -> None:
         del sub._inbound_nodes[count:]
 
 
-def tracked_layers(layer, deep: bool = False) -> list:
+def tracked_layers(layer, deep: bool = False, exclude=()) -> list:
     """Layers assigned as attributes of ``layer`` (directly, or in lists, tuples and dicts), in order."""
     found, seen = [], {id(layer)}
 
@@ -216,13 +216,13 @@ def tracked_layers(layer, deep: bool = False) -> list:
             for v in value.values():
                 add(v)
 
-    for value in _attribute_layers(layer):
+    for value in _attribute_layers(layer, exclude):
         add(value)
     return found
 
 
-def _attribute_layers(layer):
-    return [v for k, v in vars(layer).items() if not k.startswith("_inbound") and k != "_keras_history"]
+def _attribute_layers(layer, exclude=()):
+    return [v for k, v in vars(layer).items() if k not in ("_inbound_nodes", "_traces", *exclude)]
 
 
 @functools.lru_cache(maxsize=None)

@@ -61,6 +61,11 @@ def _operand(x):
 
 def apply(op_name: str, fn, *args, multi_output: bool = False, **static):
     """Run op ``fn`` on ``args``: record it when any is symbolic, else compute it now."""
+    if active_trace() is None and any(isinstance(a, Variable) for a in args) and \
+            any(isinstance(a, KerasTensor) for a in args):
+        raise ValueError(f"ops.{op_name}: a layer's weight is used with a symbolic tensor outside that layer's call(); "
+                         f"it would be frozen into the graph as a constant. Read weights inside a subclassed layer's "
+                         f"call() instead")
     operands = [_operand(a) for a in args]
     if any(isinstance(a, KerasTensor) for a in operands):
         return _record(op_name, fn, operands, multi_output, static)

@@ -289,14 +289,17 @@ def _norm(b, v, ord, axes, keepdims):
 
 def norm(x, ord=None, axis=None, keepdims=False):
     """Vector norms (ord None/2, 1, inf) over ``axis``, or the Frobenius norm (ord None or 'fro')."""
+    from .shape import ndim
+
     axes = _axes(axis)
+    if axes is None and ord is not None and ndim(x) == 1:  # numpy: a vector norm of a 1-D x
+        axes = (0,)
     vector = axes is not None and len(axes) == 1
     allowed = (None, 1, 2, float("inf")) if vector else (None, "fro")
     if ord not in allowed:
-        raise ValueError(f"norm: ord={ord!r} is not supported for "
-                         f"{'a vector' if vector else 'a matrix (or whole-tensor)'} norm; use one of {allowed}")
-    if ord == 2 and not vector:
-        raise ValueError("norm: ord=2 over several axes is the spectral norm, which fgc does not compute")
+        raise ValueError(f"norm: ord={ord!r} is not supported for a "
+                         f"{'vector' if vector else 'matrix'} norm by fgc (spectral and nuclear norms are not "
+                         f"computed); use one of {allowed}")
     return apply("norm", _norm, x, ord=ord, axes=axes, keepdims=bool(keepdims))
 
 

@@ -201,3 +201,20 @@ def test_get_config_of_a_subclass(rng):
     layer = Configured(3, name="c")
     clone = Configured(**layer.get_config())
     assert (clone.units, clone.name) == (3, "c")
+
+
+def test_compute_output_shape_is_checked_against_call():
+    class Declared(layers.Layer):
+        def __init__(self, claim, **kwargs):
+            super().__init__(**kwargs)
+            self.claim = claim
+
+        def call(self, x):
+            return ops.concatenate([x, x], axis=-1)
+
+        def compute_output_shape(self, input_shape):
+            return self.claim(input_shape)
+
+    assert Declared(lambda s: (s[0], 2 * s[1]))(fgc.Input((3,))).shape == (None, 6)
+    with pytest.raises(ValueError, match=r"compute_output_shape returned \(None, 3\), but call\(\) computes"):
+        Declared(lambda s: s)(fgc.Input((3,)))

@@ -119,6 +119,7 @@ CASES = [
     ("norm_vector", lambda x: ops.norm(x, axis=-1), lambda x: np.linalg.norm(x, axis=-1), [A], None),
     ("norm_l1", lambda x: ops.norm(x, ord=1, axis=0), lambda x: np.abs(x).sum(0), [A], None),
     ("norm_inf", lambda x: ops.norm(x, ord=float("inf"), axis=1), lambda x: np.abs(x).max(1), [A], None),
+    ("norm_vector_1d_l1", lambda x: ops.norm(x, ord=1), lambda x: np.abs(x).sum(), [ROW], None),
     ("norm_fro", ops.norm, lambda x: np.sqrt((x ** 2).sum()), [A], None),
     ("cumsum", lambda x: ops.cumsum(x, axis=1), lambda x: np.cumsum(x, 1), [A], None),
     ("cumsum_flat", ops.cumsum, np.cumsum, [A], None),
