@@ -350,9 +350,18 @@ def dot(x1, x2):
 
 
 def einsum(subscripts, *operands):
-    """Two-operand contractions written as transpose, reshape and matmul are not derived yet."""
-    raise NotImplementedError("fgc.ops.einsum is not implemented yet; write the contraction with matmul, "
-                              "transpose and reshape (see README 'Extending fgc')")
+    """numpy.einsum over letters; the output is implicit (numpy's rule: indices used once, sorted) or after '->'.
+    '...' is not supported."""
+    if "." in subscripts:
+        raise ValueError(f"einsum: '...' in {subscripts!r} is not supported by fgc; name every axis with a letter")
+    lhs, arrow, out = subscripts.replace(" ", "").partition("->")
+    if not arrow:
+        letters = lhs.replace(",", "")
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if len(lhs.split(",")) != len(operands):
+        raise ValueError(f"einsum: {subscripts!r} names {len(lhs.split(','))} operands, got {len(operands)}")
+    return apply("einsum", lambda b, *vs, equation: b.Einsum(*promote(b, *vs), equation=equation), *operands,
+                 equation=f"{lhs}->{out}")
 
 
 # ---------------------------------------------------------------- constants (no tensor inputs: plain arrays)

@@ -58,6 +58,9 @@ CASES = [
     ("cumsum", lambda x: ops.cumsum(x, axis=1), [_n(3, 4)]),
     ("matmul", ops.matmul, [_n(2, 3, 4), _n(4, 5)]),
     ("matmul_vectors", ops.matmul, [_n(4), _n(4, 5)]),
+    ("einsum_attention_scores", lambda q, k: ops.einsum("bqd,bkd->bqk", q, k), [_n(2, 3, 4), _n(2, 5, 4)]),
+    ("einsum_outer", lambda x, y: ops.einsum("i,j->ij", x, y), [_n(3), _n(4)]),
+    ("einsum_summed_inside_one", lambda x, y: ops.einsum("ij,k->ik", x, y), [_n(3, 4), _n(2)]),
     ("dot_vector", ops.dot, [_n(3, 4), _n(4)]),
     ("reshape_transpose", lambda x: ops.transpose(ops.reshape(x, (4, 3)), (1, 0)), [_n(3, 4)]),
     ("expand_squeeze", lambda x: ops.squeeze(ops.expand_dims(x, 1) * 2.0, axis=1), [_n(3, 4)]),
@@ -92,3 +95,10 @@ def test_strided_slice_has_no_gradient_and_says_so(gradcheck):
 
     with pytest.raises(NoGradientError, match="strided slice"):
         gradcheck(lambda x: x[:, ::2], _n(3, 4))
+
+
+def test_einsum_with_a_repeated_index_has_no_gradient_yet(gradcheck):
+    from fgc.primitives.autodiff import NoGradientError
+
+    with pytest.raises(NoGradientError, match="repeated in operand 0"):
+        gradcheck(lambda x: ops.einsum("ii->i", x), _n(3, 3))

@@ -43,6 +43,8 @@ CALLS = [
     ("cumsum_int", "cumsum", (I,), {"axis": 1}),
     ("matmul_vector", "matmul", (F, G), {}),
     ("dot", "dot", (F, G), {}),
+    ("einsum", "einsum", ("ij,kj->ik", F, P), {}),
+    ("einsum_implicit", "einsum", ("ij,j", F, G), {}),
     ("softmax_axis0", "softmax", (F,), {"axis": 0}),
     ("log_softmax", "log_softmax", (F,), {}),
     ("gelu", "gelu", (F,), {}),

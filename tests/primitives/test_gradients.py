@@ -150,6 +150,10 @@ case("Concat", "three", [_normal(2, 1), _normal(2, 3), _normal(2, 2)], lambda b,
 case("Concat", "same_value_twice", [_normal(2, 3), _normal(1, 3)], lambda b, x, y: b.Concat(x, y, x, axis=0))
 case("CumSum", "axis1", [_normal(2, 4)], lambda b, x: b.CumSum(x, axis=1))
 case("CumSum", "reverse_axis0", [_normal(3, 2)], lambda b, x: b.CumSum(x, axis=0, reverse=1))
+case("Einsum", "matmul", [_normal(2, 3), _normal(3, 4)], lambda b, x, y: b.Einsum(x, y, equation="ij,jk->ik"))
+case("Einsum", "batched_transposed", [_normal(2, 3, 4), _normal(4, 5)], lambda b, x, y: b.Einsum(x, y, equation="bij,jk->bki"))
+case("Einsum", "row_sums", [_normal(3, 4)], lambda b, x: b.Einsum(x, equation="ij->i"))
+case("Einsum", "outer_and_diagonal_out", [_normal(3), _normal(3)], lambda b, x, y: b.Einsum(x, y, equation="i,j->ij"))
 case("Concat", "symbolic_batch", [_normal(3, 2), _normal(3, 1)], lambda b, x, y: b.Concat(x, y, axis=-1),
      symbolic=(0, 1))
 case("Slice", "two_axes", [_normal(4, 5)], lambda b, x: b.Slice(x, starts=(1, -3), ends=(3, 2**62), axes=(0, 1)))
