@@ -87,7 +87,10 @@ class Model(ModelAPI, Layer):
             from fgc.model_subclass import user_layers
 
             return user_layers(self)
-        return list(self._layers)
+        # fgc.ops calls are call events of the graph but not layers (Keras keeps its ops out of model.layers)
+        from fgc.layers.op_layer import OpLayer
+
+        return [layer for layer in self._layers if not isinstance(layer, OpLayer)]
 
     @property
     def trainable(self) -> bool:

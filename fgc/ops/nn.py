@@ -38,16 +38,22 @@ selu = _float_activation("selu", lambda b, v: b.Mul(b.Where(b.Greater(v, 0.0), v
                                                            b.Mul(b.Sub(b.Exp(v), 1.0), _SELU_ALPHA)), _SELU_SCALE))
 
 
+def _elu(b, v, alpha):
+    v = as_float(b, v)
+    return b.Where(b.Greater(v, 0.0), v, b.Mul(b.Sub(b.Exp(v), 1.0), alpha))
+
+
 def elu(x, alpha=1.0):
-    return apply("elu", lambda b, v, alpha: (v := as_float(b, v), b.Where(b.Greater(v, 0.0), v,
-                                                                          b.Mul(b.Sub(b.Exp(v), 1.0), alpha)))[1],
-                 x, alpha=float(alpha))
+    return apply("elu", _elu, x, alpha=float(alpha))
+
+
+def _leaky_relu(b, v, slope):
+    v = as_float(b, v)
+    return b.Where(b.Greater(v, 0.0), v, b.Mul(v, slope))
 
 
 def leaky_relu(x, negative_slope=0.2):
-    return apply("leaky_relu", lambda b, v, slope: (v := as_float(b, v), b.Where(b.Greater(v, 0.0), v,
-                                                                                 b.Mul(v, slope)))[1],
-                 x, slope=float(negative_slope))
+    return apply("leaky_relu", _leaky_relu, x, slope=float(negative_slope))
 
 
 def _gelu(b, v, approximate):

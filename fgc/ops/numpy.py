@@ -5,8 +5,6 @@ symbolic tensors and when computing on arrays.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from fgc.ir.types import FLOAT_DTYPES, canonical_dtype
@@ -393,10 +391,10 @@ def zeros_like(x, dtype=None):
                  dtype=canonical_dtype(dtype) if dtype else None)
 
 
+def _ones_like(b, v, dtype):
+    v = v if dtype is None else b.Cast(v, to=dtype)
+    return b.Add(b.ZerosLike(v), b.const(np.ones((), np.dtype(b.type(v).dtype))))
+
+
 def ones_like(x, dtype=None):
-    return apply("ones_like", lambda b, v, dtype: b.Add(b.ZerosLike(w := v if dtype is None else b.Cast(v, to=dtype)),
-                                                        b.const(np.ones((), np.dtype(b.type(w).dtype)))),
-                 x, dtype=canonical_dtype(dtype) if dtype else None)
-
-
-PI = math.pi
+    return apply("ones_like", _ones_like, x, dtype=canonical_dtype(dtype) if dtype else None)

@@ -2,7 +2,6 @@
 step checked against a numpy gradient), exported and run in plain onnxruntime against numpy."""
 import numpy as np
 import onnxruntime as ort
-import pytest
 
 import fgc
 from fgc import layers, ops

@@ -52,3 +52,15 @@ def test_python_values_convert_like_keras():
     assert ops.add([1, 2], [3, 4]).dtype == np.int32          # Python ints: int32
     assert ops.convert_to_tensor(np.ones(2)).dtype == np.float32  # float64 arrays: floatx
     assert ops.convert_to_tensor([1.0, 2.0], dtype="float16").dtype == np.float16
+
+
+def test_ops_in_a_functional_model_are_not_layers(rng):
+    x = fgc.Input((3,))
+    dense = layers.Dense(2)
+    model = fgc.Model(x, ops.softmax(dense(x) * 2.0))
+    assert model.layers == [model.layers[0], dense] and model.get_layer(index=1) is dense
+    data = rng.standard_normal((4, 3)).astype(np.float32)
+    kernel, bias = dense.get_weights()
+    z = (data @ kernel + bias) * 2
+    np.testing.assert_allclose(model.predict(data, verbose=0), np.exp(z) / np.exp(z).sum(1, keepdims=True),
+                               rtol=1e-5)
