@@ -246,13 +246,17 @@ class Layer:
     # ------------------------------------------------------------------ calling
     def __call__(self, inputs, **kwargs):
         check_kwargs(f"{self.name}.__call__()", kwargs, self.call_kwargs)
+        from .eager import call_on_arrays, is_array_data
+
+        if is_array_data(inputs):  # Keras runs a layer called on arrays at once
+            return call_on_arrays(self, inputs, kwargs)
         given_mask = kwargs.pop("mask", None)
         tensors = flatten(inputs)
         for i, t in enumerate(tensors):
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"layer '{self.name}' was called on {type(t).__name__} (input {i}); call layers on "
-                                f"symbolic tensors from fgc.Input(...) or other layers. To run a model on data, "
-                                f"use model.predict(x) or model(x)")
+                                f"symbolic tensors from fgc.Input(...) or other layers, or on numpy arrays (all of "
+                                f"its inputs) to compute it at once")
         if given_mask is not None:
             given_mask = check_given_mask(self, given_mask, tensors)
         in_types = [t.type for t in tensors]

@@ -222,7 +222,7 @@ def tracked_layers(layer, deep: bool = False, exclude=()) -> list:
 
 
 def _attribute_layers(layer, exclude=()):
-    return [v for k, v in vars(layer).items() if k not in ("_inbound_nodes", "_traces", *exclude)]
+    return [v for k, v in vars(layer).items() if k not in ("_inbound_nodes", "_traces", "_eager_models", *exclude)]
 
 
 @functools.lru_cache(maxsize=None)
