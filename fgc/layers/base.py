@@ -148,8 +148,7 @@ class Layer:
         key = (tuple((t.keras_shape(), t.dtype) for t in input_types), training)
         if key not in traces:
             trace = Trace(self, input_types, training)
-            trace.run(lambda args: self._invoke_call(args, training), getattr(self, "_call_structure", None)
-                      if len(input_types) != 1 else None)
+            trace.run(lambda args: self._invoke_call(args, training), getattr(self, "_call_structure", None))
             traces[key] = trace
         return traces[key]
 

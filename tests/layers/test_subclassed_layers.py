@@ -218,3 +218,20 @@ def test_compute_output_shape_is_checked_against_call():
     assert Declared(lambda s: (s[0], 2 * s[1]))(fgc.Input((3,))).shape == (None, 6)
     with pytest.raises(ValueError, match=r"compute_output_shape returned \(None, 3\), but call\(\) computes"):
         Declared(lambda s: s)(fgc.Input((3,)))
+
+
+def test_call_gets_the_structure_it_was_called_with(rng):
+    class First(layers.Layer):
+        def call(self, inputs):
+            assert isinstance(inputs, list) and len(inputs) == 1
+            return inputs[0] * 2.0
+
+    class Keyed(layers.Layer):
+        def call(self, inputs):
+            return inputs["a"] - inputs["b"]
+
+    x = rng.standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_allclose(_predict(lambda t: First()([t]), x), 2 * x)
+    a, b = fgc.Input((3,)), fgc.Input((3,))
+    model = fgc.Model([a, b], Keyed()({"a": a, "b": b}))
+    np.testing.assert_allclose(model.predict([x, 2 * x], verbose=0), -x, rtol=1e-6)
