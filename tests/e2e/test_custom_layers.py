@@ -133,3 +133,17 @@ def test_custom_layers_learn_a_task(rng):
     model.compile(optimizer=fgc.optimizers.Adam(learning_rate=0.02), loss="mse")
     history = model.fit(x, y, epochs=30, batch_size=16, verbose=0)
     assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+
+
+def test_train_step_export_of_custom_layers_passes_the_checker(tmp_path, rng):
+    import onnx
+
+    inputs = fgc.Input((5, 4))
+    x = SelfAttention(3)(inputs)
+    model = fgc.Model(inputs, RBF(2)(ops.reshape(x, (-1, 15))))
+    model.compile(optimizer="adam", loss="mse")
+    path = tmp_path / "step.onnx"
+    model.export(str(path), training=True)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert any(o.name == "loss" for o in proto.graph.output)
