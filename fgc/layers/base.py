@@ -16,6 +16,7 @@ from fgc.naming import check_kwargs, snake_case, unique_name
 from fgc.variables import Variable, tick
 
 from .masks import Mask, check_given_mask, encode, mask_input_count, warn_mask_dropped  # noqa: F401  (Mask: re-exported)
+from .subclassing import check_output_shape, check_weight_args, keras_shapes, takes_kwargs
 
 BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim",
                "weights", "input_length")
@@ -128,7 +129,7 @@ class Layer:
         training = bool((node_attrs or {}).get("training"))
         types = self._trace(input_types, training).output_types(input_types, self.weights)
         if hasattr(self, "compute_output_shape"):  # the user's own shape rule must agree with what call computes
-            _check_output_shape(self, input_types, types)
+            check_output_shape(self, input_types, types)
         return types
 
     def lower(self, b, inputs, params: dict, training: bool = False, call_args=None):
@@ -154,7 +155,7 @@ class Layer:
 
     def _invoke_call(self, args, training: bool):
         params = inspect.signature(self.call).parameters
-        kwargs = {"training": training} if "training" in params or _takes_kwargs(params) else {}
+        kwargs = {"training": training} if "training" in params or takes_kwargs(params) else {}
         return self.call(args, **kwargs)
 
     def get_config(self) -> dict:
@@ -166,7 +167,7 @@ class Layer:
         """Keras 3's signature; fgc's built-in layers also use ``add_weight(name, shape, initializer)``."""
         if isinstance(shape, str):  # fgc's positional form: add_weight(name, shape, initializer, trainable=...)
             name, shape, initializer, dtype = shape, initializer, dtype, None
-        _check_weight_args(self, name, regularizer, constraint, overwrite_with_gradient)
+        check_weight_args(self, name, regularizer, constraint, overwrite_with_gradient)
         dtype = canonical_dtype(dtype or self.dtype)
         if initializer is None:  # Keras: glorot_uniform for floats, zeros otherwise
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
@@ -263,7 +264,7 @@ class Layer:
             self._call_structure = inputs
         try:
             if not self.built:
-                self.build(_keras_shapes(inputs) if _is_subclassed(self) else in_types)
+                self.build(keras_shapes(inputs) if _is_subclassed(self) else in_types)
                 self.built = True
                 if self._initial_weights is not None:
                     self.set_weights(self._initial_weights)
@@ -393,43 +394,6 @@ def _is_subclassed(layer) -> bool:
     from .op_layer import defines_call
 
     return defines_call(type(layer))
-
-
-def _keras_shapes(inputs):
-    """What Keras' ``build`` receives: a shape tuple per tensor, in the structure the layer was called with."""
-    if isinstance(inputs, KerasTensor):
-        return inputs.shape
-    if isinstance(inputs, dict):
-        return {k: _keras_shapes(v) for k, v in inputs.items()}
-    return [_keras_shapes(t) for t in inputs]
-
-
-def _check_output_shape(layer, input_types, types) -> None:
-    shapes = [t.keras_shape() for t in input_types]
-    declared = layer.compute_output_shape(shapes[0] if len(shapes) == 1 else shapes)
-    declared = [declared] if declared and not isinstance(declared[0], (tuple, list)) else list(declared)
-    got = [t.keras_shape() for t in types]
-    if len(declared) != len(got) or any(
-            len(d) != len(g) or any(a is not None and b is not None and a != b for a, b in zip(d, g))
-            for d, g in zip(declared, got)):
-        raise ShapeError(f"compute_output_shape returned {declared[0] if len(declared) == 1 else declared}, but "
-                         f"call() computes {got[0] if len(got) == 1 else got}")
-
-
-def _takes_kwargs(params) -> bool:
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
-def _check_weight_args(layer, name, regularizer, constraint, overwrite_with_gradient) -> None:
-    where = f"layer '{layer.name}': add_weight({name!r})"
-    if name is not None and not isinstance(name, str):
-        raise TypeError(f"{where}: name must be a string, got {type(name).__name__}")
-    for what, value in (("regularizer", regularizer), ("constraint", constraint)):
-        if value is not None:
-            raise NotImplementedError(f"{where}: {what}={value!r} is not supported by fgc yet; leave it None "
-                                      f"(fgc would otherwise train without it, silently)")
-    if overwrite_with_gradient:
-        raise NotImplementedError(f"{where}: overwrite_with_gradient=True is not supported by fgc")
 
 
 def _describe(v):
