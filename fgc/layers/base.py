@@ -261,6 +261,7 @@ class Layer:
             given_mask = check_given_mask(self, given_mask, tensors)
         in_types = [t.type for t in tensors]
         if _is_subclassed(self):
+            _check_traceable(self)
             self._call_structure = inputs
         try:
             if not self.built:
@@ -394,6 +395,16 @@ def _is_subclassed(layer) -> bool:
     from .op_layer import defines_call
 
     return defines_call(type(layer))
+
+
+def _check_traceable(layer) -> None:
+    # a subclassed model is traced as a whole (fgc/model_subclass.py); only built-in layers are refused here
+    builtin = next((k for k in type(layer).__mro__ if k is not Layer and "lower" in vars(k)
+                    and k.__module__.startswith("fgc.layers.")), None)
+    if builtin is not None:
+        raise TypeError(f"{type(layer).__name__} overrides call() of the built-in layer {builtin.__name__}, which fgc "
+                        f"lowers without a call(); subclass fgc.layers.Layer instead and use "
+                        f"layers.{builtin.__name__}(...) as a sublayer inside call()")
 
 
 def _describe(v):

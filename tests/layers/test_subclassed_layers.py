@@ -235,3 +235,12 @@ def test_call_gets_the_structure_it_was_called_with(rng):
     a, b = fgc.Input((3,)), fgc.Input((3,))
     model = fgc.Model([a, b], Keyed()({"a": a, "b": b}))
     np.testing.assert_allclose(model.predict([x, 2 * x], verbose=0), -x, rtol=1e-6)
+
+
+def test_overriding_call_of_a_built_in_layer_says_what_to_do_instead():
+    class MyDense(layers.Dense):
+        def call(self, x):
+            return x
+
+    with pytest.raises(TypeError, match="subclass fgc.layers.Layer instead and use layers.Dense"):
+        MyDense(2)(fgc.Input((3,)))
