@@ -1,5 +1,6 @@
 """fgc: the Keras functional API, compiled to ONNX and run on onnxruntime."""
 from . import activations, applications, callbacks, initializers, layers, losses, metrics, models, optimizers, utils
+from . import ops
 from .functional import Model, Sequential
 from .layers import Input
 from .runtime.session import get_device, set_device
@@ -7,5 +8,5 @@ from .runtime.session import get_device, set_device
 __version__ = "0.1.0"
 
 __all__ = ["Input", "Model", "Sequential", "activations", "applications", "callbacks", "initializers", "layers", "losses", "metrics",
-           "models", "optimizers", "utils",
+           "models", "ops", "optimizers", "utils",
            "get_device", "set_device", "__version__"]

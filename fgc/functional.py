@@ -12,7 +12,7 @@ from fgc.ir import Graph, ParamSpec, TensorType, Value
 from fgc.ir.types import ShapeError, dims_compatible
 from fgc.layers.base import InputLayer, KerasTensor, Layer, flatten
 from fgc.layers.masks import nested_output_masks, walk_with_call_masks
-from fgc.naming import check_kwargs, unique_name
+from fgc.naming import check_kwargs, snake_case, unique_name
 
 from .model_api import ModelAPI
 
@@ -43,6 +43,13 @@ class Model(ModelAPI, Layer):
                           DeprecationWarning, stacklevel=2)
             inputs = legacy.get("input", inputs)
             outputs = legacy.get("output", outputs)
+        if inputs is None and outputs is None and _is_subclassed_model(self):
+            from fgc.model_subclass import init_subclassed
+
+            Layer.__init__(self, name=name or unique_name(snake_case(type(self).__name__)), trainable=trainable)
+            ModelAPI.__init__(self)
+            init_subclassed(self)
+            return
         if inputs is None or outputs is None:
             raise TypeError("Model() needs inputs and outputs: Model(inputs=Input(...), outputs=layer(...)(...))")
         Layer.__init__(self, name=name or unique_name("functional"), trainable=trainable)
@@ -76,7 +83,14 @@ class Model(ModelAPI, Layer):
 
     @property
     def layers(self) -> list[Layer]:
-        return list(self._layers)
+        if _is_subclassed_model(self):  # the layers it tracks as attributes, as Keras lists them
+            from fgc.model_subclass import user_layers
+
+            return user_layers(self)
+        # fgc.ops calls are call events of the graph but not layers (Keras keeps its ops out of model.layers)
+        from fgc.layers.op_layer import OpLayer
+
+        return [layer for layer in self._layers if not isinstance(layer, OpLayer)]
 
     # ------------------------------------------------------------------ config (Keras 3's format)
     def get_config(self) -> dict:
@@ -204,7 +218,8 @@ class Model(ModelAPI, Layer):
                 for v in layer.weights:
                     if id(v) not in seen:
                         seen.add(id(v))
-                        out.append((v, on and v.trainable))
+                        # a frozen sublayer of a subclassed layer freezes the weights it owns
+                        out.append((v, on and v.trainable and getattr(v.layer, "trainable", True)))
         visit(self, self.trainable)
         return out
 
@@ -312,7 +327,7 @@ class Model(ModelAPI, Layer):
 
     def lower(self, b, inputs, params, training=False, call_args=None):
         """Inline this model's layers into builder ``b`` (used by wrappers such as TimeDistributed)."""
-        from fgc.ops import Builder
+        from fgc.primitives import Builder
 
         var_names = {id(spec.variable): name for name, spec in b.graph.params.items()}
 
@@ -325,10 +340,47 @@ class Model(ModelAPI, Layer):
         return walk_with_call_masks(self, list(inputs), call_args, lower_node)
 
     def __call__(self, inputs, **kwargs):
+        if not self.built and _is_subclassed_model(self):
+            from fgc.model_subclass import build_from
+
+            build_from(self, inputs)
         if _is_data(inputs):
             check_kwargs(f"{self.name}.__call__()", kwargs, ("training",))
             return self._call_on_data(inputs)
         return Layer.__call__(self, inputs, **kwargs)
+
+    # ------------------------------------------------------------------ subclassed models (fgc/model_subclass.py)
+    def _build_from_data(self, x):
+        from fgc.model_subclass import build_from
+
+        build_from(self, x)
+
+    def build(self, input_shape=None):
+        """Keras' ``model.build((None, 4))`` for a subclassed model (a functional one is built already)."""
+        if self.built:
+            return
+        from fgc.model_subclass import build_from_shape
+
+        build_from_shape(self, input_shape)
+
+    def compile(self, *args, **kwargs):
+        if not self.built and _is_subclassed_model(self):  # no shape yet: compile once the first data builds it
+            check_kwargs("compile()", kwargs, _COMPILE_ARGUMENTS)
+            self._deferred_compile = (args, kwargs)
+            return
+        return ModelAPI.compile(self, *args, **kwargs)
+
+    def _require_compiled(self, what: str):
+        if self._trainer is None and getattr(self, "_deferred_compile", None) is not None and not self.built:
+            raise ValueError(f"model '{self.name}' is not built yet, so {what}() has nothing to run: call it on data "
+                             f"(fit, predict) or build((None, ...)) first")
+        ModelAPI._require_compiled(self, what)
+
+
+def _is_subclassed_model(model) -> bool:
+    from fgc.layers.op_layer import defines_call
+
+    return defines_call(type(model))
 
 
 def _is_data(x) -> bool:

@@ -1,4 +1,4 @@
-"""Compiler passes over fgc's IR (installed as ``fgc.passes``). Imports only fgc.ir and fgc.ops."""
+"""Compiler passes over fgc's IR (installed as ``fgc.passes``). Imports only fgc.ir and fgc.primitives."""
 from .cancel_transposes import CancelTransposes
 from .cse import CSE
 from .dce import DCE

@@ -1,14 +1,14 @@
 """The autodiff pass: append ``grad/<param>`` outputs, the gradients of the output named ``loss``
 with respect to every trainable param. The algorithm (reverse mode over primitives, one
-vjp per op, accumulation at shared values, unbroadcast once) is ``fgc.ops.autodiff``; it
+vjp per op, accumulation at shared values, unbroadcast once) is ``fgc.primitives.autodiff``; it
 lives with the ops because control-flow primitives (Scan) differentiate their bodies with it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from fgc.ir import Value
-from fgc.ops import Builder
-from fgc.ops.autodiff import NoGradientError, backprop, gradients
+from fgc.primitives import Builder
+from fgc.primitives.autodiff import NoGradientError, backprop, gradients
 
 from .manager import Pass
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fgc.ir import Value
-from fgc.ops import Builder
+from fgc.primitives import Builder
 
 from .manager import Pass
 

@@ -96,17 +96,17 @@ def _evaluate(graph, name):
     from onnx import helper
     from onnx.reference import ReferenceEvaluator
 
-    from fgc import ops
+    from fgc import primitives
     from fgc.export.onnx import Emitter, value_info
 
     d = graph.node(name)
-    opdef = ops.get(d["op"])
+    opdef = primitives.get(d["op"])
     e = Emitter("fold")
     ins = [e.const(_const(graph, v)) for v in d["inputs"]]
     outs = [f"fold_out{i}" for i in range(len(d["outputs"]))]
     try:
         if opdef.emit is not None:
-            opdef.emit(e, ops.view(graph, name), ins, outs)
+            opdef.emit(e, primitives.view(graph, name), ins, outs)
         else:
             from fgc.export.onnx import _onnx_attrs
 

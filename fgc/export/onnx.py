@@ -13,7 +13,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from fgc import ops
+from fgc import primitives
 from fgc.ir import Graph, TensorType, Value
 from fgc.ir.types import onnx_dtype
 
@@ -103,10 +103,10 @@ def emit_nodes(graph: Graph, e: Emitter, params_as_inputs: bool, param_values: d
         elif op in ("layer", "model"):
             raise ValueError(f"internal: {node} is still a layer-level op at export; run the lowering passes first")
         else:
-            opdef = ops.get(op)
+            opdef = primitives.get(op)
             ins = [names[v] for v in d["inputs"]]
             if opdef.emit is not None:
-                opdef.emit(e, ops.view(graph, node), ins, outs)
+                opdef.emit(e, primitives.view(graph, node), ins, outs)
             else:
                 extra = [e.const(np.array(d["attrs"][k], np.int64)) for k in opdef.attr_inputs if k in d["attrs"]]
                 e.node(op, ins + extra, outs, **_onnx_attrs(opdef, d["attrs"]))

@@ -15,7 +15,7 @@ class VerifyError(AssertionError):
 
 def infer_node(graph, name: str):
     """Output types of ``name`` re-derived from its inputs (sources return what they hold)."""
-    from fgc import ops
+    from fgc import primitives
 
     d = graph.node(name)
     if d["op"] in SOURCES:
@@ -23,7 +23,7 @@ def infer_node(graph, name: str):
     in_types = [graph.type_of(v) for v in d["inputs"]]
     if d["op"] in LAYER_OPS:
         return tuple(d["layer"].infer_node(in_types, d["attrs"].get("_call") or {}))
-    return tuple(ops.get(d["op"]).infer(in_types, d["attrs"]))
+    return tuple(primitives.get(d["op"]).infer(in_types, d["attrs"]))
 
 
 def _context(graph, name: str, radius: int = 3) -> str:
@@ -37,7 +37,7 @@ def _context(graph, name: str, radius: int = 3) -> str:
 
 
 def verify(graph) -> None:
-    from fgc import ops
+    from fgc import primitives
 
     def fail(name, msg):
         raise VerifyError(f"{msg}\n{_context(graph, name) if name in graph else ''}")
@@ -47,7 +47,7 @@ def verify(graph) -> None:
     for name in graph.topo_order():
         d = graph.node(name)
         op = d["op"]
-        if op not in SOURCES + LAYER_OPS and op not in ops.OPS:
+        if op not in SOURCES + LAYER_OPS and op not in primitives.OPS:
             fail(name, f"op {op!r} of {name} is not registered")
         edges = sorted((k, src) for src, _, k in graph.nx.in_edges(name, keys=True))
         if edges != [(i, v.node) for i, v in enumerate(d["inputs"])]:

@@ -1,10 +1,10 @@
 """Keras layers (Keras 3 names), their function forms, and the Keras 1/2 spellings the seeds use."""
 from .base import Input, InputLayer, KerasTensor, Layer, Variable
-from .core import Activation, Dense, Dropout, Flatten, Reshape
+from .core import Activation, Dense, Dropout, Flatten, Lambda, Reshape
 from .merge import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average, concatenate,
                     maximum, merge, minimum, multiply, subtract)
 
-__all__ = ["Input", "InputLayer", "KerasTensor", "Layer", "Variable", "Activation", "Dense", "Dropout", "Flatten",
+__all__ = ["Input", "InputLayer", "KerasTensor", "Layer", "Variable", "Activation", "Dense", "Dropout", "Flatten", "Lambda",
            "Reshape", "Add", "Average", "Concatenate", "Maximum", "Minimum", "Multiply", "Subtract", "add",
            "average", "concatenate", "maximum", "merge", "minimum", "multiply", "subtract"]
 from .embedding import Embedding  # noqa: E402

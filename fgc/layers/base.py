@@ -16,6 +16,7 @@ from fgc.naming import check_kwargs, snake_case, unique_name
 from fgc.variables import Variable, tick
 
 from .masks import Mask, check_given_mask, encode, mask_input_count, warn_mask_dropped  # noqa: F401  (Mask: re-exported)
+from .subclassing import check_output_shape, check_weight_args, keras_shapes, takes_kwargs
 
 BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim",
                "weights", "input_length")
@@ -123,11 +124,39 @@ class Layer:
         """Create weights with ``add_weight`` (Keras layout and initializers)."""
 
     def compute_output_types(self, input_types: list[TensorType], node_attrs=None) -> list[TensorType]:
-        raise NotImplementedError
+        if not _is_subclassed(self):
+            raise NotImplementedError
+        training = bool((node_attrs or {}).get("training"))
+        types = self._trace(input_types, training).output_types(input_types, self.weights)
+        if hasattr(self, "compute_output_shape"):  # the user's own shape rule must agree with what call computes
+            check_output_shape(self, input_types, types)
+        return types
 
     def lower(self, b, inputs, params: dict, training: bool = False, call_args=None):
         """Emit primitives with builder ``b``; ``params`` maps weight name to its Value."""
-        raise NotImplementedError
+        if not _is_subclassed(self):
+            raise NotImplementedError
+        given = (call_args or {}).get("training")
+        trace = self._trace([b.type(v) for v in inputs], bool(training if given is None else given))
+        return trace.lower(b, inputs, params)
+
+    # ------------------------------------------------------------------ subclassed layers (Keras' ``call``)
+    def _trace(self, input_types, training: bool):
+        """The trace of ``call`` for inputs of these types (Keras shapes) and this training flag, made once."""
+        from .op_layer import Trace
+
+        traces = self.__dict__.setdefault("_traces", {})
+        key = (tuple((t.keras_shape(), t.dtype) for t in input_types), training)
+        if key not in traces:
+            trace = Trace(self, input_types, training)
+            trace.run(lambda args: self._invoke_call(args, training), getattr(self, "_call_structure", None))
+            traces[key] = trace
+        return traces[key]
+
+    def _invoke_call(self, args, training: bool):
+        params = inspect.signature(self.call).parameters
+        kwargs = {"training": training} if "training" in params or takes_kwargs(params) else {}
+        return self.call(args, **kwargs)
 
     # Keras config keys of features fgc does not implement, with the one value fgc accepts (Keras'
     # default): get_config writes them so the keys match Keras', from_config refuses any other value.
@@ -160,24 +189,49 @@ class Layer:
         build_layer_from_config(self, config)
 
     # ------------------------------------------------------------------ weights
-    def add_weight(self, name, shape, initializer="glorot_uniform", trainable=True, dtype=None) -> Variable:
-        shape = tuple(int(d) for d in shape)
-        value = np.asarray(initializers.get(initializer)(shape), dtype=numpy_dtype(dtype or self.dtype))
-        var = Variable(value.reshape(shape), name, self, trainable)
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, autocast=True, regularizer=None,
+                   constraint=None, aggregation="none", overwrite_with_gradient=False, name=None) -> Variable:
+        """Keras 3's signature; fgc's built-in layers also use ``add_weight(name, shape, initializer)``."""
+        if isinstance(shape, str):  # fgc's positional form: add_weight(name, shape, initializer, trainable=...)
+            name, shape, initializer, dtype = shape, initializer, dtype, None
+        check_weight_args(self, name, regularizer, constraint, overwrite_with_gradient)
+        dtype = canonical_dtype(dtype or self.dtype)
+        if initializer is None:  # Keras: glorot_uniform for floats, zeros otherwise
+            initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
+        shape = () if shape is None else tuple(int(d) for d in shape)
+        if name is None:
+            name = f"variable_{len(self._weights)}" if self._weights else "variable"
+        value = np.asarray(initializers.get(initializer)(shape), dtype=numpy_dtype(dtype))
+        var = Variable(value.reshape(shape), name, self, bool(trainable))
         self._weights.append(var)
         return var
 
     @property
     def weights(self) -> list[Variable]:
-        return list(self._weights)
+        if not _is_subclassed(self):
+            return list(self._weights)
+        # Keras: the layer's own weights, then those of the layers tracked as its attributes
+        from .op_layer import tracked_layers
+
+        out, seen = list(self._weights), {id(w) for w in self._weights}
+        for sub in tracked_layers(self):
+            for w in sub.weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    def _weight_trainable(self, w) -> bool:
+        # a weight of a frozen sublayer (subclassed layers) is frozen too
+        return w.trainable and self.trainable and (w.layer is self or getattr(w.layer, "trainable", True))
 
     @property
     def trainable_weights(self) -> list[Variable]:
-        return [w for w in self.weights if w.trainable and self.trainable]
+        return [w for w in self.weights if self._weight_trainable(w)]
 
     @property
     def non_trainable_weights(self) -> list[Variable]:
-        return [w for w in self.weights if not (w.trainable and self.trainable)]
+        return [w for w in self.weights if not self._weight_trainable(w)]
 
     def get_weights(self) -> list[np.ndarray]:
         return [w.numpy() for w in self.weights]
@@ -219,19 +273,26 @@ class Layer:
     # ------------------------------------------------------------------ calling
     def __call__(self, inputs, **kwargs):
         check_kwargs(f"{self.name}.__call__()", kwargs, self.call_kwargs)
+        from .eager import call_on_arrays, is_array_data
+
+        if is_array_data(inputs):  # Keras runs a layer called on arrays at once
+            return call_on_arrays(self, inputs, kwargs)
         given_mask = kwargs.pop("mask", None)
         tensors = flatten(inputs)
         for i, t in enumerate(tensors):
             if not isinstance(t, KerasTensor):
                 raise TypeError(f"layer '{self.name}' was called on {type(t).__name__} (input {i}); call layers on "
-                                f"symbolic tensors from fgc.Input(...) or other layers. To run a model on data, "
-                                f"use model.predict(x) or model(x)")
+                                f"symbolic tensors from fgc.Input(...) or other layers, or on numpy arrays (all of "
+                                f"its inputs) to compute it at once")
         if given_mask is not None:
             given_mask = check_given_mask(self, given_mask, tensors)
         in_types = [t.type for t in tensors]
+        if _is_subclassed(self):
+            _check_traceable(self)
+            self._call_structure = inputs
         try:
             if not self.built:
-                self.build(in_types)
+                self.build(keras_shapes(inputs) if _is_subclassed(self) else in_types)
                 self.built = True
                 if self._initial_weights is not None:
                     self.set_weights(self._initial_weights)
@@ -296,7 +357,8 @@ class Layer:
         return self.compute_output_types(in_types, node_attrs=call_args)
 
     def _returns_list(self) -> bool:
-        return False
+        traces = self.__dict__.get("_traces")
+        return bool(traces) and next(iter(traces.values())).multi_output
 
     # ------------------------------------------------------------------ call events
     def _node(self, index: int) -> Node:
@@ -361,6 +423,22 @@ class Layer:
 def dtype_policy(dtype: str) -> dict:
     """A layer's dtype as Keras 3.15 writes it: a serialized DTypePolicy."""
     return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype}, "registered_name": None}
+
+
+def _is_subclassed(layer) -> bool:
+    from .op_layer import defines_call
+
+    return defines_call(type(layer))
+
+
+def _check_traceable(layer) -> None:
+    # a subclassed model is traced as a whole (fgc/model_subclass.py); only built-in layers are refused here
+    builtin = next((k for k in type(layer).__mro__ if k is not Layer and "lower" in vars(k)
+                    and k.__module__.startswith("fgc.layers.")), None)
+    if builtin is not None:
+        raise TypeError(f"{type(layer).__name__} overrides call() of the built-in layer {builtin.__name__}, which fgc "
+                        f"lowers without a call(); subclass fgc.layers.Layer instead and use "
+                        f"layers.{builtin.__name__}(...) as a sublayer inside call()")
 
 
 def _describe(v):

@@ -27,7 +27,7 @@ import numpy as np
 
 from fgc import activations
 from fgc.ir.types import ShapeError, TensorType, fresh_symbol, is_float
-from fgc.ops.conv import out_dim, same_pads
+from fgc.primitives.conv import out_dim, same_pads
 
 from .base import InputLayer, Layer, flatten
 from .config import NO_REGULARIZERS

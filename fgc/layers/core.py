@@ -1,6 +1,8 @@
 """Dense, Activation, Dropout, Flatten, Reshape."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from fgc import activations
@@ -87,7 +89,7 @@ class Dropout(Layer):
     """Identity at inference; in training, zeroes a fraction ``rate`` and scales the rest by 1/(1-rate).
 
     ``seed`` (or, without one, a seed drawn from ``set_random_seed``'s stream when the layer is made)
-    makes the masks reproducible (fgc/ops/random_ops.py). ``noise_shape`` shares one mask along the
+    makes the masks reproducible (fgc/primitives/random_ops.py). ``noise_shape`` shares one mask along the
     axes where it is 1 (None: the input's size)."""
 
     supports_masking = True
@@ -128,7 +130,7 @@ class Dropout(Layer):
         return self.noise_shape[0] != 1, tuple(dims)
 
     def lower(self, b, inputs, params, training=False, call_args=None):
-        from fgc.ops.random_ops import dropout, dropout_mask
+        from fgc.primitives.random_ops import dropout, dropout_mask
 
         x = inputs[0]
         if not training or self.rate == 0:
@@ -174,7 +176,7 @@ class Reshape(Layer):
             raise ValueError(f"Reshape target_shape {self.target_shape}: dims must be positive, with at most one -1")
 
     def compute_output_types(self, input_types, node_attrs=None):
-        from fgc.ops import get
+        from fgc.primitives import get
 
         x = _one_input(self, input_types)
         # The batch dim is symbolic, so the primitive's element count check cannot see a mismatch
@@ -201,3 +203,63 @@ CASES = [
     (Flatten, dict(), [("N", 2, 3)], ("N", 6), 0),
     (Reshape, dict(target_shape=(3, 2)), [("N", 6)], ("N", 3, 2), 0),
 ]
+
+
+class Lambda(Layer):
+    """``Lambda(function, output_shape=None, mask=None, arguments=None)``: ``function(inputs, **arguments)``
+    written with ``fgc.ops`` (or operators), traced like a subclassed layer's ``call``."""
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError(f"Lambda needs a callable, got {type(function).__name__}: {function!r}")
+        if mask is not None:
+            raise NotImplementedError("Lambda(mask=...) is not supported by fgc yet; leave mask=None")
+        if arguments is not None and not isinstance(arguments, dict):
+            raise TypeError(f"Lambda arguments must be a dict of keyword arguments, got {type(arguments).__name__}")
+        self.function, self.arguments, self.mask = function, dict(arguments or {}), None
+        self._output_shape = output_shape
+        params = inspect.signature(function).parameters
+        self._fn_takes_training = "training" in params
+
+    def call(self, inputs, training=None):
+        kwargs = dict(self.arguments)
+        if self._fn_takes_training:
+            kwargs["training"] = training
+        return self.function(inputs, **kwargs)
+
+    def compute_output_types(self, input_types, node_attrs=None):
+        types = super().compute_output_types(input_types, node_attrs)
+        if callable(self._output_shape):  # Keras: a function of the full input shape, batch axis included
+            shapes = [t.keras_shape() for t in input_types]
+            declared = self._output_shape(shapes[0] if len(shapes) == 1 else shapes)
+            _check_declared_shape(self._output_shape, tuple(declared), types[0].keras_shape())
+        elif self._output_shape is not None:  # a tuple: the shape without the batch axis
+            _check_declared_shape(self._output_shape, tuple(self._output_shape), types[0].keras_shape()[1:])
+        return types
+
+    def get_config(self):
+        from .function_config import serialize_function
+
+        config = {**super().get_config(), "function": serialize_function(self.function),
+                  "arguments": dict(self.arguments)}
+        if self._output_shape is not None:
+            config["output_shape"] = serialize_function(self._output_shape) if callable(self._output_shape) \
+                else self._output_shape
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None, safe_mode=True):
+        """Keras' rule: a Python lambda is stored as bytecode and only loads with ``safe_mode=False``."""
+        from .function_config import deserialize_function
+
+        config = dict(config)
+        config["function"] = deserialize_function(config["function"], custom_objects, safe_mode)
+        if isinstance(config.get("output_shape"), dict):
+            config["output_shape"] = deserialize_function(config["output_shape"], custom_objects, safe_mode)
+        return cls(**config)
+
+
+def _check_declared_shape(given, declared, got):
+    if len(declared) != len(got) or any(d is not None and g is not None and d != g for d, g in zip(declared, got)):
+        raise ShapeError(f"Lambda output_shape {given!r} declares {declared}, but the function computes {got}")

@@ -158,7 +158,7 @@ class Concatenate(Layer):
         return concat_mask(list(inputs), list(mask), self.axis)
 
     def compute_output_types(self, input_types, node_attrs=None):
-        from fgc.ops import get
+        from fgc.primitives import get
 
         if len(input_types) < 2:
             raise ShapeError(f"Concatenate takes a list of at least 2 tensors, got {len(input_types)}")

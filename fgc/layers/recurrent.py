@@ -125,10 +125,10 @@ class _RNN(Layer):
 
     def _dropout_mask(self, b, x, width, rate):
         """One mask per sequence, the same at every step (Keras' RNN dropout): kept units scaled by 1/(1-rate)."""
-        from fgc.ops.random_ops import dropout_mask
+        from fgc.primitives.random_ops import dropout_mask
 
         shape_of_mask = b.BatchFill(x, dims=(width,), dtype=b.type(x).dtype, value=1.0)
-        return dropout_mask(b, shape_of_mask, rate, self._seed)   # seeded by the layer (fgc/ops/random_ops.py)
+        return dropout_mask(b, shape_of_mask, rate, self._seed)   # seeded by the layer (fgc/primitives/random_ops.py)
 
     def _lower_scan(self, b, x, params, mask=None, save_states=True):
         dtype = b.type(x).dtype
@@ -224,7 +224,7 @@ class _RNN(Layer):
 
 
 def _body_builder(body, layer):
-    from fgc.ops import Builder
+    from fgc.primitives import Builder
 
     return Builder(body, "cell", layer)
 

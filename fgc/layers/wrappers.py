@@ -2,7 +2,7 @@
 
 The time axis is folded into the batch: (N, T, ...) -> (N*T, ...) -> the inner layer's lowering
 -> (N, T, ...'). Sizes are taken at run time where N or T are symbolic (FoldTime /
-UnfoldTimeLike in fgc/ops/conv.py), so a sequence of unknown length works. The wrapper owns no
+UnfoldTimeLike in fgc/primitives/conv.py), so a sequence of unknown length works. The wrapper owns no
 weights of its own: it reads the inner layer's (a model called through TimeDistributed shares its
 weights with every other call of that model).
 

@@ -1,6 +1,19 @@
-"""Primitives: ONNX-level ops, each with a shape rule, a vjp (or a reason it has none) and an emission."""
-from . import control, conv, elementwise, linalg, random_ops, recurrent_ops, reduce, shape_ops  # noqa: F401  (registration)
-from .builder import Builder
-from .registry import OPS, OpDef, OpView, get, primitive, view
+"""``fgc.ops``: Keras 3's ``keras.ops`` for fgc.
 
-__all__ = ["Builder", "OPS", "OpDef", "OpView", "get", "primitive", "view"]
+On symbolic tensors (from ``fgc.Input`` or inside a subclassed layer's ``call``) an op records
+the primitives it is made of, so models built from ops train and export like any other; on
+arrays it computes the same definition at once with onnxruntime and returns numpy arrays.
+"""
+from .core import convert_to_tensor, is_tensor
+from .nn import (elu, gelu, hard_sigmoid, hard_silu, hard_swish, leaky_relu, log_sigmoid, log_softmax, one_hot, relu,
+                 relu6, selu, sigmoid, silu, softmax, softplus, softsign, swish, top_k)
+from .numpy import (abs, absolute, add, all, amax, amin, any, arange, argmax, argmin, cast, ceil, clip, cumsum,
+                    divide, dot, einsum, equal, erf, exp, expm1, eye, floor, floor_divide, full, greater,
+                    greater_equal, less, less_equal, log, log1p, logical_and, logical_not, logical_or, logsumexp,
+                    matmul, max, maximum, mean, min, minimum, mod, multiply, negative, norm, not_equal, ones,
+                    ones_like, power, reciprocal, round, rsqrt, sign, sqrt, square, std, stop_gradient, subtract,
+                    sum, tanh, true_divide, var, where, zeros, zeros_like)
+from .shape import (concatenate, expand_dims, flip, getitem, moveaxis, ndim, pad, repeat, reshape, shape, size,
+                    split, squeeze, stack, take, take_along_axis, tile, transpose)
+
+from . import operators as _operators  # noqa: F401,E402  (installs the tensor operators)

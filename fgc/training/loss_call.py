@@ -23,7 +23,7 @@ def _elementwise(loss: Loss, y_true: np.ndarray, y_pred: np.ndarray):
 
     from fgc.export.onnx import to_onnx
     from fgc.ir import Graph, TensorType
-    from fgc.ops import Builder
+    from fgc.primitives import Builder
 
     g = Graph(f"{loss.name}_call")
     t = g.add_input("y_true", TensorType(y_true.shape, y_true.dtype.name))

@@ -92,7 +92,7 @@ def _weighted_reports(b, key, metric, target, pred, sw):
 
 def add_losses_and_metrics(graph, compiled, spec: StepSpec):
     """Append targets, sample weights, losses and metrics; returns the total-loss Value."""
-    from fgc.ops import Builder
+    from fgc.primitives import Builder
 
     b = Builder(graph, "loss")
     total, reports, weighted = None, [], []
@@ -160,7 +160,7 @@ def _size(graph, name: str) -> int:
 
 def _flatten_params(graph, names, spec: StepSpec):
     """Replace trainable param reads by slices of one flat input ``params``."""
-    from fgc.ops import Builder
+    from fgc.primitives import Builder
 
     b = Builder(graph, "params")
     total = sum(int(np.prod(graph.params[n].shape)) for n in names)
@@ -184,9 +184,9 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
 
     ``layouts`` (weight name -> permutation) applies the weight layouts another step graph of the
     model chose (``stored_layouts``); None chooses them here (passes/param_layouts.py)."""
-    from fgc.ops import Builder
+    from fgc.primitives import Builder
     from fgc.passes import CancelTransposes, ParamLayouts, PassManager, lowering_pipeline, optimization_pipeline
-    from fgc.ops.autodiff import gradients
+    from fgc.primitives.autodiff import gradients
 
     graph = model.to_graph()
     graph.guarded = True  # out-of-range ids computed in the graph are counted (check/ outputs), see Embedding

@@ -173,9 +173,10 @@ def test_nested_python_lists_are_a_batch():
     np.testing.assert_array_equal(model.predict([np.array([[1.0, -2.0, 3.0, -4.0]])]), [[1, 0, 3, 0]])
 
 
-def test_calling_a_layer_on_arrays_points_to_predict():
-    with pytest.raises(TypeError, match=r"was called on ndarray .*use model\.predict\(x\) or model\(x\)"):
-        layers.Dense(3)(np.zeros((2, 3)))
+def test_calling_a_layer_on_arrays_and_tensors_at_once_is_an_error():
+    # on arrays alone a layer computes at once (Keras' eager call: tests/layers/test_eager_layer_calls.py)
+    with pytest.raises(TypeError, match=r"was called on ndarray \(input 1\).*or on numpy arrays"):
+        layers.Add()([Input(shape=(3,)), np.zeros((2, 3))])
 
 
 def test_model_needs_inputs_and_outputs():

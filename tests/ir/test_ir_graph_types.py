@@ -4,7 +4,7 @@ import pytest
 
 from fgc.ir import Graph, ShapeError, TensorType, Value, attrs_key, canonical_dtype, verify
 from fgc.ir.types import broadcast_shapes, dims_compatible, product
-from fgc.ops import Builder
+from fgc.primitives import Builder
 
 
 def test_tensor_type_text_and_keras_shape():

@@ -2,7 +2,7 @@
 import fgc
 from fgc import Input, Model, layers
 from fgc.ir import Graph, TensorType, op_path
-from fgc.ops import Builder
+from fgc.primitives import Builder
 
 
 def _tiny():

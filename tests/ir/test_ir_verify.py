@@ -5,7 +5,7 @@ from fgc import Input, Model, layers
 from fgc.compiler import inference_graph
 from fgc.ir import Graph, ParamSpec, TensorType, Value, VerifyError, verify
 from fgc.ir.printer import print_node
-from fgc.ops import Builder
+from fgc.primitives import Builder
 
 
 def _graph():

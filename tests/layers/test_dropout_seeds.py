@@ -13,7 +13,7 @@ import fgc
 from fgc import layers
 from fgc.export.onnx import to_onnx
 from fgc.ir import Graph, TensorType
-from fgc.ops import Builder
+from fgc.primitives import Builder
 
 # One script, run here and in a subprocess: build, fit and return the weights.
 SCRIPT = textwrap.dedent("""

@@ -2,7 +2,7 @@ import numpy as np
 
 from fgc import Input, Model, layers
 from fgc.ir import Graph, TensorType, op_path, verify
-from fgc.ops import Builder
+from fgc.primitives import Builder
 from fgc.passes import FuseConvBias
 
 

@@ -35,6 +35,6 @@ def test_lower_layers_training_form_keeps_dropout(graph_before):
     g = graph_before(_model(), "lower_layers")
     LowerLayers(training=True).run(g)
     verify(g)
-    # the output is Where(kept, x / (1 - rate), 0), from Dropout's mask output (fgc/ops/random_ops.py)
+    # the output is Where(kept, x / (1 - rate), 0), from Dropout's mask output (fgc/primitives/random_ops.py)
     assert op_path(g) == "MatMul -> Add -> Relu -> Dropout -> Where -> MatMul -> Add -> Softmax"
     assert "Dropout(%d1/Relu) {layer_seed=" in str(g) and "ratio=0.5" in str(g)

@@ -5,8 +5,8 @@ import pytest
 
 from fgc import Input, Model, layers
 from fgc.ir import Graph, TensorType, verify
-from fgc.ops import Builder
-from fgc.ops.autodiff import gradients
+from fgc.primitives import Builder
+from fgc.primitives.autodiff import gradients
 from fgc.passes import SinkActivations
 
 ACTS = {"Relu": lambda x: np.maximum(x, 0), "Sigmoid": lambda x: 1 / (1 + np.exp(-x)), "Tanh": np.tanh}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgc.ir.types import TensorType, normalize_axis
+from fgc.ir.types import ShapeError, TensorType, normalize_axis
 
 from .registry import primitive
 
@@ -79,3 +79,34 @@ def _size_of_emit(e, n, ins, outs):
 
 primitive("SizeOf", lambda types, attrs: [TensorType((), types[0].dtype)], nondiff="shape metadata",
           emit=_size_of_emit)
+
+
+# ---------------------------------------------------------------- scans and selections (fgc.ops.cumsum, top_k)
+def _cumsum_infer(types, attrs):
+    normalize_axis(attrs["axis"], types[0].rank)
+    return [types[0]]
+
+
+def _cumsum_vjp(b, n, gs):
+    # d(cumsum)/dx sums the cotangent over every later position: a reversed cumulative sum
+    return [b.CumSum(gs[0], axis=n.attrs["axis"], reverse=1 - n.attrs.get("reverse", 0))]
+
+
+primitive("CumSum", _cumsum_infer, _cumsum_vjp, attr_inputs=("axis",))
+
+
+def _top_k_infer(types, attrs):
+    x = types[0]
+    if not isinstance(x.shape[-1], int) or not 1 <= attrs["k"] <= x.shape[-1]:
+        raise ShapeError(f"top_k needs 1 <= k <= the last dim, got k={attrs['k']} for shape {x.shape}")
+    shape = x.shape[:-1] + (attrs["k"],)
+    return [x.with_shape(shape), x.with_shape(shape).with_dtype("int64")]
+
+
+def _top_k_emit(e, n, ins, outs):
+    e.node("TopK", [ins[0], e.const(np.array([n.attrs["k"]], np.int64))], outs, axis=-1, largest=1,
+           sorted=n.attrs.get("sorted", 1))
+
+
+# The values are re-read with GatherElements by fgc.ops.top_k, so gradients flow through that.
+primitive("TopK", _top_k_infer, nondiff="selection; differentiate the gathered values", emit=_top_k_emit)

@@ -12,7 +12,7 @@ import pytest
 
 from fgc.export.onnx import to_onnx
 from fgc.ir import Graph, TensorType, verify
-from fgc.ops import Builder
+from fgc.primitives import Builder
 from fgc.passes.autodiff import NoGradientError, gradients
 
 

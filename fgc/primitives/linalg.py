@@ -69,3 +69,50 @@ def _softmax_infer(types, attrs):
 
 primitive("Softmax", _softmax_infer, _softmax_vjp)
 primitive("LogSoftmax", _softmax_infer, _log_softmax_vjp)
+
+
+# ---------------------------------------------------------------- Einsum (fgc.ops.einsum)
+def _einsum_terms(equation: str):
+    """('ij,jk', 'ik') -> (['ij', 'jk'], 'ik'); explicit output, letters only (no '...')."""
+    lhs, _, out = equation.replace(" ", "").partition("->")
+    return lhs.split(","), out
+
+
+def _einsum_infer(types, attrs):
+    terms, out = _einsum_terms(attrs["equation"])
+    if len(terms) != len(types):
+        raise ShapeError(f"einsum '{attrs['equation']}' names {len(terms)} operands, got {len(types)}")
+    sizes: dict = {}
+    for term, t in zip(terms, types):
+        if len(term) != t.rank:
+            raise ShapeError(f"einsum '{attrs['equation']}': '{term}' has {len(term)} indices for a rank-{t.rank} operand")
+        for letter, dim in zip(term, t.shape):
+            known = sizes.setdefault(letter, dim)
+            if not dims_compatible(known, dim):
+                raise ShapeError(f"einsum '{attrs['equation']}': index '{letter}' is {known} in one operand, {dim} in another")
+            if isinstance(dim, int) and dim != 1 or not isinstance(known, int):
+                sizes[letter] = dim if isinstance(dim, int) else known
+    if len({t.dtype for t in types}) != 1:
+        raise ShapeError(f"einsum operands have different dtypes {[t.dtype for t in types]}")
+    return [types[0].with_shape(tuple(sizes[c] for c in out))]
+
+
+def _einsum_vjp(b, n, gs):
+    # d/dA_i of sum(g * einsum(terms -> out)) is einsum(out, other terms -> term_i); an index summed only
+    # inside term_i is left out of that einsum and broadcast back (its entries all get the same cotangent).
+    terms, out = _einsum_terms(n.attrs["equation"])
+    grads = []
+    for i, term in enumerate(terms):
+        others = [t for j, t in enumerate(terms) if j != i]
+        if len(set(term)) != len(term):
+            raise NotImplementedError(f"gradient of einsum '{n.attrs['equation']}' (an index repeated in operand {i})")
+        kept = "".join(c for c in term if c in set(out).union(*others))
+        eq = ",".join([out, *others]) + "->" + kept
+        g = b.Einsum(gs[0], *[v for j, v in enumerate(n.inputs) if j != i], equation=eq)
+        if kept != term:
+            g = b.ExpandLike(b.Unsqueeze(g, axes=tuple(k for k, c in enumerate(term) if c not in kept)), n.inputs[i])
+        grads.append(g)
+    return grads
+
+
+primitive("Einsum", _einsum_infer, _einsum_vjp)

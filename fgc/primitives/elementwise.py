@@ -126,3 +126,6 @@ def _where_vjp(b, n, gs):
 
 
 primitive("Where", _where_infer, _where_vjp)
+
+# fgc.ops.stop_gradient: the identity with no gradient
+primitive("StopGradient", same_type, nondiff="stop_gradient", emit=lambda e, n, ins, outs: e.node("Identity", ins, outs))

@@ -5,10 +5,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from fgc import ops
+from fgc import primitives
 from fgc.export.onnx import to_onnx
 from fgc.ir import Graph, ShapeError, TensorType, Value, verify
-from fgc.ops import Builder
+from fgc.primitives import Builder
 
 _erf = np.vectorize(math.erf)
 
@@ -178,15 +178,15 @@ def test_shape_rule_errors(build, match):
 
 
 def test_every_primitive_has_a_shape_rule_and_a_gradient_story():
-    assert len(ops.OPS) > 40
-    for name, opdef in ops.OPS.items():
+    assert len(primitives.OPS) > 40
+    for name, opdef in primitives.OPS.items():
         assert callable(opdef.infer), name
         assert opdef.vjp is not None or opdef.nondiff, name
 
 
 def test_registering_twice_or_without_vjp_is_refused():
     with pytest.raises(ValueError, match=r"registered twice"):
-        ops.primitive("Relu", lambda t, a: t, nondiff="x")
+        primitives.primitive("Relu", lambda t, a: t, nondiff="x")
     with pytest.raises(ValueError, match=r"needs a vjp or a non-differentiable reason"):
-        ops.primitive("BrandNewOp", lambda t, a: t)
-    assert "BrandNewOp" not in ops.OPS
+        primitives.primitive("BrandNewOp", lambda t, a: t)
+    assert "BrandNewOp" not in primitives.OPS

@@ -18,11 +18,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from fgc import ops
+from fgc import primitives
 from fgc.export.onnx import to_onnx
 from fgc.ir import Graph, TensorType, Value, verify
 from fgc.ir.types import canonical_dtype, is_float
-from fgc.ops import Builder
+from fgc.primitives import Builder
 from fgc.passes.autodiff import gradients
 
 
@@ -148,6 +148,12 @@ case("Squeeze", "middle", [_normal(2, 1, 3)], lambda b, x: b.Squeeze(x, axes=(1,
 case("Transpose", "rank3", [_normal(2, 3, 4)], lambda b, x: b.Transpose(x, perm=(2, 0, 1)))
 case("Concat", "three", [_normal(2, 1), _normal(2, 3), _normal(2, 2)], lambda b, x, y, z: b.Concat(x, y, z, axis=1))
 case("Concat", "same_value_twice", [_normal(2, 3), _normal(1, 3)], lambda b, x, y: b.Concat(x, y, x, axis=0))
+case("CumSum", "axis1", [_normal(2, 4)], lambda b, x: b.CumSum(x, axis=1))
+case("CumSum", "reverse_axis0", [_normal(3, 2)], lambda b, x: b.CumSum(x, axis=0, reverse=1))
+case("Einsum", "matmul", [_normal(2, 3), _normal(3, 4)], lambda b, x, y: b.Einsum(x, y, equation="ij,jk->ik"))
+case("Einsum", "batched_transposed", [_normal(2, 3, 4), _normal(4, 5)], lambda b, x, y: b.Einsum(x, y, equation="bij,jk->bki"))
+case("Einsum", "row_sums", [_normal(3, 4)], lambda b, x: b.Einsum(x, equation="ij->i"))
+case("Einsum", "outer_and_diagonal_out", [_normal(3), _normal(3)], lambda b, x, y: b.Einsum(x, y, equation="i,j->ij"))
 case("Concat", "symbolic_batch", [_normal(3, 2), _normal(3, 1)], lambda b, x, y: b.Concat(x, y, axis=-1),
      symbolic=(0, 1))
 case("Slice", "two_axes", [_normal(4, 5)], lambda b, x: b.Slice(x, starts=(1, -3), ends=(3, 2**62), axes=(0, 1)))
@@ -169,7 +175,7 @@ case("ScatterND", "add_repeated", [_normal(5, 3), np.array([[1], [3], [1], [0]],
 case("ScatterND", "overwrite", [_normal(5, 3), np.array([[4], [1]], np.int64), _normal(2, 3)],
      lambda b, d, i, u: b.ScatterND(d, i, u))
 
-# ---------------------------------------------------------------- control (registered by fgc.ops.control)
+# ---------------------------------------------------------------- control (registered by fgc.primitives.control)
 case("Split", "two", [_normal(2, 6)], lambda b, x: b.Split(x, axis=1, sizes=(2, 4)))
 case("Split", "one_output_unused_by_loss", [_normal(5, 2)], lambda b, x: b.Split(x, axis=0, sizes=(2, 3))[1])
 
@@ -319,7 +325,7 @@ def _gradcheck(c: Case) -> None:
 
 
 def _diff_ops():
-    return sorted(name for name, d in ops.OPS.items() if d.vjp is not None)
+    return sorted(name for name, d in primitives.OPS.items() if d.vjp is not None)
 
 
 def _params():
@@ -343,7 +349,7 @@ def test_every_differentiable_primitive_has_a_case():
 
 
 def test_every_primitive_has_a_vjp_or_a_nondiff_reason():
-    for name, d in ops.OPS.items():
+    for name, d in primitives.OPS.items():
         assert d.infer is not None, name
         assert (d.vjp is not None) or bool(d.nondiff), f"primitive {name!r} has neither a vjp nor a nondiff reason"
         assert not (d.vjp is not None and d.nondiff), f"primitive {name!r} has both a vjp and a nondiff reason"
@@ -351,8 +357,8 @@ def test_every_primitive_has_a_vjp_or_a_nondiff_reason():
 
 def test_registering_a_primitive_without_vjp_or_reason_fails():
     with pytest.raises(ValueError, match="needs a vjp or a non-differentiable reason"):
-        ops.primitive("_NoRuleAtAll_", lambda t, a: t)
-    assert "_NoRuleAtAll_" not in ops.OPS
+        primitives.primitive("_NoRuleAtAll_", lambda t, a: t)
+    assert "_NoRuleAtAll_" not in primitives.OPS
 
 
 # ================================================================= special cases
@@ -414,12 +420,12 @@ def test_the_check_catches_a_wrong_vjp(monkeypatch):
     """Sensitivity of the harness itself: a tanh whose vjp forgets the derivative must fail."""
     import dataclasses
 
-    wrong = dataclasses.replace(ops.OPS["Tanh"], vjp=lambda b, n, gs: [gs[0]])
-    monkeypatch.setitem(ops.OPS, "Tanh", wrong)
+    wrong = dataclasses.replace(primitives.OPS["Tanh"], vjp=lambda b, n, gs: [gs[0]])
+    monkeypatch.setitem(primitives.OPS, "Tanh", wrong)
     with pytest.raises(AssertionError, match="finite difference"):
         _gradcheck(CASES["Tanh"][0][1])
     # and a broadcast operand whose cotangent is not reduced to its shape
-    bad_add = dataclasses.replace(ops.OPS["Add"], vjp=lambda b, n, gs: [gs[0], b.Mul(gs[0], 2.0)])
-    monkeypatch.setitem(ops.OPS, "Add", bad_add)
+    bad_add = dataclasses.replace(primitives.OPS["Add"], vjp=lambda b, n, gs: [gs[0], b.Mul(gs[0], 2.0)])
+    monkeypatch.setitem(primitives.OPS, "Add", bad_add)
     with pytest.raises(AssertionError):
         _gradcheck(dict(CASES["Add"])["lead_and_ones"])

@@ -1,0 +1,105 @@
+"""Subclassed models: ``class M(fgc.Model)`` with layers made in ``__init__`` and a ``call``.
+
+On first use (data given to fit / predict / a call, ``build(shape)``, or a call on symbolic tensors)
+the model makes Inputs of that shape and records ``call`` as one traced layer (``CallOf``), the
+same machinery as subclassed layers; from then on it is a functional model of one node, so
+compile / fit / evaluate / predict / export work unchanged. The layers it tracks (attributes) are
+its ``layers``, and their weights are its weights.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fgc.layers.base import Input, KerasTensor, Layer
+from fgc.layers.op_layer import tracked_layers
+from fgc.naming import unique_name
+
+# Model attributes that hold its own bookkeeping, not layers the user assigned
+_INTERNAL = ("_layers", "_stack", "_call_wrapper", "_nodes")
+
+
+class CallOf(Layer):
+    """A subclassed model's ``call`` as one traced layer, owning the model's weights."""
+
+    def __init__(self, model):
+        super().__init__(name=unique_name(f"{model.name}_call"))
+        self._model = model
+
+    def call(self, inputs, training=None):
+        return Layer._invoke_call(self._model, inputs, bool(training))
+
+    @property
+    def weights(self):
+        return model_weights(self._model)
+
+    def _trainable_state(self) -> dict:
+        state = {}
+        for layer in user_layers(self._model):
+            state.update(layer._trainable_state())
+        return state
+
+
+def user_layers(model) -> list:
+    return tracked_layers(model, exclude=_INTERNAL)
+
+
+def model_weights(model) -> list:
+    out, seen = list(model._weights), {id(w) for w in model._weights}
+    for layer in user_layers(model):
+        for w in layer.weights:
+            if id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+    return out
+
+
+def init_subclassed(model) -> None:
+    model._layers = []
+    model._call_wrapper = None
+    model._deferred_compile = None
+    model.built = False
+    if "train_step" in {n for k in type(model).__mro__ if k.__module__.split(".")[0] != "fgc" for n in vars(k)}:
+        raise NotImplementedError(f"{type(model).__name__} overrides train_step: fgc compiles the whole train step "
+                                  f"(forward, loss, backward, optimizer) into one ONNX graph and does not run a "
+                                  f"Python train_step. Override call() and use compile(loss=...) instead")
+
+
+def _input_for(array_or_tensor, name=None):
+    if isinstance(array_or_tensor, KerasTensor):
+        return Input(shape=array_or_tensor.shape[1:], dtype=array_or_tensor.dtype, name=name)
+    arr = np.asarray(array_or_tensor)
+    if arr.ndim == 0:
+        raise ValueError("a subclassed model builds from its first data, which needs a batch axis; got a scalar")
+    dtype = "float32" if arr.dtype.kind == "f" else ("int32" if arr.dtype.kind in "iu" else arr.dtype.name)
+    return Input(shape=arr.shape[1:], dtype=dtype, name=name)
+
+
+def build_from(model, x) -> None:
+    """Record ``call`` on Inputs shaped like ``x`` (arrays or tensors; one, a list, or a dict of them)."""
+    if isinstance(x, dict):
+        inputs = {k: _input_for(v, name=k) for k, v in x.items()}
+    elif isinstance(x, (list, tuple)):
+        inputs = [_input_for(v) for v in x]
+    else:
+        inputs = _input_for(x)
+    _record(model, inputs)
+
+
+def build_from_shape(model, input_shape) -> None:
+    """``model.build((None, 4))``: batch axis first; a list of shapes for several inputs."""
+    def spec(shape):
+        shape = tuple(shape)
+        if len(shape) < 2:
+            raise ValueError(f"build() needs the batch shape with the batch axis first, e.g. (None, 4); got {shape}")
+        return Input(shape=shape[1:])
+    several = isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], (list, tuple))
+    _record(model, [spec(s) for s in input_shape] if several else spec(input_shape))
+
+
+def _record(model, inputs) -> None:
+    model._call_wrapper = CallOf(model)
+    model._init_graph(inputs, model._call_wrapper(inputs))
+    if model._deferred_compile is not None:  # compile() came before the model had a shape
+        args, kwargs = model._deferred_compile
+        model._deferred_compile = None
+        model.compile(*args, **kwargs)
