@@ -3,8 +3,9 @@
 A functional config lists the model's layers (each a serialized layer plus its ``name`` and the
 ``inbound_nodes`` that call it inside this model) and refers to tensors as
 ``[layer_name, node_index, tensor_index]``. Node indices count only the calls that belong to this
-model, and a functional model used as a layer starts counting at 1: Keras gives it a node 0 of its
-own, the one that links its inputs to its outputs.
+model. One quirk of Keras 3 kept for compatibility: in ``input_layers`` / ``output_layers`` (not in
+``inbound_nodes``) the calls of a nested functional model count from 1, because Keras reckons it a
+node 0 of its own there (``functional.py``: ``get_tensor_config`` adds it, ``get_tensor`` removes it).
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def functional_config(model) -> dict:
             "output_layers": _structure(model.outputs, model._output_keys, model._single_output, index)}
 
 
-def _first_node_index(layer) -> int:
+def _structure_offset(layer) -> int:
+    """1 for a nested functional model in input_layers / output_layers (see the module doc), else 0."""
     from fgc.functional import Model, Sequential
 
     return 1 if isinstance(layer, Model) and not isinstance(layer, Sequential) else 0
@@ -36,7 +38,7 @@ def _node_indices(model, kept) -> dict:
     """id(node) -> its index in this model's config."""
     index = {}
     for layer in model._layers:
-        k = _first_node_index(layer)
+        k = 0
         for node in layer._inbound_nodes:
             if id(node) in kept:
                 index[id(node)] = k
@@ -86,7 +88,10 @@ def _mask_config(mask, index):
 
 
 def _structure(tensors, keys, single, index):
-    refs = [_tensor_ref(t, index) for t in tensors]
+    refs = []
+    for t in tensors:
+        name, node, tensor = _tensor_ref(t, index)
+        refs.append([name, node + _structure_offset(t._keras_history[0]), tensor])
     if keys is not None:
         return dict(zip(keys, refs))
     return refs[0] if single else refs
@@ -111,7 +116,8 @@ def functional_from_config(cls, config, custom_objects=None):
     pending = {}
     for layer_data in config["layers"]:
         data = {k: v for k, v in layer_data.items() if k not in ("name", "inbound_nodes", "build_config")}
-        layer = deserialize_keras_object(data, custom_objects)
+        keras_op = str(data.get("module", "")).startswith("keras.src.ops.")
+        layer = KerasOp(data) if keras_op else deserialize_keras_object(data, custom_objects)
         name = layer_data.get("name", layer.name)
         created[name] = layer
         pending[name] = list(layer_data.get("inbound_nodes", []))
@@ -119,7 +125,7 @@ def functional_from_config(cls, config, custom_objects=None):
     for name, layer in created.items():
         if _is_input_layer(layer):
             tensors[(name, 0)] = layer._inbound_nodes[0].outputs
-    made = {name: _first_node_index(layer) for name, layer in created.items()}
+    made = {name: 0 for name in created}
     while any(pending.values()):
         progressed = False
         for name, layer in created.items():
@@ -132,8 +138,8 @@ def functional_from_config(cls, config, custom_objects=None):
             stuck = {n: len(p) for n, p in pending.items() if p}
             raise ValueError(f"model config '{config.get('name')}' cannot be rebuilt: the calls of layers {stuck} "
                              f"refer to tensors no layer makes (a broken or hand-edited config)")
-    inputs = _resolve_structure(config["input_layers"], tensors)
-    outputs = _resolve_structure(config["output_layers"], tensors)
+    inputs = _resolve_structure(config["input_layers"], tensors, created)
+    outputs = _resolve_structure(config["output_layers"], tensors, created)
     return cls(inputs=inputs, outputs=outputs, name=config.get("name"), trainable=config.get("trainable", True))
 
 
@@ -175,6 +181,27 @@ def _resolve(value, tensors):
     return value
 
 
+class KerasOp:
+    """A ``keras.src.ops`` operation in a Keras functional config (Keras records, for instance, the mask
+    ``NotEqual(ids, 0)`` of an ``Embedding(mask_zero=True)`` that feeds an LSTM), replayed as the
+    ``fgc.ops`` function of the same name with the operation's attributes."""
+
+    def __init__(self, data: dict):
+        from fgc import ops
+        from fgc.naming import snake_case
+
+        config = dict(data.get("config") or {})
+        self.name = config.pop("name", snake_case(data["class_name"]))
+        self.attributes = config
+        self.function = getattr(ops, snake_case(data["class_name"]), None)
+        if self.function is None:
+            raise ValueError(f"the model calls Keras' operation {data.get('module')}.{data['class_name']}, which "
+                             f"fgc.ops does not have")
+
+    def __call__(self, *args, **kwargs):
+        return self.function(*args, **self.attributes, **kwargs)
+
+
 def _call_node(layer, node_data, tensors):
     if not isinstance(node_data, dict):
         raise ValueError(f"layer '{layer.name}': inbound_nodes in the Keras 2 list format are not supported; "
@@ -182,6 +209,9 @@ def _call_node(layer, node_data, tensors):
     args = _resolve(node_data.get("args", []), tensors)
     kwargs = {k: v for k, v in _resolve(node_data.get("kwargs", {}), tensors).items()
               if not (k == "mask" and v is None)}
+    if isinstance(layer, KerasOp):
+        out = layer(*args, **kwargs)
+        return list(out) if isinstance(out, (list, tuple)) else [out]
     if len(args) != 1:
         raise ValueError(f"layer '{layer.name}' is called with {len(args)} positional arguments in the config; "
                          f"fgc layers take their inputs as one argument")
@@ -189,10 +219,12 @@ def _call_node(layer, node_data, tensors):
     return out if isinstance(out, list) else [out]
 
 
-def _resolve_structure(refs, tensors):
+def _resolve_structure(refs, tensors, created):
     def one(ref):
         name, node, index = ref
-        return tensors[(name, node)][index]
+        if name not in created:
+            raise ValueError(f"the model's inputs or outputs name a layer '{name}' the config does not have")
+        return tensors[(name, node - _structure_offset(created[name]))][index]
 
     if isinstance(refs, dict):
         return {k: one(v) for k, v in refs.items()}

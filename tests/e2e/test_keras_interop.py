@@ -136,3 +136,21 @@ def test_optimizer_state_moves_between_keras_and_fgc(opt, tmp_path):
     f_model.save_weights(tmp_path / "three_steps.weights.h5")   # and back: Keras continues from fgc's state
     k_model.load_weights(tmp_path / "three_steps.weights.h5")
     assert int(k_model.optimizer.iterations) == 3
+
+
+@pytest.mark.parametrize("build", BUILDERS, ids=lambda f: f.__name__)
+def test_keras_files_both_ways(build, tmp_path):
+    """model.save in one framework, load_model in the other: same architecture, same numbers."""
+    k_model, f_model = build(keras), build(fgc)
+    x = _inputs(f_model)
+    k_model.save(tmp_path / "from_keras.keras")
+    loaded = fgc.models.load_model(tmp_path / "from_keras.keras")
+    for got, want in zip(fgc.layers.base.flatten(loaded.predict(x, verbose=0)),
+                         fgc.layers.base.flatten(k_model.predict(x, verbose=0))):
+        np.testing.assert_allclose(got, np.asarray(want), rtol=1e-5, atol=1e-5)
+    f_model.compile(optimizer=fgc.optimizers.Adam(0.01), loss="mse")
+    f_model.save(tmp_path / "from_fgc.keras")
+    in_keras = keras.models.load_model(tmp_path / "from_fgc.keras")
+    for got, want in zip(fgc.layers.base.flatten(in_keras.predict(x, verbose=0)),
+                         fgc.layers.base.flatten(f_model.predict(x, verbose=0))):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)

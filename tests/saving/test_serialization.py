@@ -135,6 +135,7 @@ def _layer_cases():
         "GlobalAveragePooling1D": (L.GlobalAveragePooling1D(), [(6, 2)]),
         "GlobalAveragePooling2D": (L.GlobalAveragePooling2D(data_format="channels_first"), [(2, 6, 6)]),
         "TimeDistributed": (L.TimeDistributed(L.Dense(2, activation="relu")), [(5, 4)]),
+        "Lambda": (L.Lambda(fgc.ops.softplus), [(4,)]),
     }
 
 
