@@ -8,8 +8,8 @@ FoldBatchNorm leaves, float16 Casts of weights) computes the same value on every
 
 The file then holds the folded tensors instead of the raw weights and the ops that derive them.
 Only for export: predict's session re-reads changed weights into the same compiled graph, and
-onnxruntime folds these ops itself when it loads a session. Ops with a subgraph, without inputs
-(random ops) or whose result would be much bigger than what they read (an Expand of a scalar)
+onnxruntime folds these ops itself when it loads a session. Ops with several outputs, a subgraph,
+no inputs (random ops) or whose result would be much bigger than what they read (an Expand of a scalar)
 stay as they are.
 """
 from __future__ import annotations
@@ -66,7 +66,9 @@ class FoldParams(Pass):
         if d["op"] in ("input", "param", "constant") or len(d["outputs"]) != 1 or d["op"] == "Dropout":
             return False
         size = _numel(d["outputs"][0])
-        if size < 0 or not weight_only(graph, Value(name), memo):
+        # in topological order every foldable input is a constant by now; a multi-output op is not
+        if size < 0 or not all(graph.op(v.node) in ("param", "constant") for v in d["inputs"]) \
+                or not weight_only(graph, Value(name), memo):
             return False
         read = sum(max(_numel(graph.type_of(v)), 0) for v in d["inputs"])
         return size <= max(_MIN_LIMIT, read)
