@@ -1,8 +1,9 @@
 """int8 exports through ``onnxruntime.quantization`` (it ships with onnxruntime).
 
-Dynamic (the default): the weights of MatMul, Conv and LSTM are stored as int8 with a scale
-per tensor; activations are quantized on the fly, per batch, from their own range. No data is
-needed. Gemm has no dynamic integer kernel, so each Gemm is first split back into MatMul + Add
+Dynamic (the default): the weights of MatMul, Conv and LSTM and the tables of Embedding
+lookups (Gather) are stored as int8 with a scale per tensor; activations are quantized on the fly,
+per batch, from their own range. No data is needed. onnxruntime's integer Conv (ConvInteger) is
+slow on CPU: conv models run faster with the static form. Gemm has no dynamic integer kernel, so each Gemm is first split back into MatMul + Add
 (onnxruntime fuses the quantized pair again at load).
 
 Static (``calibration_data=``): activation ranges are measured once on the data given (MinMax)
@@ -17,8 +18,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
-DYNAMIC_OPS = ["MatMul", "Conv", "LSTM"]
-STATIC_OPS = ["MatMul", "Gemm", "Conv"]
+DYNAMIC_OPS = ["MatMul", "Conv", "LSTM", "Gather"]
+STATIC_OPS = ["MatMul", "Gemm", "Conv", "Gather"]
 _CALIBRATION_BATCH = 64
 
 
