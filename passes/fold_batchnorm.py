@@ -26,16 +26,28 @@ _SOURCES = ("param", "constant")
 
 
 def weight_only(graph, v: Value, memo: dict | None = None) -> bool:
-    """True when ``v`` is computed from params and constants alone (no input reaches it)."""
+    """True when ``v`` is computed from params and constants alone (no input reaches it).
+
+    Iterative (an explicit stack), so a deep model cannot exhaust Python's recursion limit."""
     memo = {} if memo is None else memo
-    if v.node not in memo:
-        d = graph.node(v.node)
+    stack = [v.node]
+    while stack:
+        node = stack[-1]
+        if node in memo:
+            stack.pop()
+            continue
+        d = graph.node(node)
         if d["op"] in _SOURCES:
-            memo[v.node] = True
+            memo[node] = True
         elif d["op"] == "input" or not d["inputs"] or "body" in d["attrs"]:
-            memo[v.node] = False
+            memo[node] = False
         else:
-            memo[v.node] = all(weight_only(graph, i, memo) for i in d["inputs"])
+            pending = [i.node for i in d["inputs"] if i.node not in memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            memo[node] = all(memo[i.node] for i in d["inputs"])
+        stack.pop()
     return memo[v.node]
 
 

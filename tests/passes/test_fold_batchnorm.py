@@ -133,3 +133,29 @@ def test_predict_follows_new_batchnorm_weights_after_the_fold():
     _randomize_bn(bn, rng)
     np.testing.assert_allclose(model.predict(x, verbose=0),
                                _keras_bn(plain.predict(x, verbose=0).astype(np.float64), bn), rtol=2e-5, atol=2e-5)
+
+
+def test_a_deep_model_does_not_exhaust_the_recursion_limit(graph_before):
+    import inspect
+    import sys
+
+    depth = 400
+    inputs = Input(shape=(2,))
+    h = inputs
+    for _ in range(depth):
+        h = layers.Activation("relu")(h)
+    dense = layers.Dense(2)
+    bn = layers.BatchNormalization()
+    model = Model(inputs, bn(dense(h)))
+    rng = np.random.default_rng(6)
+    _randomize(dense, rng)
+    _randomize_bn(bn, rng)
+    graph = graph_before(model, "fold_batchnorm")
+    # fewer frames left than the model is deep: a recursive walk up the chain would fail here
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack(0)) + depth // 2)
+    try:
+        assert FoldBatchNorm().run(graph)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert _activation_ops(graph)[-1] == "Gemm"
