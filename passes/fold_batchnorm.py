@@ -23,10 +23,11 @@ from fgc.ops import Builder
 from .manager import Pass
 
 _SOURCES = ("param", "constant")
+_RANDOM = ("Dropout",)   # no deterministic value to fold
 
 
 def weight_only(graph, v: Value, memo: dict | None = None) -> bool:
-    """True when ``v`` is computed from params and constants alone (no input reaches it).
+    """True when ``v`` is computed from params and constants alone (no graph input reaches it, nothing random).
 
     Iterative (an explicit stack), so a deep model cannot exhaust Python's recursion limit."""
     memo = {} if memo is None else memo
@@ -37,9 +38,9 @@ def weight_only(graph, v: Value, memo: dict | None = None) -> bool:
             stack.pop()
             continue
         d = graph.node(node)
-        if d["op"] in _SOURCES:
-            memo[node] = True
-        elif d["op"] == "input" or not d["inputs"] or "body" in d["attrs"]:
+        if d["op"] in _SOURCES or (not d["inputs"] and d["op"] not in _RANDOM + ("input",)):
+            memo[node] = True                  # weights, constants, and fills such as Zeros
+        elif d["op"] in _RANDOM or d["op"] == "input" or "body" in d["attrs"]:
             memo[node] = False
         else:
             pending = [i.node for i in d["inputs"] if i.node not in memo]

@@ -242,3 +242,24 @@ def test_bad_options_are_refused_and_the_previous_file_stays(tmp_path, dense_mod
     with pytest.raises(error, match=message):
         model.export(target, **options)
     assert target.read_bytes() == b"previous"
+
+
+def test_lstm_weights_are_folded_to_initializers_and_quantized(tmp_path):
+    rng = np.random.default_rng(5)
+    inputs = Input(shape=(6, 4), name="seq")
+    lstm = layers.LSTM(8, name="rnn")
+    model = Model(inputs, lstm(inputs))
+    lstm.set_weights([rng.normal(scale=0.4, size=w.shape) for w in lstm.get_weights()])
+    plain = model.export(tmp_path / "f32.onnx")
+    # the gate reordering (Split/Concat) and the ONNX layout (Unsqueeze) are done at export
+    assert [n.op_type for n in plain.graph.node if n.op_type not in ("Transpose", "Squeeze")] == ["LSTM"]
+    lstm_node = next(n for n in plain.graph.node if n.op_type == "LSTM")
+    initializers = {i.name for i in plain.graph.initializer}
+    assert all(name in initializers for name in lstm_node.input[1:4])
+    quantized = model.export(tmp_path / "q.onnx", quantize="int8")
+    assert "DynamicQuantizeLSTM" in [n.op_type for n in quantized.graph.node]
+    x = rng.normal(size=(5, 6, 4)).astype(np.float32)
+    (want,) = _run(tmp_path / "f32.onnx", x)
+    np.testing.assert_allclose(want, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    (got,) = _run(tmp_path / "q.onnx", x)
+    assert 0 < np.abs(got - want).max() < 0.05     # int8 weights: small, visible changes of the tanh outputs

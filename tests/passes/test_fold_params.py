@@ -80,3 +80,27 @@ def test_ops_that_would_bloat_the_file_are_not_folded():
     y = graph.node(graph.outputs[0].node)
     assert y["op"] == "Add" and graph.op(y["inputs"][1].node) == "constant"
     np.testing.assert_array_equal(graph.node(y["inputs"][1].node)["attrs"]["value"], [2.0, 2.0])
+
+
+def test_multi_output_ops_and_fills_fold_too():
+    from fgc.ir import Graph, ParamSpec, TensorType
+    from fgc.ops import Builder
+
+    weight = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+
+    class Held:
+        def read(self):
+            return weight
+
+    graph = Graph("split")
+    x = graph.add_input("x", TensorType(("N", 6), "float32"))
+    graph.add_param("w", ParamSpec((4,), "float32", variable=Held()))
+    b = Builder(graph, "b")
+    first, second = b.Split(b.param("w"), axis=0, sizes=(2, 2))
+    swapped = b.Concat(second, first, b.Zeros(shape=(2,), dtype="float32"), axis=0)   # [3, 4, 1, 2, 0, 0]
+    graph.outputs, graph.output_names = [b.Add(x, swapped)], ["y"]
+    assert FoldParams().run(graph)
+    verify(graph)
+    assert [graph.op(n) for n in graph.topo_order() if graph.op(n) not in ("input", "constant")] == ["Add"]
+    folded = graph.node(graph.node(graph.outputs[0].node)["inputs"][1].node)["attrs"]["value"]
+    np.testing.assert_array_equal(folded, [3.0, 4.0, 1.0, 2.0, 0.0, 0.0])
