@@ -103,6 +103,11 @@ def _calibration_feeds(calibration_data, proto) -> dict:
         array = np.asarray(array)
         if array.ndim == 0 or len(array) == 0:
             raise ValueError(f"calibration_data for input '{name}' must be a non-empty batch, got shape {array.shape}")
+        if np.dtype(dtype).kind == "i" and array.dtype.kind not in "iub":
+            whole = array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array))
+            if not whole:  # a cast would truncate silently
+                raise ValueError(f"calibration_data for input '{name}' must hold integer ids (the input is "
+                                 f"{np.dtype(dtype).name}), got {array.dtype} values that are not whole numbers")
         feeds[name] = array.astype(dtype)
     if len({len(a) for a in feeds.values()}) > 1:
         raise ValueError(f"calibration_data arrays have different lengths: "

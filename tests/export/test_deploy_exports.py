@@ -263,3 +263,12 @@ def test_lstm_weights_are_folded_to_initializers_and_quantized(tmp_path):
     np.testing.assert_allclose(want, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     (got,) = _run(tmp_path / "q.onnx", x)
     assert 0 < np.abs(got - want).max() < 0.05     # int8 weights: small, visible changes of the tanh outputs
+
+
+def test_calibration_ids_must_be_whole_numbers(tmp_path):
+    ids = Input(shape=(3,), dtype="int32", name="ids")
+    model = Model(ids, layers.Dense(2)(layers.Flatten()(layers.Embedding(5, 2)(ids))))
+    with pytest.raises(ValueError, match=r"input 'ids' must hold integer ids .*float64 values that are not whole"):
+        model.export(tmp_path / "m.onnx", quantize="int8", calibration_data=np.full((4, 3), 1.5))
+    model.export(tmp_path / "m.onnx", quantize="int8", calibration_data=np.ones((4, 3)))   # 1.0 is an id
+    assert (tmp_path / "m.onnx").exists()
