@@ -1066,10 +1066,210 @@ def _jax_threads_text(ctx: Context, threads: int) -> str:
     return "Keras-JAX NOT re-pinned: this jax could not remake its CPU client, it keeps the main setting"
 
 
+# ============================================================================ export variants
+EXPORT_VARIANTS = {   # name -> model.export options (calibration data filled in per model)
+    "float32": {},
+    "float16": {"precision": "float16"},
+    "int8 dynamic": {"quantize": "int8"},
+    "int8 static": {"quantize": "int8", "calibration_data": None},
+    "float32 optimized": {"optimize": True},
+}
+CALIBRATION_SAMPLES = 256
+
+
+def _export_models(ctx: Context):
+    """(name, fgc model, input arrays) for every seed model: the dense seeds and the sequence/conv ones."""
+    from benchmarks.models import TRAIN_MODELS
+
+    for name, spec in SEED_MODELS.items():
+        yield name, spec.build_fgc(), spec.make_inputs(spec.predict_batch * (2 if ctx.quick else 8), ctx.rng(1))
+    for name, spec in TRAIN_MODELS.items():
+        n = spec.predict_batch * (1 if ctx.quick else max(1, spec.predict_batches // 2))
+        yield name, spec.build_fgc(), spec.make_data(n, ctx.rng(1))[0]
+
+
+def _file_feeds(sess, arrays: list[np.ndarray]) -> dict:
+    """The arrays in the dtypes an exported file declares (int64 ids, float32 or float16 floats)."""
+    dtypes = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64,
+              "tensor(int32)": np.int32}
+    return {i.name: np.ascontiguousarray(a, dtypes[i.type]) for i, a in zip(sess.get_inputs(), arrays)}
+
+
+def _file_predict(sess, feeds: dict, batch: int):
+    n = len(next(iter(feeds.values())))
+
+    def predict():
+        chunks = [sess.run(None, {k: v[i:i + batch] for k, v in feeds.items()}) for i in range(0, n, batch)]
+        return [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
+
+    return predict
+
+
+def _export_variant_rows(ctx: Context, name: str, model, arrays: list[np.ndarray]) -> list[list[str]]:
+    n, batch = len(arrays[0]), 256
+    predicts, sizes, nodes = {}, {}, {}
+    for variant, options in EXPORT_VARIANTS.items():
+        options = dict(options)
+        if "calibration_data" in options:
+            options["calibration_data"] = [a[:CALIBRATION_SAMPLES] for a in arrays]
+        path = os.path.join(ctx.tmpdir, f"{name}-{variant.replace(' ', '_')}.onnx")
+        proto = model.export(path, **options)
+        sizes[variant], nodes[variant] = os.path.getsize(path), len(proto.graph.node)
+        sess = ctx.ort_session(path)
+        predicts[variant] = _file_predict(sess, _file_feeds(sess, arrays), batch)
+    outputs = {variant: fn() for variant, fn in predicts.items()}
+    runs = 1 if ctx.quick else (3 if n > 1024 else 7)
+    timings = interleaved(predicts, warmup=1, runs=runs)
+    base_rate = timings["float32"].per_second(n)
+    rows = []
+    for variant in EXPORT_VARIANTS:
+        rate = timings[variant].per_second(n)
+        rows.append([name, variant, f"{sizes[variant] / 1024:,.0f}", f"{sizes[variant] / sizes['float32']:.2f}",
+                     str(nodes[variant]), fmt_rate(rate), f"{rate / base_rate:.2f}",
+                     f"{_max_diff(outputs[variant], outputs['float32']):.1e}"])
+    return rows
+
+
+def _digits_models(api):
+    """Two small classifiers for the generated digits: an MLP and a Conv+BatchNorm net."""
+    inputs = api.Input(shape=(8, 8, 1))
+    h = api.layers.Dense(64, activation="relu")(api.layers.Flatten()(inputs))
+    mlp = api.Model(inputs, api.layers.Dense(10, activation="softmax")(h), name="digits_mlp")
+    inputs = api.Input(shape=(8, 8, 1))
+    h = api.layers.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+    h = api.layers.BatchNormalization()(h)
+    h = api.layers.Conv2D(32, 3)(h)
+    h = api.layers.BatchNormalization()(h)
+    h = api.layers.Activation("relu")(h)
+    cnn = api.Model(inputs, api.layers.Dense(10, activation="softmax")(api.layers.Flatten()(h)), name="digits_cnn")
+    return {"digits_mlp": (mlp, 30), "digits_cnn": (cnn, 10)}
+
+
+def _digits_accuracy(ctx: Context) -> Section:
+    import fgc
+    from benchmarks.digits import digits
+
+    x_train, y_train, x_test, y_test = digits()
+    x_train, x_test = x_train / 16, x_test / 16
+    sec = Section("Export variants: accuracy on the generated digits",
+                  [f"`benchmarks/digits.py`: 8×8 digit images drawn from a pixel font with random position, "
+                   f"pressure, broken strokes, stray ink and blur ({len(x_train)} training, {len(x_test)} test "
+                   "images, seed 12). Each model is trained with fgc (adam, sparse_categorical_crossentropy, "
+                   "batch 64), exported in every variant and run by onnxruntime on the test images; accuracy is "
+                   f"argmax against the labels. int8 static is calibrated on the first {CALIBRATION_SAMPLES} "
+                   "training images."],
+                  ["model", "variant", "file KiB", "test accuracy", "Δ vs float32 (points)",
+                   "predictions changed"])
+    fgc.utils.clear_session()
+    for name, (model, epochs) in _digits_models(fgc).items():
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x_train, y_train, epochs=max(2, epochs // (5 if ctx.quick else 1)), batch_size=64, verbose=0)
+        labels = {}
+        for variant, options in EXPORT_VARIANTS.items():
+            options = dict(options)
+            if "calibration_data" in options:
+                options["calibration_data"] = x_train[:CALIBRATION_SAMPLES]
+            path = os.path.join(ctx.tmpdir, f"{name}-{variant.replace(' ', '_')}.onnx")
+            model.export(path, **options)
+            sess = ctx.ort_session(path)
+            labels[variant] = _file_predict(sess, _file_feeds(sess, [x_test]), 256)()[0].argmax(axis=1)
+            accuracy = float(np.mean(labels[variant] == y_test))
+            base = float(np.mean(labels["float32"] == y_test))
+            sec.rows.append([name, variant, f"{os.path.getsize(path) / 1024:,.1f}", f"{accuracy:.4f}",
+                             f"{100 * (accuracy - base):+.1f}", str(int(np.sum(labels[variant] != labels["float32"])))])
+    return sec
+
+
+def _batchnorm_fold(ctx: Context) -> Section:
+    """Predict graphs with and without FoldBatchNorm: op counts and onnxruntime throughput."""
+    import fgc
+    from fgc.export.onnx import to_onnx
+    from fgc.passes import FoldParams, PassManager, inference_pipeline
+
+    sec = Section("BatchNorm folding (predict's inference graph and the exported file)",
+                  ["The inference pipeline with and without `fold_batchnorm`, BatchNorm statistics randomized so "
+                   "the fold is no identity. *ops over activations*: IR ops whose output has the batch dim (what "
+                   "runs per sample before onnxruntime's own optimizations); *file nodes*: the exported file "
+                   "(weight-only ops folded by `fold_params`). Throughput: predict's graph (weights as "
+                   f"initializers) in onnxruntime at ORT_ENABLE_ALL, batches of 64, {ctx.threads} thread(s), "
+                   "interleaved, median of 5 (1 in --quick)."],
+                  ["model", "graph", "ops over activations", "file nodes", "samples/s", "÷ unfolded", "max |Δ|"])
+    fgc.utils.clear_session()
+    models = {"digits_cnn": (_digits_models(fgc)["digits_cnn"][0], (8, 8, 1), 1024),
+              "Xception (71×71, 10 classes)": (fgc.applications.Xception(weights=None, input_shape=(71, 71, 3),
+                                                                        classes=10), (71, 71, 3), 64)}
+    rng = ctx.rng(2)
+    for name, (model, shape, n) in models.items():
+        for layer in model.layers:
+            if isinstance(layer, fgc.layers.BatchNormalization):
+                c = layer.get_weights()[0].shape
+                layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(size=c), rng.normal(scale=0.1, size=c),
+                                   rng.uniform(0.5, 2.0, c)])
+        x = rng.random((n if not ctx.quick else 64,) + shape).astype(np.float32)
+        predicts, counts, outs = {}, {}, {}
+        for label, keep in (("unfolded", False), ("folded", True)):
+            graph = model.to_graph()
+            PassManager([p for p in inference_pipeline() if keep or p.name != "fold_batchnorm"]).run(graph)
+            per_sample = sum(1 for op in graph.topo_order()
+                             if "N" in map(str, graph.node(op)["outputs"][0].shape) and graph.op(op) != "input")
+            sess = ctx.ort_session(to_onnx(graph).SerializeToString())
+            file_graph = graph.copy()
+            PassManager([FoldParams()]).run(file_graph)
+            counts[label] = (per_sample, len(to_onnx(file_graph).graph.node))
+            predicts[label] = _file_predict(sess, _file_feeds(sess, [x]), 64)
+            outs[label] = predicts[label]()
+        timings = interleaved(predicts, warmup=1, runs=1 if ctx.quick else 5)
+        base = timings["unfolded"].per_second(len(x))
+        for label in predicts:
+            rate = timings[label].per_second(len(x))
+            sec.rows.append([name, label, str(counts[label][0]), str(counts[label][1]), fmt_rate(rate),
+                             f"{rate / base:.2f}", f"{_max_diff(outs[label], outs['unfolded']):.1e}"])
+    return sec
+
+
+def _cuda_note() -> str:
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return "CUDA: not measured (this onnxruntime has no CUDA provider)."
+    from fgc.runtime import session
+
+    if not session._probe_cuda(strict=False):
+        return f"CUDA: not measured (the CUDA provider does not load here: {session._cuda_error})."
+    return "CUDA: the provider loads here, but this table is CPU only; see benchmarks/README.md."
+
+
+def export_variants(ctx: Context) -> list[Section]:
+    """float32 / float16 / int8 (dynamic, static) / optimized exports of each seed model in onnxruntime: file
+    size, predict throughput, deviation; digits accuracy; BatchNorm folding."""
+    import onnxruntime as ort
+
+    sec = Section("Export variants: size and onnxruntime CPU predict throughput",
+                  [f"Each seed model exported with `model.export(path, ...)`: float32 (plain), "
+                   "`precision=\"float16\"`, `quantize=\"int8\"` (dynamic), `quantize=\"int8\", calibration_data=` "
+                   f"(static, QDQ, the first {CALIBRATION_SAMPLES} samples), `optimize=True`; each file run by "
+                   f"onnxruntime {ort.__version__} on the CPU ({ctx.threads} intra-op thread(s), ORT_ENABLE_ALL), "
+                   "batches of 256 of the seeds' random data, variants timed interleaved (median of 7 runs, 3 for "
+                   "the big models, 1 in --quick). max |Δ| is the largest absolute difference of any output from "
+                   "the float32 file's (probabilities, so 1e-3 is a tenth of a percent).",
+                   _cuda_note()],
+                  ["model", "variant", "file KiB", "size ÷ float32", "ONNX nodes", "samples/s", "speed ÷ float32",
+                   "max |Δ| vs float32"])
+    import fgc
+
+    for name, model, arrays in _export_models(ctx):
+        fgc.utils.clear_session()
+        try:
+            sec.rows += _export_variant_rows(ctx, name, model, arrays)
+        except Exception as e:  # noqa: BLE001 - one model's failure is a row, the others still run
+            sec.rows.append([name, "error", f"`{type(e).__name__}: {str(e)[:120]}`", "", "", "", "", ""])
+    return [sec, _digits_accuracy(ctx), _batchnorm_fold(ctx)]
+
+
 # Adding a benchmark = writing `def name(ctx) -> list[Section]` above and listing it here.
 BENCHMARKS = [build_compile_export, pass_timings, predict_throughput, predict_overhead, fit_throughput,
               *[_train_model_benchmark(name) for name in ("qa", "siamese", "three_heads", "resnet_block", "inception")],
-              train_step_profile, threads_compare]
+              train_step_profile, threads_compare, export_variants]
 
 
 # ============================================================================ report

@@ -116,15 +116,26 @@ class ModelAPI:
         summary(self, line_length=line_length, positions=positions, print_fn=print_fn, expand_nested=expand_nested,
                 show_trainable=show_trainable, layer_range=layer_range)
 
-    def export(self, filepath, format="onnx", training=False, verbose=False):
+    def export(self, filepath, format="onnx", training=False, verbose=False, precision="float32", quantize=None,
+               calibration_data=None, optimize=False, keep_io_types=True):
         """Write the model as a plain ONNX file (opset 18) that onnxruntime runs without fgc.
 
-        ``training=True`` writes the compiled train step instead (see the README)."""
+        - ``precision="float16"``: weights and compute in float16, with softmax, sums/means, exp/log and
+          recurrences kept in float32; inputs and outputs stay float32 unless ``keep_io_types=False``.
+        - ``quantize="int8"``: MatMul/Conv/LSTM weights as int8 (onnxruntime dynamic quantization);
+          with ``calibration_data=`` (the model's inputs, as for ``predict``) activations too (static).
+        - ``optimize=True``: onnxruntime's offline CPU optimizations saved in the file, which then
+          needs the same onnxruntime version (``metadata_props['optimized_for']``).
+        - ``training=True`` writes the compiled train step instead (see the README).
+
+        Integer inputs are taken as int64. The file's ``metadata_props`` record the input and output
+        names, dtypes and dims, the Keras class names and the fgc version (see fgc/export/metadata.py)."""
         if format != "onnx":
             raise ValueError(f"export format '{format}' is not supported; fgc writes 'onnx'")
         from fgc.export.files import export_model
 
-        return export_model(self, filepath, training=training)
+        return export_model(self, filepath, training=training, precision=precision, quantize=quantize,
+                            calibration_data=calibration_data, optimize=optimize, keep_io_types=keep_io_types)
 
     def ir(self, pipeline: str = "inference") -> str:
         """The printed IR: 'layers' (as recorded) or 'inference' (after the pipeline)."""

@@ -3,9 +3,13 @@ from .cancel_transposes import CancelTransposes
 from .cse import CSE
 from .dce import DCE
 from .dedup_shared_weights import DedupSharedWeights
+from .float16 import ConvertFloat16
+from .fold_batchnorm import FoldBatchNorm
+from .fold_params import FoldParams
 from .fuse_conv_bias import FuseConvBias
 from .fuse_gemm import FuseGemm
 from .inline_models import InlineModels
+from .int64_inputs import Int64Inputs
 from .lower_layers import LowerLayers
 from .manager import Pass, PassError, PassManager
 from .param_layouts import ParamLayouts
@@ -27,9 +31,18 @@ def optimization_pipeline() -> list[Pass]:
 
 
 def inference_pipeline() -> list[Pass]:
-    return lowering_pipeline(training=False) + optimization_pipeline()
+    # FoldBatchNorm needs the Gemm and Conv biases fused and runs before transposes move
+    passes = optimization_pipeline()
+    at = passes.index(next(p for p in passes if isinstance(p, CancelTransposes)))
+    return lowering_pipeline(training=False) + passes[:at] + [FoldBatchNorm()] + passes[at:]
 
 
-__all__ = ["CancelTransposes", "CSE", "DCE", "DedupSharedWeights", "FuseConvBias", "FuseGemm", "InlineModels",
+def export_pipeline(precision: str = "float32", keep_io_types: bool = True) -> list[Pass]:
+    """Run on an inference graph before it is written to a file that carries its weights."""
+    convert = [ConvertFloat16(keep_io_types=keep_io_types)] if precision == "float16" else []
+    return [Int64Inputs()] + convert + [FoldParams()]
+
+
+__all__ = ["CancelTransposes", "ConvertFloat16", "CSE", "DCE", "DedupSharedWeights", "FoldBatchNorm", "FoldParams", "FuseConvBias", "FuseGemm", "InlineModels", "Int64Inputs",
            "LowerLayers", "ParamLayouts", "Pass", "PassError", "PassManager", "ShapeInference", "Simplify", "SinkActivations",
-           "inference_pipeline", "lowering_pipeline", "optimization_pipeline"]
+           "export_pipeline", "inference_pipeline", "lowering_pipeline", "optimization_pipeline"]

@@ -140,7 +140,9 @@ def to_onnx(graph: Graph, params_as_inputs: bool = False, param_values: dict | N
     names, graph_inputs = emit_nodes(graph, e, params_as_inputs, param_values)
     graph_outputs = _graph_outputs(graph, e, names)
     proto = helper.make_graph(e.nodes, graph.name, graph_inputs, graph_outputs, e.initializers)
+    from fgc import __version__
+
     model = helper.make_model(proto, opset_imports=[helper.make_opsetid("", OPSET)], producer_name=PRODUCER,
-                              doc_string=doc)
+                              producer_version=__version__, doc_string=doc)
     model.ir_version = IR_VERSION
     return model

@@ -574,7 +574,7 @@ def test_export_uses_native_ops_and_matches_predict(kind, op, tmp_path):
     assert sess.get_inputs()[0].name == "ids"
     for batch, steps in ((7, 6), (1, 2)):
         ids = rng.integers(0, 20, size=(batch, steps)).astype(np.int32)
-        (plain,) = sess.run(None, {"ids": ids})
+        (plain,) = sess.run(None, {"ids": ids.astype(np.int64)})
         np.testing.assert_allclose(plain, model.predict(ids), rtol=1e-6, atol=1e-7)
 
 

@@ -96,7 +96,8 @@ def test_timings_and_modified_flags():
 def test_passes_are_frozen_dataclasses_with_names():
     names = [p.name for p in inference_pipeline()]
     assert names == ["inline_models", "shape_inference", "lower_layers", "dedup_shared_weights",
-                     "shape_inference", "cse", "cse", "simplify", "fuse_gemm", "fuse_conv_bias", "cancel_transposes",
+                     "shape_inference", "cse", "cse", "simplify", "fuse_gemm", "fuse_conv_bias", "fold_batchnorm",
+                     "cancel_transposes",
                      "dce"]
     with pytest.raises(Exception):
         LowerLayers().training = True
