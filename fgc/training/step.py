@@ -39,6 +39,7 @@ class StepSpec:
     weighted_reports: dict = field(default_factory=dict)
     update_outputs: dict = field(default_factory=dict)        # input name -> output name with its new value
     grad_outputs: dict = field(default_factory=dict)          # gradient mode: params key -> "grad/<key>"
+    batch_means: list[str] = field(default_factory=list)      # reports that are means over the batch's samples
 
 
 def _target_type(loss, pred: TensorType) -> TensorType:
@@ -122,6 +123,7 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec):
         for metric in metrics:
             key = f"{name}_{metric.name}" if multi else metric.name
             reports.append((key, b.ReduceMean(metric.values(b, target, pred), keepdims=0)))
+            spec.batch_means.append(key)
         for metric in weighted_metrics:
             weighted.append((name, metric, target, pred, sw))
     taken = {k for k, _ in reports}
