@@ -107,7 +107,7 @@ def main(MODE, OUT):
         if RANK == 1:
             def boom():
                 raise RuntimeError("boom on purpose")
-            action = {"raises": boom, "stuck": lambda: time.sleep(60), "dies": lambda: os._exit(3)}[MODE]
+            action = {"raises": boom, "stuck": lambda: time.sleep(3600), "dies": lambda: os._exit(3)}[MODE]
             sabotage(model, 3, action)
         x, y = mixed_data(100)
         model.fit(x, y, batch_size=20, epochs=2, verbose=0)
