@@ -16,8 +16,12 @@ import numpy as np
 
 NOTICE_BYTES = 2048       # the longest notice; longer messages are cut
 NOTICE_TAG = 7031
-SPIN_SECONDS = 2e-4       # busy-poll this long (a step's collective usually completes within it), then nap
+SPIN_SECONDS = 5e-3      # busy-poll this long (non-blocking collectives progress only while polled), then nap
 NAP_SECONDS = 1e-4
+# Open MPI's non-blocking Iallreduce (libnbc) is ~2x slower than its tuned blocking Allreduce on big
+# buffers (measured: 1 MB 1.7 vs 0.8 ms, 56 MB 270 vs 130 ms at K=2). Bigger sums therefore wait for
+# every process at a non-blocking barrier (the deadline and the notices apply there), then run blocking.
+BLOCKING_FROM_BYTES = 1 << 16
 
 
 class DistributedError(RuntimeError):
@@ -135,7 +139,12 @@ class Group:
     def allreduce_sum(self, buffers: list, what: str) -> None:
         """Sum each array over the processes, in place: one Allreduce per array."""
         MPI = self.MPI
-        self.wait([self.comm.Iallreduce(MPI.IN_PLACE, b, op=MPI.SUM) for b in buffers], what)
+        if sum(b.nbytes for b in buffers) < BLOCKING_FROM_BYTES:
+            self.wait([self.comm.Iallreduce(MPI.IN_PLACE, b, op=MPI.SUM) for b in buffers], what)
+            return
+        self.wait([self.comm.Ibarrier()], what)   # everyone is here: the blocking sums cannot wait on a missing peer
+        for b in buffers:
+            self.comm.Allreduce(MPI.IN_PLACE, b, op=MPI.SUM)
 
     def broadcast(self, arrays: list, what: str, root: int = 0) -> None:
         """Overwrite each array with the root's, in place."""

@@ -42,24 +42,39 @@ def ranks(tmp_path_factory):
     return [np.load(out / f"rank{r}.npz") for r in range(2)]
 
 
+def history_of(rank) -> dict:
+    return {str(k): row for k, row in zip(rank["keys"], rank["history"])}
+
+
 def test_weights_stay_bit_identical_across_ranks(ranks):
+    """Including the BatchNorm model whose ranks started from different weights (rank 0's were broadcast)."""
     first, second = ranks
     assert sorted(first.files) == sorted(second.files)
-    for key in first.files:
+    for key in set(first.files) - {"history", "keys"}:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+
+
+def test_every_rank_gets_the_global_logs(ranks):
+    # rank 0's LearningRateScheduler also logs learning_rate (Keras); rank 1 runs no callback
+    first, second = history_of(ranks[0]), history_of(ranks[1])
+    assert set(first) - set(second) == {"learning_rate"}
+    for key in second:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
 
 
 def test_two_ranks_equal_one_process_with_the_global_batch(ranks):
-    """Same seed, data, shuffling and global batch (33: shards of 16 and 17, the last batch of 1 leaves
-    rank 0 without rows) as one process: the same weights and logs to float32 rounding."""
+    """Same seed, data, shuffling, learning-rate schedule and global batch (33: shards of 16 and 17, the
+    last batch of 1 leaves rank 0 without rows) as one process: the same weights and logs to float32 rounding."""
     worker = load_worker()
-    model, history = worker.fit_mixed(None)
+    model, history = worker.fit_mixed(None, callbacks=[worker.decaying_lr()])
     rank0 = ranks[0]
     for i, expected in enumerate(model.get_weights()):
         np.testing.assert_allclose(rank0[f"arr_{i}"], expected, rtol=1e-5, atol=1e-6)
-    keys = [str(k) for k in rank0["keys"]]
-    assert keys == sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
-    np.testing.assert_allclose(rank0["history"], [history.history[k] for k in keys], rtol=1e-5, atol=1e-6)
+    logs = history_of(rank0)
+    assert sorted(logs) == sorted(history.history) == ["accuracy", "learning_rate", "loss", "val_accuracy", "val_loss"]
+    for key, values in logs.items():
+        np.testing.assert_allclose(values, history.history[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(logs["learning_rate"], [0.01, 0.005, 0.01 / 3])
     assert int(rank0["iterations"]) == model.optimizer.iterations == 12
 
 

@@ -31,6 +31,11 @@ def mixed_data(n):
     return [x, ids], y
 
 
+def decaying_lr():
+    """Runs on rank 0 only: the other ranks learn its learning rate from the step's Allreduce."""
+    return fgc.callbacks.LearningRateScheduler(lambda epoch, lr: 0.01 / (epoch + 1))
+
+
 def fit_mixed(distribute, n=100, batch_size=33, units=4, callbacks=None):
     model = mixed_model(units)
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"], distribute=distribute)
@@ -86,7 +91,7 @@ def sabotage(model, at_step, action):
 
 def main(MODE, OUT):
     if MODE == "equal":
-        model, history = fit_mixed(DataParallel(timeout=60))
+        model, history = fit_mixed(DataParallel(timeout=60), callbacks=[decaying_lr()])
         before, after, _, _ = linear_sgd(DataParallel(timeout=60))
         bn = batchnorm(DataParallel(timeout=60))
         stopped, _ = fit_mixed(DataParallel(timeout=60), callbacks=[StopAt()])
