@@ -1,6 +1,7 @@
 """fit / evaluate / train_on_batch / test_on_batch over the compiled steps."""
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 
@@ -303,14 +304,18 @@ def _test_pass(model, data, batch_size, steps, cbs):
 
 def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
              return_dict=False, callbacks=None):
-    args.int_at_least("evaluate()", "batch_size", batch_size, 1, optional=True)
-    args.int_at_least("evaluate()", "steps", steps, 1, optional=True)
-    verbose = args.verbose_level("evaluate()", verbose)
-    data = make_batches(model, x, y, sample_weight)
-    batch_size = batch_size_for(_fixed_batch(model), batch_size, data.n, "evaluate")
-    n_steps = steps or -(-data.n // batch_size)
-    cbs = cbks.CallbackList(callbacks or [], model, {"epochs": 1, "steps": n_steps, "verbose": verbose})
-    logs = _test_pass(model, data, batch_size, steps, cbs)
+    dist = getattr(model._trainer, "distributed", None)
+    with contextlib.nullcontext() if dist is None else dist.guard("in evaluate()"):
+        args.int_at_least("evaluate()", "batch_size", batch_size, 1, optional=True)
+        args.int_at_least("evaluate()", "steps", steps, 1, optional=True)
+        verbose = args.verbose_level("evaluate()", verbose)
+        if dist is not None and dist.rank != 0:   # sharded and reduced; printed and called back on rank 0
+            verbose, callbacks = 0, None
+        data = make_batches(model, x, y, sample_weight)
+        batch_size = batch_size_for(_fixed_batch(model), batch_size, data.n, "evaluate")
+        n_steps = steps or -(-data.n // batch_size)
+        cbs = cbks.CallbackList(callbacks or [], model, {"epochs": 1, "steps": n_steps, "verbose": verbose})
+        logs = _test_pass(model, data, batch_size, steps, cbs)
     if verbose:
         print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
     if return_dict:

@@ -75,6 +75,8 @@ def test_two_ranks_equal_one_process_with_the_global_batch(ranks):
     for key, values in logs.items():
         np.testing.assert_allclose(values, history.history[key], rtol=1e-5, atol=1e-6, err_msg=key)
     np.testing.assert_allclose(logs["learning_rate"], [0.01, 0.005, 0.01 / 3])
+    expected = model.evaluate(*worker.mixed_data(23), batch_size=9, verbose=0)   # [loss, accuracy]
+    np.testing.assert_allclose(rank0["evaluated"], expected, rtol=1e-5, atol=1e-6)
     assert int(rank0["iterations"]) == model.optimizer.iterations == 12
 
 

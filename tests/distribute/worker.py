@@ -92,12 +92,13 @@ def sabotage(model, at_step, action):
 def main(MODE, OUT):
     if MODE == "equal":
         model, history = fit_mixed(DataParallel(timeout=60), callbacks=[decaying_lr()])
+        evaluated = model.evaluate(*mixed_data(23), batch_size=9, verbose=0)   # shards of 4 and 5, then 2 and 3
         before, after, _, _ = linear_sgd(DataParallel(timeout=60))
         bn = batchnorm(DataParallel(timeout=60))
         stopped, _ = fit_mixed(DataParallel(timeout=60), callbacks=[StopAt()])
         np.savez(os.path.join(OUT, f"rank{RANK}.npz"), *model.get_weights(),
                  history=np.array([history.history[k] for k in sorted(history.history)]),
-                 keys=np.array(sorted(history.history)), iterations=model.optimizer.iterations,
+                 keys=np.array(sorted(history.history)), evaluated=np.array(evaluated), iterations=model.optimizer.iterations,
                  linear_before=np.concatenate([w.ravel() for w in before]),
                  linear_after=np.concatenate([w.ravel() for w in after]),
                  bn=np.concatenate([w.ravel() for w in bn.get_weights()]),
