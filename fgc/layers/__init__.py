@@ -29,3 +29,11 @@ from .separable import SeparableConv2D  # noqa: E402
 
 SeparableConvolution2D = SeparableConv2D
 __all__ += ["SeparableConv2D", "SeparableConvolution2D"]
+from .activation_layers import ELU, Identity, LeakyReLU, PReLU, ReLU, Softmax  # noqa: E402
+from .layer_norm import LayerNormalization  # noqa: E402
+
+__all__ += ["ELU", "Identity", "LeakyReLU", "PReLU", "ReLU", "Softmax", "LayerNormalization"]
+from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: E402
+from .dot import Dot  # noqa: E402
+
+__all__ += ["AdditiveAttention", "Attention", "MultiHeadAttention", "Dot"]
