@@ -69,6 +69,13 @@ def _causal(b, scores):
     return b.Cast(b.Trilu(ones, upper=0), to="bool")
 
 
+def _band(b, scores, window):
+    """|i - j| < window (Keras' sliding_window mask) shaped like ``scores``' last two axes."""
+    ones = b.Add(b.ZerosLike(scores), 1.0)
+    band = b.Trilu(b.Trilu(ones, upper=0, k=window - 1), upper=1, k=1 - window)
+    return b.Cast(band, to="bool")
+
+
 def masked_softmax(b, scores, keep, zero_masked_rows: bool):
     """softmax over the last axis with masked scores at -1e9 (Keras' Softmax layer also zeroes them after)."""
     if keep is None:
@@ -88,7 +95,8 @@ class MultiHeadAttention(Layer):
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
                  attention_axes=None, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, seed=None, flash_attention=None, **kwargs):
+                 bias_constraint=None, use_gate=False, sliding_window=None, seed=None, flash_attention=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.num_heads = _positive_int(num_heads, "MultiHeadAttention num_heads")
         self.key_dim = _positive_int(key_dim, "MultiHeadAttention key_dim")
@@ -112,6 +120,9 @@ class MultiHeadAttention(Layer):
             raise ValueError("MultiHeadAttention(flash_attention=True) is a backend kernel choice fgc does not have; "
                              "leave it None")
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self.use_gate = bool(use_gate)
+        self.sliding_window = None if sliding_window is None else \
+            _positive_int(sliding_window, "MultiHeadAttention sliding_window")
         from fgc.initializers import layer_seed
 
         self.seed = seed
@@ -159,8 +170,10 @@ class MultiHeadAttention(Layer):
     def build(self, input_types):
         query, value, key, _ = self._typed(input_types, self._build_roles)
         h = self.num_heads
-        for name, source, dim in (("query", query, self.key_dim), ("key", key, self.key_dim),
-                                  ("value", value, self.value_dim)):
+        projections = [("query", query, self.key_dim), ("key", key, self.key_dim)]
+        if self.use_gate:  # Keras builds the gate between key and value
+            projections.append(("gate", query, self.value_dim))
+        for name, source, dim in projections + [("value", value, self.value_dim)]:
             self.add_weight(f"{name}/kernel", (source.shape[-1], h, dim), self.kernel_initializer)
             if self.use_bias:
                 self.add_weight(f"{name}/bias", (h, dim), self.bias_initializer)
@@ -197,7 +210,7 @@ class MultiHeadAttention(Layer):
         v = self._project(b, value, params, "value", self.value_dim)
         q = b.Mul(q, 1.0 / math.sqrt(float(self.key_dim)))
         scores = b.MatMul(q, b.Transpose(k, perm=(0, 1, 3, 2)))            # (B, H, T, S)
-        allowed = self._allowed(b, scores, t, keep, call_args.get("use_causal_mask", False))
+        allowed = self._allowed(b, scores, t, keep, call_args.get("use_causal_mask", False), self.sliding_window)
         returns_scores = bool(call_args.get("return_attention_scores"))
         # Keras zeroes fully masked rows only on its Softmax-layer path (scores returned or dropout)
         probs = masked_softmax(b, scores, allowed, zero_masked_rows=returns_scores or self.dropout > 0)
@@ -207,6 +220,9 @@ class MultiHeadAttention(Layer):
 
             weights = dropout(b, probs, self.dropout, self._seed)
         heads = b.Transpose(b.MatMul(weights, v), perm=(0, 2, 1, 3))       # (B, T, H, value_dim)
+        if self.use_gate:
+            gate = b.Sigmoid(self._project(b, query, params, "gate", self.value_dim))
+            heads = b.Mul(heads, b.Transpose(gate, perm=(0, 2, 1, 3)))
         out = self.output_shape_arg or (b.shape(query)[-1],)
         flat = b.Reshape(heads, shape=(0, 0, self.num_heads * self.value_dim))
         y = b.MatMul(flat, b.Reshape(params["attention_output/kernel"], shape=(self.num_heads * self.value_dim, -1)))
@@ -225,7 +241,7 @@ class MultiHeadAttention(Layer):
         return b.Transpose(b.Reshape(y, shape=(0, 0, self.num_heads, dim)), perm=(0, 2, 1, 3))
 
     @staticmethod
-    def _allowed(b, scores, tensors, keep, causal):
+    def _allowed(b, scores, tensors, keep, causal, window):
         allowed = None
         if keep.get("query") is not None:                                    # (B, T) -> (B, 1, T, 1)
             allowed = b.Unsqueeze(_keep_bool(b, keep["query"]), axes=(1, 3))
@@ -234,6 +250,8 @@ class MultiHeadAttention(Layer):
                 allowed = _and(b, allowed, b.Unsqueeze(_keep_bool(b, keep[role]), axes=(1, 2)))
         if causal:
             allowed = _and(b, allowed, _causal(b, scores))
+        if window is not None:
+            allowed = _and(b, allowed, _band(b, scores, window))
         if "attention_mask" in tensors:
             m = tensors["attention_mask"]
             m = m if b.type(m).dtype == "bool" else b.Cast(m, to="bool")     # nonzero is True, as Keras' cast
@@ -246,7 +264,8 @@ class MultiHeadAttention(Layer):
                 "output_shape": self.output_shape_arg, "attention_axes": self.attention_axes,
                 "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
                 "kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
-                "kernel_constraint": None, "bias_constraint": None, "seed": self.seed}
+                "kernel_constraint": None, "bias_constraint": None, "use_gate": self.use_gate,
+                "sliding_window": self.sliding_window, "seed": self.seed}
 
 
 class _BaseDenseAttention(Layer):

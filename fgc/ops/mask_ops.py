@@ -1,4 +1,5 @@
-"""Trilu: the triangle of the last two axes (ONNX ``Trilu``); used to build causal attention masks,
+"""Trilu: the triangle of the last two axes (ONNX ``Trilu``; ``upper`` 0 keeps j <= i + k, 1 keeps
+j >= i + k); used to build causal attention masks,
 so it carries no gradient."""
 from __future__ import annotations
 
@@ -13,4 +14,4 @@ def _trilu_infer(types, attrs):
     return [types[0]]
 
 
-primitive("Trilu", _trilu_infer, nondiff="builds masks from constants")
+primitive("Trilu", _trilu_infer, nondiff="builds masks from constants", attr_inputs=("k",))

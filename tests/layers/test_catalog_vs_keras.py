@@ -1,0 +1,103 @@
+"""The catalogue layers against Keras 3 itself (skipped without it): the same builder code makes each
+model with fgc and with keras, keras' weights are copied into fgc with set_weights (which also checks
+that the weight order and shapes agree), and the outputs must be equal to float32 rounding."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import fgc
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+keras = pytest.importorskip("keras")
+
+rng = np.random.default_rng(0)
+
+
+def transformer_block(api):
+    L = api.layers
+    ids = api.Input(shape=(6,), dtype="int32", name="ids")
+    x = L.Embedding(9, 8, mask_zero=True, name="emb")(ids)
+    att = L.MultiHeadAttention(num_heads=2, key_dim=4, name="mha")(x, x)
+    x = L.LayerNormalization(epsilon=1e-6, name="ln1")(L.add([x, att]))
+    ff = L.Dense(8, name="ff2")(L.ReLU(name="relu")(L.Dense(16, name="ff1")(x)))
+    x = L.LayerNormalization(name="ln2")(L.add([x, ff]))
+    return api.Model(ids, x)
+
+
+def cross_attention(api):
+    L = api.layers
+    q, v, k = api.Input((3, 5), name="q"), api.Input((4, 6), name="v"), api.Input((4, 2), name="k")
+    m = api.Input((3, 4), dtype="bool", name="m")
+    out, scores = L.MultiHeadAttention(num_heads=3, key_dim=2, value_dim=3, output_shape=(2, 2), name="mha")(
+        q, v, key=k, attention_mask=m, use_causal_mask=True, return_attention_scores=True)
+    return api.Model([q, v, k, m], [out, scores])
+
+
+def gated_sliding_window(api):
+    L = api.layers
+    x = api.Input((None, 6), name="x")
+    out = L.MultiHeadAttention(num_heads=2, key_dim=3, use_gate=True, sliding_window=2, name="mha")(
+        x, x, use_causal_mask=True)
+    return api.Model(x, out)
+
+
+def dense_attentions(api):
+    L = api.layers
+    q, v = api.Input((3, 4), name="q"), api.Input((5, 4), name="v")
+    a = L.Attention(use_scale=True, name="luong")([q, v], use_causal_mask=True)
+    c = L.Attention(use_scale=True, score_mode="concat", name="concat")([q, v])
+    d = L.AdditiveAttention(name="bahdanau")([q, v])
+    dots = L.Dot(axes=(2, 2), normalize=True, name="cos")([q, v])
+    return api.Model([q, v], [a, c, d, dots])
+
+
+def activations(api):
+    L = api.layers
+    x = api.Input((3, 4), name="x")
+    outs = [L.ReLU(max_value=1.0, negative_slope=0.1, threshold=0.5)(x), L.LeakyReLU()(x), L.ELU(alpha=0.5)(x),
+            L.PReLU(alpha_initializer="ones", shared_axes=[1])(x), L.Softmax(axis=[1, 2])(x), L.Identity()(x),
+            L.LayerNormalization(axis=1, name="ln_axis1")(x)]
+    return api.Model(x, outs)
+
+
+def _data(model):
+    out = []
+    for t in model.inputs:
+        shape = (3, *[5 if d is None else d for d in t.shape[1:]])
+        if "int" in str(t.dtype):
+            out.append(rng.integers(0, 9, size=shape).astype("int32"))
+        elif "bool" in str(t.dtype):
+            out.append(rng.random(shape) > 0.3)
+        else:
+            out.append(rng.standard_normal(shape).astype("float32"))
+    return out
+
+
+@pytest.mark.parametrize("builder", [transformer_block, cross_attention, gated_sliding_window, dense_attentions,
+                                     activations])
+def test_outputs_equal_keras(builder):
+    km, fm = builder(keras), builder(fgc)
+    weights = [w + rng.uniform(-0.3, 0.3, w.shape).astype(w.dtype) for w in km.get_weights()]
+    km.set_weights(weights)
+    fm.set_weights(weights)
+    xs = _data(km)
+    if builder is transformer_block:
+        xs[0][:, -2:] = 0                               # padding: the mask reaches the attention
+    want = km.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    got = fm.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    want, got = (want, got) if isinstance(want, list) else ([want], [got])
+    for w, g in zip(want, got):
+        np.testing.assert_allclose(g, np.asarray(w), rtol=1e-4, atol=2e-5)
+
+
+def test_configs_have_keras_keys():
+    for make in (lambda L: L.MultiHeadAttention(2, 3), lambda L: L.LayerNormalization(),
+                 lambda L: L.Attention(), lambda L: L.AdditiveAttention(), lambda L: L.Dot(1),
+                 lambda L: L.ReLU(), lambda L: L.LeakyReLU(), lambda L: L.PReLU(), lambda L: L.ELU(),
+                 lambda L: L.Softmax()):
+        want = set(make(keras.layers).get_config()) - {"dtype"}
+        got = set(make(fgc.layers).get_config())
+        assert want <= got, f"{type(make(fgc.layers)).__name__}: missing {want - got}"
