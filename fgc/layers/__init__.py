@@ -37,3 +37,6 @@ from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa:
 from .dot import Dot  # noqa: E402
 
 __all__ += ["AdditiveAttention", "Attention", "MultiHeadAttention", "Dot"]
+from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose  # noqa: E402
+
+__all__ += ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"]
