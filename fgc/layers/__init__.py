@@ -40,3 +40,8 @@ __all__ += ["AdditiveAttention", "Attention", "MultiHeadAttention", "Dot"]
 from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose  # noqa: E402
 
 __all__ += ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"]
+from .upsampling import (Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D, UpSampling3D,  # noqa: E402
+                         ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
+
+__all__ += ["Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D",
+            "ZeroPadding2D", "ZeroPadding3D"]

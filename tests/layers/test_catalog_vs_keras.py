@@ -63,6 +63,41 @@ def activations(api):
     return api.Model(x, outs)
 
 
+def unet_parts(api, data_format="channels_last"):
+    L = api.layers
+    first = data_format == "channels_first"
+    x = api.Input((2, 6, 5) if first else (6, 5, 2), name="image")
+    outs = [L.Conv2DTranspose(3, 3, strides=2, padding="same", data_format=data_format)(x),
+            L.Conv2DTranspose(3, (2, 3), strides=(2, 1), output_padding=(1, 0), data_format=data_format)(x),
+            L.Conv2DTranspose(2, 4, strides=2, padding="same", dilation_rate=1, data_format=data_format)(x),
+            L.Conv2DTranspose(2, 2, dilation_rate=2, padding="same", data_format=data_format)(x),
+            L.UpSampling2D((2, 3), data_format=data_format)(x),
+            L.ZeroPadding2D(((1, 0), (2, 3)), data_format=data_format)(x),
+            L.Cropping2D(((1, 2), (0, 1)), data_format=data_format)(x)]
+    return api.Model(x, outs)
+
+
+def unet_parts_channels_first(api):
+    return unet_parts(api, "channels_first")
+
+
+def sequence_parts(api):
+    L = api.layers
+    x = api.Input((5, 2), name="seq")
+    outs = [L.Conv1DTranspose(3, 4, strides=3, padding="same", output_padding=1)(x),
+            L.Conv1DTranspose(3, 1, strides=2)(x), L.Conv1DTranspose(2, 3, strides=2)(x),
+            L.UpSampling1D(3)(x), L.ZeroPadding1D((2, 1))(x), L.Cropping1D((1, 2))(x)]
+    return api.Model(x, outs)
+
+
+def volume_parts(api):
+    L = api.layers
+    x = api.Input((3, 2, 4, 2), name="volume")
+    outs = [L.Conv3DTranspose(2, 2, strides=2, padding="same")(x), L.UpSampling3D((1, 2, 2))(x),
+            L.ZeroPadding3D(1)(x), L.Cropping3D(((1, 0), (0, 1), (1, 1)))(x)]
+    return api.Model(x, outs)
+
+
 def _data(model):
     out = []
     for t in model.inputs:
@@ -77,7 +112,8 @@ def _data(model):
 
 
 @pytest.mark.parametrize("builder", [transformer_block, cross_attention, gated_sliding_window, dense_attentions,
-                                     activations])
+                                     activations, unet_parts, unet_parts_channels_first, sequence_parts,
+                                     volume_parts])
 def test_outputs_equal_keras(builder):
     km, fm = builder(keras), builder(fgc)
     weights = [w + rng.uniform(-0.3, 0.3, w.shape).astype(w.dtype) for w in km.get_weights()]
@@ -97,7 +133,10 @@ def test_configs_have_keras_keys():
     for make in (lambda L: L.MultiHeadAttention(2, 3), lambda L: L.LayerNormalization(),
                  lambda L: L.Attention(), lambda L: L.AdditiveAttention(), lambda L: L.Dot(1),
                  lambda L: L.ReLU(), lambda L: L.LeakyReLU(), lambda L: L.PReLU(), lambda L: L.ELU(),
-                 lambda L: L.Softmax()):
+                 lambda L: L.Softmax(), lambda L: L.Conv2DTranspose(2, 3), lambda L: L.Conv1DTranspose(2, 3),
+                 lambda L: L.UpSampling1D(), lambda L: L.UpSampling2D(), lambda L: L.UpSampling3D(),
+                 lambda L: L.ZeroPadding1D(), lambda L: L.ZeroPadding2D(), lambda L: L.ZeroPadding3D(),
+                 lambda L: L.Cropping1D(), lambda L: L.Cropping2D(), lambda L: L.Cropping3D()):
         want = set(make(keras.layers).get_config()) - {"dtype"}
         got = set(make(fgc.layers).get_config())
         assert want <= got, f"{type(make(fgc.layers)).__name__}: missing {want - got}"
