@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -35,7 +33,6 @@ def test_transformer_classifier_learns_and_exports():
     assert "ONNX export run by plain onnxruntime matches predict: True" in output
 
 
-@pytest.mark.skipif(not (EXAMPLES / "unet.py").exists(), reason="examples/unet.py not written yet")
 def test_unet_segments_and_exports():
     output = _run("unet.py", "--small")
     first, last = _number(r"training loss: first epoch ([\d.]+), last epoch ([\d.]+)", output)
