@@ -45,3 +45,11 @@ from .upsampling import (Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSam
 
 __all__ += ["Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D",
             "ZeroPadding2D", "ZeroPadding3D"]
+from .depthwise import (AveragePooling3D, Conv3D, DepthwiseConv1D, DepthwiseConv2D, GlobalAveragePooling3D,  # noqa: E402
+                        GlobalMaxPooling3D, MaxPooling3D, SeparableConv1D)
+
+AvgPool3D, MaxPool3D, GlobalAvgPool3D, GlobalMaxPool3D = AveragePooling3D, MaxPooling3D, GlobalAveragePooling3D, \
+    GlobalMaxPooling3D
+__all__ += ["AveragePooling3D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "GlobalAveragePooling3D",
+            "GlobalMaxPooling3D", "MaxPooling3D", "SeparableConv1D", "AvgPool3D", "MaxPool3D", "GlobalAvgPool3D",
+            "GlobalMaxPool3D"]

@@ -98,6 +98,19 @@ def volume_parts(api):
     return api.Model(x, outs)
 
 
+def depthwise_parts(api):
+    L = api.layers
+    img, seq = api.Input((6, 5, 2), name="img"), api.Input((7, 3), name="seq")
+    vol = api.Input((4, 3, 4, 2), name="vol")
+    outs = [L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2)(img),
+            L.DepthwiseConv2D((3, 2), data_format="channels_first")(img),
+            L.DepthwiseConv1D(3, padding="same", dilation_rate=2)(seq),
+            L.SeparableConv1D(4, 3, padding="same", depth_multiplier=2)(seq),
+            L.Conv3D(3, 2, strides=(1, 2, 1), padding="same")(vol), L.MaxPooling3D(2, padding="same")(vol),
+            L.AveragePooling3D((2, 1, 2))(vol), L.GlobalMaxPooling3D()(vol), L.GlobalAveragePooling3D()(vol)]
+    return api.Model([img, seq, vol], outs)
+
+
 def _data(model):
     out = []
     for t in model.inputs:
@@ -113,7 +126,7 @@ def _data(model):
 
 @pytest.mark.parametrize("builder", [transformer_block, cross_attention, gated_sliding_window, dense_attentions,
                                      activations, unet_parts, unet_parts_channels_first, sequence_parts,
-                                     volume_parts])
+                                     volume_parts, depthwise_parts])
 def test_outputs_equal_keras(builder):
     km, fm = builder(keras), builder(fgc)
     weights = [w + rng.uniform(-0.3, 0.3, w.shape).astype(w.dtype) for w in km.get_weights()]
@@ -136,7 +149,9 @@ def test_configs_have_keras_keys():
                  lambda L: L.Softmax(), lambda L: L.Conv2DTranspose(2, 3), lambda L: L.Conv1DTranspose(2, 3),
                  lambda L: L.UpSampling1D(), lambda L: L.UpSampling2D(), lambda L: L.UpSampling3D(),
                  lambda L: L.ZeroPadding1D(), lambda L: L.ZeroPadding2D(), lambda L: L.ZeroPadding3D(),
-                 lambda L: L.Cropping1D(), lambda L: L.Cropping2D(), lambda L: L.Cropping3D()):
+                 lambda L: L.Cropping1D(), lambda L: L.Cropping2D(), lambda L: L.Cropping3D(),
+                 lambda L: L.DepthwiseConv2D(3), lambda L: L.DepthwiseConv1D(3), lambda L: L.SeparableConv1D(2, 3),
+                 lambda L: L.Conv3D(2, 3), lambda L: L.MaxPooling3D(), lambda L: L.GlobalAveragePooling3D()):
         want = set(make(keras.layers).get_config()) - {"dtype"}
         got = set(make(fgc.layers).get_config())
         assert want <= got, f"{type(make(fgc.layers)).__name__}: missing {want - got}"
