@@ -53,3 +53,11 @@ AvgPool3D, MaxPool3D, GlobalAvgPool3D, GlobalMaxPool3D = AveragePooling3D, MaxPo
 __all__ += ["AveragePooling3D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "GlobalAveragePooling3D",
             "GlobalMaxPooling3D", "MaxPooling3D", "SeparableConv1D", "AvgPool3D", "MaxPool3D", "GlobalAvgPool3D",
             "GlobalMaxPool3D"]
+from .group_norm import GroupNormalization, UnitNormalization  # noqa: E402
+
+__all__ += ["GroupNormalization", "UnitNormalization"]
+from .noise import (AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,  # noqa: E402
+                    SpatialDropout3D)
+
+__all__ += ["AlphaDropout", "GaussianDropout", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D",
+            "SpatialDropout3D"]

@@ -111,6 +111,13 @@ def depthwise_parts(api):
     return api.Model([img, seq, vol], outs)
 
 
+def normalizations(api):
+    L = api.layers
+    x, img = api.Input((4, 6), name="x"), api.Input((3, 2, 6), name="img")
+    return api.Model([x, img], [L.GroupNormalization(3)(img), L.GroupNormalization(2, axis=1)(x),
+                                L.UnitNormalization()(x), L.UnitNormalization(axis=[1, 2])(img)])
+
+
 def _data(model):
     out = []
     for t in model.inputs:
@@ -126,7 +133,7 @@ def _data(model):
 
 @pytest.mark.parametrize("builder", [transformer_block, cross_attention, gated_sliding_window, dense_attentions,
                                      activations, unet_parts, unet_parts_channels_first, sequence_parts,
-                                     volume_parts, depthwise_parts])
+                                     volume_parts, depthwise_parts, normalizations])
 def test_outputs_equal_keras(builder):
     km, fm = builder(keras), builder(fgc)
     weights = [w + rng.uniform(-0.3, 0.3, w.shape).astype(w.dtype) for w in km.get_weights()]
@@ -151,7 +158,10 @@ def test_configs_have_keras_keys():
                  lambda L: L.ZeroPadding1D(), lambda L: L.ZeroPadding2D(), lambda L: L.ZeroPadding3D(),
                  lambda L: L.Cropping1D(), lambda L: L.Cropping2D(), lambda L: L.Cropping3D(),
                  lambda L: L.DepthwiseConv2D(3), lambda L: L.DepthwiseConv1D(3), lambda L: L.SeparableConv1D(2, 3),
-                 lambda L: L.Conv3D(2, 3), lambda L: L.MaxPooling3D(), lambda L: L.GlobalAveragePooling3D()):
+                 lambda L: L.Conv3D(2, 3), lambda L: L.MaxPooling3D(), lambda L: L.GlobalAveragePooling3D(),
+                 lambda L: L.GroupNormalization(), lambda L: L.UnitNormalization(), lambda L: L.GaussianNoise(0.1),
+                 lambda L: L.GaussianDropout(0.1), lambda L: L.AlphaDropout(0.1), lambda L: L.SpatialDropout1D(0.1),
+                 lambda L: L.SpatialDropout2D(0.1)):
         want = set(make(keras.layers).get_config()) - {"dtype"}
         got = set(make(fgc.layers).get_config())
         assert want <= got, f"{type(make(fgc.layers)).__name__}: missing {want - got}"
