@@ -118,6 +118,22 @@ def normalizations(api):
                                 L.UnitNormalization()(x), L.UnitNormalization(axis=[1, 2])(img)])
 
 
+def test_preprocessing_equals_keras():
+    data = rng.normal(3.0, 2.0, size=(20, 5, 4, 3)).astype("float32")
+    outs = []
+    for api in (keras, fgc):
+        L = api.layers
+        norm = L.Normalization(axis=(1, 3))
+        norm.adapt(data)                     # (Keras adapts an iterable of batches only with tensorflow)
+        x = api.Input((5, 4, 3), name="img")
+        model = api.Model(x, [L.CenterCrop(3, 2)(norm(x)), L.Rescaling([0.5, 2.0, 1.0], offset=0.1)(x),
+                              L.Normalization(mean=[1.0, 2.0, 3.0], variance=[1.0, 4.0, 0.5], invert=True)(x)])
+        outs.append((model.predict(data[:4], verbose=0), [np.asarray(w) for w in norm.get_weights()]))
+    (want, want_w), (got, got_w) = outs
+    for w, g in zip(want_w + list(want), got_w + list(got)):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
+
+
 def _data(model):
     out = []
     for t in model.inputs:
@@ -161,7 +177,8 @@ def test_configs_have_keras_keys():
                  lambda L: L.Conv3D(2, 3), lambda L: L.MaxPooling3D(), lambda L: L.GlobalAveragePooling3D(),
                  lambda L: L.GroupNormalization(), lambda L: L.UnitNormalization(), lambda L: L.GaussianNoise(0.1),
                  lambda L: L.GaussianDropout(0.1), lambda L: L.AlphaDropout(0.1), lambda L: L.SpatialDropout1D(0.1),
-                 lambda L: L.SpatialDropout2D(0.1)):
+                 lambda L: L.SpatialDropout2D(0.1), lambda L: L.Rescaling(0.5), lambda L: L.Normalization(),
+                 lambda L: L.CenterCrop(2, 2)):
         want = set(make(keras.layers).get_config()) - {"dtype"}
         got = set(make(fgc.layers).get_config())
         assert want <= got, f"{type(make(fgc.layers)).__name__}: missing {want - got}"
