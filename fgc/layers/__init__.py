@@ -61,6 +61,6 @@ from .noise import (AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout
 
 __all__ += ["AlphaDropout", "GaussianDropout", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D",
             "SpatialDropout3D"]
-from .preprocessing import CenterCrop, Normalization, Rescaling  # noqa: E402
+from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing  # noqa: E402
 
-__all__ += ["CenterCrop", "Normalization", "Rescaling"]
+__all__ += ["CenterCrop", "Normalization", "Rescaling", "Resizing"]

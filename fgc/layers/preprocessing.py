@@ -1,5 +1,5 @@
 """Preprocessing layers that belong in a deployable graph (Keras 3): Rescaling, Normalization (with
-``adapt``) and CenterCrop. They output float32 whatever the input's dtype (Keras' compute dtype).
+``adapt``), CenterCrop and Resizing (bilinear / nearest, as Keras' JAX backend resizes). They output float32 whatever the input's dtype (Keras' compute dtype).
 
     Rescaling:      y = x * scale + offset
     Normalization:  y = (x - mean) / max(sqrt(variance), 1e-7)      (invert=True: x * max(...) + mean)
@@ -232,6 +232,79 @@ class CenterCrop(Layer):
         return {**super().get_config(), "height": self.height, "width": self.width, "data_format": self.data_format}
 
 
+def interpolation_matrix(in_size: int, out_size: int, method: str) -> np.ndarray:
+    """(out_size, in_size) weights of jax.image.resize along one axis (Keras' JAX backend, no antialias):
+    output i samples the input at c = (i + 0.5) * in / out - 0.5; 'bilinear' weighs input j by
+    max(0, 1 - |c - j|), renormalized over the valid j (so the edges clamp); 'nearest' takes
+    j = floor((i + 0.5) * in / out)."""
+    centers = (np.arange(out_size) + 0.5) * in_size / out_size
+    if method == "nearest":
+        m = np.zeros((out_size, in_size))
+        m[np.arange(out_size), np.minimum(np.floor(centers).astype(int), in_size - 1)] = 1.0
+        return m
+    weights = np.maximum(0.0, 1.0 - np.abs(centers[:, None] - 0.5 - np.arange(in_size)[None, :]))
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+class Resizing(Layer):
+    """``Resizing(height, width, interpolation='bilinear'|'nearest')`` of (batch, rows, cols, channels) images
+    (channels_first: (batch, channels, rows, cols)) of known size. As primitives: two MatMuls with constant
+    interpolation matrices, ``A_rows @ image @ A_cols^T`` per channel, so it exports as plain MatMul and its
+    gradient is the MatMuls'."""
+
+    _METHODS = ("bilinear", "nearest")
+
+    def __init__(self, height, width, interpolation="bilinear", crop_to_aspect_ratio=False, pad_to_aspect_ratio=False,
+                 fill_mode="constant", fill_value=0.0, antialias=False, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        for what, v in (("height", height), ("width", width)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+                raise ValueError(f"Resizing {what} must be a positive int, got {v!r}")
+        if interpolation not in self._METHODS:
+            raise ValueError(f"Resizing interpolation={interpolation!r} is not supported by fgc; use one of "
+                             f"{list(self._METHODS)}")
+        if crop_to_aspect_ratio or pad_to_aspect_ratio or antialias:
+            raise ValueError("Resizing: crop_to_aspect_ratio, pad_to_aspect_ratio and antialias are not supported "
+                             "by fgc; leave them False")
+        self.height, self.width, self.interpolation = int(height), int(width), interpolation
+        self.crop_to_aspect_ratio = self.pad_to_aspect_ratio = self.antialias = False
+        self.fill_mode, self.fill_value = fill_mode, fill_value
+        self.data_format = normalize_data_format(data_format)
+
+    def _axes(self):
+        return (1, 2) if self.data_format == "channels_last" else (2, 3)
+
+    def compute_output_types(self, input_types, node_attrs=None):
+        if len(input_types) != 1 or input_types[0].rank != 4:
+            got = input_types[0].keras_shape() if len(input_types) == 1 else f"{len(input_types)} inputs"
+            raise ShapeError(f"Resizing takes one batch of images of rank 4, got {got}")
+        x = input_types[0]
+        shape = list(x.shape)
+        for a, want in zip(self._axes(), (self.height, self.width)):
+            if not isinstance(shape[a], int):
+                raise ShapeError(f"Resizing needs known image sizes in fgc, got shape {x.keras_shape()}")
+            shape[a] = want
+        return [x.with_shape(shape).with_dtype("float32")]
+
+    def lower(self, b, inputs, params, training=False, call_args=None):
+        x = _as_float(b, inputs[0])
+        rows, cols = (b.shape(x)[a] for a in self._axes())
+        if self.data_format == "channels_last":
+            x = b.Transpose(x, perm=(0, 3, 1, 2))
+        a_rows = b.const(interpolation_matrix(rows, self.height, self.interpolation), "float32")
+        a_cols_t = b.const(interpolation_matrix(cols, self.width, self.interpolation).T, "float32")
+        y = b.MatMul(a_rows, b.MatMul(x, a_cols_t))                     # (B, C, height, width)
+        if self.data_format == "channels_last":
+            y = b.Transpose(y, perm=(0, 2, 3, 1))
+        return [y]
+
+    def get_config(self):
+        return {**super().get_config(), "height": self.height, "width": self.width,
+                "interpolation": self.interpolation, "crop_to_aspect_ratio": False, "pad_to_aspect_ratio": False,
+                "fill_mode": self.fill_mode, "fill_value": self.fill_value, "antialias": False,
+                "data_format": self.data_format}
+
+
 # Test cases the shared layer harness runs: kwargs, input shapes ("N" = batch), output shape, param count.
 CASES = [
     (Rescaling, dict(scale=1 / 255.0), [("N", 4, 4, 3)], ("N", 4, 4, 3), 0),
@@ -239,4 +312,7 @@ CASES = [
     (Normalization, dict(mean=[1.0, 2.0], variance=[4.0, 1.0]), [("N", 3, 2)], ("N", 3, 2), 0),
     (Normalization, dict(), [("N", 3)], ("N", 3), 7),
     (CenterCrop, dict(height=3, width=2), [("N", 5, 4, 3)], ("N", 3, 2, 3), 0),
+    (Resizing, dict(height=6, width=3), [("N", 4, 5, 2)], ("N", 6, 3, 2), 0),
+    (Resizing, dict(height=2, width=7, interpolation="nearest", data_format="channels_first"), [("N", 2, 5, 3)],
+     ("N", 2, 2, 7), 0),
 ]

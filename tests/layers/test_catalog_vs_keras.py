@@ -127,6 +127,7 @@ def test_preprocessing_equals_keras():
         norm.adapt(data)                     # (Keras adapts an iterable of batches only with tensorflow)
         x = api.Input((5, 4, 3), name="img")
         model = api.Model(x, [L.CenterCrop(3, 2)(norm(x)), L.Rescaling([0.5, 2.0, 1.0], offset=0.1)(x),
+                              L.Resizing(7, 3)(x), L.Resizing(3, 9, interpolation="nearest")(x),
                               L.Normalization(mean=[1.0, 2.0, 3.0], variance=[1.0, 4.0, 0.5], invert=True)(x)])
         outs.append((model.predict(data[:4], verbose=0), [np.asarray(w) for w in norm.get_weights()]))
     (want, want_w), (got, got_w) = outs
@@ -178,7 +179,7 @@ def test_configs_have_keras_keys():
                  lambda L: L.GroupNormalization(), lambda L: L.UnitNormalization(), lambda L: L.GaussianNoise(0.1),
                  lambda L: L.GaussianDropout(0.1), lambda L: L.AlphaDropout(0.1), lambda L: L.SpatialDropout1D(0.1),
                  lambda L: L.SpatialDropout2D(0.1), lambda L: L.Rescaling(0.5), lambda L: L.Normalization(),
-                 lambda L: L.CenterCrop(2, 2)):
+                 lambda L: L.CenterCrop(2, 2), lambda L: L.Resizing(2, 2)):
         want = set(make(keras.layers).get_config()) - {"dtype"}
         got = set(make(fgc.layers).get_config())
         assert want <= got, f"{type(make(fgc.layers)).__name__}: missing {want - got}"

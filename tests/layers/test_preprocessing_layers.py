@@ -106,3 +106,33 @@ def test_errors():
     layer.adapt(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="keeps axes"):
         layer.adapt(np.zeros((4, 5)))
+
+
+def test_resizing_hand_computed_values():
+    inp = fgc.Input((2, 2, 1))
+    x = np.array([[[[0.0], [1.0]], [[2.0], [3.0]]]])
+    up = fgc.Model(inp, layers.Resizing(4, 4)(inp)).predict(x, verbose=0)[0, :, :, 0]
+    # half-pixel centres: output i reads input (i + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25 (edges clamp)
+    row = np.array([0.0, 0.25, 0.75, 1.0])
+    np.testing.assert_allclose(up, row[None, :] + 2 * row[:, None], rtol=1e-6)
+    big = fgc.Input((4, 6, 1))
+    x = rng.standard_normal((1, 4, 6, 1))
+    down = fgc.Model(big, layers.Resizing(2, 3)(big)).predict(x, verbose=0)
+    np.testing.assert_allclose(down, x.reshape(1, 2, 2, 3, 2, 1).mean(axis=(2, 4)), rtol=1e-5, atol=1e-6)
+    nearest = fgc.Model(big, layers.Resizing(8, 3, interpolation="nearest")(big)).predict(x, verbose=0)
+    np.testing.assert_allclose(nearest, np.repeat(x, 2, axis=1)[:, :, 1::2], rtol=1e-6)
+
+
+def test_resizing_gradient(gradcheck):
+    inp = fgc.Input((3, 4, 2))
+    model = fgc.Model(inp, layers.Resizing(5, 2)(layers.Dense(2, name="pre")(inp)))
+
+    def tri(n_in, n_out):
+        c = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+        w = np.maximum(0, 1 - np.abs(c[:, None] - np.arange(n_in)))
+        return w / w.sum(1, keepdims=True)
+
+    def forward(p, x):
+        return np.einsum("hH,bHWc,wW->bhwc", tri(3, 5), x @ p[0] + p[1], tri(4, 2))
+
+    gradcheck(model, forward, rng.standard_normal((2, 3, 4, 2)), rng.standard_normal((2, 5, 2, 2)))
