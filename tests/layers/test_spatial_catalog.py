@@ -164,3 +164,12 @@ def test_reshaping_errors_and_configs():
     assert layers.ZeroPadding2D().get_config()["padding"] == ((1, 1), (1, 1))
     assert layers.Cropping1D().get_config()["cropping"] == (1, 1)
     assert layers.UpSampling1D().get_config()["size"] == 2
+
+
+def test_flatten_with_data_format_orders_as_channels_last():
+    inp = fgc.Input((2, 3, 4))
+    x = rng.standard_normal((2, 2, 3, 4)).astype(np.float32)
+    first = fgc.Model(inp, layers.Flatten(data_format="channels_first")(inp)).predict(x, verbose=0)
+    last = fgc.Model(inp, layers.Flatten()(inp)).predict(x, verbose=0)
+    np.testing.assert_array_equal(first, np.moveaxis(x, 1, -1).reshape(2, -1))
+    np.testing.assert_array_equal(last, x.reshape(2, -1))
