@@ -1,8 +1,8 @@
-"""UpSampling1D/2D/3D (nearest), ZeroPadding1D/2D/3D and Cropping1D/2D/3D (Keras 3), channels_last by
+"""UpSampling1D/2D/3D (nearest; UpSampling2D also bilinear), ZeroPadding1D/2D/3D and Cropping1D/2D/3D (Keras 3), channels_last by
 default and ``data_format='channels_first'`` where Keras takes it (not UpSampling1D, Cropping1D).
 
 As primitives: UpSampling repeats each row ``size`` times along its axis (Unsqueeze -> Concat of
-``size`` copies -> Reshape), ZeroPadding is one Pad, Cropping one Slice; their gradients are the
+``size`` copies -> Reshape; bilinear: two MatMuls with Resizing's interpolation matrices), ZeroPadding is one Pad, Cropping one Slice; their gradients are the
 primitives' (Concat -> slices summed, Pad <-> Slice).
 """
 from __future__ import annotations
@@ -71,8 +71,9 @@ class _UpSampling(_SpatialReshape):
         sizes = (size,) * self.rank if isinstance(size, (int, np.integer)) else tuple(size)
         if len(sizes) != self.rank or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in sizes):
             raise ValueError(f"{name} size must be a positive int or {self.rank} positive ints, got {size!r}")
-        if interpolation != "nearest":
-            raise ValueError(f"{name} interpolation={interpolation!r} is not supported by fgc yet; use 'nearest'")
+        if interpolation not in ("nearest", "bilinear") or (interpolation == "bilinear" and self.rank != 2):
+            raise ValueError(f"{name} interpolation={interpolation!r} is not supported by fgc; use 'nearest'"
+                             + (" or 'bilinear'" if self.rank == 2 else ""))
         self.size = tuple(int(s) for s in sizes)
         self.data_format = normalize_data_format(data_format)
         self.interpolation = interpolation
@@ -86,17 +87,42 @@ class _UpSampling(_SpatialReshape):
 
     def lower(self, b, inputs, params, training=False, call_args=None):
         x = inputs[0]
-        if not all(isinstance(d, int) for d in b.shape(x)[1:]):
-            raise ShapeError(f"{type(self).__name__} '{self.name}': fgc upsamples inputs whose sizes are known "
-                             f"(except the batch), got shape {b.type(x).keras_shape()}")
+        if self.interpolation == "bilinear":
+            return [self._bilinear(b, x)]
         for axis, s in zip(self._axes(), self.size):
-            if s == 1:
-                continue
-            shape = list(b.shape(x))
-            x = b.Concat(*[b.Unsqueeze(x, axes=(axis + 1,))] * s, axis=axis + 1)
-            shape[axis] *= s
-            x = b.Reshape(x, shape=(0, *shape[1:]))
+            if s > 1:
+                x = _repeat(b, x, axis, s)
         return [x]
+
+    def _bilinear(self, b, x):
+        """Keras resizes to (rows * s, cols * s) with jax.image.resize: Resizing's interpolation matrices."""
+        from .preprocessing import interpolation_matrix
+
+        rows_axis, cols_axis = self._axes()
+        rows, cols = b.shape(x)[rows_axis], b.shape(x)[cols_axis]
+        if not (isinstance(rows, int) and isinstance(cols, int)):
+            raise ShapeError(f"UpSampling2D '{self.name}' (bilinear) needs known image sizes, got shape "
+                             f"{b.type(x).keras_shape()}")
+        if self.data_format == "channels_last":
+            x = b.Transpose(x, perm=(0, 3, 1, 2))
+        a_rows = b.const(interpolation_matrix(rows, rows * self.size[0], "bilinear"), b.type(x).dtype)
+        a_cols_t = b.const(interpolation_matrix(cols, cols * self.size[1], "bilinear").T, b.type(x).dtype)
+        y = b.MatMul(a_rows, b.MatMul(x, a_cols_t))
+        return b.Transpose(y, perm=(0, 2, 3, 1)) if self.data_format == "channels_last" else y
+
+
+def _repeat(b, x, axis: int, times: int):
+    """Each entry of ``axis`` repeated ``times`` times in place (numpy's repeat): a new axis after it holds
+    the copies, then the two merge. The Reshape copies the dims before ``axis`` (0) and needs the ones after
+    it; when one of those is unknown, ``axis`` is first moved last so that nothing after it is needed."""
+    shape = b.shape(x)
+    if all(isinstance(d, int) for d in shape[axis + 1:]):
+        copies = b.Concat(*[b.Unsqueeze(x, axes=(axis + 1,))] * times, axis=axis + 1)
+        return b.Reshape(copies, shape=(0,) * axis + (-1,) + tuple(shape[axis + 1:]))
+    rank = len(shape)
+    perm = (*[a for a in range(rank) if a != axis], axis)
+    moved = _repeat(b, b.Transpose(x, perm=perm), rank - 1, times)
+    return b.Transpose(moved, perm=tuple(int(i) for i in np.argsort(perm)))
 
 
 class UpSampling1D(_UpSampling):
@@ -243,6 +269,8 @@ CASES = [
     (UpSampling2D, dict(), [("N", 3, 4, 2)], ("N", 6, 8, 2), 0),
     (UpSampling2D, dict(size=(1, 3), data_format="channels_first"), [("N", 2, 3, 4)], ("N", 2, 3, 12), 0),
     (UpSampling3D, dict(), [("N", 2, 1, 3, 2)], ("N", 4, 2, 6, 2), 0),
+    (UpSampling2D, dict(size=(3, 2)), [("N", None, None, 2)], ("N", None, None, 2), 0),
+    (UpSampling2D, dict(interpolation="bilinear", data_format="channels_first"), [("N", 2, 3, 4)], ("N", 2, 6, 8), 0),
     (ZeroPadding1D, dict(padding=(1, 2)), [("N", 4, 2)], ("N", 7, 2), 0),
     (ZeroPadding2D, dict(padding=((1, 0), (2, 3))), [("N", 3, 4, 2)], ("N", 4, 9, 2), 0),
     (ZeroPadding2D, dict(data_format="channels_first"), [("N", 2, None, 4)], ("N", 2, None, 6), 0),

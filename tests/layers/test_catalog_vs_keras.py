@@ -72,6 +72,7 @@ def unet_parts(api, data_format="channels_last"):
             L.Conv2DTranspose(2, 4, strides=2, padding="same", dilation_rate=1, data_format=data_format)(x),
             L.Conv2DTranspose(2, 2, dilation_rate=2, padding="same", data_format=data_format)(x),
             L.UpSampling2D((2, 3), data_format=data_format)(x),
+            L.UpSampling2D((2, 3), interpolation="bilinear", data_format=data_format)(x),
             L.ZeroPadding2D(((1, 0), (2, 3)), data_format=data_format)(x),
             L.Cropping2D(((1, 2), (0, 1)), data_format=data_format)(x),
             L.Flatten(data_format=data_format)(x)]

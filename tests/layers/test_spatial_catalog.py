@@ -157,8 +157,8 @@ def test_reshaping_errors_and_configs():
         layers.ZeroPadding2D(padding=(1, 2, 3))
     with pytest.raises(ValueError, match="removes all of axis"):
         layers.Cropping1D(cropping=(2, 2))(fgc.Input((4, 3)))
-    with pytest.raises(ValueError, match="interpolation='bilinear' is not supported"):
-        layers.UpSampling2D(interpolation="bilinear")
+    with pytest.raises(ValueError, match="interpolation='bicubic' is not supported"):
+        layers.UpSampling2D(interpolation="bicubic")
     with pytest.raises(TypeError):
         layers.UpSampling1D(data_format="channels_first")
     assert layers.ZeroPadding2D().get_config()["padding"] == ((1, 1), (1, 1))
@@ -173,3 +173,26 @@ def test_flatten_with_data_format_orders_as_channels_last():
     last = fgc.Model(inp, layers.Flatten()(inp)).predict(x, verbose=0)
     np.testing.assert_array_equal(first, np.moveaxis(x, 1, -1).reshape(2, -1))
     np.testing.assert_array_equal(last, x.reshape(2, -1))
+
+
+def test_upsampling_images_of_unknown_size_trains(gradcheck):
+    inp = fgc.Input((None, None, 2))
+    model = fgc.Model(inp, layers.UpSampling2D((2, 3))(layers.Dense(2, name="pre")(inp)))
+    x = rng.standard_normal((2, 3, 4, 2))
+    assert model.predict(x, verbose=0).shape == (2, 6, 12, 2)
+
+    def forward(p, x):
+        return np.repeat(np.repeat(x @ p[0] + p[1], 2, axis=1), 3, axis=2)
+
+    gradcheck(model, forward, x, rng.standard_normal((2, 6, 12, 2)))
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_bilinear_upsampling(data_format, gradcheck):
+    first = data_format == "channels_first"
+    inp = fgc.Input((1, 2, 2) if first else (2, 2, 1))
+    up = fgc.Model(inp, layers.UpSampling2D(interpolation="bilinear", data_format=data_format)(inp))
+    x = np.array([0.0, 1.0, 2.0, 3.0]).reshape((1, 1, 2, 2) if first else (1, 2, 2, 1))
+    got = up.predict(x, verbose=0).reshape(4, 4)
+    row = np.array([0.0, 0.25, 0.75, 1.0])       # half-pixel centres, clamped at the edges
+    np.testing.assert_allclose(got, row[None, :] + 2 * row[:, None], rtol=1e-6)
