@@ -26,7 +26,7 @@ from fgc.ir.types import ShapeError, dims_compatible, is_float
 from fgc.ops import Builder  # noqa: F401  (one import place for the primitives package; see the rename note)
 
 from .base import Layer
-from .masks import split_mask
+from .masks import explicit_mask, split_mask
 
 _LARGE_NEGATIVE = -1e9
 _ROLES = "_roles"
@@ -290,9 +290,32 @@ class _BaseDenseAttention(Layer):
             raise ValueError(f"{type(self).__name__} layer '{self.name}' must be called on a list [query, value] or "
                              f"[query, value, key], got {type(inputs).__name__}"
                              f"{' of length ' + str(len(inputs)) if isinstance(inputs, (list, tuple)) else ''}")
+        mask = kwargs.pop("mask", None)
         kwargs = {k: bool(v) if k in ("return_attention_scores", "use_causal_mask") else v for k, v in kwargs.items()}
         self._flags = kwargs
-        return super().__call__(list(inputs), **kwargs)
+        self._explicit_masks = self._given_masks(mask, len(inputs))
+        try:
+            return super().__call__(list(inputs), **kwargs)
+        finally:
+            self._explicit_masks = None
+
+    def _given_masks(self, mask, n_inputs):
+        """``mask=[query_mask, value_mask]`` (Keras): symbolic (batch, steps) tensors, replacing the inputs' masks."""
+        if mask is None:
+            return None
+        if not isinstance(mask, (list, tuple)) or not 2 <= len(mask) <= 3:
+            raise ValueError(f"{type(self).__name__} layer '{self.name}' mask must be a list [query_mask, value_mask], "
+                             f"got {mask!r}")
+        for i, m in enumerate(mask):
+            if m is not None and not hasattr(m, "_keras_history"):
+                raise TypeError(f"{type(self).__name__} layer '{self.name}': mask[{i}] must be a symbolic boolean or "
+                                f"0/1 tensor of shape (batch, steps), got {type(m).__name__}")
+        masks = [explicit_mask(m) for m in mask[:2]] + [None] * (n_inputs - 2)
+        return None if all(m is None for m in masks) else masks
+
+    def _previous_mask(self, masks, given):
+        explicit = getattr(self, "_explicit_masks", None)
+        return explicit if explicit is not None else super()._previous_mask(masks, given)
 
     def compute_mask(self, inputs, mask=None):
         query_mask = mask[0] if isinstance(mask, list) else None

@@ -187,9 +187,22 @@ def test_dense_attention_reads_the_query_and_value_masks():
     np.testing.assert_allclose(got_out, want_out, rtol=1e-5, atol=1e-7)
 
 
+def test_dense_attention_takes_an_explicit_mask_list():
+    q_in, v_in = fgc.Input((3, 2)), fgc.Input((4, 2))
+    qm_in, vm_in = fgc.Input((3,), dtype="bool"), fgc.Input((4,), dtype="bool")
+    out = layers.Attention()([q_in, v_in], mask=[qm_in, vm_in])
+    model = fgc.Model([q_in, v_in, qm_in, vm_in], out)
+    q, v = rng.standard_normal((2, 3, 2)), rng.standard_normal((2, 4, 2))
+    qm, vm = np.array([[1, 1, 0], [1, 0, 1]], bool), np.array([[1, 0, 1, 1], [1, 1, 1, 0]], bool)
+    want, _ = dense_attention(q @ v.transpose(0, 2, 1), v, vm, qm)
+    np.testing.assert_allclose(model.predict([q, v, qm, vm], verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
 def test_dense_attention_errors():
     with pytest.raises(ValueError, match=r"must be called on a list \[query, value\]"):
         layers.Attention()(fgc.Input((3, 4)))
+    with pytest.raises(ValueError, match=r"mask must be a list \[query_mask, value_mask\]"):
+        layers.Attention()([fgc.Input((3, 4)), fgc.Input((3, 4))], mask=fgc.Input((3,)))
     with pytest.raises(ValueError, match="score_mode must be 'dot' or 'concat'"):
         layers.Attention(score_mode="add")
 

@@ -54,6 +54,15 @@ def dense_attentions(api):
     return api.Model([q, v], [a, c, d, dots])
 
 
+def explicit_attention_masks(api):
+    L = api.layers
+    q, v = api.Input((3, 4), name="q"), api.Input((5, 4), name="v")
+    qm, vm = api.Input((3,), dtype="bool", name="qm"), api.Input((5,), dtype="bool", name="vm")
+    a = L.Attention(name="luong")([q, v], mask=[qm, vm])
+    d = L.AdditiveAttention(name="bahdanau")([q, v], mask=[None, vm], use_causal_mask=True)
+    return api.Model([q, v, qm, vm], [a, d])
+
+
 def activations(api):
     L = api.layers
     x = api.Input((3, 4), name="x")
@@ -151,6 +160,7 @@ def _data(model):
 
 
 @pytest.mark.parametrize("builder", [transformer_block, cross_attention, gated_sliding_window, dense_attentions,
+                                     explicit_attention_masks,
                                      activations, unet_parts, unet_parts_channels_first, sequence_parts,
                                      volume_parts, depthwise_parts, normalizations])
 def test_outputs_equal_keras(builder):
