@@ -141,13 +141,10 @@ class MultiHeadAttention(Layer):
         flags = {"return_attention_scores": bool(return_attention_scores), "use_causal_mask": bool(use_causal_mask)}
         return super().__call__([t for _, t in named if t is not None], **flags, **{_ROLES: roles}, **kwargs)
 
-    def _returns_list(self):
-        return False
-
     def compute_mask(self, inputs, mask=None):
+        # the output carries the query's mask (Keras); the scores, when returned, carry none
         query_mask = mask[0] if isinstance(mask, list) else mask
-        node = self._pending_flags
-        return [query_mask, None] if node.get("return_attention_scores") else query_mask
+        return [query_mask, None] if self._pending_flags.get("return_attention_scores") else query_mask
 
     # ------------------------------------------------------------------ shapes and weights
     def _typed(self, input_types, roles):
