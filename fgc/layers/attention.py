@@ -8,6 +8,9 @@ MultiHeadAttention keeps Keras' weight layout and order: the EinsumDense kernels
     Q = (query @ Wq + bq) as (B, H, T, key_dim), likewise K and V
     P = softmax(Q K^T / sqrt(key_dim) masked) (B, H, T, S);  out = concat_heads(P V) @ Wo + bo
 
+Inputs of rank > 3 attend over ``attention_axes`` (default: every axis between batch and features):
+the other axes fold into a second batch axis and the attended ones into one, as Keras' einsums do.
+
 The mask is the AND of ``attention_mask`` (B, T, S), the causal mask (``use_causal_mask``, position i
 sees j <= i) and the Keras masks of query (B, T, 1), value and key (B, 1, S). Masked scores become
 -1e9 before the softmax. Keras computes the scores two ways, and a row that is masked everywhere
@@ -25,7 +28,7 @@ import numpy as np
 from fgc.ir.types import ShapeError, dims_compatible, is_float
 from fgc.ops import Builder  # noqa: F401  (one import place for the primitives package; see the rename note)
 
-from .base import Layer
+from .base import Layer, flatten
 from .masks import explicit_mask, split_mask
 
 _LARGE_NEGATIVE = -1e9
@@ -53,6 +56,24 @@ def _sequence(t, what):
     if not isinstance(t.shape[-1], int):
         raise ShapeError(f"the feature dim of {what} must be known, got shape {t.keras_shape()}")
     return t
+
+
+def _tensor(t, what):
+    """A float (batch, ..., features) tensor of rank >= 3 with a known feature size."""
+    if t.rank < 3:
+        raise ShapeError(f"{what} must have shape (batch, steps, features), got {t.keras_shape()}")
+    if not is_float(t.dtype):
+        raise ShapeError(f"{what} must be a float tensor, got {t.dtype}")
+    if not isinstance(t.shape[-1], int):
+        raise ShapeError(f"the feature dim of {what} must be known, got shape {t.keras_shape()}")
+    return t
+
+
+def _swap(b, x, i, j):
+    """``x`` with axes i and j exchanged."""
+    perm = list(range(b.type(x).rank))
+    perm[i], perm[j] = perm[j], perm[i]
+    return b.Transpose(x, perm=tuple(perm))
 
 
 def _keep_bool(b, keep):
@@ -108,11 +129,12 @@ class MultiHeadAttention(Layer):
         if output_shape is not None:
             output_shape = tuple(_positive_int(d, "MultiHeadAttention output_shape entries") for d in output_shape)
         self.output_shape_arg = output_shape or None
-        axes = (attention_axes,) if isinstance(attention_axes, int) else attention_axes
-        if axes is not None and tuple(axes) not in ((1,), (-2,)):
-            raise ValueError(f"MultiHeadAttention attention_axes={attention_axes!r}: fgc attends over the steps "
-                             f"axis of (batch, steps, features) inputs only (attention_axes=None or 1)")
-        self.attention_axes = None if axes is None else tuple(axes)
+        axes = (attention_axes,) if isinstance(attention_axes, (int, np.integer)) else attention_axes
+        if axes is not None and (not isinstance(axes, (list, tuple)) or not axes or not all(
+                isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes)):
+            raise ValueError(f"MultiHeadAttention attention_axes must be an int or a tuple of ints, got "
+                             f"{attention_axes!r}")
+        self.attention_axes = None if axes is None else tuple(int(a) for a in axes)
         if any(v is not None for v in (kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
                                         bias_constraint)):
             raise ValueError("MultiHeadAttention: regularizers and constraints are not supported by fgc; pass None")
@@ -144,25 +166,64 @@ class MultiHeadAttention(Layer):
     def compute_mask(self, inputs, mask=None):
         # the output carries the query's mask (Keras); the scores, when returned, carry none
         query_mask = mask[0] if isinstance(mask, list) else mask
+        masked = mask is not None and (not isinstance(mask, list) or any(m is not None for m in mask))
+        if masked and flatten(inputs)[0].type.rank > 3:
+            raise ValueError(f"MultiHeadAttention '{self.name}': fgc reads Keras masks for (batch, steps, features) "
+                             f"inputs only; these are of rank {flatten(inputs)[0].type.rank}")
         return [query_mask, None] if self._pending_flags.get("return_attention_scores") else query_mask
 
     # ------------------------------------------------------------------ shapes and weights
-    def _typed(self, input_types, roles):
+    def _typed(self, input_types, roles, flags=None):
         if len(input_types) != len(roles):
             raise ShapeError(f"MultiHeadAttention got {len(input_types)} inputs for {roles}")
         t = dict(zip(roles, input_types))
-        query, value = _sequence(t["query"], "query"), _sequence(t["value"], "value")
-        key = _sequence(t["key"], "key") if "key" in t else value
+        query, value = _tensor(t["query"], "query"), _tensor(t["value"], "value")
+        key = _tensor(t["key"], "key") if "key" in t else value
+        if not query.rank == value.rank == key.rank:
+            raise ShapeError(f"query, value and key must have the same rank, got {query.keras_shape()}, "
+                             f"{value.keras_shape()} and {key.keras_shape()}")
+        mask = t.get("attention_mask")
+        if query.rank > 3:
+            self._check_folding(query, value, key, mask, flags or {})
+            return query, value, key, mask
+        if self._attention_axes(3) != (1,):
+            raise ShapeError(f"attention_axes={self.attention_axes} does not fit inputs of rank 3, whose only "
+                             f"attention axis is 1")
         if not dims_compatible(key.shape[1], value.shape[1]):
             raise ShapeError(f"key and value must have the same number of steps, got key {key.keras_shape()} and "
                              f"value {value.keras_shape()}")
-        mask = t.get("attention_mask")
         if mask is not None:
             want = (query.shape[1], value.shape[1])
             if mask.rank != 3 or not all(dims_compatible(a, c) or a == 1 for a, c in zip(mask.shape[1:], want)):
                 raise ShapeError(f"attention_mask must have shape (batch, {query.keras_shape()[1]}, "
                                  f"{value.keras_shape()[1]}) (query steps, value steps), got {mask.keras_shape()}")
         return query, value, key, mask
+
+    def _attention_axes(self, rank):
+        """The attention axes of an input of ``rank`` (Keras' default: every axis between batch and features)."""
+        if self.attention_axes is None:
+            return tuple(range(1, rank - 1))
+        axes = tuple(sorted({a % rank if -rank <= a < rank else -1 for a in self.attention_axes}))
+        if any(a < 1 or a > rank - 2 for a in axes):
+            raise ShapeError(f"attention_axes={self.attention_axes} must name axes between the batch and the "
+                             f"features of inputs of rank {rank}")
+        return axes
+
+    def _check_folding(self, query, value, key, mask, flags):
+        """Inputs of rank > 3: the non-attention axes fold into the batch, the attention axes into one."""
+        if mask is not None or flags.get("use_causal_mask") or self.sliding_window is not None:
+            raise ShapeError(f"fgc applies attention_mask, use_causal_mask and sliding_window to (batch, steps, "
+                             f"features) inputs only; these are of rank {query.rank}")
+        axes = self._attention_axes(query.rank)
+        for what, x in (("query", query), ("value", value), ("key", key)):
+            if not all(isinstance(d, int) for d in x.shape[1:]):
+                raise ShapeError(f"{what} of rank {x.rank} needs known sizes (except the batch), got {x.keras_shape()}")
+        others = [a for a in range(1, query.rank - 1) if a not in axes]
+        if any(query.shape[a] != value.shape[a] or key.shape[a] != value.shape[a] for a in others) or \
+                any(key.shape[a] != value.shape[a] for a in axes):
+            raise ShapeError(f"query {query.keras_shape()}, value {value.keras_shape()} and key {key.keras_shape()} "
+                             f"must agree on the non-attention axes, and key with value on the attention axes "
+                             f"{axes}")
 
     def build(self, input_types):
         query, value, key, _ = self._typed(input_types, self._build_roles)
@@ -183,15 +244,18 @@ class MultiHeadAttention(Layer):
     def compute_output_types(self, input_types, node_attrs=None):
         node_attrs = node_attrs or {}
         self._pending_flags = node_attrs
-        query, value, key, _ = self._typed(input_types, node_attrs.get(_ROLES, ("query", "value")))
+        query, value, key, _ = self._typed(input_types, node_attrs.get(_ROLES, ("query", "value")), node_attrs)
         for role, t in (("query", query), ("key", key), ("value", value)):
             if t.shape[-1] != self._sizes[role]:
                 raise ShapeError(f"expected a {role} with {self._sizes[role]} features (the size this layer was built "
                                  f"for), got shape {t.keras_shape()}")
         out = self.output_shape_arg or (query.shape[-1],)
-        result = [query.with_shape((query.shape[0], query.shape[1], *out))]
+        result = [query.with_shape((*query.shape[:-1], *out))]
         if node_attrs.get("return_attention_scores"):
-            result.append(query.with_shape((query.shape[0], self.num_heads, query.shape[1], value.shape[1])))
+            axes = self._attention_axes(query.rank)
+            others = [query.shape[a] for a in range(1, query.rank - 1) if a not in axes]
+            result.append(query.with_shape((query.shape[0], *others, self.num_heads, *[query.shape[a] for a in axes],
+                                            *[value.shape[a] for a in axes])))
         return result
 
     # ------------------------------------------------------------------ lowering
@@ -201,12 +265,47 @@ class MultiHeadAttention(Layer):
         data, keeps = split_mask(b, inputs, call_args, b.type(inputs[0]).dtype)
         t = dict(zip(roles, data))
         keep = dict(zip(roles, keeps)) if isinstance(keeps, list) else {}
+        rank = b.type(t["query"]).rank
+        if rank > 3:
+            return self._lower_folded(b, t, params, training, call_args)
+        return self._lower_sequences(b, t, keep, params, training, call_args)
+
+    def _lower_folded(self, b, t, params, training, call_args):
+        """Rank > 3: (B, other..., attended..., F) -> (B * others, attended, F), the rank-3 attention, back."""
+        query = t["query"]
+        shape, rank = b.shape(query), b.type(query).rank
+        axes = self._attention_axes(rank)
+        others = [a for a in range(1, rank - 1) if a not in axes]
+        perm = (0, *others, *axes, rank - 1)
+
+        rest = int(np.prod([shape[a] for a in others]))
+
+        def fold(x):   # (B, others..., attended..., F) -> (B, prod(others), prod(attended), F)
+            attended = int(np.prod([b.shape(x)[a] for a in axes]))
+            return b.Reshape(b.Transpose(x, perm=perm), shape=(0, rest, attended, b.shape(x)[-1]))
+
+        folded = {role: fold(x) for role, x in t.items()}
+        outs = self._lower_sequences(b, folded, {}, params, training, call_args)
+        out_dims = self.output_shape_arg or (shape[-1],)
+        y = b.Reshape(outs[0], shape=(0, *[shape[a] for a in others], *[shape[a] for a in axes], *out_dims))
+        back = tuple(int(i) for i in np.argsort(perm[:-1])) + tuple(range(rank - 1, rank - 1 + len(out_dims)))
+        y = b.Transpose(y, perm=back)
+        if len(outs) == 1:
+            return [y]
+        value_shape = b.shape(t["value"])
+        scores = b.Reshape(outs[1], shape=(0, *[shape[a] for a in others], self.num_heads,
+                                           *[shape[a] for a in axes], *[value_shape[a] for a in axes]))
+        return [y, scores]
+
+    def _lower_sequences(self, b, t, keep, params, training, call_args):
+        """Attention over axis -2 of (lead..., T, F) inputs: lead is (B,), or (B, folded axes) for rank > 3."""
         query, value = t["query"], t["value"]
+        lead = b.type(query).rank - 2
         q = self._project(b, query, params, "query", self.key_dim)
         k = self._project(b, t.get("key", value), params, "key", self.key_dim)
         v = self._project(b, value, params, "value", self.value_dim)
         q = b.Mul(q, 1.0 / math.sqrt(float(self.key_dim)))
-        scores = b.MatMul(q, b.Transpose(k, perm=(0, 1, 3, 2)))            # (B, H, T, S)
+        scores = b.MatMul(q, _swap(b, k, -1, -2))                            # (lead..., H, T, S)
         allowed = self._allowed(b, scores, t, keep, call_args.get("use_causal_mask", False), self.sliding_window)
         returns_scores = bool(call_args.get("return_attention_scores"))
         # Keras zeroes fully masked rows only on its Softmax-layer path (scores returned or dropout)
@@ -216,26 +315,27 @@ class MultiHeadAttention(Layer):
             from fgc.ops.random_ops import dropout
 
             weights = dropout(b, probs, self.dropout, self._seed)
-        heads = b.Transpose(b.MatMul(weights, v), perm=(0, 2, 1, 3))       # (B, T, H, value_dim)
+        heads = _swap(b, b.MatMul(weights, v), -3, -2)                     # (lead..., T, H, value_dim)
         if self.use_gate:
             gate = b.Sigmoid(self._project(b, query, params, "gate", self.value_dim))
-            heads = b.Mul(heads, b.Transpose(gate, perm=(0, 2, 1, 3)))
+            heads = b.Mul(heads, _swap(b, gate, -3, -2))
         out = self.output_shape_arg or (b.shape(query)[-1],)
-        flat = b.Reshape(heads, shape=(0, 0, self.num_heads * self.value_dim))
+        flat = b.Reshape(heads, shape=(0,) * (lead + 1) + (self.num_heads * self.value_dim,))
         y = b.MatMul(flat, b.Reshape(params["attention_output/kernel"], shape=(self.num_heads * self.value_dim, -1)))
         if self.use_bias:
             y = b.Add(y, b.Reshape(params["attention_output/bias"], shape=(-1,)))
         if len(out) > 1:
-            y = b.Reshape(y, shape=(0, 0, *out))
+            y = b.Reshape(y, shape=(0,) * (lead + 1) + tuple(out))
         return [y, probs] if returns_scores else [y]
 
     def _project(self, b, x, params, name, dim):
-        """(B, T, d) -> (B, H, T, dim) through the EinsumDense kernel (d, H, dim)."""
+        """(lead..., T, d) -> (lead..., H, T, dim) through the EinsumDense kernel (d, H, dim)."""
         width = self.num_heads * dim
         y = b.MatMul(x, b.Reshape(params[f"{name}/kernel"], shape=(-1, width)))
         if self.use_bias:
             y = b.Add(y, b.Reshape(params[f"{name}/bias"], shape=(width,)))
-        return b.Transpose(b.Reshape(y, shape=(0, 0, self.num_heads, dim)), perm=(0, 2, 1, 3))
+        kept = (0,) * (b.type(x).rank - 1)
+        return _swap(b, b.Reshape(y, shape=kept + (self.num_heads, dim)), -3, -2)
 
     @staticmethod
     def _allowed(b, scores, tensors, keep, causal, window):

@@ -266,3 +266,52 @@ def test_gate_and_sliding_window(gradcheck):
         return np.einsum("abcd,cde->abe", heads, wo) + bo
 
     gradcheck(model, forward, rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 4)))
+
+
+@pytest.mark.parametrize("axes", [None, (2,), (1,)])
+def test_rank4_inputs_attend_over_the_attention_axes(axes, gradcheck):
+    q_in, v_in = fgc.Input((2, 3, 4)), fgc.Input((2, 5, 3))
+    if axes is None:
+        v_in = fgc.Input((4, 2, 3))               # both axes attended: any sizes there
+    elif axes == (1,):
+        q_in, v_in = fgc.Input((3, 2, 4)), fgc.Input((5, 2, 3))
+    att = layers.MultiHeadAttention(num_heads=2, key_dim=2, attention_axes=axes)
+    out, scores = att(q_in, v_in, return_attention_scores=True)
+    model = fgc.Model([q_in, v_in], out)
+    _randomize(model)
+
+    def forward(p, xs, with_scores=False):
+        query, value = xs
+        wq, bq, wk, bk, wv, bv, wo, bo = p
+        q = (np.einsum("bxyc,cnk->bxynk", query, wq) + bq) / np.sqrt(wq.shape[-1])
+        k = np.einsum("bxyc,cnk->bxynk", value, wk) + bk
+        v = np.einsum("bxyc,cnk->bxynk", value, wv) + bv
+        if axes is None:                           # softmax over both key axes together
+            s = np.einsum("bxynk,buvnk->bnxyuv", q, k)
+            e = np.exp(s - s.max(axis=(-2, -1), keepdims=True))
+            probs = e / e.sum(axis=(-2, -1), keepdims=True)
+            heads = np.einsum("bnxyuv,buvnd->bxynd", probs, v)
+        elif axes == (2,):
+            probs = softmax(np.einsum("bxynk,bxvnk->bxnyv", q, k))
+            heads = np.einsum("bxnyv,bxvnd->bxynd", probs, v)
+        else:
+            probs = softmax(np.einsum("bxynk,buynk->bynxu", q, k))
+            heads = np.einsum("bynxu,buynd->bxynd", probs, v)
+        y = np.einsum("bxynd,nde->bxye", heads, wo) + bo
+        return (y, probs) if with_scores else y
+
+    xs = [rng.standard_normal((2, *q_in.shape[1:])), rng.standard_normal((2, *v_in.shape[1:]))]
+    p = [np.float64(w) for w in model.get_weights()]
+    want_y, want_scores = forward(p, xs, with_scores=True)
+    assert scores.shape[1:] == want_scores.shape[1:]
+    got_y, got_scores = fgc.Model([q_in, v_in], [out, scores]).predict(xs, verbose=0)
+    np.testing.assert_allclose(got_scores, want_scores, rtol=1e-5, atol=1e-6)
+    gradcheck(model, forward, xs, rng.standard_normal((2, *out.shape[1:])))
+
+
+def test_rank4_refuses_masks_it_cannot_apply():
+    x = fgc.Input((2, 3, 4))
+    with pytest.raises(ValueError, match="rank 4"):
+        layers.MultiHeadAttention(2, 2)(x, x, use_causal_mask=True)
+    with pytest.raises(ValueError, match="attention_axes"):
+        layers.MultiHeadAttention(2, 2, attention_axes=(3,))(x, x)

@@ -44,6 +44,15 @@ def gated_sliding_window(api):
     return api.Model(x, out)
 
 
+def image_attention(api):
+    L = api.layers
+    q, v = api.Input((2, 3, 4), name="q"), api.Input((2, 5, 3), name="v")
+    out, scores = L.MultiHeadAttention(num_heads=2, key_dim=3, attention_axes=(2,), name="rows")(
+        q, v, return_attention_scores=True)
+    full = L.MultiHeadAttention(num_heads=2, key_dim=2, value_dim=3, output_shape=(2, 3), name="all")(q, q)
+    return api.Model([q, v], [out, scores, full])
+
+
 def dense_attentions(api):
     L = api.layers
     q, v = api.Input((3, 4), name="q"), api.Input((5, 4), name="v")
@@ -160,7 +169,7 @@ def _data(model):
 
 
 @pytest.mark.parametrize("builder", [transformer_block, cross_attention, gated_sliding_window, dense_attentions,
-                                     explicit_attention_masks,
+                                     explicit_attention_masks, image_attention,
                                      activations, unet_parts, unet_parts_channels_first, sequence_parts,
                                      volume_parts, depthwise_parts, normalizations])
 def test_outputs_equal_keras(builder):
