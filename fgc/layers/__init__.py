@@ -29,6 +29,41 @@ from .separable import SeparableConv2D  # noqa: E402
 
 SeparableConvolution2D = SeparableConv2D
 __all__ += ["SeparableConv2D", "SeparableConvolution2D"]
+from .activation_layers import ELU, Identity, LeakyReLU, PReLU, ReLU, Softmax  # noqa: E402
+from .layer_norm import LayerNormalization  # noqa: E402
+
+__all__ += ["ELU", "Identity", "LeakyReLU", "PReLU", "ReLU", "Softmax", "LayerNormalization"]
+from .attention import AdditiveAttention, Attention, MultiHeadAttention  # noqa: E402
+from .dot import Dot  # noqa: E402
+
+__all__ += ["AdditiveAttention", "Attention", "MultiHeadAttention", "Dot"]
+from .conv_transpose import Conv1DTranspose, Conv2DTranspose, Conv3DTranspose  # noqa: E402
+
+__all__ += ["Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose"]
+from .upsampling import (Cropping1D, Cropping2D, Cropping3D, UpSampling1D, UpSampling2D, UpSampling3D,  # noqa: E402
+                         ZeroPadding1D, ZeroPadding2D, ZeroPadding3D)
+
+__all__ += ["Cropping1D", "Cropping2D", "Cropping3D", "UpSampling1D", "UpSampling2D", "UpSampling3D", "ZeroPadding1D",
+            "ZeroPadding2D", "ZeroPadding3D"]
+from .depthwise import (AveragePooling3D, Conv3D, DepthwiseConv1D, DepthwiseConv2D, GlobalAveragePooling3D,  # noqa: E402
+                        GlobalMaxPooling3D, MaxPooling3D, SeparableConv1D)
+
+AvgPool3D, MaxPool3D, GlobalAvgPool3D, GlobalMaxPool3D = AveragePooling3D, MaxPooling3D, GlobalAveragePooling3D, \
+    GlobalMaxPooling3D
+__all__ += ["AveragePooling3D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "GlobalAveragePooling3D",
+            "GlobalMaxPooling3D", "MaxPooling3D", "SeparableConv1D", "AvgPool3D", "MaxPool3D", "GlobalAvgPool3D",
+            "GlobalMaxPool3D"]
+from .group_norm import GroupNormalization, UnitNormalization  # noqa: E402
+
+__all__ += ["GroupNormalization", "UnitNormalization"]
+from .noise import (AlphaDropout, GaussianDropout, GaussianNoise, SpatialDropout1D, SpatialDropout2D,  # noqa: E402
+                    SpatialDropout3D)
+
+__all__ += ["AlphaDropout", "GaussianDropout", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D",
+            "SpatialDropout3D"]
+from .preprocessing import CenterCrop, Normalization, Rescaling, Resizing  # noqa: E402
+
+__all__ += ["CenterCrop", "Normalization", "Rescaling", "Resizing"]
 
 
 def serialize(layer) -> dict:

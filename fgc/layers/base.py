@@ -94,6 +94,10 @@ class Layer:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"layer name must be a non-empty string, got {name!r}")
         self.trainable = trainable
+        if isinstance(dtype, dict):  # a serialized DTypePolicy, as get_config writes it (Keras accepts it too)
+            from .config import dtype_from_config
+
+            dtype = dtype_from_config(dtype, f"{type(self).__name__}()")
         self.dtype = canonical_dtype(dtype or "float32")
         self._weights: list[Variable] = []
         self.built = False

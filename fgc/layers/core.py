@@ -251,15 +251,12 @@ class Lambda(Layer):
     @classmethod
     def from_config(cls, config, custom_objects=None, safe_mode=True):
         """Keras' rule: a Python lambda is stored as bytecode and only loads with ``safe_mode=False``."""
-        from .config import dtype_from_config
         from .function_config import deserialize_function
 
         config = dict(config)
         config["function"] = deserialize_function(config["function"], custom_objects, safe_mode)
         if isinstance(config.get("output_shape"), dict):
             config["output_shape"] = deserialize_function(config["output_shape"], custom_objects, safe_mode)
-        if "dtype" in config:
-            config["dtype"] = dtype_from_config(config["dtype"], f"{cls.__name__}.from_config")
         return cls(**config)
 
 

@@ -31,7 +31,8 @@ def _run(path, arrays):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {}
     for info, array in zip(sess.get_inputs(), arrays):
-        feeds[info.name] = array.astype(np.int64 if "int" in info.type else np.float32)
+        types = {"tensor(int64)": np.int64, "tensor(uint8)": np.uint8, "tensor(int32)": np.int32}
+        feeds[info.name] = array.astype(types.get(info.type, np.float32))
     return sess, sess.run(None, feeds)
 
 

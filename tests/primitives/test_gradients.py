@@ -126,6 +126,10 @@ case("MatMul", "batched_x_2d_symbolic", [_normal(3, 2, 4), _normal(4, 5)], lambd
 for _op in ("Softmax", "LogSoftmax"):
     case(_op, "last", [2 * _normal(3, 5)], lambda b, x, _op=_op: b.emit(_op, x, axis=-1))
     case(_op, "middle_axis", [2 * _normal(2, 3, 4)], lambda b, x, _op=_op: b.emit(_op, x, axis=1))
+case("LayerNormalization", "last_axis", [2 * _normal(3, 5), _normal(5), _normal(5)],
+     lambda b, x, s, c: b.LayerNormalization(x, s, c, axis=-1, epsilon=1e-3))
+case("LayerNormalization", "two_trailing_axes", [_normal(2, 3, 4), _normal(3, 4), _normal(4)],
+     lambda b, x, s, c: b.LayerNormalization(x, s, c, axis=1, epsilon=1e-3), symbolic=(0,))
 
 # ---------------------------------------------------------------- reductions
 for _op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin"):

@@ -136,6 +136,51 @@ def _layer_cases():
         "GlobalAveragePooling2D": (L.GlobalAveragePooling2D(data_format="channels_first"), [(2, 6, 6)]),
         "TimeDistributed": (L.TimeDistributed(L.Dense(2, activation="relu")), [(5, 4)]),
         "Lambda": (L.Lambda(fgc.ops.softplus), [(4,)]),
+        # the catalogue (issue 11)
+        "LayerNormalization": (L.LayerNormalization(epsilon=1e-4, center=False), [(3, 4)]),
+        "GroupNormalization": (L.GroupNormalization(groups=2, epsilon=1e-4), [(5, 4)]),
+        "UnitNormalization": (L.UnitNormalization(axis=1), [(3, 4)]),
+        "MultiHeadAttention": (L.MultiHeadAttention(2, 3, value_dim=4, use_bias=False), [(5, 6), (4, 6)], "float32",
+                               lambda layer, ins: layer(ins[0], ins[1])),
+        "Attention": (L.Attention(use_scale=True, score_mode="concat"), [(3, 4), (5, 4)]),
+        "AdditiveAttention": (L.AdditiveAttention(use_scale=False), [(3, 4), (5, 4)]),
+        "Dot": (L.Dot(axes=(2, 2), normalize=True), [(3, 4), (5, 4)]),
+        "ReLU": (L.ReLU(max_value=2.0, negative_slope=0.1, threshold=0.2), [(4,)]),
+        "LeakyReLU": (L.LeakyReLU(negative_slope=0.2), [(4,)]),
+        "PReLU": (L.PReLU(alpha_initializer="ones", shared_axes=[1]), [(3, 4)]),
+        "ELU": (L.ELU(alpha=0.5), [(4,)]),
+        "Softmax": (L.Softmax(axis=1), [(3, 4)]),
+        "Identity": (L.Identity(), [(4,)]),
+        "Conv1DTranspose": (L.Conv1DTranspose(2, 3, strides=2, padding="same"), [(5, 3)]),
+        "Conv2DTranspose": (L.Conv2DTranspose(2, (3, 2), strides=(2, 1), output_padding=(1, 0)), [(4, 4, 3)]),
+        "Conv3DTranspose": (L.Conv3DTranspose(2, 2, strides=2), [(3, 3, 3, 2)]),
+        "Conv3D": (L.Conv3D(2, 2, padding="same"), [(4, 4, 4, 2)]),
+        "DepthwiseConv1D": (L.DepthwiseConv1D(3, depth_multiplier=2), [(6, 2)]),
+        "DepthwiseConv2D": (L.DepthwiseConv2D(3, padding="same", depth_multiplier=2), [(5, 5, 2)]),
+        "SeparableConv1D": (L.SeparableConv1D(3, 3, depth_multiplier=2), [(6, 2)]),
+        "MaxPooling3D": (L.MaxPooling3D(2), [(4, 4, 4, 2)]),
+        "AveragePooling3D": (L.AveragePooling3D(2, strides=1), [(4, 4, 4, 2)]),
+        "GlobalMaxPooling3D": (L.GlobalMaxPooling3D(keepdims=True), [(3, 3, 3, 2)]),
+        "GlobalAveragePooling3D": (L.GlobalAveragePooling3D(), [(3, 3, 3, 2)]),
+        "UpSampling1D": (L.UpSampling1D(3), [(4, 2)]),
+        "UpSampling2D": (L.UpSampling2D((2, 3)), [(3, 3, 2)]),
+        "UpSampling3D": (L.UpSampling3D(2), [(2, 2, 2, 2)]),
+        "ZeroPadding1D": (L.ZeroPadding1D((1, 2)), [(4, 2)]),
+        "ZeroPadding2D": (L.ZeroPadding2D(((1, 0), (0, 2))), [(3, 3, 2)]),
+        "ZeroPadding3D": (L.ZeroPadding3D(1), [(2, 2, 2, 2)]),
+        "Cropping1D": (L.Cropping1D((1, 2)), [(6, 2)]),
+        "Cropping2D": (L.Cropping2D(((1, 0), (0, 2))), [(5, 5, 2)]),
+        "Cropping3D": (L.Cropping3D(1), [(4, 4, 4, 2)]),
+        "GaussianNoise": (L.GaussianNoise(0.3, seed=3), [(4,)]),
+        "GaussianDropout": (L.GaussianDropout(0.2, seed=3), [(4,)]),
+        "AlphaDropout": (L.AlphaDropout(0.1, seed=3), [(4,)]),
+        "SpatialDropout1D": (L.SpatialDropout1D(0.2), [(5, 3)]),
+        "SpatialDropout2D": (L.SpatialDropout2D(0.2), [(4, 4, 3)]),
+        "SpatialDropout3D": (L.SpatialDropout3D(0.2), [(3, 3, 3, 2)]),
+        "Rescaling": (L.Rescaling(0.5, offset=-1.0), [(4,)]),
+        "Normalization": (L.Normalization(mean=[0.5, 1.0, 1.5, 2.0], variance=[1.0, 2.0, 3.0, 4.0]), [(4,)]),
+        "CenterCrop": (L.CenterCrop(3, 2), [(5, 5, 2)]),
+        "Resizing": (L.Resizing(4, 6, interpolation="nearest"), [(3, 3, 2)]),
     }
 
 
@@ -157,8 +202,9 @@ def test_every_layer_class_has_a_round_trip_case():
 def test_layer_round_trips_and_computes_the_same(class_name):
     case = _layer_cases()[class_name]
     layer, shapes, dtype = case[0], case[1], (case[2] if len(case) > 2 else "float32")
+    call = case[3] if len(case) > 3 else (lambda layer_, ins: layer_(ins if len(ins) > 1 else ins[0]))
     inputs = [Input(shape=s, dtype=dtype) for s in shapes]
-    outputs = layer(inputs if len(inputs) > 1 else inputs[0])
+    outputs = call(layer, inputs)
     rebuilt = round_trip(layer)
     assert type(rebuilt) is type(layer)
     assert same_config(rebuilt, layer)
@@ -167,7 +213,7 @@ def test_layer_round_trips_and_computes_the_same(class_name):
         assert [w.shape for w in rebuilt.weights] == [w.shape for w in layer.weights]
     # same numbers with the same weights: the arguments survived, not only the keys
     inputs2 = [Input(shape=s, dtype=dtype) for s in shapes]
-    outputs2 = rebuilt(inputs2 if len(inputs2) > 1 else inputs2[0])
+    outputs2 = call(rebuilt, inputs2)
     model = Model(inputs, outputs)
     model2 = Model(inputs2, outputs2)
     model2.set_weights(model.get_weights())
