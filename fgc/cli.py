@@ -67,7 +67,10 @@ def _convert(source: str, target: str, training: bool) -> int:
         shape = tuple(2 if i == 0 else (4 if not isinstance(d, int) else d) for i, d in enumerate(t.type.shape))
         feeds.append(np.zeros(shape, t.dtype) if "int" in t.dtype else rng.random(shape).astype(t.dtype))
     session = ort.InferenceSession(target, providers=["CPUExecutionProvider"])
-    got = session.run(None, {i.name: a for i, a in zip(session.get_inputs(), feeds)})
+    declared = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(float)": np.float32,
+                "tensor(float16)": np.float16, "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
+    got = session.run(None, {i.name: a.astype(declared.get(i.type, a.dtype))   # exported ids take int64
+                             for i, a in zip(session.get_inputs(), feeds)})
     want = model.predict(feeds, verbose=0)
     want = list(want.values()) if isinstance(want, dict) else (want if isinstance(want, list) else [want])
     diff = max(float(np.max(np.abs(g - w))) if g.size else 0.0 for g, w in zip(got, want))
