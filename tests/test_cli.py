@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def _fgc(*args, timeout=300):
+    # run outside the checkout: there `python -m` would import the source folder, not the installed package
     return subprocess.run([sys.executable, "-m", "fgc", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, cwd=tempfile.gettempdir())
 
 
 def test_convert_a_keras_file_to_onnx_that_predicts_keras_numbers(tmp_path):

@@ -27,7 +27,8 @@ def test_readme_python_blocks_run_as_written(tmp_path, monkeypatch):
 def test_demo_shows_learning_and_cleans_up():
     before = set(os.listdir(tempfile.gettempdir()))
     done = subprocess.run([sys.executable, "-m", "fgc", "demo", "--quick"], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "TMPDIR": tempfile.gettempdir()})
+                          timeout=600, env={**os.environ, "TMPDIR": tempfile.gettempdir()},
+                          cwd=tempfile.gettempdir())   # outside the checkout, so the installed fgc is imported
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "demo passed" in done.stdout
     accuracies = re.findall(r"accuracy: ([0-9.]+) -> ([0-9.]+)", done.stdout)

@@ -68,7 +68,8 @@ def test_same_seed_in_a_new_process_gives_identical_weights(tmp_path):
                 weights[f"{{kind}}_{{spe}}_{{i}}"] = w
         np.savez({str(out)!r}, **weights)
     """)
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300,
+                   cwd=tmp_path)   # outside the checkout, so the installed fgc is imported
     stored = np.load(out)
     for kind, spe in CASES:
         here = train(3, kind, spe)

@@ -111,7 +111,7 @@ def test_a_killed_save_leaves_the_previous_file_loadable(tmp_path):
     before = model.predict(x, verbose=0)
     seen = set()
     for delay in (0.0, 0.1, 0.3, 0.6):
-        saver = subprocess.Popen([sys.executable, "-c", _SAVER, str(target)], stdout=subprocess.PIPE)
+        saver = subprocess.Popen([sys.executable, "-c", _SAVER, str(target)], stdout=subprocess.PIPE, cwd=tmp_path)
         saver.stdout.readline()
         time.sleep(delay)
         os.kill(saver.pid, signal.SIGKILL)
