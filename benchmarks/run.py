@@ -834,16 +834,14 @@ def _profile_step(ctx: Context, model, xs, ys, batch: int, runs: int):
     trainer = model._trainer
     compiled = trainer.step(True)
     spec = compiled.spec
-    trainer.ensure_state()
+    trainer.acquire()   # the device state the trainer would run the step with (weights and optimizer slots)
     bound = trainer.bind
     data = make_batches(model, _fgc_input(xs), _fgc_input(ys))
     wanted = [k for k in spec.data_inputs + spec.target_inputs if k in data.arrays]
     feeds, _ = next(data.chunks(batch, keys=wanted))
     feeds = dict(feeds)
     feeds["lr"], feeds["step"] = np.array(1e-3, np.float32), np.array(1, np.float32)
-    state = trainer._weight_arrays(spec)
-    for name, (shape, init) in spec.state_init.items():
-        state[name] = np.full(shape, init, np.float32)
+    state = {name: np.array(trainer._host(value)) for name, value in trainer.now.arrays.items()}
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
