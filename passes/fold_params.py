@@ -21,6 +21,7 @@ import numpy as np
 from fgc.ir import Value
 
 from .dce import DCE
+from .evaluate import evaluate_node
 from .fold_batchnorm import weight_only
 from .manager import Pass
 
@@ -38,33 +39,8 @@ def _param_value(graph, name: str) -> np.ndarray:
 
 
 def _evaluate(graph, name: str):
-    """Every output of ``name`` on its constant inputs, by onnx's reference evaluator running the op's
-    own emission (compile time only); None when the evaluator cannot run it (the op then stays)."""
-    from onnx import helper
-    from onnx.reference import ReferenceEvaluator
-
-    from fgc import primitives as ops
-    from fgc.export.onnx import Emitter, value_info
-
-    d = graph.node(name)
-    opdef = ops.get(d["op"])
-    e = Emitter("fold")
-    ins = [e.const(np.asarray(graph.node(v.node)["attrs"]["value"])) for v in d["inputs"]]
-    outs = [f"fold_out{i}" for i in range(len(d["outputs"]))]
-    try:
-        if opdef.emit is not None:
-            opdef.emit(e, ops.view(graph, name), ins, outs)
-        else:
-            from fgc.export.onnx import _onnx_attrs
-
-            extra = [e.const(np.array(d["attrs"][k], np.int64)) for k in opdef.attr_inputs if k in d["attrs"]]
-            e.node(d["op"], ins + extra, outs, **_onnx_attrs(opdef, d["attrs"]))
-        g = helper.make_graph(e.nodes, "fold", [], [value_info(o, t) for o, t in zip(outs, d["outputs"])],
-                              e.initializers)
-        values = ReferenceEvaluator(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])).run(None, {})
-    except Exception:  # noqa: BLE001 - an op the reference evaluator cannot run simply stays unfolded
-        return None
-    return [np.asarray(v).reshape(t.shape) for v, t in zip(values, d["outputs"])]
+    """Every output of ``name`` on its constant inputs, or None (see passes/evaluate.py)."""
+    return evaluate_node(graph, name, [graph.node(v.node)["attrs"]["value"] for v in graph.node(name)["inputs"]])
 
 
 @dataclass(frozen=True)

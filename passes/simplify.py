@@ -16,6 +16,7 @@ import numpy as np
 
 from fgc.ir import Value
 
+from .evaluate import evaluate_node
 from .manager import Pass
 
 _NEUTRAL = {"Mul": 1.0, "Div": 1.0, "Add": 0.0, "Sub": 0.0}
@@ -92,29 +93,6 @@ class Simplify(Pass):
 
 
 def _evaluate(graph, name):
-    """Run one node on its constant inputs with onnx's reference evaluator (compile time only)."""
-    from onnx import helper
-    from onnx.reference import ReferenceEvaluator
-
-    from fgc import primitives
-    from fgc.export.onnx import Emitter, value_info
-
-    d = graph.node(name)
-    opdef = primitives.get(d["op"])
-    e = Emitter("fold")
-    ins = [e.const(_const(graph, v)) for v in d["inputs"]]
-    outs = [f"fold_out{i}" for i in range(len(d["outputs"]))]
-    try:
-        if opdef.emit is not None:
-            opdef.emit(e, primitives.view(graph, name), ins, outs)
-        else:
-            from fgc.export.onnx import _onnx_attrs
-
-            extra = [e.const(np.array(d["attrs"][k], np.int64)) for k in opdef.attr_inputs if k in d["attrs"]]
-            e.node(d["op"], ins + extra, outs, **_onnx_attrs(opdef, d["attrs"]))
-        g = helper.make_graph(e.nodes, "fold", [], [value_info(outs[0], d["outputs"][0])], e.initializers)
-        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
-        value = ReferenceEvaluator(model).run(None, {})[0]
-    except Exception:  # noqa: BLE001 - an op the reference evaluator cannot run simply stays unfolded
-        return None
-    return np.asarray(value).reshape(d["outputs"][0].shape)
+    """The first output of one node run on its constant inputs (compile time only), or None."""
+    values = evaluate_node(graph, name, [_const(graph, v) for v in graph.node(name)["inputs"]])
+    return None if values is None else values[0]

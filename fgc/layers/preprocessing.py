@@ -191,7 +191,30 @@ class Normalization(Layer):
                 "variance": to_list(self.input_variance)}
 
 
-class CenterCrop(Layer):
+class _ImageTarget(Layer):
+    """A layer that maps a batch of images of known size to (height, width) images (CenterCrop, Resizing)."""
+
+    def _axes(self):
+        return (1, 2) if self.data_format == "channels_last" else (2, 3)
+
+    def _target_shape(self, input_types, check=None):
+        """The output shape for one rank-4 input of known size; ``check(size, target)`` may refuse a size."""
+        what = type(self).__name__
+        if len(input_types) != 1 or input_types[0].rank != 4:
+            got = input_types[0].keras_shape() if len(input_types) == 1 else f"{len(input_types)} inputs"
+            raise ShapeError(f"{what} takes one batch of images of rank 4, got {got}")
+        x = input_types[0]
+        shape = list(x.shape)
+        for a, want in zip(self._axes(), (self.height, self.width)):
+            if not isinstance(shape[a], int):
+                raise ShapeError(f"{what} needs known image sizes in fgc, got shape {x.keras_shape()}")
+            if check is not None:
+                check(x, shape[a], want)
+            shape[a] = want
+        return x.with_shape(shape).with_dtype("float32")
+
+
+class CenterCrop(_ImageTarget):
     """``CenterCrop(height, width)`` of (batch, rows, cols, channels) images (channels_first: (batch, channels,
     rows, cols)). fgc crops only: an input smaller than the target (Keras resizes it then) is an error."""
 
@@ -203,23 +226,13 @@ class CenterCrop(Layer):
         self.height, self.width = int(height), int(width)
         self.data_format = normalize_data_format(data_format)
 
-    def _axes(self):
-        return (1, 2) if self.data_format == "channels_last" else (2, 3)
-
     def compute_output_types(self, input_types, node_attrs=None):
-        if len(input_types) != 1 or input_types[0].rank != 4:
-            got = input_types[0].keras_shape() if len(input_types) == 1 else f"{len(input_types)} inputs"
-            raise ShapeError(f"CenterCrop takes one batch of images of rank 4, got {got}")
-        x = input_types[0]
-        shape = list(x.shape)
-        for a, want in zip(self._axes(), (self.height, self.width)):
-            if not isinstance(shape[a], int):
-                raise ShapeError(f"CenterCrop needs known image sizes in fgc, got shape {x.keras_shape()}")
-            if shape[a] < want:
+        def at_least_the_crop(x, size, want):
+            if size < want:
                 raise ShapeError(f"the image ({x.keras_shape()}) is smaller than the crop ({self.height}, "
                                  f"{self.width}); Keras would resize it, fgc only crops: use Resizing first")
-            shape[a] = want
-        return [x.with_shape(shape).with_dtype("float32")]
+
+        return [self._target_shape(input_types, at_least_the_crop)]
 
     def lower(self, b, inputs, params, training=False, call_args=None):
         x = _as_float(b, inputs[0])
@@ -246,7 +259,7 @@ def interpolation_matrix(in_size: int, out_size: int, method: str) -> np.ndarray
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-class Resizing(Layer):
+class Resizing(_ImageTarget):
     """``Resizing(height, width, interpolation='bilinear'|'nearest')`` of (batch, rows, cols, channels) images
     (channels_first: (batch, channels, rows, cols)) of known size. As primitives: two MatMuls with constant
     interpolation matrices, ``A_rows @ image @ A_cols^T`` per channel, so it exports as plain MatMul and its
@@ -271,20 +284,8 @@ class Resizing(Layer):
         self.fill_mode, self.fill_value = fill_mode, fill_value
         self.data_format = normalize_data_format(data_format)
 
-    def _axes(self):
-        return (1, 2) if self.data_format == "channels_last" else (2, 3)
-
     def compute_output_types(self, input_types, node_attrs=None):
-        if len(input_types) != 1 or input_types[0].rank != 4:
-            got = input_types[0].keras_shape() if len(input_types) == 1 else f"{len(input_types)} inputs"
-            raise ShapeError(f"Resizing takes one batch of images of rank 4, got {got}")
-        x = input_types[0]
-        shape = list(x.shape)
-        for a, want in zip(self._axes(), (self.height, self.width)):
-            if not isinstance(shape[a], int):
-                raise ShapeError(f"Resizing needs known image sizes in fgc, got shape {x.keras_shape()}")
-            shape[a] = want
-        return [x.with_shape(shape).with_dtype("float32")]
+        return [self._target_shape(input_types)]
 
     def lower(self, b, inputs, params, training=False, call_args=None):
         x = _as_float(b, inputs[0])
