@@ -272,6 +272,9 @@ class ModelAPI:
         """Write the whole model (architecture, weights, compile config and optimizer state) as a Keras 3
         ``.keras`` file, atomically; ``fgc.models.load_model`` and ``keras.models.load_model`` read it."""
         check_kwargs("save()", kwargs, ("filepath", "overwrite", "zipped"))
+        if kwargs.get("zipped", True) is not True:
+            raise ValueError("save(zipped=False): fgc writes the zipped .keras file only (Keras' default); "
+                             "drop the argument")
         import os
 
         from fgc.saving import keras_file

@@ -196,6 +196,20 @@ class Spatial(Layer):
             return y
         return b.Transpose(y, perm=(0, *range(2, self.rank + 2), 1))
 
+    def _finish(self, b, y, params):
+        """Bias, activation and the layout Transpose after a channels-first conv result ``y``.
+
+        Elementwise activations commute with the layout Transpose: apply them before it, so that the
+        Transpose pair between two conv layers is adjacent and cancels; axis-bound ones after it."""
+        if self.use_bias:
+            y = b.Add(y, b.Reshape(params["bias"], shape=(self.filters,) + (1,) * self.rank))
+        elementwise = self.activation not in ("softmax", "log_softmax") and isinstance(self.activation, str) \
+            and self.activation in activations.ACTIVATIONS
+        if elementwise:
+            y = self._act(b, y)
+        y = self._to_layout(b, y)
+        return [y if elementwise else self._act(b, y)]
+
 
 class _Conv(Spatial):
     paddings = ("valid", "same")
@@ -268,16 +282,7 @@ class _Conv(Spatial):
         attrs = self._window_attrs(b.shape(x)[2:], self.kernel_size, self.strides, self.dilation_rate, self.padding)
         y = b.Conv(x, w, kernel_shape=self.kernel_size, strides=self.strides, dilations=self.dilation_rate,
                    group=self.groups, **attrs)
-        if self.use_bias:
-            y = b.Add(y, b.Reshape(params["bias"], shape=(self.filters,) + (1,) * r))
-        # Elementwise activations commute with the layout Transpose: apply them before it, so that the
-        # Transpose pair between two conv layers is adjacent and cancels; axis-bound ones after it.
-        elementwise = self.activation not in ("softmax", "log_softmax") and isinstance(self.activation, str) \
-            and self.activation in activations.ACTIVATIONS
-        if elementwise:
-            y = self._act(b, y)
-        y = self._to_layout(b, y)
-        return [y if elementwise else self._act(b, y)]
+        return self._finish(b, y, params)
 
     def get_config(self):
         from .config import activation_config, initializer_config

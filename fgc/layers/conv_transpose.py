@@ -102,13 +102,7 @@ class _ConvTranspose(Spatial):
         attrs = {"output_padding": extra} if any(extra) else {}
         y = b.ConvTranspose(x, w, kernel_shape=self.kernel_size, strides=self.strides, dilations=self.dilation_rate,
                             pads=pads, **attrs)
-        if self.use_bias:
-            y = b.Add(y, b.Reshape(params["bias"], shape=(self.filters,) + (1,) * r))
-        elementwise = self.activation not in ("softmax", "log_softmax") and isinstance(self.activation, str)
-        if elementwise:
-            y = self._act(b, y)
-        y = self._to_layout(b, y)
-        return [y if elementwise else self._act(b, y)]
+        return self._finish(b, y, params)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,

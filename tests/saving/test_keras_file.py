@@ -174,3 +174,14 @@ def test_damaged_files_are_refused_by_name(tmp_path):
     for path, reason in _damaged_variants(tmp_path):
         with pytest.raises(ValueError, match=rf"'{path}'.*{reason}"):
             fgc.models.load_model(path)
+
+
+def test_save_refuses_what_it_does_not_do(tmp_path):
+    model = _model()
+    with pytest.raises(ValueError, match=r"zipped=False.*zipped \.keras file only"):
+        model.save(tmp_path / "m.keras", zipped=False)
+    model.save(tmp_path / "m.keras")
+    with pytest.raises(FileExistsError, match="overwrite=False"):
+        model.save(tmp_path / "m.keras", overwrite=False)
+    with pytest.raises(ValueError, match=r"must end in '\.keras'"):
+        model.save(tmp_path / "m.h5")
