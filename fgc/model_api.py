@@ -44,7 +44,9 @@ class ModelAPI:
 
     def _ensure_built(self, x):
         if not self.built:
-            self._build_from_data(x)
+            from fgc.training.sources import sample_inputs
+
+            self._build_from_data(sample_inputs(x))   # a batch source: its first batch's inputs
 
     def _prepare_inputs(self, x):
         self._ensure_built(x)
@@ -66,6 +68,13 @@ class ModelAPI:
         args.int_at_least("predict()", "batch_size", batch_size, 1, optional=True)
         args.int_at_least("predict()", "steps", steps, 1, optional=True)
         args.verbose_level("predict()", verbose)
+        from fgc.training import sources
+
+        x = sources.wrap(x, "predict()")
+        if isinstance(x, sources.Source):   # a generator / PyDataset: batch by batch
+            from fgc.training.stream import predict
+
+            return predict(self, x, batch_size, steps, callbacks)
         arrays = self._prepare_inputs(x)
         n = arrays[0].shape[0]
         runner = self._runner()
@@ -238,6 +247,9 @@ class ModelAPI:
             warnings.warn("fit(nb_epoch=...) is the Keras 1 spelling; use epochs=", DeprecationWarning, stacklevel=2)
             epochs = kwargs.pop("nb_epoch")
         check_kwargs("fit()", kwargs, _named_arguments(ModelAPI.fit))
+        from fgc.training.sources import wrap
+
+        x = wrap(x, "fit()")
         self._ensure_built(x)
         self._require_compiled("fit")
         from fgc.training.loop import fit
@@ -249,6 +261,9 @@ class ModelAPI:
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
         check_kwargs("evaluate()", kwargs, _named_arguments(ModelAPI.evaluate))
+        from fgc.training.sources import wrap
+
+        x = wrap(x, "evaluate()")
         self._require_compiled("evaluate")
         from fgc.training.loop import evaluate
 
