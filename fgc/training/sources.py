@@ -35,7 +35,9 @@ ACCEPTED = ("numpy arrays (a list or a dict of them for several inputs), a Pytho
 
 def is_array_data(x) -> bool:
     """Arrays as fit has always taken them: numpy (or ``__array__``) objects, numbers, lists / tuples / dicts."""
-    return (isinstance(x, (np.ndarray, numbers.Number, list, tuple, dict)) or hasattr(x, "__array__"))
+    # a symbolic tensor passes too: cast_array explains why it is not data
+    return (isinstance(x, (np.ndarray, numbers.Number, list, tuple, dict)) or hasattr(x, "__array__")
+            or hasattr(x, "_keras_history"))
 
 
 def _framework_kind(x) -> str | None:
@@ -108,7 +110,7 @@ def sample_inputs(x):
         return unpack(x.first(), f"batch 0 of {x.label}")[0]
     entries = x.values() if isinstance(x, dict) else x if isinstance(x, (list, tuple)) else [x]
     for entry in entries:
-        if entry is not None and not is_plain_data(entry):
+        if entry is not None and not hasattr(entry, "_keras_history") and not is_plain_data(entry):
             raise TypeError(f"the data holds {describe(entry)}, not an array; fgc accepts {ACCEPTED}")
     return x
 
@@ -234,8 +236,9 @@ class SequenceSource(Source):
         if self._count is None:
             indices = itertools.count()
         else:
-            indices = list(range(self._count))
+            indices = range(self._count)   # lazy: a length of 10**12 costs nothing until read
             if shuffle_seed is not None:   # Keras: the batch order, reshuffled each epoch
+                indices = list(indices)
                 random.Random(shuffle_seed).shuffle(indices)
         self._indices = indices
         if self.workers > 1 or (self.workers > 0 and self.processes):
@@ -254,7 +257,7 @@ class SequenceSource(Source):
         return batch
 
     def position(self) -> str:
-        index = self._indices[self._passed - 1] if isinstance(self._indices, list) else self._passed - 1
+        index = self._indices[self._passed - 1] if isinstance(self._indices, (list, range)) else self._passed - 1
         return f"batch {self._passed - 1} of the epoch (__getitem__({index}))"
 
     def at_end(self) -> bool:
