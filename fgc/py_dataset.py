@@ -76,7 +76,10 @@ class PyDataset:
                                   f"(None for an endless dataset)")
 
     def __iter__(self):
-        count = self.num_batches
+        try:
+            count = self.num_batches
+        except NotImplementedError:   # Keras: no length given means endless
+            count = None
         for index in (range(count) if count is not None else itertools.count()):
             yield self[index]
 

@@ -30,7 +30,7 @@ def _process_context():
 
 
 class OrderedPrefetcher:
-    """Iterates ``(position, dataset[index])`` for ``indices``, fetched by ``workers`` threads or processes."""
+    """Iterates ``dataset[index]`` for each of ``indices``, in order, fetched by ``workers`` threads or processes."""
 
     def __init__(self, dataset, indices, workers: int, processes: bool, max_queue_size: int, label: str):
         self.label, self.processes = label, processes

@@ -491,3 +491,50 @@ def test_pydataset_arguments_checked():
         assert NoSuper().workers == 1
     by_hand = list(Batches(np.arange(12.0).reshape(3, 4), size=2))   # iterating runs __getitem__ in order
     assert [b[0].tolist() for b in by_hand] == [[[0, 1, 2, 3], [4, 5, 6, 7]], [[8, 9, 10, 11]]]
+
+
+def test_dataloader_like_iterable_is_read_again_every_epoch(data):
+    # a class from torch.utils.data's module is iterated as a plain iterable, as Keras' adapter does (no torch here)
+    x, y = data
+
+    class DataLoader:
+        __module__ = "torch.utils.data.dataloader"
+
+        def __init__(self):
+            self.passes = 0
+
+        def __len__(self):
+            return len(batches_of(x, y))
+
+        def __iter__(self):
+            self.passes += 1
+            return iter([list(b) for b in batches_of(x, y)])   # default_collate gives lists
+
+    loader = DataLoader()
+    got = build()
+    with pytest.warns(UserWarning, match="shuffle=True is ignored because x is the torch DataLoader"):
+        h_got = got.fit(loader, epochs=2, verbose=0)
+    ref = build()
+    h_ref = ref.fit(x, y, batch_size=B, shuffle=False, epochs=2, verbose=0)
+    assert h_got.history == h_ref.history and same_weights(got, ref)
+    assert loader.passes >= 2
+    with pytest.raises(ValueError, match="class_weight is not supported"):
+        got.fit(loader, class_weight={0: 1.0}, shuffle=False, verbose=0)
+
+
+def test_progress_bar_with_unknown_steps():
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Terminal()
+    bar = fgc.callbacks.ProgbarLogger(verbose=1, stream=out)
+    bar.set_params({"epochs": 1, "steps": None, "verbose": 1})
+    bar.on_epoch_begin(0)
+    bar.on_train_batch_end(0, {"loss": 0.5})
+    bar.on_train_batch_end(1, {"loss": 0.25})
+    bar.on_epoch_end(0, {"loss": 0.25})
+    text = out.getvalue()
+    assert "1/Unknown" in text and text.rstrip().split("\r")[-1].startswith("2/2 ")
