@@ -53,11 +53,22 @@ def is_plain_data(x) -> bool:
 
     Anything else (a generator, a Sequence-like object with __len__ and __getitem__) would be iterated
     whole by np.asarray, possibly forever, so it must never reach it."""
-    if isinstance(x, (np.ndarray, *_NUMBERS)) or hasattr(x, "__array__"):
+    if isinstance(x, (np.ndarray, *_NUMBERS)) or hasattr(x, "__array__") or has_buffer(x):
         return True
     if isinstance(x, (list, tuple)):
         return all(type(e) in (int, float) or is_plain_data(e) for e in x)
     return False
+
+
+def has_buffer(x) -> bool:
+    """Whether x exposes numbers through the buffer protocol (array.array, memoryview), bytes aside."""
+    if isinstance(x, (str, bytes, bytearray)):
+        return False
+    try:
+        memoryview(x)
+    except TypeError:
+        return False
+    return True
 
 
 def cast_array(arr, t: TensorType, name: str, what: str = "input") -> np.ndarray:

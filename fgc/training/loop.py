@@ -228,14 +228,13 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, 
     if dist is not None and (isinstance(x, Source) or isinstance(validation_data, Source)):
         raise NotImplementedError("fit(): data-parallel training takes arrays (each process its shard); "
                                   "generators and PyDatasets are not supported there yet")
-    if isinstance(x, Source):
+    if isinstance(x, Source):   # a generator / PyDataset: read batch by batch (fgc/training/stream.py)
         data = open_stream(model, x, "fit()", train=True, shuffle=shuffle, class_weight=class_weight, y=y,
                            sample_weight=sample_weight, batch_size=batch_size, validation_split=validation_split,
                            steps=steps_per_epoch, steps_name="steps_per_epoch")
-        val = None
     else:
         data = make_batches(model, x, y, sample_weight, class_weight)
-        val = None
+    val = None
     if validation_data is not None:
         val = _validation_batches(model, wrap(validation_data, "fit()", "validation_data"), validation_steps)
     elif validation_split:

@@ -22,7 +22,7 @@ import types
 
 import numpy as np
 
-from fgc.data import is_plain_data
+from fgc.data import has_buffer, is_plain_data
 from fgc.py_dataset import PyDataset
 
 from .prefetch import OrderedPrefetcher
@@ -37,7 +37,7 @@ def is_array_data(x) -> bool:
     """Arrays as fit has always taken them: numpy (or ``__array__``) objects, numbers, lists / tuples / dicts."""
     # a symbolic tensor passes too: cast_array explains why it is not data
     return (isinstance(x, (np.ndarray, numbers.Number, list, tuple, dict)) or hasattr(x, "__array__")
-            or hasattr(x, "_keras_history"))
+            or hasattr(x, "_keras_history") or has_buffer(x))
 
 
 def _framework_kind(x) -> str | None:

@@ -218,6 +218,33 @@ def test_unbuilt_sequential_builds_from_the_first_batch(data):
 
 
 @quiet
+def test_unbuilt_subclassed_model_builds_from_the_first_batch(data):
+    x, y = data
+
+    class Net(fgc.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(2)
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    models = []
+    for source in ((x, y), (gen(x, y),)):
+        fgc.utils.set_random_seed(6)
+        model = Net()
+        model.compile("sgd", "mse")
+        if len(source) == 2:
+            model.fit(*source, batch_size=B, shuffle=False, verbose=0)
+        else:
+            model.fit(source[0], verbose=0)
+        models.append(model)
+    assert same_weights(*models)
+    fgc.utils.set_random_seed(6)
+    assert Net().predict(gen(x)).shape == (N, 2)
+
+
+@quiet
 def test_steps_per_execution_groups_generator_batches(data):
     x, y = data
     compiled = {"optimizer": "sgd", "loss": "mse", "steps_per_execution": 2}
