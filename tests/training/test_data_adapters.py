@@ -565,3 +565,24 @@ def test_progress_bar_with_unknown_steps():
     bar.on_epoch_end(0, {"loss": 0.25})
     text = out.getvalue()
     assert "1/Unknown" in text and text.rstrip().split("\r")[-1].startswith("2/2 ")
+
+
+def test_batches_of_different_sequence_lengths_weigh_as_keras():
+    # each batch's loss is its own mean over its timesteps; the epoch's is the batch-size-weighted mean of them
+    rng = np.random.default_rng(7)
+    fgc.utils.set_random_seed(3)
+    inp = fgc.Input((None, 3), name="x")
+    model = fgc.Model(inp, layers.Dense(1, name="d")(inp))
+    model.compile("sgd", "mse", weighted_metrics=["mae"])
+    parts = [(rng.standard_normal((n, t, 3)), rng.standard_normal((n, t, 1)), rng.uniform(0.5, 2, n))
+             for n, t in ((8, 5), (8, 9), (3, 2))]
+    got = model.evaluate(iter(parts), verbose=0, return_dict=True)
+    sizes = np.array([len(p[0]) for p in parts], float)
+    losses = [model.evaluate(*p[:2], sample_weight=p[2], batch_size=len(p[0]), verbose=0, return_dict=True)
+              for p in parts]
+    assert got["loss"] == pytest.approx(np.dot(sizes, [b["loss"] for b in losses]) / sizes.sum(), rel=1e-6)
+    # Keras' weighted mae: each sample's mean over its timesteps, then sum(w * value) / sum(w) over the epoch
+    pred = [model.predict(p[0], batch_size=len(p[0])) for p in parts]
+    num = sum(float((p[2] * np.abs(q[..., 0] - p[1][..., 0]).mean(axis=1)).sum()) for p, q in zip(parts, pred))
+    den = sum(float(p[2].sum()) for p in parts)
+    assert got["mae"] == pytest.approx(num / den, rel=1e-5)
