@@ -72,6 +72,15 @@ def unsupported(x, where: str, what: str = "x") -> TypeError:
     return TypeError(f"{where}: {what} is {describe(x)}, which is not data fgc can read. It accepts {ACCEPTED}.{why}")
 
 
+def refuse_loader_arguments(where: str, kwargs: dict) -> None:
+    """Keras 2's fit(workers=, use_multiprocessing=, max_queue_size=): Keras 3 moved them onto the PyDataset."""
+    given = [k for k in ("workers", "use_multiprocessing", "max_queue_size") if k in kwargs]
+    if given:
+        raise TypeError(f"{where} got {', '.join(given)}: Keras 2 arguments that Keras 3 (and fgc) take on the data "
+                        f"instead: subclass fgc.utils.PyDataset and call super().__init__({given[0]}=...) in its "
+                        f"__init__")
+
+
 def wrap(x, where: str, what: str = "x"):
     """``x`` itself for array data or None, a Source for a batch source; a TypeError for anything else."""
     if x is None or isinstance(x, Source) or is_array_data(x):

@@ -586,3 +586,12 @@ def test_batches_of_different_sequence_lengths_weigh_as_keras():
     num = sum(float((p[2] * np.abs(q[..., 0] - p[1][..., 0]).mean(axis=1)).sum()) for p, q in zip(parts, pred))
     den = sum(float(p[2].sum()) for p in parts)
     assert got["mae"] == pytest.approx(num / den, rel=1e-5)
+
+
+@pytest.mark.parametrize("method", ["fit", "evaluate", "predict"])
+def test_keras2_loader_arguments_point_to_pydataset(data, method):
+    x, y = data
+    model = build()
+    call = getattr(model, method)
+    with pytest.raises(TypeError, match=rf"{method}\(\) got workers: .*super\(\).__init__\(workers=...\)"):
+        call(Batches(x, y), workers=4) if method == "predict" else call(Batches(x, y), workers=4, verbose=0)
