@@ -184,15 +184,24 @@ class GeneratorSource(Source):
         return self._ahead[0] if self._ahead else None
 
     def next(self):
-        batch = self._ahead.popleft() if self._ahead else next(self.iterator)
+        batch = self._ahead.popleft() if self._ahead else self._read()
         self.taken += 1
         return batch
+
+    def _read(self):
+        try:
+            return next(self.iterator)
+        except StopIteration:
+            raise
+        except Exception as error:   # the user's code failed: say which batch it was making
+            error.add_note(f"while reading batch {self.taken + len(self._ahead)} from {self.label}")
+            raise
 
     def at_end(self) -> bool:
         if self._ahead:
             return False
         try:  # one batch read ahead, kept for the next step
-            self._ahead.append(next(self.iterator))
+            self._ahead.append(self._read())
         except StopIteration:
             return True
         return False

@@ -595,3 +595,15 @@ def test_keras2_loader_arguments_point_to_pydataset(data, method):
     call = getattr(model, method)
     with pytest.raises(TypeError, match=rf"{method}\(\) got workers: .*super\(\).__init__\(workers=...\)"):
         call(Batches(x, y), workers=4) if method == "predict" else call(Batches(x, y), workers=4, verbose=0)
+
+
+def test_generator_error_names_the_batch(data):
+    x, y = data
+
+    def failing():
+        yield from batches_of(x, y)[:2]
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone") as info:
+        build().fit(failing(), shuffle=False, verbose=0)
+    assert "while reading batch 2 from the generator" in info.value.__notes__
