@@ -45,6 +45,33 @@ def _is_array_like(a) -> bool:
     return isinstance(a, (np.ndarray, list, tuple)) or hasattr(a, "__array__")
 
 
+_NUMBERS = (int, float, bool, complex, np.number, np.bool_)
+_PYTHON_NUMBERS = {int, float, bool, complex}
+
+
+def is_plain_data(x) -> bool:
+    """Numbers, arrays (or ``__array__`` objects) and lists / tuples of them: what np.asarray may safely read.
+
+    Anything else (a generator, a Sequence-like object with __len__ and __getitem__) would be iterated
+    whole by np.asarray, possibly forever, so it must never reach it."""
+    if isinstance(x, (list, tuple)):
+        if set(map(type, x)) <= _PYTHON_NUMBERS:   # the common leaf: a list of Python numbers, checked at C speed
+            return True
+        return all(is_plain_data(e) for e in x if type(e) not in _PYTHON_NUMBERS)
+    return isinstance(x, (np.ndarray, *_NUMBERS)) or hasattr(x, "__array__") or has_buffer(x)
+
+
+def has_buffer(x) -> bool:
+    """Whether x exposes numbers through the buffer protocol (array.array, memoryview), bytes aside."""
+    if isinstance(x, (str, bytes, bytearray)):
+        return False
+    try:
+        memoryview(x)
+    except TypeError:
+        return False
+    return True
+
+
 def cast_array(arr, t: TensorType, name: str, what: str = "input") -> np.ndarray:
     """Check one array against a model input type and cast it the way Keras does."""
     if arr is None:
@@ -53,6 +80,11 @@ def cast_array(arr, t: TensorType, name: str, what: str = "input") -> np.ndarray
         raise TypeError(f"{what} '{name}' is a symbolic tensor ({arr!r}), which stands for data while a model is "
                         f"built; fit / evaluate / predict need the data itself: a numpy array of shape "
                         f"{t.keras_shape()}")
+    if not is_plain_data(arr):
+        from fgc.training.sources import ACCEPTED, describe
+
+        raise TypeError(f"{what} '{name}' is {describe(arr)}, not an array: pass an array of shape "
+                        f"{t.keras_shape()} (a batch source goes as the whole x; fit accepts {ACCEPTED})")
     a = np.asarray(arr)
     if a.dtype.kind in "OUSV":
         raise TypeError(f"{what} '{name}' has dtype {a.dtype}, which cannot be fed to a tensor of {t.dtype}")

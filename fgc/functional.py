@@ -608,10 +608,16 @@ class Sequential(Model):
                              f"(predict, fit)")
 
     def fit(self, x=None, *args, **kwargs):
+        from fgc.training.sources import wrap
+
+        x = wrap(x, "fit()")   # a generator is read once: wrapped here, its first batch builds the model
         self._ensure_built(x)
         return super().fit(x, *args, **kwargs)
 
     def evaluate(self, x=None, *args, **kwargs):
+        from fgc.training.sources import wrap
+
+        x = wrap(x, "evaluate()")
         self._ensure_built(x)
         return super().evaluate(x, *args, **kwargs)
 

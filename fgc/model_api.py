@@ -44,7 +44,9 @@ class ModelAPI:
 
     def _ensure_built(self, x):
         if not self.built:
-            self._build_from_data(x)
+            from fgc.training.sources import sample_inputs
+
+            self._build_from_data(sample_inputs(x))   # a batch source: its first batch's inputs
 
     def _prepare_inputs(self, x):
         self._ensure_built(x)
@@ -60,12 +62,19 @@ class ModelAPI:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
         """Outputs for every sample of x, computed in batches of ``batch_size`` (default 32)."""
         # The named parameters never reach kwargs; listing them lets a typo suggest the right one.
-        check_kwargs("predict()", kwargs, ("x", "batch_size", "verbose", "steps", "callbacks"))
         from fgc.training import arguments as args
+        from fgc.training import sources
 
+        sources.refuse_loader_arguments("predict()", kwargs)
+        check_kwargs("predict()", kwargs, ("x", "batch_size", "verbose", "steps", "callbacks"))
         args.int_at_least("predict()", "batch_size", batch_size, 1, optional=True)
         args.int_at_least("predict()", "steps", steps, 1, optional=True)
         args.verbose_level("predict()", verbose)
+        x = sources.wrap(x, "predict()")
+        if isinstance(x, sources.Source):   # a generator / PyDataset: batch by batch
+            from fgc.training.stream import predict
+
+            return predict(self, x, batch_size, steps, callbacks)
         arrays = self._prepare_inputs(x)
         n = arrays[0].shape[0]
         runner = self._runner()
@@ -237,7 +246,11 @@ class ModelAPI:
 
             warnings.warn("fit(nb_epoch=...) is the Keras 1 spelling; use epochs=", DeprecationWarning, stacklevel=2)
             epochs = kwargs.pop("nb_epoch")
+        from fgc.training.sources import refuse_loader_arguments, wrap
+
+        refuse_loader_arguments("fit()", kwargs)
         check_kwargs("fit()", kwargs, _named_arguments(ModelAPI.fit))
+        x = wrap(x, "fit()")
         self._ensure_built(x)
         self._require_compiled("fit")
         from fgc.training.loop import fit
@@ -248,7 +261,11 @@ class ModelAPI:
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, **kwargs):
+        from fgc.training.sources import refuse_loader_arguments, wrap
+
+        refuse_loader_arguments("evaluate()", kwargs)
         check_kwargs("evaluate()", kwargs, _named_arguments(ModelAPI.evaluate))
+        x = wrap(x, "evaluate()")
         self._require_compiled("evaluate")
         from fgc.training.loop import evaluate
 

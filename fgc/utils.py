@@ -1,4 +1,4 @@
-"""``fgc.utils``: seeding, label and plotting helpers."""
+"""``fgc.utils``: seeding, label and plotting helpers, PyDataset / Sequence for batch sources."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,6 +6,7 @@ import numpy as np
 from .initializers import set_random_seed
 from .naming import reset_names as clear_session
 from .plotting import model_to_dot, plot_ir, plot_model
+from .py_dataset import PyDataset, Sequence
 from .saving.serialization import (CustomObjectScope, custom_object_scope, deserialize_keras_object,  # noqa: F401
                                    get_custom_objects, get_registered_name, get_registered_object,
                                    register_keras_serializable, serialize_keras_object)
@@ -30,6 +31,6 @@ def to_categorical(x, num_classes=None, dtype="float32"):
     return out
 
 
-__all__ = ["set_random_seed", "to_categorical", "clear_session", "plot_model", "model_to_dot", "plot_ir",
+__all__ = ["set_random_seed", "to_categorical", "PyDataset", "Sequence", "clear_session", "plot_model", "model_to_dot", "plot_ir",
            "CustomObjectScope", "custom_object_scope", "deserialize_keras_object", "get_custom_objects",
            "get_registered_name", "get_registered_object", "register_keras_serializable", "serialize_keras_object"]

@@ -183,28 +183,32 @@ class ProgbarLogger(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_start = time.perf_counter()
+        self._seen = 0   # steps done: the epoch's length when params['steps'] is None (a generator)
         print(f"Epoch {epoch + 1}/{self.params['epochs']}", file=self.stream)
 
     def _line(self, step, logs, final):
-        steps = self.params["steps"]
+        steps = self.params["steps"] or (step if final else None)
         elapsed = time.perf_counter() - self.epoch_start
         per_step = elapsed / max(step, 1)
         metrics = "".join(f" - {k}: {_fmt(v)}" for k, v in sorted((logs or {}).items()))
         if self.verbose == 2:
             return f"{steps}/{steps} - {_duration(elapsed)} - {_duration(per_step)}/step{metrics}"
+        if steps is None:   # Keras: an unknown epoch length shows the count alone
+            return f"{step}/Unknown {_duration(elapsed)} {_duration(per_step)}/step{metrics}"
         done = int(20 * step / steps) if steps else 20
         bar = "━" * done + " " * (20 - done) if not final else "━" * 20
         eta = elapsed if final else per_step * (steps - step)
         return f"{step}/{steps} {bar} {_duration(eta)} {_duration(per_step)}/step{metrics}"
 
     def on_train_batch_end(self, batch, logs=None):
+        self._seen = batch + 1
         now = time.perf_counter()
         if self.verbose == 1 and now - self._last_draw > 0.1 and self.stream.isatty():
             self._last_draw = now
             print("\r" + self._line(batch + 1, logs, False), end="", file=self.stream, flush=True)
 
     def on_epoch_end(self, epoch, logs=None):
-        steps = self.params["steps"]
+        steps = self.params["steps"] or getattr(self, "_seen", 0)
         prefix = "\r" if self.verbose == 1 and self.stream.isatty() else ""
         print(prefix + self._line(steps, logs, True), file=self.stream, flush=True)
 

@@ -13,6 +13,8 @@ from fgc.naming import outside_stacklevel
 
 from . import arguments as args
 from . import callbacks as cbks
+from .sources import Source, wrap
+from .stream import Stream, open_stream, ran_out
 from .targets import check_finite, prepare_targets, sample_weights
 
 
@@ -188,7 +190,10 @@ def _check_fit_arguments(batch_size, epochs, verbose, validation_split, initial_
     return args.verbose_level(where, verbose)
 
 
-def _validation_batches(model, validation_data):
+def _validation_batches(model, validation_data, validation_steps=None):
+    if isinstance(validation_data, Source):   # a generator / PyDataset: its batches carry the targets
+        return open_stream(model, validation_data, "fit(): validation_data", train=False, steps=validation_steps,
+                           steps_name="validation_steps")
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
         raise ValueError(f"fit(): validation_data must be a tuple (x_val, y_val) or (x_val, y_val, "
                          f"val_sample_weight), got {type(validation_data).__name__}"
@@ -220,21 +225,34 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, 
          validation_freq, dist=None):
     verbose = _check_fit_arguments(batch_size, epochs, verbose, validation_split, initial_epoch, steps_per_epoch,
                                    validation_steps, validation_batch_size, validation_freq)
-    data = make_batches(model, x, y, sample_weight, class_weight)
+    if dist is not None and (isinstance(x, Source) or isinstance(validation_data, Source)):
+        raise NotImplementedError("fit(): data-parallel training takes arrays (each process its shard); "
+                                  "generators and PyDatasets are not supported there yet")
+    if isinstance(x, Source):   # a generator / PyDataset: read batch by batch (fgc/training/stream.py)
+        data = open_stream(model, x, "fit()", train=True, shuffle=shuffle, class_weight=class_weight, y=y,
+                           sample_weight=sample_weight, batch_size=batch_size, validation_split=validation_split,
+                           steps=steps_per_epoch, steps_name="steps_per_epoch")
+    else:
+        data = make_batches(model, x, y, sample_weight, class_weight)
     val = None
     if validation_data is not None:
-        val = _validation_batches(model, validation_data)
+        val = _validation_batches(model, wrap(validation_data, "fit()", "validation_data"), validation_steps)
     elif validation_split:
         # the last fraction, taken before shuffling (Keras)
         cut = args.split_for_validation(data.n, float(validation_split))
         data, val = data.subset(slice(0, cut)), data.subset(slice(cut, None))
     fixed = _fixed_batch(model)
     split = f" after validation_split={validation_split}" if val is not None and validation_data is None else ""
-    batch_size = batch_size_for(fixed, batch_size, data.n, f"fit (training data{split})")
-    if val is not None:
+    if not isinstance(data, Stream):
+        batch_size = batch_size_for(fixed, batch_size, data.n, f"fit (training data{split})")
+    if isinstance(val, Stream):
+        if validation_batch_size is not None:
+            raise ValueError(f"fit(): validation_data is {val.source.label}, so validation_batch_size must not be "
+                             f"passed: the batches come from it, at the size it gives them")
+    elif val is not None:
         validation_batch_size = batch_size_for(fixed, validation_batch_size, val.n, f"fit (validation data{split})",
-                                               default=batch_size)
-    steps = steps_per_epoch or -(-data.n // batch_size)
+                                               default=batch_size or 32)
+    steps = steps_per_epoch or (data.num_batches if isinstance(data, Stream) else -(-data.n // batch_size))
     if dist is not None:
         if dist.rank != 0:   # progress, callbacks and checkpoints belong to rank 0; History is everywhere
             verbose, callbacks = 0, None
@@ -257,7 +275,23 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, 
     except BaseException:
         cbs.release()
         raise
+    finally:   # worker pools of PyDatasets end with fit, whatever ended it
+        _close(data, val)
     return history
+
+
+def _close(*sets) -> None:
+    for each in sets:
+        if isinstance(each, Stream):
+            each.close()
+
+
+def _out_of_data(data, where: str) -> bool:
+    """Whether a generator has nothing left for another pass (it cannot start over): warns as Keras does."""
+    if isinstance(data, Stream) and data.exhausted():
+        ran_out(where, data.source, "interrupting training" if where == "fit()" else "no validation this epoch")
+        return True
+    return False
 
 
 def _fit_facts(data, val, batch_size, epochs, shuffle, initial_epoch, steps_per_epoch, validation_steps,
@@ -277,16 +311,20 @@ def _fit_epochs(model, data, val, cbs, watch, batch_size, epochs, shuffle, initi
     cbs.on_train_begin()
     logs = {}
     for epoch in range(initial_epoch, epochs):
+        if epoch > initial_epoch and _out_of_data(data, "fit()"):
+            break
         cbs.on_epoch_begin(epoch)
         watch.epoch = epoch
         # One shuffled copy per epoch, then batches are views: cheaper than gathering every batch.
-        if shuffle:
+        if isinstance(data, Stream):   # a source orders its own batches (PyDataset: shuffled per pass)
+            epoch_data = data
+        elif shuffle:
             order = initializers.rng().permutation(data.n)
             epoch_data = data.subset(order if dist is None else dist.same_everywhere(order))
         else:
             epoch_data = data
         logs = run_epoch(model, epoch_data, batch_size, True, steps_per_epoch, cbs, watch)
-        if val is not None and (epoch + 1) % validation_freq == 0:
+        if val is not None and (epoch + 1) % validation_freq == 0 and not _out_of_data(val, "fit(): validation_data"):
             val_logs = _test_pass(model, val, validation_batch_size, validation_steps, cbs)
             logs.update({f"val_{k}": v for k, v in val_logs.items()})
         cbs.on_epoch_end(epoch, logs)
@@ -311,11 +349,22 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
         verbose = args.verbose_level("evaluate()", verbose)
         if dist is not None and dist.rank != 0:   # sharded and reduced; printed and called back on rank 0
             verbose, callbacks = 0, None
-        data = make_batches(model, x, y, sample_weight)
-        batch_size = batch_size_for(_fixed_batch(model), batch_size, data.n, "evaluate")
-        n_steps = steps or -(-data.n // batch_size)
+        if isinstance(x, Source):
+            if dist is not None:
+                raise NotImplementedError("evaluate(): data-parallel evaluation takes arrays; generators and "
+                                          "PyDatasets are not supported there yet")
+            data = open_stream(model, x, "evaluate()", train=False, y=y, sample_weight=sample_weight,
+                               batch_size=batch_size, steps=steps)
+            n_steps = steps or data.num_batches
+        else:
+            data = make_batches(model, x, y, sample_weight)
+            batch_size = batch_size_for(_fixed_batch(model), batch_size, data.n, "evaluate")
+            n_steps = steps or -(-data.n // batch_size)
         cbs = cbks.CallbackList(callbacks or [], model, {"epochs": 1, "steps": n_steps, "verbose": verbose})
-        logs = _test_pass(model, data, batch_size, steps, cbs)
+        try:
+            logs = _test_pass(model, data, batch_size, steps, cbs)
+        finally:
+            _close(data)
     if verbose:
         print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
     if return_dict:
