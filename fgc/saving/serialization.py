@@ -201,6 +201,8 @@ def _keras_module_of(obj) -> str:
     for keras_module, fgc_module in (("keras.optimizers.schedules", "fgc.training.schedules"),
                                      ("keras.optimizers", "fgc.training.optimizers"),
                                      ("keras.losses", "fgc.training.losses"),
+                                     ("keras.losses", "fgc.training.losses_extra"),
+                                     ("keras.losses", "fgc.training.loss_functions"),
                                      ("keras.metrics", "fgc.training.metrics"),
                                      ("keras.initializers", "fgc.initializers")):
         if module == fgc_module:

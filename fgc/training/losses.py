@@ -73,6 +73,36 @@ def _check_smoothing(value, what: str) -> float:
     return float(value)
 
 
+def defines_call(cls) -> bool:
+    """Whether a Loss class computes its values with ``call`` (Keras 3 style, traced) rather than
+    emitting primitives with ``values`` (fgc's built-in losses)."""
+    for klass in cls.__mro__:
+        if klass is Loss:
+            return False
+        if "call" in vars(klass):
+            return True
+        if "values" in vars(klass):
+            return False
+    return False
+
+
+def traced_elements_per_sample(loss, target_shape: tuple) -> int:
+    """Loss values per sample of a traced loss, from the shape its values take on targets of
+    ``target_shape`` (predictions of the same shape): one per sample for a scalar."""
+    from fgc.ir import TensorType
+
+    from .traced import traced_shape
+
+    ttype = TensorType(tuple(int(d) for d in target_shape), "float32")
+    shape = traced_shape(lambda b, t, p: loss.values(b, t, p), [ttype, ttype])
+    if shape == ():
+        return 1
+    if shape[0] != target_shape[0]:
+        raise ValueError(f"{loss.name}: the loss returned values of shape {shape} for a batch of {target_shape[0]} "
+                         f"samples; training needs per-sample values (batch axis first) or a scalar")
+    return int(np.prod(shape[1:], dtype=np.int64))
+
+
 def _is_float32(dtype) -> bool:
     try:
         return np.dtype(dtype) == np.float32
@@ -103,7 +133,13 @@ class Loss:
             self.name = name
 
     def values(self, b, y_true, y_pred):
-        raise NotImplementedError
+        """The per-sample (or per-element) losses as builder values: a user's ``call`` is traced."""
+        if not defines_call(type(self)):
+            raise NotImplementedError(f"{type(self).__name__} must define call(self, y_true, y_pred) returning the "
+                                      f"loss per sample, written with fgc.ops (as a Keras 3 Loss subclass)")
+        from .traced import trace_into
+
+        return trace_into(b, self.call, [y_true, y_pred], what=f"{type(self).__name__}.call")
 
     def loss_axis(self):
         """The target axis each loss value reduces (None: one value per target element)."""
@@ -112,6 +148,8 @@ class Loss:
     def elements_per_sample(self, target_shape: tuple) -> int:
         """Loss values per sample for targets of ``target_shape`` (batch first): the divisor of
         sum_over_batch_size is this times the batch size."""
+        if defines_call(type(self)):
+            return traced_elements_per_sample(self, target_shape)
         dims = list(target_shape[1:])
         axis = self.loss_axis()
         if axis is not None:
@@ -135,9 +173,17 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The loss of arrays, reduced by ``self.reduction`` (Keras' ``loss(y_true, y_pred)``)."""
-        from .loss_call import call_loss
+        from .loss_call import call_custom_loss, call_loss
 
+        if defines_call(type(self)):
+            return call_custom_loss(self, y_true, y_pred, sample_weight)
         return call_loss(self, y_true, y_pred, sample_weight)
+
+    def per_sample(self, y_true, y_pred):
+        """The unreduced losses (Keras' function forms): recorded on symbolic tensors, computed on arrays."""
+        from .loss_functions import unreduced
+
+        return unreduced(self, y_true, y_pred)
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
@@ -381,6 +427,11 @@ class CosineSimilarity(Loss):
         return b.Neg(b.ReduceSum(b.Mul(l2n(t), l2n(p)), axes=(axis,), keepdims=0))
 
 
+from .losses_extra import (  # noqa: E402  (they subclass Loss, defined above)
+    CTC, BinaryFocalCrossentropy, CategoricalFocalCrossentropy, CategoricalGeneralizedCrossEntropy, Circle, Dice,
+    Tversky)
+from .loss_functions import FUNCTIONS, LossFunctionWrapper, as_loss, function_form  # noqa: E402
+
 LOSSES = {
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
@@ -389,17 +440,46 @@ LOSSES = {
     "huber": Huber, "huber_loss": Huber, "log_cosh": LogCosh, "logcosh": LogCosh,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-    "binary_crossentropy": BinaryCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy, "bce": BinaryCrossentropy,
     "kl_divergence": KLDivergence, "kld": KLDivergence, "kullback_leibler_divergence": KLDivergence,
     "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
     "poisson": Poisson, "cosine_similarity": CosineSimilarity,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "dice": Dice, "tversky": Tversky, "circle": Circle, "ctc": CTC,
+    "categorical_generalized_cross_entropy": CategoricalGeneralizedCrossEntropy,
 }
+
+# Keras' function forms: name -> (class, the arguments after y_true and y_pred, in Keras' order)
+_FUNCTION_ARGUMENTS = {
+    "mean_squared_error": (MeanSquaredError, ()), "mean_absolute_error": (MeanAbsoluteError, ()),
+    "mean_absolute_percentage_error": (MeanAbsolutePercentageError, ()),
+    "mean_squared_logarithmic_error": (MeanSquaredLogarithmicError, ()),
+    "cosine_similarity": (CosineSimilarity, ("axis",)), "huber": (Huber, ("delta",)), "log_cosh": (LogCosh, ()),
+    "kl_divergence": (KLDivergence, ()), "poisson": (Poisson, ()),
+    "hinge": (Hinge, ()), "squared_hinge": (SquaredHinge, ()), "categorical_hinge": (CategoricalHinge, ()),
+    "categorical_crossentropy": (CategoricalCrossentropy, ("from_logits", "label_smoothing", "axis")),
+    "sparse_categorical_crossentropy": (SparseCategoricalCrossentropy, ("from_logits", "ignore_class", "axis")),
+    "binary_crossentropy": (BinaryCrossentropy, ("from_logits", "label_smoothing", "axis")),
+    "binary_focal_crossentropy": (BinaryFocalCrossentropy, ("apply_class_balancing", "alpha", "gamma", "from_logits",
+                                                            "label_smoothing", "axis")),
+    "categorical_focal_crossentropy": (CategoricalFocalCrossentropy, ("alpha", "gamma", "from_logits",
+                                                                      "label_smoothing", "axis")),
+    "dice": (Dice, ("axis",)), "tversky": (Tversky, ("alpha", "beta", "axis")),
+    "circle": (Circle, ("remove_diagonal", "gamma", "margin")),
+    "categorical_generalized_cross_entropy": (CategoricalGeneralizedCrossEntropy, ("q",)),
+}
+FUNCTIONS.update({name: function_form(cls, name, args) for name, (cls, args) in _FUNCTION_ARGUMENTS.items()})
+globals().update(FUNCTIONS)   # fgc.losses.mean_squared_error(y_true, y_pred), ...
 
 
 def get(identifier) -> Loss:
-    """A Loss from a name ('mse'), a class (Huber), an instance (Huber(delta=2)) or a Keras config dict."""
+    """A Loss from a name ('mse'), a class (Huber), an instance (Huber(delta=2)), a Keras config dict,
+    or a function ``fn(y_true, y_pred)`` (wrapped in a LossFunctionWrapper, as Keras does)."""
     if isinstance(identifier, dict):
         return deserialize(identifier)
+    if callable(identifier) and not isinstance(identifier, (type, Loss)):
+        return as_loss(identifier)
     return resolve(identifier, Loss, LOSSES, "loss")
 
 
