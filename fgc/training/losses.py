@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from fgc.naming import check_kwargs, near, resolve
+from fgc.naming import check_kwargs, near, resolve, snake_case
 
 EPSILON = 1e-7
 # Keras clips probabilities to [eps, 1 - eps] in float32 (its floatx), where 1 - eps rounds to
@@ -127,6 +127,9 @@ class Loss:
         if dtype is not None and not _is_float32(dtype):
             raise ValueError(f"{type(self).__name__}(dtype={dtype!r}): fgc computes losses in float32; "
                              f"pass dtype=None or 'float32'")
+        own = type(self).__mro__[:type(self).__mro__.index(Loss)]
+        if name is None and not any("name" in vars(klass) for klass in own):
+            self.name = snake_case(type(self).__name__)   # a user's subclass: Keras' auto_name
         if name is not None:
             if not isinstance(name, str) or not name:
                 raise TypeError(f"{type(self).__name__}(name=...) must be a non-empty string, got {name!r}")

@@ -134,7 +134,7 @@ class _OverlapLoss(Loss):
         return traced_elements_per_sample(self, target_shape)
 
     def get_config(self):
-        return {**super().get_config(), "axis": list(self.axis) if isinstance(self.axis, tuple) else self.axis}
+        return {**super().get_config(), "axis": self.axis}
 
 
 class Dice(_OverlapLoss):
