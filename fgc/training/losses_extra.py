@@ -142,8 +142,8 @@ class Dice(_OverlapLoss):
 
     name = "dice"
 
-    def __init__(self, reduction="sum_over_batch_size", name=None, axis=None, dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
+    def __init__(self, reduction="sum_over_batch_size", name=None, axis=None, dtype=None, **kwargs):
+        super().__init__(reduction=reduction, name=name, dtype=dtype, **kwargs)
         self.axis = _check_axes(axis, "Dice(axis=...)")
 
     def values(self, b, t, p):
@@ -157,8 +157,9 @@ class Tversky(_OverlapLoss):
 
     name = "tversky"
 
-    def __init__(self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name=None, axis=None, dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
+    def __init__(self, alpha=0.5, beta=0.5, reduction="sum_over_batch_size", name=None, axis=None, dtype=None,
+                 **kwargs):
+        super().__init__(reduction=reduction, name=name, dtype=dtype, **kwargs)
         self.alpha = _check_number(alpha, "Tversky(alpha=...)")
         self.beta = _check_number(beta, "Tversky(beta=...)")
         self.axis = _check_axes(axis, "Tversky(axis=...)")
@@ -181,11 +182,11 @@ class CategoricalGeneralizedCrossEntropy(Loss):
     name = "categorical_generalized_cross_entropy"
     sparse = True
 
-    def __init__(self, q=0.5, reduction="sum_over_batch_size", name=None, dtype=None):
+    def __init__(self, q=0.5, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
         q = _check_number(q, "CategoricalGeneralizedCrossEntropy(q=...)")
         if not 0.0 < q < 1.0:
             raise ValueError(f"CategoricalGeneralizedCrossEntropy(q=...) must be in the open interval (0, 1), got {q}")
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
+        super().__init__(reduction=reduction, name=name, dtype=dtype, **kwargs)
         self.q = q
 
     def values(self, b, t, p):
@@ -210,8 +211,8 @@ class Circle(Loss):
     class_ids = False   # labels are any integers, not indices into y_pred's last axis
 
     def __init__(self, gamma=80.0, margin=0.4, remove_diagonal=True, reduction="sum_over_batch_size", name=None,
-                 dtype=None):
-        super().__init__(reduction=reduction, name=name, dtype=dtype)
+                 dtype=None, **kwargs):
+        super().__init__(reduction=reduction, name=name, dtype=dtype, **kwargs)
         self.gamma = _check_number(gamma, "Circle(gamma=...)")
         self.margin = _check_number(margin, "Circle(margin=...)")
         self.remove_diagonal = _check_bool(remove_diagonal, "Circle(remove_diagonal=...)")
@@ -259,6 +260,6 @@ class CTC(Loss):
 
     name = "ctc"
 
-    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None):
+    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
         raise NotImplementedError("fgc does not implement the CTC loss yet (it needs the CTC forward recursion in the "
                                   "train-step graph); use Keras, or write the loss as a custom function with fgc.ops")
