@@ -74,6 +74,8 @@ def call_loss(loss: Loss, y_true, y_pred, sample_weight=None):
         if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
             y_true = y_true[..., 0]
         y_true = y_true.astype(np.int64)
+        if hasattr(loss, "fit_targets"):
+            y_true = loss.fit_targets(y_true, y_pred.shape)
         if y_true.shape != y_pred.shape[:-1]:
             raise ValueError(f"{type(loss).__name__}: class ids of shape {y_true.shape} do not match predictions "
                              f"of shape {y_pred.shape} (expected ids of shape {y_pred.shape[:-1]})")

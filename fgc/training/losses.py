@@ -431,8 +431,8 @@ class CosineSimilarity(Loss):
 
 
 from .losses_extra import (  # noqa: E402  (they subclass Loss, defined above)
-    CTC, BinaryFocalCrossentropy, CategoricalFocalCrossentropy, CategoricalGeneralizedCrossEntropy, Circle, Dice,
-    Tversky)
+    BinaryFocalCrossentropy, CategoricalFocalCrossentropy, CategoricalGeneralizedCrossEntropy, Circle, Dice, Tversky)
+from .loss_ctc import CTC  # noqa: E402
 from .loss_functions import FUNCTIONS, LossFunctionWrapper, as_loss, function_form  # noqa: E402
 
 LOSSES = {
@@ -469,7 +469,7 @@ _FUNCTION_ARGUMENTS = {
     "categorical_focal_crossentropy": (CategoricalFocalCrossentropy, ("alpha", "gamma", "from_logits",
                                                                       "label_smoothing", "axis")),
     "dice": (Dice, ("axis",)), "tversky": (Tversky, ("alpha", "beta", "axis")),
-    "circle": (Circle, ("remove_diagonal", "gamma", "margin")),
+    "circle": (Circle, ("remove_diagonal", "gamma", "margin")), "ctc": (CTC, ()),
     "categorical_generalized_cross_entropy": (CategoricalGeneralizedCrossEntropy, ("q",)),
 }
 FUNCTIONS.update({name: function_form(cls, name, args) for name, (cls, args) in _FUNCTION_ARGUMENTS.items()})

@@ -253,13 +253,3 @@ class Circle(Loss):
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma, "margin": self.margin,
                 "remove_diagonal": self.remove_diagonal}
-
-
-class CTC(Loss):
-    """Keras' CTC loss is not implemented in fgc yet: constructing it says so."""
-
-    name = "ctc"
-
-    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
-        raise NotImplementedError("fgc does not implement the CTC loss yet (it needs the CTC forward recursion in the "
-                                  "train-step graph); use Keras, or write the loss as a custom function with fgc.ops")

@@ -56,7 +56,8 @@ def _cast_target(name, a, ptype, loss):
             also = "" if ignore_class is None else f" (or ignore_class={ignore_class})"
             raise ValueError(f"output '{name}': class ids must be in [0, {pred_shape[-1]}){also}, got values in "
                              f"[{counted.min()}, {counted.max()}]")
-        return np.ascontiguousarray(a.astype(np.int64))
+        fit_targets = getattr(loss, "fit_targets", None)   # CTC pads its label sequences to the timesteps
+        return np.ascontiguousarray((fit_targets(a, pred_shape) if fit_targets else a).astype(np.int64))
     if len(pred_shape) == a.ndim + 1 and pred_shape[-1] == 1:
         a = a[..., None]  # (N,) targets for a (N, 1) output, as Keras accepts
     if isinstance(loss, CategoricalCrossentropy) and a.ndim == len(pred_shape) - 1 and (pred_shape[-1] or 0) > 1:

@@ -304,8 +304,6 @@ def test_get_config_keys_and_round_trip(loss, config):
     (lambda: losses.BinaryFocalCrossentropy(apply_class_balancing=1), TypeError, "apply_class_balancing"),
     (lambda: losses.Dice(axis=1.5), TypeError, "axis"),
     (lambda: losses.Tversky(alpah=0.3), TypeError, "alpha"),
-    (lambda: losses.CTC(), NotImplementedError, "CTC"),
-    (lambda: losses.get("ctc"), NotImplementedError, "CTC"),
 ])
 def test_bad_arguments_are_refused(make, error, match):
     with pytest.raises(error, match=match):
