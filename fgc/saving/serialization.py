@@ -203,6 +203,7 @@ def _keras_module_of(obj) -> str:
                                      ("keras.losses", "fgc.training.losses"),
                                      ("keras.losses", "fgc.training.losses_extra"),
                                      ("keras.losses", "fgc.training.loss_functions"),
+                                     ("keras.losses", "fgc.training.loss_ctc"),
                                      ("keras.metrics", "fgc.training.metrics"),
                                      ("keras.initializers", "fgc.initializers")):
         if module == fgc_module:

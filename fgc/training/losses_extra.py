@@ -123,6 +123,12 @@ class _OverlapLoss(Loss):
         axes = tuple(sorted({canonical_axis(a, rank, type(self).__name__) for a in axes}))
         return b.ReduceSum(x, axes=axes, keepdims=0)
 
+    @property
+    def couples_samples(self) -> bool:
+        """Whether one value mixes several samples (the overlap summed over the batch axis)."""
+        axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
+        return self.axis is None or 0 in axes
+
     def elements_per_sample(self, target_shape: tuple) -> int:
         if self.axis is not None:
             axes = self.axis if isinstance(self.axis, tuple) else (self.axis,)
@@ -208,6 +214,7 @@ class Circle(Loss):
 
     name = "circle"
     sparse = True
+    couples_samples = True   # every sample is paired with the others of its batch
     class_ids = False   # labels are any integers, not indices into y_pred's last axis
 
     def __init__(self, gamma=80.0, margin=0.4, remove_diagonal=True, reduction="sum_over_batch_size", name=None,

@@ -341,3 +341,24 @@ def test_circle_matches_keras(keras_jax):
     want = keras_jax.losses.Circle()(LABELS, EMB, sample_weight=np.arange(1, 7, dtype=np.float32))
     got = losses.Circle()(LABELS, EMB, sample_weight=np.arange(1, 7, dtype=np.float32))
     np.testing.assert_allclose(got, np.asarray(want), rtol=1e-4)
+
+
+@pytest.mark.parametrize("name, kwargs", [("BinaryFocalCrossentropy", dict(gamma=3.0)),
+                                          ("CategoricalFocalCrossentropy", {}), ("Dice", dict(axis=(1, 2))),
+                                          ("Tversky", dict(alpha=0.2)), ("Circle", {}), ("CTC", {})])
+def test_serialized_like_keras(keras_jax, name, kwargs):
+    ours = losses.serialize(getattr(losses, name)(**kwargs))
+    theirs = keras_jax.losses.serialize(getattr(keras_jax.losses, name)(**kwargs))
+    assert {k: ours[k] for k in ("module", "class_name", "registered_name")} == \
+        {k: theirs[k] for k in ("module", "class_name", "registered_name")}
+    assert ours["config"] == theirs["config"]
+
+
+def test_losses_that_pair_samples_are_not_split_over_processes():
+    from fgc.distribute.trainer import check_splittable
+    from fgc.training.config import Compiled
+
+    for loss in (losses.Dice(), losses.Tversky(axis=(0, 1)), losses.Circle()):
+        with pytest.raises(ValueError, match="compares the samples of a batch"):
+            check_splittable(Compiled(None, losses={"out": loss}))
+    check_splittable(Compiled(None, losses={"out": losses.Dice(axis=1)}))   # per sample: splittable
