@@ -483,7 +483,24 @@ def get(identifier) -> Loss:
         return deserialize(identifier)
     if callable(identifier) and not isinstance(identifier, (type, Loss)):
         return as_loss(identifier)
+    if isinstance(identifier, str) and identifier.lower() not in LOSSES:
+        found = _by_class_or_registered_name(identifier)
+        if found is not None:
+            return get(found)
     return resolve(identifier, Loss, LOSSES, "loss")
+
+
+def _by_class_or_registered_name(name: str):
+    """A loss class by its Keras class name ('BinaryFocalCrossentropy'), or a class or function registered
+    with register_keras_serializable ('package>name') or in a custom_object_scope, as Keras' get() finds them."""
+    from fgc.saving.serialization import get_registered_object
+
+    builtin = globals().get(name)
+    if isinstance(builtin, type) and issubclass(builtin, Loss):
+        return builtin
+    found = get_registered_object(name)
+    return found if isinstance(found, Loss) or (isinstance(found, type) and issubclass(found, Loss)) \
+        or (callable(found) and not isinstance(found, type)) else None
 
 
 def serialize(loss) -> dict:

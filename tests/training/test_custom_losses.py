@@ -338,3 +338,12 @@ def test_wrapped_functions_reduce_as_in_keras(keras_jax, index, reduction):
     for sw in (None, SW[:, None] * np.array([1.0, 0.5], np.float32) if index == 1 else SW):
         np.testing.assert_allclose(ours(Y, p, sample_weight=sw), np.asarray(theirs(Y, p, sample_weight=sw)),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_losses_by_class_name_and_by_registered_name():
+    assert type(losses.get("BinaryFocalCrossentropy")) is losses.BinaryFocalCrossentropy
+    assert type(losses.get("test_custom_losses>RegisteredLoss")) is RegisteredLoss
+    wrapped = losses.get("test_custom_losses>registered_loss")
+    assert isinstance(wrapped, losses.LossFunctionWrapper) and wrapped.fn is registered_loss
+    with pytest.raises(ValueError, match="unknown loss 'nope'"):
+        losses.get("nope")
