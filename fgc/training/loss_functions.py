@@ -122,6 +122,14 @@ def unreduced(loss: Loss, y_true, y_pred):
     return apply(loss.name, _emit_values, y_true, y_pred, loss_class=type(loss), config=_frozen(config))
 
 
+_UNSUPPORTED = {"ref_labels", "ref_embeddings"}   # circle's reference set, other than the batch itself
+
+
+def _default(loss_class, argument: str):
+    parameter = inspect.signature(loss_class.__init__).parameters.get(argument)
+    return None if parameter is None else parameter.default
+
+
 def function_form(loss_class, name: str, arguments: tuple):
     """The Keras function ``name(y_true, y_pred, *arguments)`` of ``loss_class``: its unreduced values."""
     def loss_fn(y_true, y_pred, *args, **kwargs):
@@ -136,6 +144,10 @@ def function_form(loss_class, name: str, arguments: tuple):
         from fgc.naming import check_kwargs
 
         check_kwargs(f"{name}()", given, arguments)
+        for key in _UNSUPPORTED.intersection(k for k, v in given.items() if v is not None):
+            raise NotImplementedError(f"{name}({key}=...) is not supported by fgc yet: the loss compares the "
+                                      f"batch's samples with each other only")
+        given = {k: v for k, v in given.items() if k not in _UNSUPPORTED}
         return unreduced(loss_class(**given), y_true, y_pred)
 
     loss_fn.__name__ = loss_fn.__qualname__ = name
@@ -145,7 +157,7 @@ def function_form(loss_class, name: str, arguments: tuple):
         [inspect.Parameter("y_true", inspect.Parameter.POSITIONAL_OR_KEYWORD),
          inspect.Parameter("y_pred", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
         + [inspect.Parameter(a, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                             default=inspect.signature(loss_class.__init__).parameters[a].default)
+                             default=_default(loss_class, a))
            for a in arguments])
     loss_fn.loss_class = loss_class
     return loss_fn

@@ -469,7 +469,7 @@ _FUNCTION_ARGUMENTS = {
     "categorical_focal_crossentropy": (CategoricalFocalCrossentropy, ("alpha", "gamma", "from_logits",
                                                                       "label_smoothing", "axis")),
     "dice": (Dice, ("axis",)), "tversky": (Tversky, ("alpha", "beta", "axis")),
-    "circle": (Circle, ("remove_diagonal", "gamma", "margin")), "ctc": (CTC, ()),
+    "circle": (Circle, ("ref_labels", "ref_embeddings", "remove_diagonal", "gamma", "margin")), "ctc": (CTC, ()),
     "categorical_generalized_cross_entropy": (CategoricalGeneralizedCrossEntropy, ("q",)),
 }
 FUNCTIONS.update({name: function_form(cls, name, args) for name, (cls, args) in _FUNCTION_ARGUMENTS.items()})

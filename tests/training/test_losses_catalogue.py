@@ -362,3 +362,10 @@ def test_losses_that_pair_samples_are_not_split_over_processes():
         with pytest.raises(ValueError, match="compares the samples of a batch"):
             check_splittable(Compiled(None, losses={"out": loss}))
     check_splittable(Compiled(None, losses={"out": losses.Dice(axis=1)}))   # per sample: splittable
+
+
+def test_circle_function_form_follows_keras_argument_order():
+    np.testing.assert_allclose(losses.circle(LABELS, EMB, None, None, False, 10.0),
+                               ref_circle(LABELS, EMB, gamma=10.0, remove_diagonal=False), rtol=1e-4, atol=1e-5)
+    with pytest.raises(NotImplementedError, match="ref_labels"):
+        losses.circle(LABELS, EMB, ref_labels=LABELS)
