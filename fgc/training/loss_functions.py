@@ -163,7 +163,33 @@ def function_form(loss_class, name: str, arguments: tuple):
     return loss_fn
 
 
-FUNCTIONS: dict = {}   # Keras function name -> function form, filled by losses.py's table
+# Keras' function forms: name -> (class name, the arguments after y_true and y_pred, in Keras' order)
+FUNCTION_ARGUMENTS = {
+    "mean_squared_error": ("MeanSquaredError", ()), "mean_absolute_error": ("MeanAbsoluteError", ()),
+    "mean_absolute_percentage_error": ("MeanAbsolutePercentageError", ()),
+    "mean_squared_logarithmic_error": ("MeanSquaredLogarithmicError", ()),
+    "cosine_similarity": ("CosineSimilarity", ("axis",)), "huber": ("Huber", ("delta",)), "log_cosh": ("LogCosh", ()),
+    "kl_divergence": ("KLDivergence", ()), "poisson": ("Poisson", ()),
+    "hinge": ("Hinge", ()), "squared_hinge": ("SquaredHinge", ()), "categorical_hinge": ("CategoricalHinge", ()),
+    "categorical_crossentropy": ("CategoricalCrossentropy", ("from_logits", "label_smoothing", "axis")),
+    "sparse_categorical_crossentropy": ("SparseCategoricalCrossentropy", ("from_logits", "ignore_class", "axis")),
+    "binary_crossentropy": ("BinaryCrossentropy", ("from_logits", "label_smoothing", "axis")),
+    "binary_focal_crossentropy": ("BinaryFocalCrossentropy", ("apply_class_balancing", "alpha", "gamma",
+                                                              "from_logits", "label_smoothing", "axis")),
+    "categorical_focal_crossentropy": ("CategoricalFocalCrossentropy", ("alpha", "gamma", "from_logits",
+                                                                        "label_smoothing", "axis")),
+    "dice": ("Dice", ("axis",)), "tversky": ("Tversky", ("alpha", "beta", "axis")),
+    "circle": ("Circle", ("ref_labels", "ref_embeddings", "remove_diagonal", "gamma", "margin")), "ctc": ("CTC", ()),
+    "categorical_generalized_cross_entropy": ("CategoricalGeneralizedCrossEntropy", ("q",)),
+}
+
+
+def function_forms(classes: dict) -> dict:
+    """The function forms of the loss classes in ``classes`` (a namespace: name -> class)."""
+    return {name: function_form(classes[cls], name, args) for name, (cls, args) in FUNCTION_ARGUMENTS.items()}
+
+
+FUNCTIONS: dict = {}   # Keras function name -> function form (filled by losses.py, once its classes exist)
 
 
 def _function_named(name: str):

@@ -433,7 +433,7 @@ class CosineSimilarity(Loss):
 from .losses_extra import (  # noqa: E402  (they subclass Loss, defined above)
     BinaryFocalCrossentropy, CategoricalFocalCrossentropy, CategoricalGeneralizedCrossEntropy, Circle, Dice, Tversky)
 from .loss_ctc import CTC  # noqa: E402
-from .loss_functions import FUNCTIONS, LossFunctionWrapper, as_loss, function_form  # noqa: E402
+from .loss_functions import FUNCTIONS, LossFunctionWrapper, as_loss, function_forms  # noqa: E402
 
 LOSSES = {
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
@@ -453,26 +453,7 @@ LOSSES = {
     "categorical_generalized_cross_entropy": CategoricalGeneralizedCrossEntropy,
 }
 
-# Keras' function forms: name -> (class, the arguments after y_true and y_pred, in Keras' order)
-_FUNCTION_ARGUMENTS = {
-    "mean_squared_error": (MeanSquaredError, ()), "mean_absolute_error": (MeanAbsoluteError, ()),
-    "mean_absolute_percentage_error": (MeanAbsolutePercentageError, ()),
-    "mean_squared_logarithmic_error": (MeanSquaredLogarithmicError, ()),
-    "cosine_similarity": (CosineSimilarity, ("axis",)), "huber": (Huber, ("delta",)), "log_cosh": (LogCosh, ()),
-    "kl_divergence": (KLDivergence, ()), "poisson": (Poisson, ()),
-    "hinge": (Hinge, ()), "squared_hinge": (SquaredHinge, ()), "categorical_hinge": (CategoricalHinge, ()),
-    "categorical_crossentropy": (CategoricalCrossentropy, ("from_logits", "label_smoothing", "axis")),
-    "sparse_categorical_crossentropy": (SparseCategoricalCrossentropy, ("from_logits", "ignore_class", "axis")),
-    "binary_crossentropy": (BinaryCrossentropy, ("from_logits", "label_smoothing", "axis")),
-    "binary_focal_crossentropy": (BinaryFocalCrossentropy, ("apply_class_balancing", "alpha", "gamma", "from_logits",
-                                                            "label_smoothing", "axis")),
-    "categorical_focal_crossentropy": (CategoricalFocalCrossentropy, ("alpha", "gamma", "from_logits",
-                                                                      "label_smoothing", "axis")),
-    "dice": (Dice, ("axis",)), "tversky": (Tversky, ("alpha", "beta", "axis")),
-    "circle": (Circle, ("ref_labels", "ref_embeddings", "remove_diagonal", "gamma", "margin")), "ctc": (CTC, ()),
-    "categorical_generalized_cross_entropy": (CategoricalGeneralizedCrossEntropy, ("q",)),
-}
-FUNCTIONS.update({name: function_form(cls, name, args) for name, (cls, args) in _FUNCTION_ARGUMENTS.items()})
+FUNCTIONS.update(function_forms(globals()))
 globals().update(FUNCTIONS)   # fgc.losses.mean_squared_error(y_true, y_pred), ...
 
 

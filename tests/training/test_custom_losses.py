@@ -237,7 +237,8 @@ def test_wrapper_passes_its_keyword_arguments_and_serializes_them():
     p = linear_pred(PARAMS).astype(np.float32)
     np.testing.assert_allclose(loss(Y, p), 4.0 * np.abs(p - Y).mean(), rtol=1e-5)
     config = loss.get_config()
-    assert config["scale"] == 4.0 and config["name"] == "sa" and config["fn"]["config"] == "test_custom_losses>scaled_abs"
+    assert config["scale"] == 4.0 and config["name"] == "sa"
+    assert config["fn"]["config"] == "test_custom_losses>scaled_abs"
     again = losses.deserialize(losses.serialize(loss))
     np.testing.assert_allclose(again(Y, p), loss(Y, p), rtol=1e-6)
     model = linear_model()
