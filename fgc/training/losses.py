@@ -119,7 +119,7 @@ class Loss:
     name = "loss"
     sparse = False  # targets are class ids, not rows shaped like the output
 
-    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None, **kwargs):
         named = [p for c in type(self).__mro__ if "__init__" in vars(c)
                  for p in inspect.signature(c.__init__).parameters if p not in ("self", "kwargs")]
         check_kwargs(f"{type(self).__name__}()", kwargs, named)  # named: only for the near-match hint
@@ -192,7 +192,14 @@ class Loss:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 
-class MeanSquaredError(Loss):
+class _ReductionFirst(Loss):
+    """Keras' built-in losses take ``reduction`` first (``MeanSquaredError("sum")``), its base Loss ``name``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        super().__init__(name=name, reduction=reduction, dtype=dtype, **kwargs)
+
+
+class MeanSquaredError(_ReductionFirst):
     name = "mean_squared_error"
 
     def values(self, b, t, p):
@@ -200,14 +207,14 @@ class MeanSquaredError(Loss):
         return _mean_last(b, b.Mul(d, d))
 
 
-class MeanAbsoluteError(Loss):
+class MeanAbsoluteError(_ReductionFirst):
     name = "mean_absolute_error"
 
     def values(self, b, t, p):
         return _mean_last(b, b.Abs(b.Sub(p, t)))
 
 
-class MeanAbsolutePercentageError(Loss):
+class MeanAbsolutePercentageError(_ReductionFirst):
     name = "mean_absolute_percentage_error"
 
     def values(self, b, t, p):
@@ -215,7 +222,7 @@ class MeanAbsolutePercentageError(Loss):
         return b.Mul(_mean_last(b, b.Abs(ratio)), 100.0)
 
 
-class MeanSquaredLogarithmicError(Loss):
+class MeanSquaredLogarithmicError(_ReductionFirst):
     name = "mean_squared_logarithmic_error"
 
     def values(self, b, t, p):
@@ -243,7 +250,7 @@ class Huber(Loss):
         return _mean_last(b, b.Where(b.LessOrEqual(err, self.delta), quad, lin))
 
 
-class LogCosh(Loss):
+class LogCosh(_ReductionFirst):
     name = "log_cosh"
 
     def values(self, b, t, p):
@@ -364,7 +371,7 @@ class BinaryCrossentropy(Loss):
                 "axis": self.axis}
 
 
-class KLDivergence(Loss):
+class KLDivergence(_ReductionFirst):
     name = "kl_divergence"
 
     def values(self, b, t, p):
@@ -380,14 +387,14 @@ def _hinge_labels(b, t):
     return b.Where(all01, b.Sub(b.Mul(t, 2.0), 1.0), t)
 
 
-class Hinge(Loss):
+class Hinge(_ReductionFirst):
     name = "hinge"
 
     def values(self, b, t, p):
         return _mean_last(b, b.Relu(b.Sub(1.0, b.Mul(_hinge_labels(b, t), p))))
 
 
-class SquaredHinge(Loss):
+class SquaredHinge(_ReductionFirst):
     name = "squared_hinge"
 
     def values(self, b, t, p):
@@ -395,7 +402,7 @@ class SquaredHinge(Loss):
         return _mean_last(b, b.Mul(h, h))
 
 
-class CategoricalHinge(Loss):
+class CategoricalHinge(_ReductionFirst):
     name = "categorical_hinge"
 
     def values(self, b, t, p):
@@ -404,7 +411,7 @@ class CategoricalHinge(Loss):
         return b.Relu(b.Add(b.Sub(neg, pos), 1.0))
 
 
-class Poisson(Loss):
+class Poisson(_ReductionFirst):
     name = "poisson"
 
     def values(self, b, t, p):

@@ -348,3 +348,16 @@ def test_losses_by_class_name_and_by_registered_name():
     assert isinstance(wrapped, losses.LossFunctionWrapper) and wrapped.fn is registered_loss
     with pytest.raises(ValueError, match="unknown loss 'nope'"):
         losses.get("nope")
+
+
+def test_constructor_argument_order_follows_keras():
+    """keras.losses.Loss takes name first; the built-in losses take reduction first."""
+    class Named(losses.Loss):
+        def __init__(self):
+            super().__init__("named_loss", "sum")
+
+        def call(self, y_true, y_pred):
+            return ops.mean(ops.square(y_pred - y_true), axis=-1)
+
+    assert (Named().name, Named().reduction) == ("named_loss", "sum")
+    assert losses.MeanSquaredError("sum", "m").get_config() == {"name": "m", "reduction": "sum"}
