@@ -93,6 +93,9 @@ def traced_elements_per_sample(loss, target_shape: tuple) -> int:
 
     from .traced import traced_shape
 
+    if loss.sparse:
+        raise NotImplementedError(f"{type(loss).__name__}: a loss written with call() takes targets shaped like the "
+                                  f"model's output in fgc; class-id targets (sparse = True) are not supported yet")
     ttype = TensorType(tuple(int(d) for d in target_shape), "float32")
     shape = traced_shape(lambda b, t, p: loss.values(b, t, p), [ttype, ttype])
     if shape == ():
@@ -113,8 +116,12 @@ def _is_float32(dtype) -> bool:
 class Loss:
     """Base of the Keras 3 losses.
 
-    ``values`` emits the per-sample loss (Keras' ``call``); ``valid_mask`` the elements that count
-    (``ignore_class``); the train step and ``__call__`` apply sample weights and ``reduction``."""
+    Your own loss, as in Keras 3: subclass it and define ``call(self, y_true, y_pred)`` with fgc.ops,
+    returning the loss per sample (or per element); the train step traces it (training/traced.py)
+    and calling the loss on arrays runs it eagerly. fgc's built-in losses instead define
+    ``values(b, y_true, y_pred)``, which emits the per-sample loss with primitives, and
+    ``valid_mask`` the elements that count (``ignore_class``). Either way the train step and
+    ``__call__`` apply sample weights and ``reduction``."""
 
     name = "loss"
     sparse = False  # targets are class ids, not rows shaped like the output
