@@ -202,10 +202,9 @@ def _function_named(name: str):
 
 def as_loss(fn) -> Loss:
     """What ``compile(loss=fn)`` makes of a function: the class of an fgc function form, else a wrapper."""
-    loss_class = getattr(fn, "loss_class", None)
-    if loss_class is not None and FUNCTIONS.get(getattr(fn, "__name__", None)) is fn:
-        return loss_class()
-    return LossFunctionWrapper(fn, name=getattr(fn, "__name__", None) if getattr(fn, "__name__", "") != "<lambda>"
-                               else None)
+    name = getattr(fn, "__name__", None)
+    if FUNCTIONS.get(name) is fn:
+        return fn.loss_class()
+    return LossFunctionWrapper(fn, name=None if name == "<lambda>" else name)   # Keras names it after fn
 
 
