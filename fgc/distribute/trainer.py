@@ -298,6 +298,10 @@ def check_splittable(compiled) -> None:
             raise ValueError(f"compile(distribute=...): the loss of output '{name}' uses reduction="
                              f"'mean_with_sample_weight', whose batch value is not a sum over the processes' "
                              f"shards; use 'sum_over_batch_size' (the default) or 'sum'")
+        if getattr(loss, "couples_samples", False):
+            raise ValueError(f"compile(distribute=...): the loss of output '{name}' ({type(loss).__name__}) "
+                             f"compares the samples of a batch with each other, so its value on a shard is not a "
+                             f"part of the batch's; data-parallel training does not split it")
         if getattr(loss, "ignore_class", None) is not None:
             raise ValueError(f"compile(distribute=...): the loss of output '{name}' uses ignore_class, whose mean "
                              f"runs over the valid ids of each shard; data-parallel training does not split it "

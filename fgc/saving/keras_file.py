@@ -64,7 +64,10 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     except (ValueError, TypeError, KeyError) as e:
         raise type(e)(f"cannot load '{path}': {e}") from None
     if compile and compile_config:
-        model.compile_from_config(compile_config)
+        from .serialization import CustomObjectScope
+
+        with CustomObjectScope(custom_objects or {}):   # custom losses and metrics live in the compile config
+            model.compile_from_config(compile_config)
     weights_h5.load(model, path, h5_file=io.BytesIO(members[WEIGHTS]))
     return model
 

@@ -201,6 +201,9 @@ def _keras_module_of(obj) -> str:
     for keras_module, fgc_module in (("keras.optimizers.schedules", "fgc.training.schedules"),
                                      ("keras.optimizers", "fgc.training.optimizers"),
                                      ("keras.losses", "fgc.training.losses"),
+                                     ("keras.losses", "fgc.training.losses_extra"),
+                                     ("keras.losses", "fgc.training.loss_functions"),
+                                     ("keras.losses", "fgc.training.loss_ctc"),
                                      ("keras.metrics", "fgc.training.metrics"),
                                      ("keras.initializers", "fgc.initializers")):
         if module == fgc_module:
@@ -273,7 +276,7 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=None, **kwar
     if special is not _NOT_SPECIAL:
         return special
     if class_name in ("function", "class"):
-        return _find_object(inner, config.get("registered_name"), config.get("module"), custom_objects)
+        return _find_object(inner, config.get("registered_name"), config.get("module"), custom_objects, class_name)
     cls = _find_object(class_name, config.get("registered_name"), config.get("module"), custom_objects)
     if not hasattr(cls, "from_config"):
         raise TypeError(f"'{class_name}' resolved to {cls!r}, which has no from_config()")
@@ -315,7 +318,11 @@ def _deserialize_special(class_name, inner, safe_mode):
     return _NOT_SPECIAL
 
 
-def _find_object(name, registered_name, module, custom_objects):
+class UnknownObjectError(TypeError, ValueError):
+    """A config names a class or function that is neither built in nor registered (Keras raises TypeError)."""
+
+
+def _find_object(name, registered_name, module, custom_objects, kind="class"):
     for key in (registered_name, name):
         if key:
             found = get_registered_object(key, custom_objects)
@@ -327,10 +334,10 @@ def _find_object(name, registered_name, module, custom_objects):
     known = sorted(set(custom_objects or {}) | set(_GLOBAL_CUSTOM_OBJECTS)
                    | {k for scope in _scope_stack() for k in scope})
     builtin = f" fgc does not implement Keras' {module}.{name}." if str(module).startswith("keras") else ""
-    raise ValueError(
-        f"could not locate class '{name}' (module {module!r}, registered_name {registered_name!r}).{builtin} Custom "
+    raise UnknownObjectError(
+        f"could not locate {kind} '{name}' (module {module!r}, registered_name {registered_name!r}).{builtin} Custom "
         f"objects given or registered: {known or 'none'}. Pass custom_objects={{'{name}': {name}}} or decorate "
-        f"the class with @fgc.saving.register_keras_serializable()")
+        f"the {kind} with @fgc.saving.register_keras_serializable() (and import it before loading)")
 
 
 def _builtin_object(name, module):

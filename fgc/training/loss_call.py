@@ -74,6 +74,8 @@ def call_loss(loss: Loss, y_true, y_pred, sample_weight=None):
         if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
             y_true = y_true[..., 0]
         y_true = y_true.astype(np.int64)
+        if hasattr(loss, "fit_targets"):
+            y_true = loss.fit_targets(y_true, y_pred.shape)
         if y_true.shape != y_pred.shape[:-1]:
             raise ValueError(f"{type(loss).__name__}: class ids of shape {y_true.shape} do not match predictions "
                              f"of shape {y_pred.shape} (expected ids of shape {y_pred.shape[:-1]})")
@@ -84,3 +86,21 @@ def call_loss(loss: Loss, y_true, y_pred, sample_weight=None):
                              f"{y_pred.shape} must have the same shape")
     values, mask = _elementwise(loss, np.ascontiguousarray(y_true), np.ascontiguousarray(y_pred))
     return reduce_weighted(values, sample_weight, mask, loss.reduction)
+
+
+def call_custom_loss(loss: Loss, y_true, y_pred, sample_weight=None):
+    """A Keras 3 style loss (its ``call`` written with fgc.ops) on arrays: ``call`` runs eagerly through
+    fgc.ops (the definition the train step traces), then Keras' reduction. As in Keras' ``Loss.__call__``
+    both arguments are converted to the loss dtype (float32) first."""
+    from fgc.layers.base import KerasTensor
+
+    if isinstance(y_true, KerasTensor) or isinstance(y_pred, KerasTensor):
+        raise TypeError(f"{type(loss).__name__}(...) called on symbolic tensors: a Loss object computes a number "
+                        f"from arrays; inside a model use compile(loss=...), or the unreduced "
+                        f"loss.per_sample(y_true, y_pred)")
+    y_true, y_pred = np.asarray(y_true, np.float32), np.asarray(y_pred, np.float32)
+    values = np.asarray(loss.call(y_true, y_pred))
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"{type(loss).__name__}.call returned {type(values).__name__} of dtype {values.dtype}; it "
+                        f"must return the loss per sample as a tensor")
+    return reduce_weighted(values, sample_weight, None, loss.reduction)

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from fgc.naming import check_kwargs, near, resolve
+from fgc.naming import check_kwargs, near, resolve, snake_case
 
 EPSILON = 1e-7
 # Keras clips probabilities to [eps, 1 - eps] in float32 (its floatx), where 1 - eps rounds to
@@ -73,6 +73,39 @@ def _check_smoothing(value, what: str) -> float:
     return float(value)
 
 
+def defines_call(cls) -> bool:
+    """Whether a Loss class computes its values with ``call`` (Keras 3 style, traced) rather than
+    emitting primitives with ``values`` (fgc's built-in losses)."""
+    for klass in cls.__mro__:
+        if klass is Loss:
+            return False
+        if "call" in vars(klass):
+            return True
+        if "values" in vars(klass):
+            return False
+    return False
+
+
+def traced_elements_per_sample(loss, target_shape: tuple) -> int:
+    """Loss values per sample of a traced loss, from the shape its values take on targets of
+    ``target_shape`` (predictions of the same shape): one per sample for a scalar."""
+    from fgc.ir import TensorType
+
+    from .traced import traced_shape
+
+    if loss.sparse:
+        raise NotImplementedError(f"{type(loss).__name__}: a loss written with call() takes targets shaped like the "
+                                  f"model's output in fgc; class-id targets (sparse = True) are not supported yet")
+    ttype = TensorType(tuple(int(d) for d in target_shape), "float32")
+    shape = traced_shape(lambda b, t, p: loss.values(b, t, p), [ttype, ttype])
+    if shape == ():
+        return 1
+    if shape[0] != target_shape[0]:
+        raise ValueError(f"{loss.name}: the loss returned values of shape {shape} for a batch of {target_shape[0]} "
+                         f"samples; training needs per-sample values (batch axis first) or a scalar")
+    return int(np.prod(shape[1:], dtype=np.int64))
+
+
 def _is_float32(dtype) -> bool:
     try:
         return np.dtype(dtype) == np.float32
@@ -83,13 +116,17 @@ def _is_float32(dtype) -> bool:
 class Loss:
     """Base of the Keras 3 losses.
 
-    ``values`` emits the per-sample loss (Keras' ``call``); ``valid_mask`` the elements that count
-    (``ignore_class``); the train step and ``__call__`` apply sample weights and ``reduction``."""
+    Your own loss, as in Keras 3: subclass it and define ``call(self, y_true, y_pred)`` with fgc.ops,
+    returning the loss per sample (or per element); the train step traces it (training/traced.py)
+    and calling the loss on arrays runs it eagerly. fgc's built-in losses instead define
+    ``values(b, y_true, y_pred)``, which emits the per-sample loss with primitives, and
+    ``valid_mask`` the elements that count (``ignore_class``). Either way the train step and
+    ``__call__`` apply sample weights and ``reduction``."""
 
     name = "loss"
     sparse = False  # targets are class ids, not rows shaped like the output
 
-    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+    def __init__(self, name=None, reduction="sum_over_batch_size", dtype=None, **kwargs):
         named = [p for c in type(self).__mro__ if "__init__" in vars(c)
                  for p in inspect.signature(c.__init__).parameters if p not in ("self", "kwargs")]
         check_kwargs(f"{type(self).__name__}()", kwargs, named)  # named: only for the near-match hint
@@ -97,13 +134,22 @@ class Loss:
         if dtype is not None and not _is_float32(dtype):
             raise ValueError(f"{type(self).__name__}(dtype={dtype!r}): fgc computes losses in float32; "
                              f"pass dtype=None or 'float32'")
+        own = type(self).__mro__[:type(self).__mro__.index(Loss)]
+        if name is None and not any("name" in vars(klass) for klass in own):
+            self.name = snake_case(type(self).__name__)   # a user's subclass: Keras' auto_name
         if name is not None:
             if not isinstance(name, str) or not name:
                 raise TypeError(f"{type(self).__name__}(name=...) must be a non-empty string, got {name!r}")
             self.name = name
 
     def values(self, b, y_true, y_pred):
-        raise NotImplementedError
+        """The per-sample (or per-element) losses as builder values: a user's ``call`` is traced."""
+        if not defines_call(type(self)):
+            raise NotImplementedError(f"{type(self).__name__} must define call(self, y_true, y_pred) returning the "
+                                      f"loss per sample, written with fgc.ops (as a Keras 3 Loss subclass)")
+        from .traced import trace_into
+
+        return trace_into(b, self.call, [y_true, y_pred], what=f"{type(self).__name__}.call")
 
     def loss_axis(self):
         """The target axis each loss value reduces (None: one value per target element)."""
@@ -112,6 +158,8 @@ class Loss:
     def elements_per_sample(self, target_shape: tuple) -> int:
         """Loss values per sample for targets of ``target_shape`` (batch first): the divisor of
         sum_over_batch_size is this times the batch size."""
+        if defines_call(type(self)):
+            return traced_elements_per_sample(self, target_shape)
         dims = list(target_shape[1:])
         axis = self.loss_axis()
         if axis is not None:
@@ -135,15 +183,30 @@ class Loss:
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         """The loss of arrays, reduced by ``self.reduction`` (Keras' ``loss(y_true, y_pred)``)."""
-        from .loss_call import call_loss
+        from .loss_call import call_custom_loss, call_loss
 
+        if defines_call(type(self)):
+            return call_custom_loss(self, y_true, y_pred, sample_weight)
         return call_loss(self, y_true, y_pred, sample_weight)
+
+    def per_sample(self, y_true, y_pred):
+        """The unreduced losses (Keras' function forms): recorded on symbolic tensors, computed on arrays."""
+        from .loss_functions import unreduced
+
+        return unreduced(self, y_true, y_pred)
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
 
 
-class MeanSquaredError(Loss):
+class _ReductionFirst(Loss):
+    """Keras' built-in losses take ``reduction`` first (``MeanSquaredError("sum")``), its base Loss ``name``."""
+
+    def __init__(self, reduction="sum_over_batch_size", name=None, dtype=None, **kwargs):
+        super().__init__(name=name, reduction=reduction, dtype=dtype, **kwargs)
+
+
+class MeanSquaredError(_ReductionFirst):
     name = "mean_squared_error"
 
     def values(self, b, t, p):
@@ -151,14 +214,14 @@ class MeanSquaredError(Loss):
         return _mean_last(b, b.Mul(d, d))
 
 
-class MeanAbsoluteError(Loss):
+class MeanAbsoluteError(_ReductionFirst):
     name = "mean_absolute_error"
 
     def values(self, b, t, p):
         return _mean_last(b, b.Abs(b.Sub(p, t)))
 
 
-class MeanAbsolutePercentageError(Loss):
+class MeanAbsolutePercentageError(_ReductionFirst):
     name = "mean_absolute_percentage_error"
 
     def values(self, b, t, p):
@@ -166,7 +229,7 @@ class MeanAbsolutePercentageError(Loss):
         return b.Mul(_mean_last(b, b.Abs(ratio)), 100.0)
 
 
-class MeanSquaredLogarithmicError(Loss):
+class MeanSquaredLogarithmicError(_ReductionFirst):
     name = "mean_squared_logarithmic_error"
 
     def values(self, b, t, p):
@@ -194,7 +257,7 @@ class Huber(Loss):
         return _mean_last(b, b.Where(b.LessOrEqual(err, self.delta), quad, lin))
 
 
-class LogCosh(Loss):
+class LogCosh(_ReductionFirst):
     name = "log_cosh"
 
     def values(self, b, t, p):
@@ -315,7 +378,7 @@ class BinaryCrossentropy(Loss):
                 "axis": self.axis}
 
 
-class KLDivergence(Loss):
+class KLDivergence(_ReductionFirst):
     name = "kl_divergence"
 
     def values(self, b, t, p):
@@ -331,14 +394,14 @@ def _hinge_labels(b, t):
     return b.Where(all01, b.Sub(b.Mul(t, 2.0), 1.0), t)
 
 
-class Hinge(Loss):
+class Hinge(_ReductionFirst):
     name = "hinge"
 
     def values(self, b, t, p):
         return _mean_last(b, b.Relu(b.Sub(1.0, b.Mul(_hinge_labels(b, t), p))))
 
 
-class SquaredHinge(Loss):
+class SquaredHinge(_ReductionFirst):
     name = "squared_hinge"
 
     def values(self, b, t, p):
@@ -346,7 +409,7 @@ class SquaredHinge(Loss):
         return _mean_last(b, b.Mul(h, h))
 
 
-class CategoricalHinge(Loss):
+class CategoricalHinge(_ReductionFirst):
     name = "categorical_hinge"
 
     def values(self, b, t, p):
@@ -355,7 +418,7 @@ class CategoricalHinge(Loss):
         return b.Relu(b.Add(b.Sub(neg, pos), 1.0))
 
 
-class Poisson(Loss):
+class Poisson(_ReductionFirst):
     name = "poisson"
 
     def values(self, b, t, p):
@@ -381,6 +444,11 @@ class CosineSimilarity(Loss):
         return b.Neg(b.ReduceSum(b.Mul(l2n(t), l2n(p)), axes=(axis,), keepdims=0))
 
 
+from .losses_extra import (  # noqa: E402  (they subclass Loss, defined above)
+    BinaryFocalCrossentropy, CategoricalFocalCrossentropy, CategoricalGeneralizedCrossEntropy, Circle, Dice, Tversky)
+from .loss_ctc import CTC  # noqa: E402
+from .loss_functions import FUNCTIONS, LossFunctionWrapper, as_loss, function_forms  # noqa: E402
+
 LOSSES = {
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "mean_absolute_error": MeanAbsoluteError, "mae": MeanAbsoluteError,
@@ -389,18 +457,45 @@ LOSSES = {
     "huber": Huber, "huber_loss": Huber, "log_cosh": LogCosh, "logcosh": LogCosh,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-    "binary_crossentropy": BinaryCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy, "bce": BinaryCrossentropy,
     "kl_divergence": KLDivergence, "kld": KLDivergence, "kullback_leibler_divergence": KLDivergence,
     "hinge": Hinge, "squared_hinge": SquaredHinge, "categorical_hinge": CategoricalHinge,
     "poisson": Poisson, "cosine_similarity": CosineSimilarity,
+    "binary_focal_crossentropy": BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": CategoricalFocalCrossentropy,
+    "dice": Dice, "tversky": Tversky, "circle": Circle, "ctc": CTC,
+    "categorical_generalized_cross_entropy": CategoricalGeneralizedCrossEntropy,
 }
+
+FUNCTIONS.update(function_forms(globals()))
+globals().update(FUNCTIONS)   # fgc.losses.mean_squared_error(y_true, y_pred), ...
 
 
 def get(identifier) -> Loss:
-    """A Loss from a name ('mse'), a class (Huber), an instance (Huber(delta=2)) or a Keras config dict."""
+    """A Loss from a name ('mse'), a class (Huber), an instance (Huber(delta=2)), a Keras config dict,
+    or a function ``fn(y_true, y_pred)`` (wrapped in a LossFunctionWrapper, as Keras does)."""
     if isinstance(identifier, dict):
         return deserialize(identifier)
+    if callable(identifier) and not isinstance(identifier, (type, Loss)):
+        return as_loss(identifier)
+    if isinstance(identifier, str) and identifier.lower() not in LOSSES:
+        found = _by_class_or_registered_name(identifier)
+        if found is not None:
+            return get(found)
     return resolve(identifier, Loss, LOSSES, "loss")
+
+
+def _by_class_or_registered_name(name: str):
+    """A loss class by its Keras class name ('BinaryFocalCrossentropy'), or a class or function registered
+    with register_keras_serializable ('package>name') or in a custom_object_scope, as Keras' get() finds them."""
+    from fgc.saving.serialization import get_registered_object
+
+    builtin = globals().get(name)
+    if isinstance(builtin, type) and issubclass(builtin, Loss):
+        return builtin
+    found = get_registered_object(name)
+    return found if isinstance(found, Loss) or (isinstance(found, type) and issubclass(found, Loss)) \
+        or (callable(found) and not isinstance(found, type)) else None
 
 
 def serialize(loss) -> dict:

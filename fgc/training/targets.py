@@ -7,7 +7,7 @@ import numpy as np
 
 from fgc.data import as_array_list
 
-from .losses import CategoricalCrossentropy, SparseCategoricalCrossentropy
+from .losses import CategoricalCrossentropy
 
 
 def check_finite(name: str, a: np.ndarray, what: str) -> None:
@@ -41,21 +41,23 @@ def _cast_target(name, a, ptype, loss):
     if a.dtype.kind in "OUSV":
         raise TypeError(f"target for output '{name}' has dtype {a.dtype}; targets must be numbers")
     check_finite(name, a, "target for output")
-    if isinstance(loss, SparseCategoricalCrossentropy):
+    if loss is not None and loss.sparse:   # class ids (or integer labels): the output's shape without its last axis
         if a.ndim == len(pred_shape) and a.shape[-1] == 1:
             a = a[..., 0]
         if a.ndim != len(pred_shape) - 1:
-            raise ValueError(f"output '{name}' uses sparse_categorical_crossentropy, which takes class ids of shape "
+            raise ValueError(f"output '{name}' uses {loss.name}, which takes class ids of shape "
                              f"{pred_shape[:-1]}; got targets of shape {a.shape}. For one-hot rows use "
                              f"categorical_crossentropy.")
         if a.dtype.kind == "f" and not np.all(a == np.round(a)):
-            raise ValueError(f"output '{name}': sparse class ids must be integers")
-        counted = a if loss.ignore_class is None else a[a != loss.ignore_class]  # ignored ids may be anything
-        if counted.size and (counted.min() < 0 or counted.max() >= pred_shape[-1]):
-            also = "" if loss.ignore_class is None else f" (or ignore_class={loss.ignore_class})"
+            raise ValueError(f"output '{name}': {loss.name} takes integer class ids, got fractional values")
+        ignore_class = getattr(loss, "ignore_class", None)
+        counted = a if ignore_class is None else a[a != ignore_class]  # ignored ids may be anything
+        if getattr(loss, "class_ids", True) and counted.size and (counted.min() < 0 or counted.max() >= pred_shape[-1]):
+            also = "" if ignore_class is None else f" (or ignore_class={ignore_class})"
             raise ValueError(f"output '{name}': class ids must be in [0, {pred_shape[-1]}){also}, got values in "
                              f"[{counted.min()}, {counted.max()}]")
-        return np.ascontiguousarray(a.astype(np.int64))
+        fit_targets = getattr(loss, "fit_targets", None)   # CTC pads its label sequences to the timesteps
+        return np.ascontiguousarray((fit_targets(a, pred_shape) if fit_targets else a).astype(np.int64))
     if len(pred_shape) == a.ndim + 1 and pred_shape[-1] == 1:
         a = a[..., None]  # (N,) targets for a (N, 1) output, as Keras accepts
     if isinstance(loss, CategoricalCrossentropy) and a.ndim == len(pred_shape) - 1 and (pred_shape[-1] or 0) > 1:
