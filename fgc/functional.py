@@ -11,7 +11,7 @@ import warnings
 from fgc.ir import Graph, ParamSpec, TensorType, Value
 from fgc.ir.types import ShapeError, dims_compatible
 from fgc.layers.base import InputLayer, KerasTensor, Layer, flatten
-from fgc.layers.masks import nested_output_masks, walk_with_call_masks
+from fgc.layers.masks import nested_output_masks, output_mask_leaves, walk_with_call_masks
 from fgc.naming import check_kwargs, snake_case, unique_name
 
 from .model_api import ModelAPI
@@ -289,8 +289,9 @@ class Model(ModelAPI, Layer):
         return out[0] if self._single_output else out
 
     # ------------------------------------------------------------------ IR construction
-    def to_graph(self) -> Graph:
-        """The layer-level IR: one node per call event, nested models as single 'model' nodes."""
+    def to_graph(self, output_masks=()) -> Graph:
+        """The layer-level IR: one node per call event, nested models as single 'model' nodes. The
+        leaves of the masks of the outputs named in ``output_masks`` are extra outputs (``Graph.output_masks``)."""
         g = Graph(self.name)
         for var, trainable in self._variables_trainable():
             name = var.path
@@ -304,11 +305,18 @@ class Model(ModelAPI, Layer):
                           for d in t.type.shape)
             in_values.append(g.add_input(name, TensorType(shape, t.type.dtype)))
 
-        g.outputs = self.inline_into(g, in_values, prefix="")
+        values = {}
+        g.outputs = self.inline_into(g, in_values, prefix="", values=values)
         g.output_names = list(self.output_names)
+        if output_masks:
+            for out, (leaves, spec) in output_mask_leaves(self, values, set(output_masks)).items():
+                names = [f"mask/{out}/{i}" for i in range(len(leaves))]
+                g.outputs += leaves
+                g.output_names += names
+                g.output_masks[out] = (names, spec)
         return g
 
-    def inline_into(self, g: Graph, inputs, prefix: str, call_args=None) -> list[Value]:
+    def inline_into(self, g: Graph, inputs, prefix: str, call_args=None, values: dict | None = None) -> list[Value]:
         """Add one layer-level node per call event of this model to ``g``, reading ``inputs`` (and, after
         them, the leaves of the call's masks that ``call_args`` describes, which the inner layers see)."""
         var_names = {id(spec.variable): name for name, spec in g.params.items()}
@@ -323,7 +331,7 @@ class Model(ModelAPI, Layer):
                               {"_params": params, "_call": call}, layer)
             return [Value(name, i) for i in range(len(outs))]
 
-        return walk_with_call_masks(self, list(inputs), call_args, add)
+        return walk_with_call_masks(self, list(inputs), call_args, add, values)
 
     def lower(self, b, inputs, params, training=False, call_args=None):
         """Inline this model's layers into builder ``b`` (used by wrappers such as TimeDistributed)."""

@@ -56,6 +56,9 @@ class Graph:
         # values (out-of-range ids); ``checks`` maps each to the error message the host raises.
         self.guarded = False
         self.checks: dict[str, str] = {}
+        # Keras masks a loss with the mask its output carries: ``output_masks`` maps an output name to
+        # (its leaf outputs ``mask/<output>/<i>``, the mask's spec), see Model.to_graph(output_masks=True).
+        self.output_masks: dict[str, tuple] = {}
         self._order = itertools.count()
 
     # ---------------------------------------------------------------- queries
@@ -160,6 +163,7 @@ class Graph:
         other.inputs, other.input_names = list(self.inputs), list(self.input_names)
         other.outputs, other.output_names = list(self.outputs), list(self.output_names)
         other.params = dict(self.params)
+        other.output_masks = dict(self.output_masks)
         other._order = itertools.count(max((d for _, d in self.nx.nodes(data="order")), default=-1) + 1)
         return other
 

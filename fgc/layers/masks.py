@@ -295,6 +295,17 @@ def warn_mask_dropped(layer) -> None:
                   UserWarning, stacklevel=3)
 
 
+def output_mask_leaves(model, values: dict, names: set) -> dict:
+    """Output name -> (leaf values, spec) of each output among ``names`` that carries a mask (Keras masks
+    that output's loss and metrics with it); ``values`` maps id(tensor) -> value, from walk_with_call_masks."""
+    found = {}
+    for name, t in zip(model.output_names, model.outputs):
+        if name in names and t._mask is not None:
+            leaves, spec = encode(t._mask, f"the loss of output '{name}'")
+            found[name] = ([values[id(leaf)] for leaf in leaves], spec)
+    return found
+
+
 # ---------------------------------------------------------------------- nested models
 def inner_masks(model, input_masks):
     """A model's inner masks when its inputs carry ``input_masks``, as Keras computes them by running its
@@ -326,14 +337,16 @@ def nested_output_masks(model, outer: list, masks: list) -> list:
             for i, t in enumerate(model.outputs)]
 
 
-def walk_with_call_masks(model, inputs, call_args, emit) -> list:
+def walk_with_call_masks(model, inputs, call_args, emit, values: dict | None = None) -> list:
     """Emit a model's inner calls in order, ``emit(node, inputs, call_args) -> output values``, reading
     ``inputs`` and, after them, the leaves of the call's masks (``call_args``): the inner calls that read
-    masks get them recomputed with the call's masks, as Keras runs a nested model's layers."""
+    masks get them recomputed with the call's masks, as Keras runs a nested model's layers.
+    ``values`` (optional) receives id(inner tensor) -> its value."""
     n = mask_input_count(call_args)
     data, outer_leaves = list(inputs[:len(inputs) - n]), list(inputs[len(inputs) - n:])
     remasked = _remasked_calls(model, call_args)
-    values = {id(t): v for t, v in zip(model.inputs, data)}
+    values = {} if values is None else values
+    values.update((id(t), v) for t, v in zip(model.inputs, data))
 
     def step(node, ins):
         call = node.call_args

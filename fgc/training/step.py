@@ -92,8 +92,39 @@ def _weighted_reports(b, key, metric, target, pred, sw):
     return [(key, b.ReduceSum(b.Mul(per_sample, sw), keepdims=0)), (f"{key}/weight", b.ReduceSum(sw, keepdims=0))]
 
 
-def add_losses_and_metrics(graph, compiled, spec: StepSpec):
-    """Append targets, sample weights, losses and metrics; returns the total-loss Value."""
+def _output_keeps(graph, leaves: dict) -> dict:
+    """Output name -> its mask as a float keep-tensor (1 counts, 0 is masked), for the outputs whose
+    masks ``Model.to_graph(output_masks=...)`` left as ``mask/<output>/<i>`` leaf outputs."""
+    from fgc.layers.masks import lower_spec
+    from fgc.primitives import Builder
+
+    b = Builder(graph, "output_mask")
+    return {out: lower_spec(b, [leaves[n] for n in names], spec, "float32")
+            for out, (names, spec) in graph.output_masks.items()}
+
+
+def _masked(b, loss, name, values, keep, valid):
+    """Keras' loss mask: the output's keep-mask (from its ``_keras_mask``) zeroes masked loss values and
+    joins the loss's own ``valid`` mask (ignore_class) for the reduction's divisor."""
+    if keep is None:
+        return values, valid
+    rank, keep_rank = b.type(values).rank, b.type(keep).rank
+    if rank < keep_rank:
+        raise NotImplementedError(
+            f"output '{name}' carries a mask over its first {keep_rank} axes (from Embedding(mask_zero=True) or "
+            f"Masking), and its loss {type(loss).__name__} reduces one of them, so Keras' mask cannot weigh its "
+            f"values; use a loss that keeps the time axis, or drop the mask before the output")
+    if rank > keep_rank:
+        keep = b.Unsqueeze(keep, axes=tuple(range(keep_rank, rank)))
+    keep = b.Cast(keep, to=b.type(values).dtype)
+    if valid is not None:
+        keep = b.Mul(keep, b.Cast(valid, to=b.type(values).dtype))
+    return b.Mul(values, keep), keep
+
+
+def add_losses_and_metrics(graph, compiled, spec: StepSpec, output_keeps: dict | None = None):
+    """Append targets, sample weights, losses and metrics; returns the total-loss Value.
+    ``output_keeps`` maps an output to its mask (a float keep-tensor) that masks its loss as Keras does."""
     from fgc.primitives import Builder
 
     b = Builder(graph, "loss")
@@ -114,8 +145,9 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec):
             sw = graph.add_input(f"sw/{name}", TensorType((ptype.shape[0],), "float32"))
             spec.target_inputs.append(f"sw/{name}")
         if loss is not None:
-            values = loss.values(b, target, pred)
-            value = reduce_loss(b, loss, values, sw, loss.valid_mask(b, target, pred))
+            values, valid = _masked(b, loss, name, loss.values(b, target, pred), (output_keeps or {}).get(name),
+                                    loss.valid_mask(b, target, pred))
+            value = reduce_loss(b, loss, values, sw, valid)
             weighted_value = b.Mul(value, float(compiled.loss_weights.get(name, 1.0)))
             total = weighted_value if total is None else b.Add(total, weighted_value)
             if several_losses:
@@ -196,7 +228,7 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     from fgc.passes import CancelTransposes, ParamLayouts, PassManager, lowering_pipeline, optimization_pipeline
     from fgc.primitives.autodiff import gradients
 
-    graph = model.to_graph()
+    graph = model.to_graph(output_masks=set(compiled.losses) | set(compiled.metrics) | set(compiled.weighted_metrics))
     graph.guarded = True  # out-of-range ids computed in the graph are counted (check/ outputs), see Embedding
     given = None if layouts is None else tuple(sorted(layouts.items()))
     PassManager(lowering_pipeline(training=train) + [ParamLayouts(given), CancelTransposes()]).run(graph)
@@ -204,9 +236,11 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     # Layers that update non-trainable weights (BatchNorm's moving statistics) left "new/<weight>" outputs.
     buffers = [(name[len("new/"):], v) for name, v in zip(graph.output_names, graph.outputs) if name.startswith("new/")]
     checks = [(name, v) for name, v in zip(graph.output_names, graph.outputs) if name in graph.checks]
-    keep = [i for i, name in enumerate(graph.output_names) if not name.startswith("new/") and name not in graph.checks]
+    leaves = dict((name, v) for name, v in zip(graph.output_names, graph.outputs) if name.startswith("mask/"))
+    keep = [i for i, name in enumerate(graph.output_names)
+            if not name.startswith(("new/", "mask/")) and name not in graph.checks]
     graph.outputs, graph.output_names = [graph.outputs[i] for i in keep], [graph.output_names[i] for i in keep]
-    total = add_losses_and_metrics(graph, compiled, spec)
+    total = add_losses_and_metrics(graph, compiled, spec, _output_keeps(graph, leaves))
     for name, v in checks:  # reported after the logs; the host refuses a step whose count is not 0
         graph.outputs.append(v)
         graph.output_names.append(name)
