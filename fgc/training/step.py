@@ -40,6 +40,9 @@ class StepSpec:
     update_outputs: dict = field(default_factory=dict)        # input name -> output name with its new value
     grad_outputs: dict = field(default_factory=dict)          # gradient mode: params key -> "grad/<key>"
     batch_means: list[str] = field(default_factory=list)      # reports that are means over the batch's samples
+    metric_results: list[str] = field(default_factory=list)   # reports that are a stateful metric's result so far
+    # stateful metrics: state input -> (its new-value output or None when unchanged, the metric's StateVariable)
+    metric_states: dict = field(default_factory=dict)
 
 
 def _target_type(loss, pred: TensorType) -> TensorType:
@@ -96,8 +99,10 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec):
     """Append targets, sample weights, losses and metrics; returns the total-loss Value."""
     from fgc.primitives import Builder
 
+    from .metrics.in_step import add_stateful, raw_weight_input
+
     b = Builder(graph, "loss")
-    total, reports, weighted = None, [], []
+    total, reports, weighted, states = None, [], [], []
     multi = len(graph.outputs) > 1
     several_losses = len(compiled.losses) > 1   # Keras logs <out>_loss only then
     preds = list(zip(graph.output_names, graph.outputs))
@@ -122,19 +127,31 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec):
                 reports.append((f"{name}_loss", value))
         for metric in metrics:
             key = f"{name}_{metric.name}" if multi else metric.name
-            reports.append((key, b.ReduceMean(metric.values(b, target, pred), keepdims=0)))
-            spec.batch_means.append(key)
+            if metric.batch_mean:
+                reports.append((key, b.ReduceMean(metric.values(b, target, pred), keepdims=0)))
+                spec.batch_means.append(key)
+            else:   # the metric's own state, carried through the step
+                result, new = add_stateful(b, spec, key, metric, target, pred, None)
+                reports += result
+                states += new
         for metric in weighted_metrics:
             weighted.append((name, metric, target, pred, sw))
     taken = {k for k, _ in reports}
     for name, metric, target, pred, sw in weighted:   # after every unweighted metric, as Keras lists them
         key = weighted_metric_key(name if multi else None, metric.name, taken)
         taken.add(key)
-        pair = _weighted_reports(b, key, metric, target, pred, sw)
-        reports += pair
-        spec.weighted_reports[key] = (pair[1][0], f"sw/{name}")
+        if metric.batch_mean:
+            pair = _weighted_reports(b, key, metric, target, pred, sw)
+            reports += pair
+            spec.weighted_reports[key] = (pair[1][0], f"sw/{name}")
+        else:
+            raw = raw_weight_input(graph, spec, name, graph.type_of(pred).shape[0])
+            result, new = add_stateful(b, spec, key, metric, target, pred, raw)
+            reports += result
+            states += new
     if total is None:
         raise ValueError("compile() got no loss for any output")
+    reports += states   # not logged: the host carries them to the next step (metrics/in_step.py)
     graph.outputs, graph.output_names = [total] + [v for _, v in reports], ["loss"] + [k for k, _ in reports]
     spec.report_outputs = list(graph.output_names)
     return total
