@@ -66,6 +66,9 @@ class CosineSimilarity(_AxisWrapper):
     def __init__(self, name="cosine_similarity", dtype=None, axis=-1):
         super().__init__(name, dtype, axis)
 
+    def get_config(self):   # Keras leaves the axis out of this one's config
+        return Metric.get_config(self)
+
 
 class PearsonCorrelation(_AxisWrapper):
     _function = staticmethod(pearson_correlation)
