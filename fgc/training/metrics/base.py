@@ -39,11 +39,22 @@ class StateVariable(Variable):
             value = np.broadcast_to(value, self._value.shape) if value.ndim == 0 else value
         super().assign(value)
 
+    def _cast(self, value):
+        if isinstance(value, (int, float, list, tuple)):   # Python numbers: an array of this dtype
+            return np.asarray(value, dtype=self._value.dtype)
+        return ops.cast(value, self.dtype)
+
     def assign_add(self, value) -> None:
-        self.assign(ops.add(self, ops.cast(value, self.dtype)))
+        self.assign(ops.add(self, self._cast(value)))
 
     def assign_sub(self, value) -> None:
-        self.assign(ops.subtract(self, ops.cast(value, self.dtype)))
+        self.assign(ops.subtract(self, self._cast(value)))
+
+    def __float__(self) -> float:
+        return float(self.numpy())
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.numpy(), dtype=dtype)
 
 
 def _check_dtype(where: str, dtype) -> str:

@@ -17,6 +17,8 @@ from fgc.ir import TensorType
 from fgc.layers.base import KerasTensor
 from fgc.layers.op_layer import Trace, active_trace
 
+from .base import StateVariable
+
 
 class MetricTrace(Trace):
     """A Trace whose state variables can be assigned: reads see the latest assignment."""
@@ -83,7 +85,9 @@ def lower_stateful(b, metric, key: str, target, pred, sample_weight):
         if isinstance(result, dict):
             raise NotImplementedError(f"metric '{metric.name}': result() returned a dict; fgc logs one scalar "
                                       f"per metric in fit()/evaluate() (call it on arrays for the dict)")
-        if not isinstance(result, KerasTensor):
+        if isinstance(result, StateVariable):
+            result = trace.read(result)
+        if not isinstance(result, KerasTensor):   # a constant: make it a tensor of the step
             result = ops.add(ops.multiply(ops.sum(ops.cast(y_pred, "float32")), 0.0), result)
         return [result] + [trace.read(v) for v in metric.variables]
 
