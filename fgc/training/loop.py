@@ -124,8 +124,8 @@ class Mean:
         out = {}
         hidden = set(self.ratios.values()) | self.unlogged
         for i, (key, total) in enumerate(zip(self.names, self.sums)):
-            if i in self.latest:
-                out[key] = float(total)
+            if i in self.latest:   # a vector result (F1Score per class) is logged as an array, as Keras does
+                out[key] = float(total) if np.ndim(total) == 0 else np.array(total)
             elif i in self.ratios:
                 weight = self.sums[self.ratios[i]]
                 out[key] = total / weight if weight else 0.0
@@ -342,7 +342,7 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
         cbs = cbks.CallbackList(callbacks or [], model, {"epochs": 1, "steps": n_steps, "verbose": verbose})
         logs = _test_pass(model, data, batch_size, steps, cbs)
     if verbose:
-        print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        print(" - ".join(f"{k}: {float(np.mean(v)):.4f}" for k, v in logs.items()))
     if return_dict:
         return logs
     values = list(logs.values())

@@ -136,3 +136,22 @@ def test_default_names_follow_keras():
     for name, kwargs, _, _ in CASES:
         ours, theirs = getattr(fgc.metrics, name)(**kwargs).name, getattr(keras.metrics, name)(**kwargs).name
         assert ours.rstrip("_0123456789") == theirs.rstrip("_0123456789"), name
+
+
+def test_a_keras_file_with_compiled_metrics_moves_both_ways(tmp_path):
+    rng_ = np.random.default_rng(0)
+    x_data = rng_.random((9, 3)).astype(np.float32)
+    y_data = (rng_.random((9, 1)) > 0.5).astype(np.float32)
+    x = fgc.Input((3,), name="x")
+    model = fgc.Model(x, fgc.layers.Dense(1, activation="sigmoid", name="out")(x))
+    model.compile("sgd", "binary_crossentropy",
+                  metrics=["auc", fgc.metrics.AUC(num_thresholds=50, curve="PR", name="pr"),
+                           fgc.metrics.MeanIoU(2, sparse_y_pred=False)])
+    model.save(tmp_path / "fgc.keras")
+    theirs = keras.models.load_model(tmp_path / "fgc.keras")
+    ours = model.evaluate(x_data, y_data, batch_size=4, verbose=0, return_dict=True)
+    logs = theirs.evaluate(x_data, y_data, batch_size=4, verbose=0, return_dict=True)
+    assert {k: pytest.approx(v, rel=1e-5) for k, v in ours.items()} == logs
+    theirs.save(tmp_path / "keras.keras")
+    again = fgc.models.load_model(tmp_path / "keras.keras")
+    assert again.evaluate(x_data, y_data, batch_size=4, verbose=0, return_dict=True) == pytest.approx(ours, rel=1e-5)

@@ -94,11 +94,6 @@ def lower_stateful(b, metric, key: str, target, pred, sample_weight):
     with _names_kept():
         outs = trace.run(body, [None] * len(values))
     state = metric.variables
-    result_type = outs[0].type
-    if result_type.rank != 0:
-        raise NotImplementedError(f"metric '{metric.name}' ({type(metric).__name__}): result() has shape "
-                                  f"{outs[0].shape}; fit()/evaluate() log one scalar per metric. Pass a single "
-                                  f"threshold (or class_id), or call the metric on arrays for the whole vector")
     inputs = {}
     for i, var in enumerate(state):
         inputs[var] = graph.add_input(f"metric/{key}/{i}", TensorType(tuple(var.shape), var.dtype))
