@@ -138,6 +138,7 @@ def test_default_names_follow_keras():
         assert ours.rstrip("_0123456789") == theirs.rstrip("_0123456789"), name
 
 
+@pytest.mark.slow   # Keras compiles its evaluation step with JAX: ~30 s
 def test_a_keras_file_with_compiled_metrics_moves_both_ways(tmp_path):
     rng_ = np.random.default_rng(0)
     x_data = rng_.random((9, 3)).astype(np.float32)

@@ -54,7 +54,7 @@ class EpochState:
                 metrics.append(var.layer)
         for metric in metrics:   # Keras resets the metrics at the start of each epoch and evaluation
             metric.reset_state()
-        self.arrays = {name: np.array(var._value, dtype=np.float32) for name, (_, var) in self.states.items()}
+        self.arrays = {name: np.array(var._value) for name, (_, var) in self.states.items()}
         self.taken = [(name, report_names.index(out)) for name, (out, _) in self.states.items() if out is not None]
 
     def feed(self, feeds: dict) -> dict:
@@ -62,7 +62,7 @@ class EpochState:
 
     def take(self, values) -> None:
         for name, index in self.taken:
-            self.arrays[name] = np.asarray(values[index], dtype=np.float32)
+            self.arrays[name] = np.asarray(values[index], dtype=self.arrays[name].dtype)
 
     def write_back(self) -> None:
         for name, (_, var) in self.states.items():
