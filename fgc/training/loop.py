@@ -110,12 +110,13 @@ class Mean:
         self.ratios = {names.index(k): names.index(w) for k, (w, _) in weighted.items()}
 
     def add(self, values, n):
+        if self.latest or self.unlogged:   # stateful metrics: their results replace, their states skip
+            values = list(values)
+            for i in self.latest:
+                self.sums[i] = values[i]
+            for i in self.latest | self.unlogged:
+                values[i] = 0.0
         for i, v in enumerate(values):
-            if i in self.latest:
-                self.sums[i] = v
-                continue
-            if i in self.unlogged:
-                continue
             feed = self.feed_of.get(i)
             self.sums[i] += v * n if feed is None else v / self.data.weight_scale(feed, n)
         self.count += n

@@ -143,3 +143,26 @@ def test_a_vector_result_is_logged_as_an_array():
     history = model.fit(X, Y, batch_size=4, epochs=1, verbose=1)
     tp, fp, _, _ = counts(Y, pred, [0.3, 0.6])
     np.testing.assert_allclose(history.history["precision"][0], ratio(tp, tp + fp), rtol=1e-6)
+
+
+def test_bound_device_state_carries_the_metric_state_too():
+    """Over 1 MiB of weights the trainer binds preallocated buffers (as on CUDA): same numbers."""
+    x = fgc.Input((D,), name="x")
+    hidden = layers.Dense(600, name="wide")(layers.Dense(600, name="wider")(x))
+    model = fgc.Model(x, layers.Dense(1, activation="sigmoid", name="out")(hidden))
+    model.compile(fgc.optimizers.SGD(learning_rate=0.0), "binary_crossentropy", metrics=["auc"])
+    pred = model.predict(X, verbose=0)
+    history = model.fit(X, Y, batch_size=4, epochs=1, verbose=0)
+    assert model._trainer.bind
+    assert history.history["auc"][0] == pytest.approx(auc_roc(Y, pred), rel=1e-5)
+
+
+def test_the_exported_train_step_takes_and_returns_the_metric_state(tmp_path):
+    import onnx
+
+    model = _frozen_model(metrics=["auc"])
+    model.export(str(tmp_path / "step.onnx"), training=True)
+    graph = onnx.load(str(tmp_path / "step.onnx")).graph
+    inputs, outputs = {i.name for i in graph.input}, {o.name for o in graph.output}
+    assert {f"metric/auc/{i}" for i in range(4)} <= inputs
+    assert {f"metric/auc/{i}/new" for i in range(4)} | {"auc"} <= outputs
