@@ -156,3 +156,21 @@ def test_a_keras_file_with_compiled_metrics_moves_both_ways(tmp_path):
     theirs.save(tmp_path / "keras.keras")
     again = fgc.models.load_model(tmp_path / "keras.keras")
     assert again.evaluate(x_data, y_data, batch_size=4, verbose=0, return_dict=True) == pytest.approx(ours, rel=1e-5)
+
+
+def test_every_string_name_keras_accepts_resolves_to_the_same_class():
+    from keras.src.metrics import ALL_OBJECTS_DICT
+
+    not_for_compile = {"Metric", "Mean", "Sum", "MeanMetricWrapper"}
+    for key, cls in ALL_OBJECTS_DICT.items():
+        if cls.__name__ in not_for_compile or key.lower() == "accuracy":   # compile picks the accuracy kind
+            continue
+        if cls.__init__.__code__.co_argcount > 1 and cls.__init__.__defaults__ is None:
+            continue   # needs arguments (IoU(num_classes, ...)), so no string can name it
+        try:
+            cls()
+        except TypeError:
+            continue
+        metric = fgc.metrics.get(key)
+        assert type(metric).__name__ == cls.__name__, key
+        assert metric.name == key

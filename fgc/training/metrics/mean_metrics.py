@@ -11,7 +11,31 @@ from .base import Mean, Metric, MeanMetricWrapper, same_rank
 
 
 def _fragment(b, t, p, metric):
-    return metric.values(b, t, p)
+    return metric.metric.values(b, t, p)
+
+
+def _frozen(value):
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+class _ByConfig:
+    """A metric as a cache key of fgc.ops' eager sessions: equal classes and configs (the name aside)
+    compute the same values, so metrics created again and again share one session."""
+
+    def __init__(self, metric):
+        self.metric = metric
+        config = {k: v for k, v in metric.get_config().items() if k != "name"}
+        self.key = (type(metric), _frozen(config))
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __eq__(self, other):
+        return isinstance(other, _ByConfig) and self.key == other.key
 
 
 def _as_float(b, cond, like):
@@ -35,7 +59,7 @@ class FragmentMean(MeanMetricWrapper):
                 y_true = ops.squeeze(y_true, -1)
         else:
             y_true, y_pred = same_rank(ops.cast(y_true, "float32"), y_pred)
-        return apply(self.name, _fragment, y_true, y_pred, metric=self)
+        return apply(type(self).__name__, _fragment, y_true, y_pred, metric=_ByConfig(self))
 
     def values(self, b, t, p):
         raise NotImplementedError
