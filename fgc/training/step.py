@@ -7,8 +7,8 @@ optimizer state, ``lr`` and ``step``. Outputs: ``loss``, ``<out>_loss`` (several
 metric batch means, weighted metrics as two batch sums (``<name>`` and ``<name>/weight``), the
 result of each stateful metric (AUC, Precision, ...: its state is the inputs ``metric/<name>/<i>``
 and the outputs ``metric/<name>/<i>/new``, see metrics/in_step.py), then the new weights and
-state. With ``flat=True`` every trainable weight under ``FLAT_LIMIT`` elements lives in one vector ``params`` (sliced and reshaped inside
-the graph; the gradients are concatenated) so the optimizer is one fused update instead of one per
+state. With ``flat=True`` every trainable weight under ``FLAT_LIMIT`` elements lives in one
+vector ``params`` (sliced and reshaped inside the graph; the gradients are concatenated) so the optimizer is one fused update instead of one per
 weight: fewer nodes, and on CPU each onnxruntime node costs microseconds. Bigger weights are
 inputs of their own, as every weight is without ``flat``.
 """
