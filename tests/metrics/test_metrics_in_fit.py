@@ -166,3 +166,23 @@ def test_the_exported_train_step_takes_and_returns_the_metric_state(tmp_path):
     inputs, outputs = {i.name for i in graph.input}, {o.name for o in graph.output}
     assert {f"metric/auc/{i}" for i in range(4)} <= inputs
     assert {f"metric/auc/{i}/new" for i in range(4)} | {"auc"} <= outputs
+
+
+def test_counting_with_the_symbolic_batch_size_says_what_to_do_instead():
+    class CountSamples(fgc.metrics.Metric):
+        def __init__(self):
+            super().__init__(name="count_samples")
+            self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            self.count.assign_add(ops.shape(y_pred)[0])
+
+        def result(self):
+            return self.count
+
+    standalone = CountSamples()
+    standalone.update_state(Y, Y)
+    assert float(standalone.result()) == N   # on arrays the batch size is a number
+    model = _frozen_model(metrics=[CountSamples()])
+    with pytest.raises(ValueError, match=r"ops.sum\(ops.ones_like"):
+        model.evaluate(X, Y, verbose=0)

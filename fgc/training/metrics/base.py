@@ -40,6 +40,10 @@ class StateVariable(Variable):
         super().assign(value)
 
     def _cast(self, value):
+        if value is None:   # typically ops.shape(y)[0] while compile() traces the step
+            raise ValueError(f"metric state '{self.path}': the value to add is None. Inside compile() the batch "
+                             f"size is only known when the step runs, so ops.shape(x)[0] is None there; count "
+                             f"samples with ops.sum(ops.ones_like(...)) instead")
         if isinstance(value, (int, float, list, tuple)):   # Python numbers: an array of this dtype
             return np.asarray(value, dtype=self._value.dtype)
         return ops.cast(value, self.dtype)
