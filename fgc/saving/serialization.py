@@ -206,7 +206,7 @@ def _keras_module_of(obj) -> str:
                                      ("keras.losses", "fgc.training.loss_ctc"),
                                      ("keras.metrics", "fgc.training.metrics"),
                                      ("keras.initializers", "fgc.initializers")):
-        if module == fgc_module:
+        if module == fgc_module or module.startswith(f"{fgc_module}."):   # a package's modules too
             return keras_module
     return module
 

@@ -164,6 +164,7 @@ class History(Callback):
 
 
 def _fmt(v: float) -> str:
+    v = float(np.mean(v))   # a metric whose result is a vector (F1Score per class) shows its mean, as Keras
     return f"{v:.4e}" if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4) else f"{v:.4f}"
 
 

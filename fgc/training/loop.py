@@ -13,6 +13,7 @@ from fgc.naming import outside_stacklevel
 
 from . import arguments as args
 from . import callbacks as cbks
+from .metrics.in_step import EpochState, needs_raw_weights
 from .sources import Source, wrap
 from .stream import Stream, open_stream, ran_out
 from .targets import check_finite, prepare_targets, sample_weights
@@ -79,6 +80,8 @@ def make_batches(model, x, y, sample_weight=None, class_weight=None) -> Batches:
     weighted_outputs = [n_ for n_ in model.output_names if n_ in compiled.losses or compiled.weighted_metrics.get(n_)]
     sw = sample_weights(weighted_outputs, n, sample_weight, class_weight, targets)
     arrays.update({f"sw/{k}": v for k, v in sw.items()})
+    # stateful weighted metrics take the weights as given, not scaled for the loss's reduction
+    arrays.update({f"msw/{k}": v for k, v in sw.items() if needs_raw_weights(compiled, k)})
     elements = {}
     for k in weighted_outputs:
         loss = compiled.losses.get(k)
@@ -96,9 +99,12 @@ class Mean:
     batch size; weighted metrics as sum(w * value) / sum(w) over the epoch, from each batch's two
     sums (in the units of its scaled ``sw`` feed, so each is divided by the batch's scale first)."""
 
-    def __init__(self, names, weighted: dict, data: Batches):
+    def __init__(self, names, weighted: dict, data: Batches, latest=(), unlogged=()):
         self.names, self.sums, self.count = names, [0.0] * len(names), 0
         self.data = data
+        # stateful metrics report their result so far (kept as is); their state outputs are not logs
+        self.latest = {names.index(k) for k in latest}
+        self.unlogged = {names.index(k) for k in unlogged}
         # report index -> the sample-weight feed whose batch scale it carries
         self.feed_of = {}
         for key, (weight_key, feed) in weighted.items():
@@ -106,6 +112,12 @@ class Mean:
         self.ratios = {names.index(k): names.index(w) for k, (w, _) in weighted.items()}
 
     def add(self, values, n):
+        if self.latest or self.unlogged:   # stateful metrics: their results replace, their states skip
+            values = list(values)
+            for i in self.latest:
+                self.sums[i] = values[i]
+            for i in self.latest | self.unlogged:
+                values[i] = 0.0
         for i, v in enumerate(values):
             feed = self.feed_of.get(i)
             self.sums[i] += v * n if feed is None else v / self.data.weight_scale(feed, n)
@@ -113,9 +125,11 @@ class Mean:
 
     def result(self) -> dict:
         out = {}
-        hidden = set(self.ratios.values())
+        hidden = set(self.ratios.values()) | self.unlogged
         for i, (key, total) in enumerate(zip(self.names, self.sums)):
-            if i in self.ratios:
+            if i in self.latest:   # a vector result (F1Score per class) is logged as an array, as Keras does
+                out[key] = float(total) if np.ndim(total) == 0 else np.array(total)
+            elif i in self.ratios:
                 weight = self.sums[self.ratios[i]]
                 out[key] = total / weight if weight else 0.0
             elif i not in hidden:
@@ -129,9 +143,15 @@ def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, ca
     trainer = model._trainer
     spec = trainer.step(train).spec
     wanted = [k for k in spec.data_inputs + spec.target_inputs if k in data.arrays]
-    group = model._compiled.steps_per_execution if train else 1
     logged = spec.report_outputs[:len(spec.report_outputs) - len(spec.checks)]  # checks raise, never log
-    mean = Mean(logged, spec.weighted_reports, data)
+    states = EpochState(spec, logged) if spec.metric_states else None
+    if states is not None and getattr(trainer, "distributed", None) is not None:
+        raise NotImplementedError(f"metrics {spec.metric_results}: stateful metrics (AUC, Precision, ...) are not "
+                                  f"supported with data-parallel training yet; use mean metrics (accuracy, mae, ...)")
+    # stateful metrics carry their state from step to step through the host: one step per call
+    group = model._compiled.steps_per_execution if train and states is None else 1
+    mean = Mean(logged, spec.weighted_reports, data, spec.metric_results,
+                [o for o, _ in spec.metric_states.values() if o is not None])
     begin, end = callbacks.batch_hooks("train" if train else "test") if callbacks is not None else (None, None)
     # with several processes, fit's callbacks run on rank 0 and every process stops where they say
     dist = getattr(trainer, "distributed", None) if callbacks is not None else None
@@ -139,6 +159,8 @@ def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, ca
     for feeds, sizes in data.chunks(batch_size, group, steps, wanted):
         if begin is not None:  # once per execution, with its first step (Keras' begin_step)
             begin(index)
+        if states is not None:
+            feeds = states.feed(feeds)
         if not train:
             results = [trainer.run(False, feeds)]
         elif len(sizes) > 1:
@@ -146,6 +168,8 @@ def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, ca
         else:
             results = [trainer.run(True, feeds)]
         for n, values in zip(sizes, results):
+            if states is not None:
+                states.take(values)
             mean.add(values, n)
             if loss_watch is not None:
                 loss_watch.check(index, values)
@@ -154,6 +178,8 @@ def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, ca
             index += 1
         if train and (model.stop_training if dist is None else dist.agree_stop(model)):
             break
+    if states is not None:
+        states.write_back()
     return mean.result()
 
 
@@ -366,7 +392,7 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
         finally:
             _close(data)
     if verbose:
-        print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+        print(" - ".join(f"{k}: {float(np.mean(v)):.4f}" for k, v in logs.items()))
     if return_dict:
         return logs
     values = list(logs.values())

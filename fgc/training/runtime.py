@@ -306,7 +306,8 @@ class Trainer:
     def _checked(reports, spec) -> list[float]:
         """The log values of a step, after refusing it if a check counted bad values (nothing is committed)."""
         rt.raise_failed_checks(spec.report_outputs, reports, spec.checks)
-        return [float(v) for v in reports[:len(reports) - len(spec.checks)]]
+        # scalars become floats; the state of stateful metrics (arrays) goes back to the loop as it is
+        return [float(v) if np.ndim(v) == 0 else v for v in reports[:len(reports) - len(spec.checks)]]
 
     def run_many(self, stacked: dict, steps: int) -> list[list[float]]:
         """``steps`` train steps on batches stacked (steps, batch, ...): with a host-side state, one

@@ -4,10 +4,11 @@ Inputs: the model inputs, ``y/<out>`` targets, ``sw/<out>`` sample weights divid
 loss elements in the batch (the batch size, times the timesteps of a sequence output; undivided
 for the ``sum`` and ``mean_with_sample_weight`` reductions), the weights,
 optimizer state, ``lr`` and ``step``. Outputs: ``loss``, ``<out>_loss`` (several outputs),
-metric batch means, weighted metrics as two batch sums (``<name>`` and ``<name>/weight``), then
-the new weights and state. With ``flat=True`` every trainable
-weight under ``FLAT_LIMIT`` elements lives in one vector ``params`` (sliced and reshaped inside
-the graph; the gradients are concatenated) so the optimizer is one fused update instead of one per
+metric batch means, weighted metrics as two batch sums (``<name>`` and ``<name>/weight``), the
+result of each stateful metric (AUC, Precision, ...: its state is the inputs ``metric/<name>/<i>``
+and the outputs ``metric/<name>/<i>/new``, see metrics/in_step.py), then the new weights and
+state. With ``flat=True`` every trainable weight under ``FLAT_LIMIT`` elements lives in one
+vector ``params`` (sliced and reshaped inside the graph; the gradients are concatenated) so the optimizer is one fused update instead of one per
 weight: fewer nodes, and on CPU each onnxruntime node costs microseconds. Bigger weights are
 inputs of their own, as every weight is without ``flat``.
 """
@@ -40,6 +41,9 @@ class StepSpec:
     update_outputs: dict = field(default_factory=dict)        # input name -> output name with its new value
     grad_outputs: dict = field(default_factory=dict)          # gradient mode: params key -> "grad/<key>"
     batch_means: list[str] = field(default_factory=list)      # reports that are means over the batch's samples
+    metric_results: list[str] = field(default_factory=list)   # reports that are a stateful metric's result so far
+    # stateful metrics: state input -> (its new-value output or None when unchanged, the metric's StateVariable)
+    metric_states: dict = field(default_factory=dict)
 
 
 def _target_type(loss, pred: TensorType) -> TensorType:
@@ -83,11 +87,20 @@ def reduce_loss(b, loss, values, sw, mask=None):
     return total
 
 
-def _weighted_reports(b, key, metric, target, pred, sw):
+def _weighted_reports(b, key, metric, target, pred, sw, keep=None):
     """A weighted metric's batch sums: sum(w * per-sample value) and sum(w), in the units of the
-    ``sw`` feed; the host rescales both and divides the epoch totals (loop.Mean)."""
+    ``sw`` feed; the host rescales both and divides the epoch totals (loop.Mean). On an output with a
+    mask (``keep``) Keras weighs each element by w * mask instead (reduction_metrics.py, apply_mask):
+    the sums run over the elements that count; without ``sw`` the weights are the mask alone."""
     values = metric.values(b, target, pred)
     rank = b.type(values).rank
+    if keep is not None:
+        if rank > b.type(keep).rank:   # Keras first averages a sample's extra axes (reduce_to_samplewise_values)
+            values = b.ReduceMean(values, axes=tuple(range(b.type(keep).rank, rank)), keepdims=0)
+        weights = _per_element(b, sw, keep) if sw is not None else None
+        weights = keep if weights is None else b.Mul(weights, keep)
+        values, weights = _masked(b, metric, key, values, weights, None)
+        return [(key, b.ReduceSum(values, keepdims=0)), (f"{key}/weight", b.ReduceSum(weights, keepdims=0))]
     per_sample = b.ReduceMean(values, axes=tuple(range(1, rank)), keepdims=0) if rank > 1 else values
     return [(key, b.ReduceSum(b.Mul(per_sample, sw), keepdims=0)), (f"{key}/weight", b.ReduceSum(sw, keepdims=0))]
 
@@ -105,15 +118,16 @@ def _output_keeps(graph, leaves: dict) -> dict:
 
 def _masked(b, loss, name, values, keep, valid):
     """Keras' loss mask: the output's keep-mask (from its ``_keras_mask``) zeroes masked loss values and
-    joins the loss's own ``valid`` mask (ignore_class) for the reduction's divisor."""
+    joins the loss's own ``valid`` mask (ignore_class) for the reduction's divisor. (Also used for a
+    metric's values, with ``loss`` the metric.)"""
     if keep is None:
         return values, valid
     rank, keep_rank = b.type(values).rank, b.type(keep).rank
     if rank < keep_rank:
         raise NotImplementedError(
-            f"output '{name}' carries a mask over its first {keep_rank} axes (from Embedding(mask_zero=True) or "
-            f"Masking), and its loss {type(loss).__name__} reduces one of them, so Keras' mask cannot weigh its "
-            f"values; use a loss that keeps the time axis, or drop the mask before the output")
+            f"'{name}' is computed on an output that carries a mask over its first {keep_rank} axes (from "
+            f"Embedding(mask_zero=True) or Masking), and {type(loss).__name__} reduces one of them, so Keras' "
+            f"mask cannot weigh its values; use one that keeps the time axis, or drop the mask before the output")
     if rank > keep_rank:
         keep = b.Unsqueeze(keep, axes=tuple(range(keep_rank, rank)))
     keep = b.Cast(keep, to=b.type(values).dtype)
@@ -127,8 +141,11 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec, output_keeps: dict |
     ``output_keeps`` maps an output to its mask (a float keep-tensor) that masks its loss as Keras does."""
     from fgc.primitives import Builder
 
+    from .metrics.in_step import add_stateful, raw_weight_input
+
     b = Builder(graph, "loss")
-    total, reports, weighted = None, [], []
+    keeps = output_keeps or {}
+    total, reports, weighted, states = None, [], [], []
     multi = len(graph.outputs) > 1
     several_losses = len(compiled.losses) > 1   # Keras logs <out>_loss only then
     preds = list(zip(graph.output_names, graph.outputs))
@@ -145,7 +162,7 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec, output_keeps: dict |
             sw = graph.add_input(f"sw/{name}", TensorType((ptype.shape[0],), "float32"))
             spec.target_inputs.append(f"sw/{name}")
         if loss is not None:
-            values, valid = _masked(b, loss, name, loss.values(b, target, pred), (output_keeps or {}).get(name),
+            values, valid = _masked(b, loss, f"{name} loss", loss.values(b, target, pred), keeps.get(name),
                                     loss.valid_mask(b, target, pred))
             value = reduce_loss(b, loss, values, sw, valid)
             weighted_value = b.Mul(value, float(compiled.loss_weights.get(name, 1.0)))
@@ -154,19 +171,35 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec, output_keeps: dict |
                 reports.append((f"{name}_loss", value))
         for metric in metrics:
             key = f"{name}_{metric.name}" if multi else metric.name
-            reports.append((key, b.ReduceMean(metric.values(b, target, pred), keepdims=0)))
-            spec.batch_means.append(key)
+            if metric.batch_mean and name in keeps:   # masked: exact over the epoch as two sums
+                pair = _weighted_reports(b, key, metric, target, pred, None, keeps[name])
+                reports += pair
+                spec.weighted_reports[key] = (pair[1][0], f"mask/{name}")   # not a feed: no rescaling
+            elif metric.batch_mean:
+                reports.append((key, b.ReduceMean(metric.values(b, target, pred), keepdims=0)))
+                spec.batch_means.append(key)
+            else:   # the metric's own state, carried through the step
+                result, new = add_stateful(b, spec, key, metric, target, pred, None)
+                reports += result
+                states += new
         for metric in weighted_metrics:
             weighted.append((name, metric, target, pred, sw))
     taken = {k for k, _ in reports}
     for name, metric, target, pred, sw in weighted:   # after every unweighted metric, as Keras lists them
         key = weighted_metric_key(name if multi else None, metric.name, taken)
         taken.add(key)
-        pair = _weighted_reports(b, key, metric, target, pred, sw)
-        reports += pair
-        spec.weighted_reports[key] = (pair[1][0], f"sw/{name}")
+        if metric.batch_mean:
+            pair = _weighted_reports(b, key, metric, target, pred, sw, keeps.get(name))
+            reports += pair
+            spec.weighted_reports[key] = (pair[1][0], f"sw/{name}")
+        else:
+            raw = raw_weight_input(graph, spec, name, graph.type_of(pred).shape[0])
+            result, new = add_stateful(b, spec, key, metric, target, pred, raw)
+            reports += result
+            states += new
     if total is None:
         raise ValueError("compile() got no loss for any output")
+    reports += states   # not logged: the host carries them to the next step (metrics/in_step.py)
     graph.outputs, graph.output_names = [total] + [v for _, v in reports], ["loss"] + [k for k, _ in reports]
     spec.report_outputs = list(graph.output_names)
     return total

@@ -97,3 +97,29 @@ def test_masking_layer_sequence_model_matches_keras():
     ours, theirs = build(fgc), build(keras)
     theirs.set_weights(ours.get_weights())
     assert np.isclose(ours.evaluate(x, y, verbose=0), theirs.evaluate(x, y, verbose=0), rtol=1e-5)
+
+
+def test_metrics_on_a_masked_output_count_unmasked_steps_over_the_epoch():
+    """Keras' MeanMetricWrapper weighs by the output mask: the epoch value is the mean over every
+    unmasked step of the epoch, not an average of batch means."""
+    ids = np.array([[1, 2, 0, 0], [3, 0, 0, 0], [4, 4, 4, 1], [2, 0, 0, 0], [1, 1, 1, 0]])
+    keep = ids != 0
+    model = tagger()
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"], weighted_metrics=["mse"])
+    y = np.random.default_rng(6).random((5, 4, 1))
+    sw = np.array([1.0, 3.0, 0.5, 2.0, 1.0])
+    diff = (model.predict(ids, verbose=0) - y)[..., 0]
+    logs = model.evaluate(ids, y, sample_weight=sw, batch_size=2, verbose=0, return_dict=True)
+    assert np.isclose(logs["mae"], np.abs(diff)[keep].mean(), rtol=1e-5)
+    weights = sw[:, None] * keep
+    assert np.isclose(logs["weighted_mse"] if "weighted_mse" in logs else logs["mse"],
+                      (diff ** 2 * weights).sum() / weights.sum(), rtol=1e-5)
+
+
+def test_accuracy_of_a_masked_tagger():
+    model = tagger(loss="sparse_categorical_crossentropy", units=3)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    y = np.array([[0, 2, 1, 1], [1, 0, 0, 2], [2, 1, 0, 0]])
+    hits = model.predict(IDS, verbose=0).argmax(-1) == y
+    logs = model.evaluate(IDS, y, batch_size=2, verbose=0, return_dict=True)
+    assert np.isclose(logs["accuracy"], hits[IDS != 0].mean(), rtol=1e-6)
