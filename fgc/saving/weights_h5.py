@@ -130,9 +130,10 @@ def _read_optimizer(f, model, where: str):
     for slot_group in groups:
         for var in variables:
             for slot in slot_group:
-                if values[k].shape != var.shape:
+                shape = tuple(opt.slot_shape(slot, var.shape))
+                if values[k].shape != shape:
                     raise ValueError(f"cannot load weights from '{where}': optimizer/vars/{k} ({slot} of "
-                                     f"'{var.path}') has shape {values[k].shape}, expected {var.shape}")
+                                     f"'{var.path}') has shape {values[k].shape}, expected {shape}")
                 per_var[var][slot] = values[k].astype(np.float32)
                 k += 1
     glob = {slot: values[k + i].astype(np.float32) for i, slot in enumerate(opt.global_slots)}

@@ -275,6 +275,9 @@ def _fit_epochs(model, data, val, cbs, watch, batch_size, epochs, shuffle, initi
     """Keras' hook order: train_begin, then per epoch epoch_begin, train batches, validation as test
     hooks on the same callbacks, epoch_end; train_end with the last epoch's logs."""
     cbs.on_train_begin()
+    # Keras: a callback may move the start in on_train_begin (BackupAndRestore resuming a fit)
+    resumed, model._initial_epoch = getattr(model, "_initial_epoch", None), None
+    initial_epoch = resumed or initial_epoch
     logs = {}
     for epoch in range(initial_epoch, epochs):
         cbs.on_epoch_begin(epoch)
@@ -292,6 +295,8 @@ def _fit_epochs(model, data, val, cbs, watch, batch_size, epochs, shuffle, initi
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training if dist is None else dist.agree_stop(model):
             break
+    if getattr(model.optimizer, "use_ema", False):   # Keras' finalize_variable_values: the weights become their averages
+        model.optimizer.finalize_variable_values(model.trainable_weights)
     cbs.on_train_end(logs)
 
 

@@ -198,6 +198,8 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
 
     graph = model.to_graph()
     graph.guarded = True  # out-of-range ids computed in the graph are counted (check/ outputs), see Embedding
+    if layouts is None and not getattr(compiled.optimizer, "elementwise", True):
+        layouts = {}   # a non-elementwise update (Lamb's norms, Adafactor's factors) needs Keras' layout
     given = None if layouts is None else tuple(sorted(layouts.items()))
     PassManager(lowering_pipeline(training=train) + [ParamLayouts(given), CancelTransposes()]).run(graph)
     spec = StepSpec(list(graph.input_names), [], [])
@@ -216,7 +218,8 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     trainable = [n for n in graph.params if n in param_nodes and graph.params[n].trainable]
     frozen = [n for n in graph.params if n in param_nodes and not graph.params[n].trainable]
     opt = compiled.optimizer
-    use_flat = bool((flat if flat is not None else opt.clipnorm is None) and trainable and all(
+    per_weight = opt.clipnorm is not None or not getattr(opt, "elementwise", True)
+    use_flat = bool((flat if flat is not None else not per_weight) and trainable and all(
         graph.params[n].dtype == "float32" for n in trainable))
     # Big weights stay inputs of their own: slicing them out of the flat buffer and concatenating their
     # gradients back costs two full copies per step (56 MB each for seed 000's 50000x256 embedding),
@@ -228,7 +231,9 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     spec.weight_inputs = frozen
     b = Builder(graph, "opt")
     if train:
-        grads = gradients(graph, total, [Value(param_nodes[n]) for n in trainable])
+        # loss_scale_factor (Keras' optimizer.scale_loss): gradients of the scaled loss, unscaled in apply
+        scaled = b.Mul(total, float(opt.loss_scale_factor)) if getattr(opt, "loss_scale_factor", None) else total
+        grads = gradients(graph, scaled, [Value(param_nodes[n]) for n in trainable])
         grads = {n: g if g is not None else b.Zeros(shape=tuple(graph.params[n].shape), dtype=graph.params[n].dtype)
                  for n, g in zip(trainable, grads)}
         grads = ([b.Concat(*[b.Reshape(grads[n], shape=(-1,)) for n in flat_names], axis=0)] if flat_names else []) \
@@ -270,8 +275,9 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
         slots = {}
         for slot in opt.slots:
             name = f"opt/{slot}/{key}"
-            slots[slot] = graph.add_input(name, graph.type_of(p))
-            spec.state_init[name] = (tuple(graph.type_of(p).shape), opt.slot_init(slot))
+            shape = tuple(opt.slot_shape(slot, tuple(graph.type_of(p).shape)))
+            slots[slot] = graph.add_input(name, graph.type_of(p).with_shape(shape))
+            spec.state_init[name] = (shape, opt.slot_init(slot))
         state.append(slots)
     glob = {}
     for slot in opt.global_slots:
