@@ -296,6 +296,26 @@ class Trainer:
             if slot in slots and (wanted is None or id(var) in wanted):
                 var.assign(slots[slot])
 
+    def swap_with_slot(self, slot: str) -> None:
+        """Exchange every trainable weight with its value of ``slot`` (SwapEMAWeights)."""
+        self._replace_slot(slot, swap=True)
+
+    def copy_weights_to_slot(self, slot: str) -> None:
+        """Set ``slot`` to the current weights (SwapEMAWeights' last epoch)."""
+        self._replace_slot(slot, swap=False)
+
+    def _replace_slot(self, slot: str, swap: bool) -> None:
+        self.release()
+        iterations = self.iterations
+        per_var, glob = self.slot_values()
+        for var, slots in per_var.items():
+            if slot in slots:
+                weights = np.array(var.numpy(), np.float32)
+                if swap:
+                    var.assign(slots[slot])
+                slots[slot] = weights
+        self.load_optimizer_state(iterations, per_var, glob)
+
     def load_optimizer_state(self, iterations: int, per_var: dict, glob: dict, learning_rate=None) -> None:
         """Continue from saved optimizer state: the next step starts from these slots and this count."""
         self.release()
