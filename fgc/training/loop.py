@@ -243,7 +243,7 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, 
                        rank0_callbacks=bool(cbks.as_list(callbacks)), evaluates=val is not None)
     history = cbks.History()
     cb_list = cbks.as_list(callbacks) + ([cbks.ProgbarLogger(verbose)] if verbose else []) + [history]
-    cbs = cbks.CallbackList(cb_list, model, {"epochs": epochs, "steps": steps, "verbose": verbose})
+    cbs = cbks.CallbackList(cb_list, model, {"verbose": verbose, "epochs": epochs, "steps": steps})
     model.history = history
     model.stop_training = False
     trainer = model._trainer

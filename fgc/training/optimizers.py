@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import re
 import warnings
 import weakref
+
+import numpy as np
 
 from fgc.naming import check_kwargs, resolve, snake_case
 
@@ -166,9 +169,12 @@ class Optimizer:
         return {}
 
     # ------------------------------------------------------------------ the whole step
-    def apply(self, b, params, grads, state, lr, step):
+    def apply(self, b, params, grads, state, lr, step, variables=None):
         """params/grads: lists of Values; state: [{slot: Value}] per param, then the global slots' dict.
-        ``step`` is the raw iteration count (Keras' ``optimizer._iterations``)."""
+        ``step`` is the raw iteration count (Keras' ``optimizer._iterations``). ``variables`` says which
+        weights each param holds (a Variable, or [(Variable, offset, size)] for a flat buffer): needed
+        only by ``exclude_from_weight_decay``."""
+        decay = self._decay_scales(b, params, variables)
         per_param = state[:len(params)]
         glob_in = state[len(params)] if len(state) > len(params) else {}
         if self.loss_scale_factor is not None:
@@ -191,7 +197,7 @@ class Optimizer:
                 if self.ema_overwrite_frequency else None
         new_params, new_state = [], []
         for i, (p, g, s) in enumerate(zip(params, grads, per_param)):
-            p_new, s_new = self.update(b, self._decayed(b, p, lr), g, s, lr, t, glob)
+            p_new, s_new = self.update(b, self._decayed(b, p, lr, decay[i]), g, s, lr, t, glob)
             if n:
                 p_new = b.Where(is_update, p_new, p)
                 s_new = {k: b.Where(is_update, v, s[k]) for k, v in s_new.items()}
@@ -205,10 +211,51 @@ class Optimizer:
             new_state.append(s_new)
         return new_params, new_state, glob
 
-    def _decayed(self, b, p, lr):
-        if not self.weight_decay:
+    def _decayed(self, b, p, lr, scale):
+        """Keras' _apply_weight_decay: p - p * wd * lr, for the weights not excluded (``scale`` is 1.0, 0.0 or
+        a 0/1 vector over a flat buffer)."""
+        if not self.weight_decay or (isinstance(scale, float) and scale == 0.0):
             return p
-        return b.Sub(p, b.Mul(p, b.Mul(lr, float(self.weight_decay))))
+        rate = b.Mul(lr, float(self.weight_decay))
+        return b.Sub(p, b.Mul(p, rate if isinstance(scale, float) else b.Mul(b.const(scale), rate)))
+
+    # ------------------------------------------------------------------ exclude_from_weight_decay
+    def exclude_from_weight_decay(self, var_list=None, var_names=None):
+        """Keras': no weight decay for the weights in ``var_list``, nor for those whose name contains one of
+        ``var_names`` (a regular expression each, searched in the weight's name, e.g. ``["bias"]``). Call it
+        before the first training step, as Keras requires it before the optimizer is built."""
+        trainer = self._trainer() if self._trainer is not None else None
+        if trainer is not None and trainer._steps:
+            raise ValueError("exclude_from_weight_decay() can only be configured before the optimizer is built "
+                             "(before the first training step of the model compiled with it)")
+        self._exclude_ids = {id(v) for v in (var_list or ())}
+        self._exclude_pattern = re.compile("|".join(sorted(set(var_names)))) if var_names else None
+
+    def _use_weight_decay(self, variable) -> bool:
+        if id(variable) in getattr(self, "_exclude_ids", ()):
+            return False
+        pattern = getattr(self, "_exclude_pattern", None)
+        return pattern is None or pattern.search(variable.name) is None
+
+    def _decay_scales(self, b, params, variables) -> list:
+        """Per param: 1.0 (decayed), 0.0 (excluded) or a float32 0/1 vector over a flat buffer."""
+        if not self.weight_decay or (not getattr(self, "_exclude_ids", None)
+                                     and getattr(self, "_exclude_pattern", None) is None):
+            return [1.0] * len(params)
+        if variables is None or any(held is None for held in variables):
+            raise NotImplementedError(f"{type(self).__name__}.exclude_from_weight_decay() needs the step to say "
+                                      f"which weight each update is for; this caller of apply() does not")
+        scales = []
+        for p, held in zip(params, variables):
+            if not isinstance(held, (list, tuple)):
+                scales.append(1.0 if self._use_weight_decay(held) else 0.0)
+                continue
+            mask = np.ones(b.shape(p), np.float32)
+            for var, offset, size in held:
+                if not self._use_weight_decay(var):
+                    mask[offset:offset + size] = 0.0
+            scales.append(mask)
+        return scales
 
     def _ema_momentum(self, b, iterations):
         """Keras: the first step copies the weights (momentum 0), later ones average with ema_momentum."""

@@ -283,7 +283,8 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
     for slot in opt.global_slots:
         glob[slot] = graph.add_input(f"opt/{slot}", TensorType((), "float32"))
         spec.state_init[f"opt/{slot}"] = ((), opt.global_init(slot))
-    new_params, new_state, new_glob = opt.apply(b, params, grads, state + [glob], lr, step)
+    new_params, new_state, new_glob = opt.apply(b, params, grads, state + [glob], lr, step,
+                                                variables=_held_variables(graph, spec))
     for key, p_new, s_new in zip(spec.params, new_params, new_state):
         _add_update(graph, key, p_new, spec)
         for slot, v in s_new.items():
@@ -291,6 +292,17 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
     for slot in opt.global_slots:
         _add_update(graph, f"opt/{slot}", new_glob[slot], spec)
     spec.state_inputs = list(spec.state_init)
+
+
+def _held_variables(graph, spec: StepSpec) -> list:
+    """Per ``spec.params`` entry: its Variable, or [(Variable, offset, size)] for the flat buffer."""
+    held = []
+    for key in spec.params:
+        if key == "params" and spec.slices:
+            held.append([(graph.params[n].variable, off, size) for n, (off, size, _) in spec.slices.items()])
+        else:
+            held.append(graph.params[key].variable if key in graph.params else None)
+    return held
 
 
 def _add_update(graph, input_name: str, value: Value, spec: StepSpec) -> None:

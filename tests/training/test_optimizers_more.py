@@ -260,3 +260,35 @@ def test_configs_have_keras_keys_and_defaults():
     rebuilt = O.deserialize(O.serialize(O.Adafactor(0.3, use_ema=True)))
     assert isinstance(rebuilt, O.Adafactor) and rebuilt.use_ema and rebuilt.learning_rate == 0.3
     assert isinstance(O.get("lamb"), O.Lamb) and isinstance(O.get("ftrl"), O.Ftrl)
+
+
+@pytest.mark.parametrize("make, rule", [(lambda: O.AdamW(0.1, weight_decay=0.3), adam({})),   # flat buffer: a mask
+                                        (lambda: O.Lamb(0.1, weight_decay=0.3), lamb({}))],   # weight by weight
+                         ids=["adamw", "lamb"])
+def test_exclude_from_weight_decay(dense_model, make, rule):
+    """Keras: excluded weights (by object or by a name pattern) skip p -= p * wd * lr; the rest decay."""
+    def reference_excluding_bias():
+        params, slots = [f32(W0), f32(B0)], [{}, {}]
+        for k, (x, y) in enumerate(BATCHES):
+            grads = mse_grads(params, x, y)
+            params = [params[0] - params[0] * 0.3 * 0.1, params[1]]
+            params = [rule(p, g, s, 0.1, k + 1) for p, g, s in zip(params, grads, slots)]
+        return params
+
+    want = reference_excluding_bias()
+    for how in ("names", "list"):
+        model = dense_model(4, 3, weights=[W0, B0])
+        opt = make()
+        if how == "names":
+            opt.exclude_from_weight_decay(var_names=["bias"])
+        else:
+            opt.exclude_from_weight_decay(var_list=[model.trainable_weights[1]])
+        model.compile(opt, "mse")
+        for x, y in BATCHES:
+            model.train_on_batch(x, y)
+        for got, exp in zip(model.get_weights(), want):
+            np.testing.assert_allclose(got, exp, rtol=2e-5, atol=2e-6)
+        with pytest.raises(ValueError, match="before the optimizer is built"):
+            opt.exclude_from_weight_decay(var_names=["kernel"])
+    plain, _ = reference(rule, 0.1, weight_decay=0.3)
+    assert not np.allclose(plain[1], want[1], rtol=1e-4)   # the bias would have decayed

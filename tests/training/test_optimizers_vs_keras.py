@@ -75,3 +75,15 @@ def test_same_weights_and_optimizer_state_as_keras(tmp_path, name, kwargs):
     assert [tuple(v.shape) for v in loaded.optimizer.variables] == [tuple(v.shape) for v in expected]
     for got, want in zip(loaded.optimizer.variables, expected):
         np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6, err_msg=want.path)
+
+
+def test_exclude_from_weight_decay_as_keras():
+    ours, theirs = _fgc_model("AdamW", {"learning_rate": 0.1, "weight_decay": 0.3}), \
+        _keras_model("AdamW", {"learning_rate": 0.1, "weight_decay": 0.3})
+    ours.optimizer.exclude_from_weight_decay(var_names=["bias"])
+    theirs.optimizer.exclude_from_weight_decay(var_names=["bias"])
+    for x, y in BATCHES:
+        ours.train_on_batch(x, y)
+        theirs.train_on_batch(x, y)
+    for got, want in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
