@@ -49,7 +49,7 @@ def _write_optimizer(f, model) -> None:
     variables, slots, globals_ = model._trainer.optimizer_state()
     group = f.require_group(join(OPTIMIZER, "vars"))
     group.attrs["name"] = opt.name
-    values = [np.array(opt.iterations, np.int64)]
+    values = [np.array(opt._raw_iterations, np.int64)]   # Keras saves optimizer._iterations
     if not callable(opt.learning_rate):
         values.append(np.array(opt.learning_rate, np.float32))
     for slot_group in opt.keras_slot_groups():

@@ -99,7 +99,7 @@ class BackupAndRestore(Callback):
                         atomic_write_bytes(dst, f.read())
         self.model.save_weights(self._weights_path)
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen,
-                    "iteration": int(self.model.optimizer.iterations)}
+                    "iteration": int(self.model.optimizer._raw_iterations)}
         atomic_write_bytes(self._metadata_path, json.dumps(metadata).encode("utf-8"))
 
     def on_train_end(self, logs=None):

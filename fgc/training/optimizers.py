@@ -124,6 +124,14 @@ class Optimizer:
     # The count lives in the trainer's committed state, so a step and its count change together.
     @property
     def iterations(self) -> int:
+        """Keras': the updates applied, i.e. the train steps taken, floor-divided by
+        ``gradient_accumulation_steps`` when gradients accumulate. Assigning sets the raw step count."""
+        raw = self._raw_iterations
+        return raw // self.gradient_accumulation_steps if self.gradient_accumulation_steps else raw
+
+    @property
+    def _raw_iterations(self) -> int:
+        """The train steps taken (Keras' ``optimizer._iterations``, saved as ``iteration``)."""
         trainer = self._trainer() if self._trainer is not None else None
         return trainer.iterations if trainer is not None else self._iterations
 
@@ -135,7 +143,7 @@ class Optimizer:
         self._iterations = int(value)
 
     def _attach(self, trainer) -> None:
-        self._iterations = self.iterations
+        self._iterations = self._raw_iterations
         self._trainer = weakref.ref(trainer)
 
     def keras_slot_groups(self) -> list[tuple[str, ...]]:
@@ -153,7 +161,8 @@ class Optimizer:
 
     def current_lr(self, step: int | None = None) -> float:
         lr = self.learning_rate
-        return float(lr(self.iterations if step is None else step) if callable(lr) else lr)
+        # Keras evaluates a schedule at the raw step count, also while gradients accumulate
+        return float(lr(self._raw_iterations if step is None else step) if callable(lr) else lr)
 
     def slot_init(self, slot: str) -> float:
         return 0.0

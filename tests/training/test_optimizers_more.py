@@ -206,11 +206,18 @@ def test_fit_ends_with_the_ema_weights(dense_model):
         np.testing.assert_allclose(got, exp, rtol=2e-5, atol=2e-6)
 
 
-def test_accumulation_counts_raw_steps_and_changes_nothing_between_updates(dense_model):
+def test_accumulation_changes_nothing_between_updates_and_counts_updates(dense_model, tmp_path):
+    import h5py
+
     opt = O.SGD(0.1, gradient_accumulation_steps=3)
     model = train(dense_model, opt, steps=2)
     np.testing.assert_allclose(model.get_weights()[0], W0, rtol=1e-6)   # two steps of three: not yet applied
-    assert opt.iterations == 2   # the raw count, as Keras stores it ("iteration" in .weights.h5)
+    assert opt.iterations == 0   # Keras: iterations counts updates (steps // 3) ...
+    model.train_on_batch(*BATCHES[2])
+    assert opt.iterations == 1 and not np.allclose(model.get_weights()[0], W0)
+    model.save_weights(str(tmp_path / "m.weights.h5"))
+    with h5py.File(tmp_path / "m.weights.h5") as f:
+        assert int(f["optimizer/vars/0"][()]) == 3   # ... and saves the raw step count as "iteration"
 
 
 def test_the_cases_are_sensitive():
@@ -292,3 +299,41 @@ def test_exclude_from_weight_decay(dense_model, make, rule):
             opt.exclude_from_weight_decay(var_names=["kernel"])
     plain, _ = reference(rule, 0.1, weight_decay=0.3)
     assert not np.allclose(plain[1], want[1], rtol=1e-4)   # the bias would have decayed
+
+
+def test_steps_per_execution_gives_the_same_numbers_with_base_features(dense_model):
+    """The Loop of several steps per call feeds each step its own count: accumulation and EMA see it."""
+    x = np.concatenate([b[0] for b in BATCHES[:4]])
+    y = np.concatenate([b[1] for b in BATCHES[:4]])
+    results = []
+    for per_call in (1, 2):
+        model = dense_model(4, 3, weights=[W0, B0])
+        model.compile(O.Nadam(0.1, gradient_accumulation_steps=2, use_ema=True, ema_momentum=0.5,
+                              ema_overwrite_frequency=2), "mse", steps_per_execution=per_call)
+        model.fit(x, y, batch_size=6, epochs=1, shuffle=False, verbose=0)
+        results.append(model.get_weights())
+    want, _ = reference(_nadam_like_keras(), 0.1, steps=4, gradient_accumulation_steps=2, use_ema=True,
+                        ema_momentum=0.5, ema_overwrite_frequency=2)
+    for a, b_, exp in zip(*results, want):
+        np.testing.assert_allclose(a, b_, rtol=1e-6, atol=1e-7)
+        # fit ends with finalize_variable_values: the weights are the averages, which the overwrite made
+        # equal to the weights at the last update here
+        np.testing.assert_allclose(a, exp, rtol=2e-5, atol=2e-6)
+
+
+def _nadam_like_keras():
+    """Keras' Nadam; u_product is global state, advanced once per applied update."""
+    b1, b2, eps = 0.9, 0.999, 1e-7
+    state = {"u_product": 1.0, "t": None}
+
+    def update(p, g, s, lr, t):
+        u_t, u_t1 = b1 * (1 - 0.5 * 0.96 ** t), b1 * (1 - 0.5 * 0.96 ** (t + 1))
+        if state["t"] != t:   # the first weight of this update advances the product
+            state["u_product"], state["t"] = state["u_product"] * u_t, t
+        u_prod = state["u_product"]
+        m = s.get("m", np.zeros_like(p)) * b1 + g * (1 - b1)
+        v = s.get("v", np.zeros_like(p)) * b2 + g * g * (1 - b2)
+        s["m"], s["v"] = m, v
+        m_hat = u_t1 * m / (1 - u_prod * u_t1) + (1 - u_t) * g / (1 - u_prod)
+        return p - m_hat * lr / (np.sqrt(v / (1 - b2 ** t)) + eps)
+    return update

@@ -87,3 +87,12 @@ def test_exclude_from_weight_decay_as_keras():
         theirs.train_on_batch(x, y)
     for got, want in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_iterations_count_updates_with_gradient_accumulation():
+    ours, theirs = _fgc_model("SGD", {"gradient_accumulation_steps": 3}), \
+        _keras_model("SGD", {"gradient_accumulation_steps": 3})
+    for x, y in BATCHES:
+        ours.train_on_batch(x, y)
+        theirs.train_on_batch(x, y)
+    assert ours.optimizer.iterations == int(theirs.optimizer.iterations) == 1
