@@ -49,7 +49,14 @@ class BackupAndRestore(Callback):
         if pair is None:
             return
         weights, metadata = pair
-        self.model.load_weights(weights)
+        try:
+            self.model.load_weights(weights)
+        except ValueError:   # an unreadable latest file: Keras falls back to the double_checkpoint copy
+            previous = _read_json(self._prev_metadata_path)
+            if weights == self._prev_weights_path or not os.path.exists(self._prev_weights_path):
+                raise
+            weights, metadata = self._prev_weights_path, previous
+            self.model.load_weights(weights)
         if metadata is not None:
             self._current_epoch = int(metadata["epoch"])
             self.model._initial_epoch = self._current_epoch   # fit starts there (Keras' protocol)
@@ -99,7 +106,7 @@ class BackupAndRestore(Callback):
                         atomic_write_bytes(dst, f.read())
         self.model.save_weights(self._weights_path)
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen,
-                    "iteration": int(self.model.optimizer._raw_iterations)}
+                    "iteration": int(getattr(self.model.optimizer, "_raw_iterations", self.model.optimizer.iterations))}
         atomic_write_bytes(self._metadata_path, json.dumps(metadata).encode("utf-8"))
 
     def on_train_end(self, logs=None):

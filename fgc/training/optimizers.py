@@ -467,6 +467,9 @@ class Nadam(Optimizer):
 
 from .optimizers_more import Adafactor, Ftrl, Lamb, Lion  # noqa: E402  (they subclass Optimizer above)
 
+for _cls in (Lion, Ftrl, Lamb, Adafactor):   # one home for every optimizer: configs name it keras.optimizers
+    _cls.__module__ = __name__
+
 OPTIMIZERS = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW, "adagrad": Adagrad,
               "adadelta": Adadelta, "adamax": Adamax, "nadam": Nadam, "lion": Lion, "ftrl": Ftrl, "lamb": Lamb,
               "adafactor": Adafactor}

@@ -278,7 +278,8 @@ class Trainer:
         for var in variables:
             slots = per_var.setdefault(var, {})
             for slot in opt.slots:
-                slots.setdefault(slot, np.full(opt.slot_shape(slot, var.shape), opt.slot_init(slot), np.float32))
+                shape = opt.slot_shape(slot, var.shape) if hasattr(opt, "slot_shape") else var.shape
+                slots.setdefault(slot, np.full(shape, opt.slot_init(slot), np.float32))
         for slot in opt.global_slots:
             glob.setdefault(slot, np.array(opt.global_init(slot), np.float32))
         model = self._model()

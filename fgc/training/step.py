@@ -275,7 +275,8 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
         slots = {}
         for slot in opt.slots:
             name = f"opt/{slot}/{key}"
-            shape = tuple(opt.slot_shape(slot, tuple(graph.type_of(p).shape)))
+            shape = tuple(graph.type_of(p).shape)
+            shape = tuple(opt.slot_shape(slot, shape)) if hasattr(opt, "slot_shape") else shape
             slots[slot] = graph.add_input(name, graph.type_of(p).with_shape(shape))
             spec.state_init[name] = (shape, opt.slot_init(slot))
         state.append(slots)

@@ -221,3 +221,17 @@ def test_swap_on_epoch_leaves_ema_weights_after_fit_and_needs_use_ema():
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="use_ema=True"):
         _model().fit(x, y, verbose=0, callbacks=[C.SwapEMAWeights()])
+
+
+def test_a_corrupt_latest_backup_falls_back_to_the_double_checkpoint(tmp_path):
+    x, y = _data()
+    backup = str(tmp_path / "b")
+    with pytest.raises(KeyboardInterrupt):
+        _model().fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
+                     callbacks=[C.BackupAndRestore(backup, double_checkpoint=True), StopAt(2, 0)])
+    with open(os.path.join(backup, "latest.weights.h5"), "wb") as f:
+        f.write(b"not hdf5")
+    again, epochs = _model(), Epochs()
+    again.fit(x, y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
+              callbacks=[C.BackupAndRestore(backup, double_checkpoint=True), epochs])
+    assert epochs.seen == [1] and again.optimizer.iterations == 2 * STEPS   # resumed after epoch 1's backup

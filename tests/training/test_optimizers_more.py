@@ -337,3 +337,26 @@ def _nadam_like_keras():
         m_hat = u_t1 * m / (1 - u_prod * u_t1) + (1 - u_t) * g / (1 - u_prod)
         return p - m_hat * lr / (np.sqrt(v / (1 - b2 ** t)) + eps)
     return update
+
+
+@pytest.mark.parametrize("make", [lambda: O.Adafactor(0.5, use_ema=True, ema_momentum=0.5),
+                                  lambda: O.Ftrl(0.2, gradient_accumulation_steps=3),
+                                  lambda: O.Lion(0.05), lambda: O.Lamb(0.05, use_ema=True)],
+                         ids=["adafactor_ema", "ftrl_accumulate", "lion", "lamb_ema"])
+def test_a_saved_model_continues_exactly(dense_model, tmp_path, make):
+    """.keras keeps the optimizer's class, config and every slot (EMA averages, accumulators, factors)."""
+    import fgc
+
+    straight = train(dense_model, make(), steps=4)
+    half = train(dense_model, make(), steps=2)
+    half.save(str(tmp_path / "m.keras"))
+    again = fgc.models.load_model(str(tmp_path / "m.keras"))
+    assert type(again.optimizer) is type(straight.optimizer)
+    for x, y in BATCHES[2:4]:
+        again.train_on_batch(x, y)
+    for got, want in zip(again.get_weights(), straight.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    (slots, _), (want_slots, _) = again._trainer.slot_values(), straight._trainer.slot_values()
+    for var, want_var in zip(again.trainable_weights, straight.trainable_weights):
+        for slot, value in want_slots[want_var].items():
+            np.testing.assert_allclose(slots[var][slot], value, rtol=1e-6, atol=1e-7)
