@@ -96,3 +96,25 @@ def test_iterations_count_updates_with_gradient_accumulation():
         ours.train_on_batch(x, y)
         theirs.train_on_batch(x, y)
     assert ours.optimizer.iterations == int(theirs.optimizer.iterations) == 1
+
+
+@pytest.mark.parametrize("name", ["Adafactor", "Lamb"])
+def test_conv_kernels_keep_keras_layout_for_whole_weight_updates(name):
+    """A Conv1D kernel (k, C, O) is read transposed; Adafactor's row/column factors and Lamb's norms
+    must still see Keras' layout."""
+    x = rng.standard_normal((4, 6, 3)).astype(np.float32)
+    y = rng.standard_normal((4, 4, 2)).astype(np.float32)
+
+    def build(api):
+        model = api.Sequential([api.Input((6, 3)), api.layers.Conv1D(2, 3, name="conv")])
+        return model
+
+    ours, theirs = build(fgc), build(keras)
+    ours.set_weights(theirs.get_weights())
+    ours.compile(getattr(fgc.optimizers, name)(0.1), "mse")
+    theirs.compile(getattr(keras.optimizers, name)(0.1), "mse")
+    for _ in range(3):
+        ours.train_on_batch(x, y)
+        theirs.train_on_batch(x, y)
+    for got, want in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
