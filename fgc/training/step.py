@@ -218,8 +218,9 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     trainable = [n for n in graph.params if n in param_nodes and graph.params[n].trainable]
     frozen = [n for n in graph.params if n in param_nodes and not graph.params[n].trainable]
     opt = compiled.optimizer
+    # clipnorm's norms and a non-elementwise update read each weight whole: no flat buffer then
     per_weight = opt.clipnorm is not None or not getattr(opt, "elementwise", True)
-    use_flat = bool((flat if flat is not None else not per_weight) and trainable and all(
+    use_flat = bool((flat if flat is not None else True) and not per_weight and trainable and all(
         graph.params[n].dtype == "float32" for n in trainable))
     # Big weights stay inputs of their own: slicing them out of the flat buffer and concatenating their
     # gradients back costs two full copies per step (56 MB each for seed 000's 50000x256 embedding),
