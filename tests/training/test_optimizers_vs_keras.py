@@ -118,3 +118,21 @@ def test_conv_kernels_keep_keras_layout_for_whole_weight_updates(name):
         theirs.train_on_batch(x, y)
     for got, want in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, kwargs", [("Adafactor", {"learning_rate": 0.5, "use_ema": True}),
+                                          ("Ftrl", {"learning_rate": 0.2, "gradient_accumulation_steps": 3}),
+                                          ("Nadam", {"learning_rate": 0.1})], ids=["adafactor_ema", "ftrl", "nadam"])
+def test_training_continues_from_a_keras_weights_file(tmp_path, name, kwargs):
+    theirs = _keras_model(name, kwargs)
+    for x, y in BATCHES[:2]:
+        theirs.train_on_batch(x, y)
+    path = str(tmp_path / "k.weights.h5")
+    theirs.save_weights(path)
+    ours = _fgc_model(name, kwargs)
+    ours.load_weights(path)
+    for x, y in BATCHES[2:]:
+        ours.train_on_batch(x, y)
+        theirs.train_on_batch(x, y)
+    for got, want in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
