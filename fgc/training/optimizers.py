@@ -87,6 +87,10 @@ class Optimizer:
         if sum(x is not None for x in (clipnorm, clipvalue, global_clipnorm)) > 1:
             raise ValueError(f"use only one of clipnorm, clipvalue and global_clipnorm; got clipnorm={clipnorm}, "
                              f"clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
+        for key, value in (("clipnorm", clipnorm), ("clipvalue", clipvalue), ("global_clipnorm", global_clipnorm)):
+            if value is not None and not (isinstance(value, numbers.Real) and value >= 0):
+                raise ValueError(f"{type(self).__name__}({key}={value!r}): it must be a number > 0 (0 or None: "
+                                 f"no clipping)")
         self._check_base_features(use_ema, ema_momentum, ema_overwrite_frequency, loss_scale_factor,
                                   gradient_accumulation_steps)
         self.learning_rate = learning_rate
@@ -277,19 +281,22 @@ class Optimizer:
             trainer.overwrite_with_slot("average", var_list)
 
     def _clip(self, b, grads):
-        if self.clipvalue is not None:
-            return [b.Clip(g, min=-float(self.clipvalue), max=float(self.clipvalue)) for g in grads]
-        if self.clipnorm is not None:
+        """Keras' _clip_gradients: a clip set to 0 (or None) is off."""
+        if self.clipnorm:
             c = float(self.clipnorm)
             return [b.Div(b.Mul(g, c), b.Max(b.Sqrt(b.ReduceSum(b.Mul(g, g), keepdims=0)), c)) for g in grads]
-        if self.global_clipnorm is not None:
+        if self.global_clipnorm:
             c = float(self.global_clipnorm)
             total = None
             for g in grads:
                 sq = b.ReduceSum(b.Mul(g, g), keepdims=0)
                 total = sq if total is None else b.Add(total, sq)
-            scale = b.Div(c, b.Max(b.Sqrt(total), c))
+            norm = b.Sqrt(total)
+            # norm - norm: a non-finite norm makes every gradient NaN, as Keras' clip_by_global_norm does
+            scale = b.Add(b.Div(c, b.Max(norm, c)), b.Sub(norm, norm))
             return [b.Mul(g, scale) for g in grads]
+        if self.clipvalue:
+            return [b.Clip(g, min=-float(self.clipvalue), max=float(self.clipvalue)) for g in grads]
         return grads
 
     def get_config(self) -> dict:

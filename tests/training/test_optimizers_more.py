@@ -360,3 +360,22 @@ def test_a_saved_model_continues_exactly(dense_model, tmp_path, make):
     for var, want_var in zip(again.trainable_weights, straight.trainable_weights):
         for slot, value in want_slots[want_var].items():
             np.testing.assert_allclose(slots[var][slot], value, rtol=1e-6, atol=1e-7)
+
+
+def test_clips_set_to_zero_are_off_and_negative_ones_refused(dense_model):
+    """Keras' _clip_gradients applies a clip only when it is > 0."""
+    plain = train(dense_model, O.Adam(0.1)).get_weights()
+    for kwargs in ({"clipnorm": 0.0}, {"clipvalue": 0}, {"global_clipnorm": 0.0}):
+        for got, want in zip(train(dense_model, O.Adam(0.1, **kwargs)).get_weights(), plain):
+            np.testing.assert_array_equal(got, want)
+        with pytest.raises(ValueError, match=next(iter(kwargs))):
+            O.Adam(**{k: -1.0 for k in kwargs})
+
+
+def test_global_clipnorm_of_an_infinite_gradient_is_nan_as_in_keras(dense_model):
+    """Keras scales by clip * min(1/norm, 1/clip) + (norm - norm): an infinite norm gives NaN, not 0."""
+    model = dense_model(4, 3, weights=[W0, B0])
+    model.compile(O.SGD(0.1, global_clipnorm=1.0), "mse")
+    x = np.full((6, 4), 1e30, np.float32)   # the kernel's gradient overflows; the bias's stays finite
+    model.train_on_batch(x, np.zeros((6, 3), np.float32))
+    assert np.isnan(model.get_weights()[1]).all()   # a zero scale would have left the bias as it was
