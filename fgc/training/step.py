@@ -285,8 +285,9 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
     for slot in opt.global_slots:
         glob[slot] = graph.add_input(f"opt/{slot}", TensorType((), "float32"))
         spec.state_init[f"opt/{slot}"] = ((), opt.global_init(slot))
-    new_params, new_state, new_glob = opt.apply(b, params, grads, state + [glob], lr, step,
-                                                variables=_held_variables(graph, spec))
+    # which weights each update is for (exclude_from_weight_decay), for an apply() that takes it
+    extra = {"variables": _held_variables(graph, spec)} if _takes(opt.apply, "variables") else {}
+    new_params, new_state, new_glob = opt.apply(b, params, grads, state + [glob], lr, step, **extra)
     for key, p_new, s_new in zip(spec.params, new_params, new_state):
         _add_update(graph, key, p_new, spec)
         for slot, v in s_new.items():
@@ -294,6 +295,12 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
     for slot in opt.global_slots:
         _add_update(graph, f"opt/{slot}", new_glob[slot], spec)
     spec.state_inputs = list(spec.state_init)
+
+
+def _takes(method, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(method).parameters
 
 
 def _held_variables(graph, spec: StepSpec) -> list:
