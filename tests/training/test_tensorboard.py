@@ -160,3 +160,13 @@ def test_tensorboard_reads_the_files(tmp_path):
     acc.Reload()
     losses = [s.value for s in acc.Scalars("epoch_loss")]
     np.testing.assert_allclose(losses, history.history["loss"], rtol=1e-6)
+
+
+def test_steps_per_second_when_asked(tmp_path):
+    _fit(str(tmp_path), update_freq="batch", write_steps_per_second=True)
+    events = read_events(_one_file(tmp_path / "train"))
+    epochs = [e["scalars"] for e in events if "epoch_loss" in e["scalars"]]
+    batches = [e for e in events if "batch_loss" in e["scalars"]]
+    assert all(s["epoch_steps_per_second"] > 0 for s in epochs) and len(epochs) == 3
+    assert [e["step"] for e in batches] == list(range(1, 13))
+    assert all(e["scalars"]["batch_steps_per_second"] > 0 for e in batches)
