@@ -44,6 +44,9 @@ class BackupAndRestore(Callback):
 
     # ------------------------------------------------------------------ restoring
     def on_train_begin(self, logs=None):
+        if getattr(getattr(self.model, "_trainer", None), "distributed", None) is not None:
+            # the resumed epoch would have to reach every process before its first step
+            raise NotImplementedError("BackupAndRestore is not supported with compile(distribute=...) yet")
         self._current_epoch, self._last_batch_seen, self._batches_since_save = 0, 0, 0
         pair = self._restorable_pair()
         if pair is None:

@@ -132,6 +132,21 @@ def test_double_checkpoint_keeps_the_previous_pair_and_a_torn_backup_falls_back(
     assert again.optimizer.iterations == 2 * STEPS
 
 
+def test_backup_and_restore_refuses_a_data_parallel_model(tmp_path):
+    """Only rank 0 runs callbacks, so a resumed epoch would not reach the other processes: refused
+    (a fake trainer stands in for compile(distribute=...); a real refusal ends the MPI job)."""
+    class Distributed:
+        distributed = object()
+
+    class Fake:
+        _trainer = Distributed()
+
+    callback = C.BackupAndRestore(str(tmp_path / "b"))
+    callback.set_model(Fake())
+    with pytest.raises(NotImplementedError, match="distribute"):
+        callback.on_train_begin()
+
+
 def test_backup_arguments_are_checked():
     with pytest.raises(ValueError, match="backup_dir"):
         C.BackupAndRestore("")
