@@ -379,3 +379,22 @@ def test_global_clipnorm_of_an_infinite_gradient_is_nan_as_in_keras(dense_model)
     x = np.full((6, 4), 1e30, np.float32)   # the kernel's gradient overflows; the bias's stays finite
     model.train_on_batch(x, np.zeros((6, 3), np.float32))
     assert np.isnan(model.get_weights()[1]).all()   # a zero scale would have left the bias as it was
+
+
+def test_bound_device_state_gives_the_host_numbers(dense_model, monkeypatch):
+    """The bound (OrtValue, as on CUDA) state path: Adafactor's 0-d slots, EMA and the swap callback."""
+    from fgc.callbacks import SwapEMAWeights
+    from fgc.training import runtime
+
+    results = []
+    for limit in (runtime.HOST_STATE_LIMIT, 0):   # 0 bytes: every state is bound
+        monkeypatch.setattr(runtime, "HOST_STATE_LIMIT", limit)
+        model = train(dense_model, O.Adafactor(0.5, use_ema=True, ema_momentum=0.5))
+        assert model._trainer.bind == (limit == 0)
+        loss = model.evaluate(*BATCHES[0], verbose=0, callbacks=[SwapEMAWeights()])
+        model.train_on_batch(*BATCHES[1])
+        results.append((model.get_weights(), loss))
+    (host, host_loss), (bound, bound_loss) = results
+    assert bound_loss == pytest.approx(host_loss, rel=1e-6)
+    for a, b_ in zip(host, bound):
+        np.testing.assert_allclose(a, b_, rtol=1e-6, atol=1e-7)
