@@ -97,6 +97,7 @@ class ModelAPI:
         cbs = CallbackList(callbacks, self, {"epochs": 1, "steps": len(starts), "verbose": 0})
         begin, end = cbs.batch_hooks("predict")
         cbs.on_predict_begin()
+        runner = self._runner()   # after the hook: a callback may change the weights (SwapEMAWeights)
         chunks = []
         for index, i in enumerate(starts):
             if begin is not None:

@@ -49,7 +49,7 @@ def _write_optimizer(f, model) -> None:
     variables, slots, globals_ = model._trainer.optimizer_state()
     group = f.require_group(join(OPTIMIZER, "vars"))
     group.attrs["name"] = opt.name
-    values = [np.array(opt.iterations, np.int64)]
+    values = [np.array(getattr(opt, "_raw_iterations", opt.iterations), np.int64)]   # Keras: optimizer._iterations
     if not callable(opt.learning_rate):
         values.append(np.array(opt.learning_rate, np.float32))
     for slot_group in opt.keras_slot_groups():
@@ -130,9 +130,10 @@ def _read_optimizer(f, model, where: str):
     for slot_group in groups:
         for var in variables:
             for slot in slot_group:
-                if values[k].shape != var.shape:
+                shape = tuple(opt.slot_shape(slot, var.shape)) if hasattr(opt, "slot_shape") else var.shape
+                if values[k].shape != shape:
                     raise ValueError(f"cannot load weights from '{where}': optimizer/vars/{k} ({slot} of "
-                                     f"'{var.path}') has shape {values[k].shape}, expected {var.shape}")
+                                     f"'{var.path}') has shape {values[k].shape}, expected {shape}")
                 per_var[var][slot] = values[k].astype(np.float32)
                 k += 1
     glob = {slot: values[k + i].astype(np.float32) for i, slot in enumerate(opt.global_slots)}

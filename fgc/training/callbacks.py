@@ -163,15 +163,23 @@ class History(Callback):
             self.history.setdefault(k, []).append(v)
 
 
-def _fmt(v: float) -> str:
-    v = float(np.mean(v))   # a metric whose result is a vector (F1Score per class) shows its mean, as Keras
-    return f"{v:.4e}" if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4) else f"{v:.4f}"
+def _fmt(v, signed: bool = True) -> str:
+    """Keras' Progbar: 4 decimals above 1e-3, else scientific (verbose=2 compares the signed value); a
+    metric whose result is a vector (F1Score per class) shows its mean, as Keras does."""
+    v = float(np.mean(v))
+    return f"{v:.4f}" if (abs(v) if signed else v) > 1e-3 else f"{v:.4e}"
 
 
 def _duration(sec: float) -> str:
     if sec < 1e-3:
         return f"{sec * 1e6:.0f}us"
     return f"{sec * 1e3:.0f}ms" if sec < 1 else f"{sec:.0f}s"
+
+
+def _eta(sec: float) -> str:
+    if sec > 3600:
+        return f"{int(sec // 3600)}:{int(sec % 3600 // 60):02d}:{int(sec % 60):02d}"
+    return f"{int(sec // 60)}:{int(sec % 60):02d}" if sec > 60 else f"{int(sec)}s"
 
 
 class ProgbarLogger(Callback):
@@ -191,15 +199,15 @@ class ProgbarLogger(Callback):
         steps = self.params["steps"] or (step if final else None)
         elapsed = time.perf_counter() - self.epoch_start
         per_step = elapsed / max(step, 1)
-        metrics = "".join(f" - {k}: {_fmt(v)}" for k, v in sorted((logs or {}).items()))
-        if self.verbose == 2:
-            return f"{steps}/{steps} - {_duration(elapsed)} - {_duration(per_step)}/step{metrics}"
+        metrics = "".join(f" - {k}: {_fmt(v, self.verbose != 2)}" for k, v in sorted((logs or {}).items()))
+        if self.verbose == 2:   # Keras: the epoch's time in whole seconds
+            return f"{steps}/{steps} - {elapsed:.0f}s - {_duration(per_step)}/step{metrics}"
         if steps is None:   # Keras: an unknown epoch length shows the count alone
             return f"{step}/Unknown {_duration(elapsed)} {_duration(per_step)}/step{metrics}"
         done = int(20 * step / steps) if steps else 20
         bar = "━" * done + " " * (20 - done) if not final else "━" * 20
-        eta = elapsed if final else per_step * (steps - step)
-        return f"{step}/{steps} {bar} {_duration(eta)} {_duration(per_step)}/step{metrics}"
+        when = f"{elapsed:.0f}s" if final else _eta(per_step * (steps - step))
+        return f"{step}/{steps} {bar} {when} {_duration(per_step)}/step{metrics}"
 
     def on_train_batch_end(self, batch, logs=None):
         self._seen = batch + 1

@@ -287,7 +287,7 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, 
                        rank0_callbacks=bool(cbks.as_list(callbacks)), evaluates=val is not None)
     history = cbks.History()
     cb_list = cbks.as_list(callbacks) + ([cbks.ProgbarLogger(verbose)] if verbose else []) + [history]
-    cbs = cbks.CallbackList(cb_list, model, {"epochs": epochs, "steps": steps, "verbose": verbose})
+    cbs = cbks.CallbackList(cb_list, model, {"verbose": verbose, "epochs": epochs, "steps": steps})
     model.history = history
     model.stop_training = False
     trainer = model._trainer
@@ -335,6 +335,9 @@ def _fit_epochs(model, data, val, cbs, watch, batch_size, epochs, shuffle, initi
     """Keras' hook order: train_begin, then per epoch epoch_begin, train batches, validation as test
     hooks on the same callbacks, epoch_end; train_end with the last epoch's logs."""
     cbs.on_train_begin()
+    # Keras: a callback may move the start in on_train_begin (BackupAndRestore resuming a fit)
+    resumed, model._initial_epoch = getattr(model, "_initial_epoch", None), None
+    initial_epoch = resumed or initial_epoch
     logs = {}
     for epoch in range(initial_epoch, epochs):
         if epoch > initial_epoch and _out_of_data(data, "fit()"):
@@ -356,6 +359,8 @@ def _fit_epochs(model, data, val, cbs, watch, batch_size, epochs, shuffle, initi
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training if dist is None else dist.agree_stop(model):
             break
+    if getattr(model.optimizer, "use_ema", False):   # Keras' finalize_variable_values: the weights become their averages
+        model.optimizer.finalize_variable_values(model.trainable_weights)
     cbs.on_train_end(logs)
 
 

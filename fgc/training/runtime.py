@@ -133,7 +133,7 @@ class Trainer:
         return np.concatenate([values[n].reshape(-1) for n in spec.slices]).astype(np.float32)
 
     def _ortvalue(self, array: np.ndarray):
-        array = np.ascontiguousarray(array)
+        array = np.ascontiguousarray(array).reshape(np.shape(array))   # ascontiguousarray makes 0-d 1-d
         if not self.bind:
             return array.copy()
         return ort.OrtValue.ortvalue_from_numpy(array, self.ort_device, 0)
@@ -278,7 +278,8 @@ class Trainer:
         for var in variables:
             slots = per_var.setdefault(var, {})
             for slot in opt.slots:
-                slots.setdefault(slot, np.full(var.shape, opt.slot_init(slot), np.float32))
+                shape = opt.slot_shape(slot, var.shape) if hasattr(opt, "slot_shape") else var.shape
+                slots.setdefault(slot, np.full(shape, opt.slot_init(slot), np.float32))
         for slot in opt.global_slots:
             glob.setdefault(slot, np.array(opt.global_init(slot), np.float32))
         model = self._model()
@@ -286,6 +287,35 @@ class Trainer:
             order = {id(v): i for i, v in enumerate(model.weights)}
             variables.sort(key=lambda v: order.get(id(v), len(order)))
         return variables, per_var, glob
+
+    def overwrite_with_slot(self, slot: str, variables=None) -> None:
+        """Assign each trainable weight (of ``variables``, default all) its value of ``slot`` (EMA's
+        ``average``): Keras' finalize_variable_values."""
+        wanted = None if variables is None else {id(v) for v in variables}
+        per_var, _ = self.slot_values()
+        for var, slots in per_var.items():
+            if slot in slots and (wanted is None or id(var) in wanted):
+                var.assign(slots[slot])
+
+    def swap_with_slot(self, slot: str) -> None:
+        """Exchange every trainable weight with its value of ``slot`` (SwapEMAWeights)."""
+        self._replace_slot(slot, swap=True)
+
+    def copy_weights_to_slot(self, slot: str) -> None:
+        """Set ``slot`` to the current weights (SwapEMAWeights' last epoch)."""
+        self._replace_slot(slot, swap=False)
+
+    def _replace_slot(self, slot: str, swap: bool) -> None:
+        self.release()
+        iterations = self.iterations
+        per_var, glob = self.slot_values()
+        for var, slots in per_var.items():
+            if slot in slots:
+                weights = np.array(var.numpy(), np.float32)
+                if swap:
+                    var.assign(slots[slot])
+                slots[slot] = weights
+        self.load_optimizer_state(iterations, per_var, glob)
 
     def load_optimizer_state(self, iterations: int, per_var: dict, glob: dict, learning_rate=None) -> None:
         """Continue from saved optimizer state: the next step starts from these slots and this count."""

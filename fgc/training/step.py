@@ -263,6 +263,8 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
 
     graph = model.to_graph(output_masks=set(compiled.losses) | set(compiled.metrics) | set(compiled.weighted_metrics))
     graph.guarded = True  # out-of-range ids computed in the graph are counted (check/ outputs), see Embedding
+    if layouts is None and not getattr(compiled.optimizer, "elementwise", True):
+        layouts = {}   # a non-elementwise update (Lamb's norms, Adafactor's factors) needs Keras' layout
     given = None if layouts is None else tuple(sorted(layouts.items()))
     PassManager(lowering_pipeline(training=train) + [ParamLayouts(given), CancelTransposes()]).run(graph)
     spec = StepSpec(list(graph.input_names), [], [])
@@ -283,7 +285,9 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     trainable = [n for n in graph.params if n in param_nodes and graph.params[n].trainable]
     frozen = [n for n in graph.params if n in param_nodes and not graph.params[n].trainable]
     opt = compiled.optimizer
-    use_flat = bool((flat if flat is not None else opt.clipnorm is None) and trainable and all(
+    # clipnorm's norms and a non-elementwise update read each weight whole: no flat buffer then
+    per_weight = opt.clipnorm is not None or not getattr(opt, "elementwise", True)
+    use_flat = bool((flat if flat is not None else True) and not per_weight and trainable and all(
         graph.params[n].dtype == "float32" for n in trainable))
     # Big weights stay inputs of their own: slicing them out of the flat buffer and concatenating their
     # gradients back costs two full copies per step (56 MB each for seed 000's 50000x256 embedding),
@@ -295,7 +299,9 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     spec.weight_inputs = frozen
     b = Builder(graph, "opt")
     if train:
-        grads = gradients(graph, total, [Value(param_nodes[n]) for n in trainable])
+        # loss_scale_factor (Keras' optimizer.scale_loss): gradients of the scaled loss, unscaled in apply
+        scaled = b.Mul(total, float(opt.loss_scale_factor)) if getattr(opt, "loss_scale_factor", None) else total
+        grads = gradients(graph, scaled, [Value(param_nodes[n]) for n in trainable])
         grads = {n: g if g is not None else b.Zeros(shape=tuple(graph.params[n].shape), dtype=graph.params[n].dtype)
                  for n, g in zip(trainable, grads)}
         grads = ([b.Concat(*[b.Reshape(grads[n], shape=(-1,)) for n in flat_names], axis=0)] if flat_names else []) \
@@ -337,14 +343,18 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
         slots = {}
         for slot in opt.slots:
             name = f"opt/{slot}/{key}"
-            slots[slot] = graph.add_input(name, graph.type_of(p))
-            spec.state_init[name] = (tuple(graph.type_of(p).shape), opt.slot_init(slot))
+            shape = tuple(graph.type_of(p).shape)
+            shape = tuple(opt.slot_shape(slot, shape)) if hasattr(opt, "slot_shape") else shape
+            slots[slot] = graph.add_input(name, graph.type_of(p).with_shape(shape))
+            spec.state_init[name] = (shape, opt.slot_init(slot))
         state.append(slots)
     glob = {}
     for slot in opt.global_slots:
         glob[slot] = graph.add_input(f"opt/{slot}", TensorType((), "float32"))
         spec.state_init[f"opt/{slot}"] = ((), opt.global_init(slot))
-    new_params, new_state, new_glob = opt.apply(b, params, grads, state + [glob], lr, step)
+    # which weights each update is for (exclude_from_weight_decay), for an apply() that takes it
+    extra = {"variables": _held_variables(graph, spec)} if _takes(opt.apply, "variables") else {}
+    new_params, new_state, new_glob = opt.apply(b, params, grads, state + [glob], lr, step, **extra)
     for key, p_new, s_new in zip(spec.params, new_params, new_state):
         _add_update(graph, key, p_new, spec)
         for slot, v in s_new.items():
@@ -352,6 +362,23 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
     for slot in opt.global_slots:
         _add_update(graph, f"opt/{slot}", new_glob[slot], spec)
     spec.state_inputs = list(spec.state_init)
+
+
+def _takes(method, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(method).parameters
+
+
+def _held_variables(graph, spec: StepSpec) -> list:
+    """Per ``spec.params`` entry: its Variable, or [(Variable, offset, size)] for the flat buffer."""
+    held = []
+    for key in spec.params:
+        if key == "params" and spec.slices:
+            held.append([(graph.params[n].variable, off, size) for n, (off, size, _) in spec.slices.items()])
+        else:
+            held.append(graph.params[key].variable if key in graph.params else None)
+    return held
 
 
 def _add_update(graph, input_name: str, value: Value, spec: StepSpec) -> None:
