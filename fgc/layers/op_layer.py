@@ -47,6 +47,10 @@ class OpLayer(Layer):
         return self._multi_output
 
     def get_config(self) -> dict:
+        """The Keras operation's constructor arguments (see fgc/ops/records.py), when it has one."""
+        call = getattr(self, "keras_call", None)
+        if call is not None:
+            return {"name": self.name, **call.config}
         raise TypeError(f"'{self.name}' is an fgc.ops call ({self.op_name}) recorded in a functional model; "
                         f"such models cannot be serialized to a config yet: wrap the computation in a Lambda or "
                         f"a subclassed layer")

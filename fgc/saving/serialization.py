@@ -114,6 +114,12 @@ def serialize_keras_object(obj):
         return {"class_name": "__numpy__", "config": {"value": obj.tolist(), "dtype": obj.dtype.name}}
     if isinstance(obj, bytes):
         return {"class_name": "__bytes__", "config": {"value": obj.decode("utf-8")}}
+    if isinstance(obj, slice):
+        return {"class_name": "__slice__", "config": {"start": serialize_keras_object(obj.start),
+                                                      "stop": serialize_keras_object(obj.stop),
+                                                      "step": serialize_keras_object(obj.step)}}
+    if obj is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
     if isinstance(obj, (list, tuple)):   # tuples stay tuples, as in Keras (JSON writes both as lists)
         return type(obj)(serialize_keras_object(x) for x in obj)
     if isinstance(obj, dict):
@@ -304,6 +310,10 @@ def _deserialize_special(class_name, inner, safe_mode):
         return np.asarray(inner["value"], dtype=inner["dtype"])
     if class_name == "__bytes__":
         return inner["value"].encode("utf-8")
+    if class_name == "__slice__":
+        return slice(*(deserialize_keras_object(inner[k]) for k in ("start", "stop", "step")))
+    if class_name == "__ellipsis__":
+        return Ellipsis
     if class_name == "__lambda__":
         if in_safe_mode() if safe_mode is None else safe_mode:
             raise ValueError("the config holds a Python lambda (serialized bytecode); loading it could run "
