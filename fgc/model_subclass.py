@@ -8,6 +8,8 @@ its ``layers``, and their weights are its weights.
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from fgc.layers.base import Input, KerasTensor, Layer
@@ -103,3 +105,31 @@ def _record(model, inputs) -> None:
         args, kwargs = model._deferred_compile
         model._deferred_compile = None
         model.compile(*args, **kwargs)
+
+
+# Arguments every model's __init__ takes (Keras writes them itself), not the user's own
+_BASE_ARGUMENTS = {"self", "name", "trainable", "dtype"}
+
+
+def subclassed_config(model) -> dict:
+    """What Keras 3 writes as a subclassed model's config: ``trainable`` and ``dtype``; a model whose
+    ``__init__`` takes arguments of its own must say them in its ``get_config`` (Keras records basic-typed
+    constructor arguments by itself; fgc does not, and refuses rather than save a config that rebuilds a
+    different model)."""
+    from fgc.functional import Model
+    from fgc.layers.base import dtype_policy
+
+    cls = type(model)
+    own = [name for name, p in inspect.signature(cls.__init__).parameters.items()
+           if name not in _BASE_ARGUMENTS and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    if own and cls.get_config is Model.get_config:
+        raise NotImplementedError(f"{cls.__name__}.__init__ takes {own}: define get_config() returning them (with "
+                                  f"super().get_config()) so the saved model can be rebuilt; fgc does not record "
+                                  f"constructor arguments by itself")
+    return {"trainable": model.trainable, "dtype": dtype_policy(model.dtype)}
+
+
+def input_shapes(model):
+    """The batch shape(s) the model was built for, as Keras' build_config writes them."""
+    shapes = [list(t.shape) for t in model.inputs]
+    return shapes[0] if len(shapes) == 1 else shapes

@@ -232,6 +232,11 @@ def layer_build_config(layer):
     from fgc.functional import Model, Sequential
 
     if isinstance(layer, Model) and not isinstance(layer, Sequential):
+        from fgc.layers.op_layer import defines_call
+        from fgc.model_subclass import input_shapes
+
+        if defines_call(type(layer)):   # a subclassed model rebuilds by build(shape), as Keras' build_from_config
+            return {"input_shape": input_shapes(layer)} if layer.built else None
         return {"input_shape": None}   # a functional model rebuilds from its config
     if not type(layer).writes_build_config or not layer.built:
         return None
@@ -372,9 +377,14 @@ def build_layer_from_config(obj, build_config) -> None:
         obj.build(tuple(build_config["input_shape"]))
         return
     shape = build_config.get("input_shape")
-    if isinstance(obj, Model) or shape is None:
+    if isinstance(obj, Model) and shape is not None:
+        from fgc.layers.op_layer import defines_call
+
+        if defines_call(type(obj)):   # a subclassed model
+            several = bool(shape) and isinstance(shape[0], (list, tuple))
+            obj.build([tuple(s) for s in shape] if several else tuple(shape))
         return
-    if shape is None:
+    if isinstance(obj, Model) or shape is None:
         return
     from fgc.ir.types import BATCH, TensorType, fresh_symbol
 
