@@ -42,3 +42,59 @@ def check_weight_args(layer, name, regularizer, constraint, overwrite_with_gradi
                                       f"(fgc would otherwise train without it, silently)")
     if overwrite_with_gradient:
         raise NotImplementedError(f"{where}: overwrite_with_gradient=True is not supported by fgc")
+
+
+# ------------------------------------------------------------------ masks (Keras 3: layer.py's masking contract)
+def overrides_compute_mask(cls) -> bool:
+    """Whether a user class (not fgc's) defines ``compute_mask``: Keras 3 then defaults ``supports_masking`` to True."""
+    return any("compute_mask" in vars(k) for k in cls.__mro__ if not k.__module__.startswith("fgc."))
+
+
+def call_takes_mask(layer) -> bool:
+    """Keras 3 passes the incoming mask to a ``call`` that has a ``mask`` parameter."""
+    return "mask" in inspect.signature(layer.call).parameters
+
+
+def output_masks(layer, inputs, previous):
+    """The masks of a call's outputs: ``compute_mask(inputs, mask)``. A user's own compute_mask gets the
+    mask as a boolean tensor (Keras hands it one) and may return a tensor, which then masks the outputs."""
+    if not overrides_compute_mask(type(layer)):
+        return layer.compute_mask(inputs, previous)
+    given = _mask_tensors(previous)
+    return _as_masks(layer.compute_mask(inputs, given), given, previous)
+
+
+def _mask_tensors(mask):
+    """A Mask as a boolean KerasTensor computed in the graph (a list of masks: a list of them)."""
+    from .base import KerasTensor
+    from .masks import encode, lower_spec
+    from .op_layer import OpLayer
+
+    if mask is None:
+        return None
+    if isinstance(mask, (list, tuple)):
+        return [_mask_tensors(m) for m in mask]
+    if mask.kind == "tensor" and isinstance(mask.source, KerasTensor) and mask.source.dtype == "bool":
+        return mask.source
+    leaves, spec = encode(mask)
+
+    def as_bool(b, *values):
+        return b.Cast(lower_spec(b, list(values), spec, "float32"), to="bool")
+    return OpLayer("mask", as_bool)(leaves)
+
+
+def _as_masks(out, given, previous):
+    from .base import KerasTensor
+    from .masks import explicit_mask
+
+    if out is None:
+        return None
+    if out is given:
+        return previous
+    if isinstance(out, (list, tuple)):
+        givens = given if isinstance(given, (list, tuple)) else [given] * len(out)
+        previouses = previous if isinstance(previous, (list, tuple)) else [previous] * len(out)
+        return [_as_masks(o, g, p) for o, g, p in zip(out, givens, previouses)]
+    if isinstance(out, KerasTensor):
+        return explicit_mask(out)
+    return out
