@@ -55,9 +55,10 @@ class TrainingCall:
 def call_in_training_mode(model, data, cache_owner=None):
     """``model`` run on ``data`` in training form; the compiled call is cached on ``cache_owner``
     (the model itself, or the layer whose one-layer model this is)."""
+    arrays = model._prepare_inputs(data)   # builds a model that takes its shape from its first data
     owner = model if cache_owner is None else cache_owner
     calls = owner.__dict__.setdefault("_eager_training_calls", {})
     key = (id(model), tuple(id(layer) for layer in model.layers))   # a Sequential may grow between calls
     if key not in calls:
         calls[key] = TrainingCall(model)
-    return model._format_outputs(calls[key].run(model._prepare_inputs(data)))
+    return model._format_outputs(calls[key].run(arrays))

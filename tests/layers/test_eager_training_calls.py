@@ -116,3 +116,27 @@ def test_batchnorm_training_call_matches_keras():
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     for mine, keras_weight in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(mine, np.asarray(keras_weight), rtol=1e-5, atol=1e-6)
+
+
+def test_a_sequential_builds_from_its_first_training_call():
+    model = fgc.Sequential([layers.BatchNormalization(), layers.Dense(2)])
+    x = _batch()
+    assert model(x, training=True).shape == (64, 2)
+    np.testing.assert_allclose(model.layers[0].moving_mean.numpy(), (1 - MOMENTUM) * x.mean(0), rtol=1e-5)
+
+
+def test_training_calls_and_fit_see_each_others_updates():
+    inputs = fgc.Input((4,))
+    bn = layers.BatchNormalization()
+    model = fgc.Model(inputs, layers.Dense(1)(bn(inputs)))
+    model.compile(optimizer="sgd", loss="mse")
+    first, second = _batch(1), _batch(2)
+    model.fit(first, np.zeros((64, 1)), batch_size=64, epochs=1, shuffle=False, verbose=0)
+    after_fit = bn.moving_mean.numpy()
+    np.testing.assert_allclose(after_fit, (1 - MOMENTUM) * first.mean(0), rtol=1e-5)
+    model(second, training=True)
+    after_call = MOMENTUM * after_fit + (1 - MOMENTUM) * second.mean(0)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), after_call, rtol=1e-5)
+    model.fit(first, np.zeros((64, 1)), batch_size=64, epochs=1, shuffle=False, verbose=0)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), MOMENTUM * after_call + (1 - MOMENTUM) * first.mean(0),
+                               rtol=1e-5)
