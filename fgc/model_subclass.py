@@ -112,21 +112,27 @@ _BASE_ARGUMENTS = {"self", "name", "trainable", "dtype"}
 
 
 def subclassed_config(model) -> dict:
-    """What Keras 3 writes as a subclassed model's config: ``trainable`` and ``dtype``; a model whose
-    ``__init__`` takes arguments of its own must say them in its ``get_config`` (Keras records basic-typed
-    constructor arguments by itself; fgc does not, and refuses rather than save a config that rebuilds a
-    different model)."""
-    from fgc.functional import Model
+    """What Keras 3 writes as a subclassed model's config: ``trainable`` and ``dtype``, after the constructor's
+    arguments when they are plain values (recorded at construction, as Keras does). A model whose arguments are
+    not plain values must say them in its own ``get_config``; fgc refuses rather than save a config that would
+    rebuild a different model."""
     from fgc.layers.base import dtype_policy
+    from fgc.layers.subclassing import own_get_config
 
     cls = type(model)
+    config = {"trainable": model.trainable, "dtype": dtype_policy(model.dtype)}
+    if own_get_config(cls):
+        return config
+    recorded = model.__dict__.get("_auto_config")
+    if recorded is not None:   # Keras' automatic config: the constructor's plain-valued arguments
+        return {**{k: v for k, v in recorded.items() if k not in config}, **config}
     own = [name for name, p in inspect.signature(cls.__init__).parameters.items()
            if name not in _BASE_ARGUMENTS and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-    if own and cls.get_config is Model.get_config:
-        raise NotImplementedError(f"{cls.__name__}.__init__ takes {own}: define get_config() returning them (with "
-                                  f"super().get_config()) so the saved model can be rebuilt; fgc does not record "
-                                  f"constructor arguments by itself")
-    return {"trainable": model.trainable, "dtype": dtype_policy(model.dtype)}
+    if own:
+        raise NotImplementedError(f"{cls.__name__}.__init__ takes {own} with values that are not plain numbers, "
+                                  f"strings or lists of them: define get_config() returning them (with "
+                                  f"super().get_config()) so the saved model can be rebuilt")
+    return config
 
 
 def input_shapes(model):

@@ -16,8 +16,8 @@ from fgc.naming import check_kwargs, snake_case, unique_name
 from fgc.variables import Variable, tick
 
 from .masks import Mask, check_given_mask, encode, mask_input_count, warn_mask_dropped  # noqa: F401  (Mask: re-exported)
-from .subclassing import (call_takes_mask, check_output_shape, check_weight_args, keras_shapes, output_masks,
-                          overrides_compute_mask, takes_kwargs)
+from .subclassing import (auto_config, call_takes_mask, check_output_shape, check_weight_args, keras_shapes,
+                          output_masks, overrides_compute_mask, own_get_config, takes_kwargs)
 
 BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim",
                "weights", "input_length")
@@ -87,6 +87,12 @@ class Layer:
     """Base class of every layer (and of Model)."""
 
     call_kwargs: tuple[str, ...] = ("training", "mask")
+
+    def __new__(cls, *args, **kwargs):
+        # Keras 3 records a user class's constructor arguments, so one without get_config still saves
+        obj = super().__new__(cls)
+        obj._auto_config = auto_config(cls, args, kwargs)
+        return obj
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None,
                  batch_size=None, input_dim=None, weights=None, input_length=None, **kwargs):
@@ -198,8 +204,12 @@ class Layer:
 
     def get_config(self) -> dict:
         """Keras 3's base keys; each layer adds its own constructor arguments (see from_config)."""
-        return {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype),
-                **self.keras_only_config}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype),
+                  **self.keras_only_config}
+        recorded = self.__dict__.get("_auto_config")
+        if recorded is not None and not own_get_config(type(self)):
+            config.update({k: v for k, v in recorded.items() if k not in ("trainable", "dtype")})
+        return config
 
     @classmethod
     def from_config(cls, config: dict):

@@ -98,3 +98,46 @@ def _as_masks(out, given, previous):
     if isinstance(out, KerasTensor):
         return explicit_mask(out)
     return out
+
+
+# ------------------------------------------------------------------ Keras' automatic config (ops/operation.py)
+_BASIC = (str, int, float, bool, type(None))
+
+
+def auto_config(cls, args, kwargs):
+    """The constructor arguments of a user's layer or model as Keras 3 records them for a class without its own
+    get_config: every argument (defaults included, ``**kwargs`` spread, ``name`` left to get_config) when all are
+    plain values (str, int, float, bool, None, and lists / tuples / dicts of them); else None."""
+    if cls.__module__.startswith("fgc."):
+        return None
+    signature = inspect.signature(cls.__init__)
+    params = list(signature.parameters.values())
+    if any(p.kind is p.POSITIONAL_ONLY for p in params[1:]):
+        return None
+    try:
+        bound = signature.bind(None, *args, **kwargs)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    values = dict(bound.arguments)
+    values.pop(params[0].name)
+    for p in params[1:]:
+        if p.kind is p.VAR_KEYWORD:
+            values.update(values.pop(p.name, {}))
+        elif p.kind is p.VAR_POSITIONAL and values.pop(p.name, ()):
+            return None
+    values.pop("name", None)
+    return values if all(_is_basic(v) for v in values.values()) else None
+
+
+def _is_basic(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_is_basic(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_basic(v) for k, v in value.items())
+    return isinstance(value, _BASIC)
+
+
+def own_get_config(cls) -> bool:
+    """Whether a user class (not fgc's) defines get_config."""
+    return any("get_config" in vars(k) for k in cls.__mro__ if not k.__module__.startswith("fgc."))
