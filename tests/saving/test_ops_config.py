@@ -78,17 +78,38 @@ def test_save_and_load_keras_file_round_trips(tmp_path):
         np.testing.assert_array_equal(got, want)
 
 
-def test_from_config_rebuilds_ellipsis_einsum_split_and_pad():
-    x = fgc.Input((3, 4))
-    first, second = fops.split(x, 2, axis=-1)
-    mixed = fops.einsum("bij,bkj->bik", first, second)
-    padded = fops.pad(mixed, ((0, 0), (1, 0), (0, 1)), constant_values=0.5)
-    model = fgc.Model(x, padded[..., 1:, None])
-    rebuilt = fgc.Model.from_config(json.loads(json.dumps(model.get_config())))
-    data = np.random.default_rng(1).normal(size=(2, 3, 4)).astype("float32")
-    want = np.pad(np.einsum("bij,bkj->bik", data[..., :2], data[..., 2:]), ((0, 0), (1, 0), (0, 1)),
+def build_more(api, ops):
+    x = api.Input((3, 4))
+    first, second = ops.split(x, 2, axis=-1)
+    mixed = ops.einsum("bij,bkj->bik", first, second)
+    padded = ops.pad(mixed, ((0, 0), (1, 0), (0, 1)), constant_values=0.5)
+    return api.Model(x, padded[..., 1:, None])
+
+
+def _more_data():
+    return np.random.default_rng(1).normal(size=(2, 3, 4)).astype("float32")
+
+
+def _more_reference(data):
+    return np.pad(np.einsum("bij,bkj->bik", data[..., :2], data[..., 2:]), ((0, 0), (1, 0), (0, 1)),
                   constant_values=0.5)[..., 1:, None]
-    np.testing.assert_allclose(rebuilt.predict(data, verbose=0), want, rtol=1e-5, atol=1e-6)
+
+
+def test_from_config_rebuilds_ellipsis_einsum_split_and_pad():
+    model = build_more(fgc, fops)
+    rebuilt = fgc.Model.from_config(json.loads(json.dumps(model.get_config())))
+    np.testing.assert_allclose(rebuilt.predict(_more_data(), verbose=0), _more_reference(_more_data()),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_ellipsis_einsum_split_and_pad_cross_with_keras(tmp_path):
+    keras = _keras()
+    build_more(keras, keras.ops).save(tmp_path / "k.keras")
+    np.testing.assert_allclose(fgc.models.load_model(tmp_path / "k.keras").predict(_more_data(), verbose=0),
+                               _more_reference(_more_data()), rtol=1e-5, atol=1e-6)
+    build_more(fgc, fops).save(tmp_path / "f.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "f.keras").predict(_more_data(), verbose=0),
+                               _more_reference(_more_data()), rtol=1e-5, atol=1e-6)
 
 
 def test_an_op_without_a_keras_operation_is_refused_by_name():
@@ -126,63 +147,63 @@ def test_an_fgc_file_with_ops_loads_in_keras(tmp_path):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
-# Every fgc op on a symbolic tensor, in a model rebuilt from its JSON config: same predictions, checked
-# against numpy (the op's own definition there).
+# Every fgc op on a symbolic tensor (``o`` is fgc.ops or keras.ops), in a model rebuilt from its JSON config:
+# same predictions, checked against numpy (the op's own definition there).
 _X = np.random.default_rng(5).uniform(0.5, 2.0, size=(3, 4)).astype("float32")
 EVERY_OP = {
-    "add": (lambda x: fops.add(x, 1.0), lambda x: x + 1.0),
-    "subtract": (lambda x: fops.subtract(2.0, x), lambda x: 2.0 - x),
-    "true_divide": (lambda x: fops.true_divide(x, 3.0), lambda x: x / 3.0),
-    "floor_divide": (lambda x: fops.floor_divide(x, 0.3), lambda x: np.floor_divide(x, np.float32(0.3))),
-    "mod": (lambda x: fops.mod(x, 0.7), lambda x: np.mod(x, np.float32(0.7))),
-    "power": (lambda x: fops.power(x, 2), lambda x: x ** 2),
-    "minimum": (lambda x: fops.minimum(x, 1.0), lambda x: np.minimum(x, 1.0)),
-    "less_equal": (lambda x: fops.cast(fops.less_equal(x, 1.0), "float32"), lambda x: (x <= 1.0) * 1.0),
-    "logical_or": (lambda x: fops.cast(fops.logical_or(x > 1.5, x < 0.7), "int32"),
+    "add": (lambda o, x: o.add(x, 1.0), lambda x: x + 1.0),
+    "subtract": (lambda o, x: o.subtract(2.0, x), lambda x: 2.0 - x),
+    "true_divide": (lambda o, x: o.true_divide(x, 3.0), lambda x: x / 3.0),
+    "floor_divide": (lambda o, x: o.floor_divide(x, 0.3), lambda x: np.floor_divide(x, np.float32(0.3))),
+    "mod": (lambda o, x: o.mod(x, 0.7), lambda x: np.mod(x, np.float32(0.7))),
+    "power": (lambda o, x: o.power(x, 2), lambda x: x ** 2),
+    "minimum": (lambda o, x: o.minimum(x, 1.0), lambda x: np.minimum(x, 1.0)),
+    "less_equal": (lambda o, x: o.cast(o.less_equal(x, 1.0), "float32"), lambda x: (x <= 1.0) * 1.0),
+    "logical_or": (lambda o, x: o.cast(o.logical_or(x > 1.5, x < 0.7), "int32"),
                    lambda x: ((x > 1.5) | (x < 0.7)) * 1),
-    "logical_not": (lambda x: fops.cast(fops.logical_not(x > 1.0), "float32"), lambda x: (x <= 1.0) * 1.0),
-    "abs": (lambda x: fops.abs(-x), np.abs),
-    "square_sqrt": (lambda x: fops.sqrt(fops.square(x)), lambda x: x),
-    "sign_round": (lambda x: fops.sign(x - 1) + fops.round(x) + fops.floor(x) + fops.ceil(x),
+    "logical_not": (lambda o, x: o.cast(o.logical_not(x > 1.0), "float32"), lambda x: (x <= 1.0) * 1.0),
+    "abs": (lambda o, x: o.abs(-x), np.abs),
+    "square_sqrt": (lambda o, x: o.sqrt(o.square(x)), lambda x: x),
+    "sign_round": (lambda o, x: o.sign(x - 1) + o.round(x) + o.floor(x) + o.ceil(x),
                    lambda x: np.sign(x - 1) + np.round(x) + np.floor(x) + np.ceil(x)),
-    "exp_log": (lambda x: fops.exp(x) + fops.log(x) + fops.log1p(x) + fops.expm1(x),
+    "exp_log": (lambda o, x: o.exp(x) + o.log(x) + o.log1p(x) + o.expm1(x),
                 lambda x: np.exp(x) + np.log(x) + np.log1p(x) + np.expm1(x)),
-    "rsqrt_reciprocal": (lambda x: fops.rsqrt(x) + fops.reciprocal(x), lambda x: 1 / np.sqrt(x) + 1 / x),
-    "clip": (lambda x: fops.clip(x, 0.8, 1.5), lambda x: np.clip(x, 0.8, 1.5)),
-    "stop_gradient": (lambda x: fops.stop_gradient(x), lambda x: x),
-    "mean_var": (lambda x: fops.mean(x, axis=1) + fops.var(x, axis=-1), lambda x: x.mean(1) + x.var(-1)),
-    "min_amax": (lambda x: fops.min(x, axis=1) + fops.amax(x, axis=1), lambda x: x.min(1) + x.max(1)),
-    "any_all": (lambda x: fops.cast(fops.any(x > 1.5, axis=1), "float32") + fops.cast(fops.all(x > 0.6, axis=1),
+    "rsqrt_reciprocal": (lambda o, x: o.rsqrt(x) + o.reciprocal(x), lambda x: 1 / np.sqrt(x) + 1 / x),
+    "clip": (lambda o, x: o.clip(x, 0.8, 1.5), lambda x: np.clip(x, 0.8, 1.5)),
+    "stop_gradient": (lambda o, x: o.stop_gradient(x), lambda x: x),
+    "mean_var": (lambda o, x: o.mean(x, axis=1) + o.var(x, axis=-1), lambda x: x.mean(1) + x.var(-1)),
+    "min_amax": (lambda o, x: o.min(x, axis=1) + o.amax(x, axis=1), lambda x: x.min(1) + x.max(1)),
+    "any_all": (lambda o, x: o.cast(o.any(x > 1.5, axis=1), "float32") + o.cast(o.all(x > 0.6, axis=1),
                                                                                       "float32"),
                 lambda x: (x > 1.5).any(1) * 1.0 + (x > 0.6).all(1) * 1.0),
-    "argmax_argmin": (lambda x: fops.argmax(x, axis=1) + fops.argmin(x, axis=1),
+    "argmax_argmin": (lambda o, x: o.argmax(x, axis=1) + o.argmin(x, axis=1),
                       lambda x: x.argmax(1) + x.argmin(1)),
-    "logsumexp_norm": (lambda x: fops.logsumexp(x, axis=1) + fops.norm(x, axis=1),
-                       lambda x: np.log(np.exp(x).sum(1)) + np.linalg.norm(x, axis=1)),
-    "cumsum": (lambda x: fops.cumsum(x, axis=1), lambda x: np.cumsum(x, axis=1)),
-    "matmul_dot": (lambda x: fops.matmul(x, np.ones((4, 2), "float32")) + fops.dot(x, np.ones((4, 2), "float32")),
+    "logsumexp": (lambda o, x: o.logsumexp(x, axis=1), lambda x: np.log(np.exp(x).sum(1))),
+    "norm": (lambda o, x: o.norm(x, axis=1), lambda x: np.linalg.norm(x, axis=1)),
+    "cumsum": (lambda o, x: o.cumsum(x, axis=1), lambda x: np.cumsum(x, axis=1)),
+    "matmul_dot": (lambda o, x: o.matmul(x, np.ones((4, 2), "float32")) + o.dot(x, np.ones((4, 2), "float32")),
                    lambda x: 2 * x @ np.ones((4, 2))),
-    "zeros_ones_like": (lambda x: fops.zeros_like(x) + fops.ones_like(x), lambda x: np.ones_like(x)),
-    "moveaxis_flip": (lambda x: fops.flip(fops.moveaxis(fops.expand_dims(x, 1), 1, 2), axis=1),
+    "zeros_ones_like": (lambda o, x: o.zeros_like(x) + o.ones_like(x), lambda x: np.ones_like(x)),
+    "moveaxis_flip": (lambda o, x: o.flip(o.moveaxis(o.expand_dims(x, 1), 1, 2), axis=1),
                       lambda x: np.flip(np.moveaxis(x[:, None], 1, 2), 1)),
-    "squeeze_stack": (lambda x: fops.squeeze(fops.stack([x, x], axis=1)[:, :1], axis=1), lambda x: x),
-    "repeat_tile": (lambda x: fops.repeat(x, 2, axis=1) + fops.tile(x, (1, 2)),
+    "squeeze_stack": (lambda o, x: o.squeeze(o.stack([x, x], axis=1)[:, :1], axis=1), lambda x: x),
+    "repeat_tile": (lambda o, x: o.repeat(x, 2, axis=1) + o.tile(x, (1, 2)),
                     lambda x: np.repeat(x, 2, axis=1) + np.tile(x, (1, 2))),
-    "take": (lambda x: fops.take(x, [3, 0], axis=1)
-             + fops.take_along_axis(x, fops.argmax(x, axis=1, keepdims=True), axis=1),
+    "take": (lambda o, x: o.take(x, [3, 0], axis=1)
+             + o.take_along_axis(x, o.argmax(x, axis=1, keepdims=True), axis=1),
              lambda x: x[:, [3, 0]] + x.max(1, keepdims=True)),
-    "activations": (lambda x: fops.relu6(x) + fops.sigmoid(x) + fops.tanh(x) + fops.softplus(x) + fops.softsign(x)
-                    + fops.swish(x) + fops.log_sigmoid(x),
+    "activations": (lambda o, x: o.relu6(x) + o.sigmoid(x) + o.tanh(x) + o.softplus(x) + o.softsign(x)
+                    + o.swish(x) + o.log_sigmoid(x),
                     lambda x: np.minimum(np.maximum(x, 0), 6) + 1 / (1 + np.exp(-x)) + np.tanh(x)
                     + np.log1p(np.exp(x)) + x / (1 + np.abs(x)) + x / (1 + np.exp(-x)) - np.log1p(np.exp(-x))),
-    "hard_and_elu": (lambda x: fops.hard_sigmoid(x - 2) + fops.hard_swish(x) + fops.elu(x - 1, alpha=0.5)
-                     + fops.leaky_relu(x - 1, negative_slope=0.1),
+    "hard_and_elu": (lambda o, x: o.hard_sigmoid(x - 2) + o.hard_swish(x) + o.elu(x - 1, alpha=0.5)
+                     + o.leaky_relu(x - 1, negative_slope=0.1),
                      lambda x: np.clip((x - 2) / 6 + 0.5, 0, 1) + x * np.clip(x / 6 + 0.5, 0, 1)
                      + np.where(x > 1, x - 1, 0.5 * np.expm1(x - 1)) + np.where(x > 1, x - 1, 0.1 * (x - 1))),
-    "log_softmax_one_hot": (lambda x: fops.log_softmax(x, axis=-1) + fops.one_hot(fops.argmax(x, axis=1), 4),
+    "log_softmax_one_hot": (lambda o, x: o.log_softmax(x, axis=-1) + o.one_hot(o.argmax(x, axis=1), 4),
                             lambda x: x - np.log(np.exp(x).sum(-1, keepdims=True)) + np.eye(4)[x.argmax(1)]),
-    "top_k": (lambda x: fops.top_k(x, 2)[0], lambda x: -np.sort(-x, axis=1)[:, :2]),
-    "convert_to_tensor": (lambda x: fops.convert_to_tensor(x, "float16"), lambda x: x.astype("float16")),
+    "top_k": (lambda o, x: o.top_k(x, 2)[0], lambda x: -np.sort(-x, axis=1)[:, :2]),
+    "convert_to_tensor": (lambda o, x: o.convert_to_tensor(x, "float16"), lambda x: x.astype("float16")),
 }
 
 
@@ -190,6 +211,31 @@ EVERY_OP = {
 def test_every_op_rebuilds_from_its_config(name):
     op, reference = EVERY_OP[name]
     inputs = fgc.Input((4,))
-    model = fgc.Model(inputs, op(inputs))
+    model = fgc.Model(inputs, op(fops, inputs))
     rebuilt = fgc.Model.from_config(json.loads(json.dumps(model.get_config())))
     np.testing.assert_allclose(rebuilt.predict(_X, verbose=0), reference(_X), rtol=2e-3, atol=2e-3)
+
+
+def test_every_op_loads_in_keras(tmp_path):
+    keras = _keras()
+    inputs = fgc.Input((4,), name="x")
+    # Keras 3.15 cannot run its own saved Norm (it stores axis as a list, which JAX refuses as a static argument)
+    names = [name for name in sorted(EVERY_OP) if name != "norm"]
+    model = fgc.Model(inputs, [EVERY_OP[name][0](fops, inputs) for name in names])
+    model.save(tmp_path / "every.keras")
+    loaded = keras.models.load_model(tmp_path / "every.keras")
+    for name, got, want in zip(names, loaded.predict(_X, verbose=0), model.predict(_X, verbose=0)):
+        np.testing.assert_allclose(np.asarray(got, "float64"), np.asarray(want, "float64"), rtol=2e-3, atol=2e-3,
+                                   err_msg=name)
+
+
+def test_every_op_keras_writes_loads_in_fgc(tmp_path):
+    keras = _keras()
+    inputs = keras.Input((4,), name="x")
+    names = [name for name in sorted(EVERY_OP) if name != "norm"]   # see test_every_op_loads_in_keras
+    model = keras.Model(inputs, [EVERY_OP[name][0](keras.ops, inputs) for name in names])
+    model.save(tmp_path / "every.keras")
+    loaded = fgc.models.load_model(tmp_path / "every.keras")
+    for name, got, want in zip(names, loaded.predict(_X, verbose=0), model.predict(_X, verbose=0)):
+        np.testing.assert_allclose(np.asarray(got, "float64"), np.asarray(want, "float64"), rtol=2e-3, atol=2e-3,
+                                   err_msg=name)
