@@ -28,10 +28,11 @@ def functional_config(model) -> dict:
         entry["name"] = layer.name
         entry["inbound_nodes"] = [_node_config(node, index) for node in layer._inbound_nodes if id(node) in kept]
         layers.append(entry)
-    _check_refs_written(model, layers)
-    return {"name": model.name, "trainable": model.trainable, "layers": layers,
-            "input_layers": _structure(model.inputs, model._input_keys, model._single_input, index),
-            "output_layers": _structure(model.outputs, model._output_keys, model._single_output, index)}
+    config = {"name": model.name, "trainable": model.trainable, "layers": layers,
+              "input_layers": _structure(model.inputs, model._input_keys, model._single_input, index),
+              "output_layers": _structure(model.outputs, model._output_keys, model._single_output, index)}
+    _check_refs_written(model, config)
+    return config
 
 
 def _op_entry(layer, index) -> dict:
@@ -55,18 +56,25 @@ def _op_entry(layer, index) -> dict:
             "inbound_nodes": [{"args": [arg(a) for a in call.args], "kwargs": {}}]}
 
 
-def _check_refs_written(model, layers) -> None:
+def _check_refs_written(model, config) -> None:
+    """Every tensor the config refers to comes from a layer or operation it writes (an fgc.ops call that has
+    no Keras operation is not written, see functional_config)."""
     from fgc.layers.op_layer import OpLayer
 
-    written = {entry["name"] for entry in layers}
-    for entry in layers:
-        for name, _, _ in _refs_in(entry["inbound_nodes"]):
-            if name not in written:
-                layer = next((lay for lay in model._layers if lay.name == name), None)
-                what = f"an fgc.ops call ({layer.op_name})" if isinstance(layer, OpLayer) else "a layer"
-                raise TypeError(f"model '{model.name}' cannot be written to a config: '{entry['name']}' reads the "
-                                f"output of '{name}', {what} that has no Keras operation to save it as; wrap the "
-                                f"computation in a Lambda or a subclassed layer")
+    written = {entry["name"] for entry in config["layers"]}
+    uses = [(f"'{entry['name']}'", name)
+            for entry in config["layers"] for name, _, _ in _refs_in(entry["inbound_nodes"])]
+    for key in ("input_layers", "output_layers"):
+        refs = config[key]
+        refs = list(refs.values()) if isinstance(refs, dict) else [refs] if refs and isinstance(refs[0], str) else refs
+        uses += [(f"the model's {key[:-7]}s", ref[0]) for ref in refs]
+    for user, name in uses:
+        if name not in written:
+            layer = next((lay for lay in model._layers if lay.name == name), None)
+            what = f"an fgc.ops call ({layer.op_name})" if isinstance(layer, OpLayer) else "a layer"
+            raise TypeError(f"model '{model.name}' cannot be written to a config: {user} read(s) the output of "
+                            f"'{name}', {what} that has no Keras operation to save it as; wrap the computation "
+                            f"in a Lambda or a subclassed layer")
 
 
 def _structure_offset(layer) -> int:

@@ -118,6 +118,8 @@ def test_an_op_without_a_keras_operation_is_refused_by_name():
     model = fgc.Model(x, fops.relu(odd))
     with pytest.raises(TypeError, match="my_helper.*no Keras operation"):
         model.get_config()
+    with pytest.raises(TypeError, match="model's outputs.*my_helper.*no Keras operation"):
+        fgc.Model(x, odd).get_config()
 
 
 # ------------------------------------------------------------------------------------------ with Keras
