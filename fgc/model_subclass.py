@@ -27,8 +27,15 @@ class CallOf(Layer):
         super().__init__(name=unique_name(f"{model.name}_call"))
         self._model = model
 
-    def call(self, inputs, training=None):
-        return Layer._invoke_call(self._model, inputs, bool(training))
+    def call(self, inputs, training=None, mask=None):
+        return Layer._invoke_call(self._model, inputs, bool(training), mask)
+
+    @property
+    def consumes_mask(self) -> bool:
+        # Keras hands the incoming mask to a model whose call() takes mask=
+        from fgc.layers.subclassing import call_takes_mask
+
+        return call_takes_mask(self._model)
 
     @property
     def weights(self):

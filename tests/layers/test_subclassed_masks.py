@@ -125,3 +125,32 @@ def test_masks_through_subclassed_layers_match_keras():
     theirs.set_weights(ours.get_weights())
     for got, want in zip(ours.predict(IDS, verbose=0), theirs.predict(IDS, verbose=0)):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def build_with_model(api, ops):
+    class Pool(api.Model):
+        """A subclassed model whose call reads the mask of what it is called on."""
+
+        def call(self, x, mask=None):
+            if mask is None:
+                return ops.mean(x, axis=1)
+            weights = ops.expand_dims(ops.cast(mask, x.dtype), -1)
+            return ops.sum(x * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
+
+    ids = api.Input((5,), dtype="int32")
+    return api.Model(ids, Pool()(api.layers.Embedding(10, 4, mask_zero=True)(ids)))
+
+
+def test_a_subclassed_model_receives_the_mask():
+    model = build_with_model(fgc, fgc.ops)
+    table = model.get_weights()[0]
+    np.testing.assert_allclose(model.predict(IDS, verbose=0), _masked_mean(table[IDS], (IDS != 0).astype("float32")),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_a_subclassed_model_receives_the_mask_as_in_keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    ours, theirs = build_with_model(fgc, fgc.ops), build_with_model(keras, keras.ops)
+    theirs.set_weights(ours.get_weights())
+    np.testing.assert_allclose(ours.predict(IDS, verbose=0), theirs.predict(IDS, verbose=0), rtol=1e-5, atol=1e-6)
