@@ -4,7 +4,8 @@ On first use (data given to fit / predict / a call, ``build(shape)``, or a call 
 the model makes Inputs of that shape and records ``call`` as one traced layer (``CallOf``), the
 same machinery as subclassed layers; from then on it is a functional model of one node, so
 compile / fit / evaluate / predict / export work unchanged. The layers it tracks (attributes) are
-its ``layers``, and their weights are its weights.
+its ``layers``, and their weights are its weights. A ``call`` that takes ``mask=`` receives the mask
+of what the model is called on. Its config is Keras' for subclassed models (``subclassed_config``).
 """
 from __future__ import annotations
 

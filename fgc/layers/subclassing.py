@@ -2,6 +2,7 @@
 that ``Layer`` uses; the tracing itself is in op_layer.py."""
 from __future__ import annotations
 
+import functools
 import inspect
 
 from fgc.ir.types import ShapeError
@@ -45,6 +46,7 @@ def check_weight_args(layer, name, regularizer, constraint, overwrite_with_gradi
 
 
 # ------------------------------------------------------------------ masks (Keras 3: layer.py's masking contract)
+@functools.lru_cache(maxsize=None)
 def overrides_compute_mask(cls) -> bool:
     """Whether a user class (not fgc's) defines ``compute_mask``: Keras 3 then defaults ``supports_masking`` to True."""
     return any("compute_mask" in vars(k) for k in cls.__mro__ if not k.__module__.startswith("fgc."))
@@ -138,6 +140,7 @@ def _is_basic(value) -> bool:
     return isinstance(value, _BASIC)
 
 
+@functools.lru_cache(maxsize=None)
 def own_get_config(cls) -> bool:
     """Whether a user class (not fgc's) defines get_config."""
     return any("get_config" in vars(k) for k in cls.__mro__ if not k.__module__.startswith("fgc."))
