@@ -37,7 +37,8 @@ class Model(ModelAPI, Layer):
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         legacy = {k: kwargs.pop(k) for k in ("input", "output") if k in kwargs}
         # The named parameters never reach kwargs; listing them lets a typo suggest the right one.
-        check_kwargs("Model()", kwargs, ("inputs", "outputs", "name", "trainable"))
+        check_kwargs("Model()", kwargs, ("inputs", "outputs", "name", "trainable", "dtype"))
+        dtype = kwargs.pop("dtype", None)   # a subclassed model's config (Keras writes its dtype policy)
         if legacy:
             warnings.warn("Model(input=..., output=...) is the Keras 1 spelling; use Model(inputs=..., outputs=...)",
                           DeprecationWarning, stacklevel=2)
@@ -46,13 +47,14 @@ class Model(ModelAPI, Layer):
         if inputs is None and outputs is None and _is_subclassed_model(self):
             from fgc.model_subclass import init_subclassed
 
-            Layer.__init__(self, name=name or unique_name(snake_case(type(self).__name__)), trainable=trainable)
+            Layer.__init__(self, name=name or unique_name(snake_case(type(self).__name__)), trainable=trainable,
+                           dtype=dtype)
             ModelAPI.__init__(self)
             init_subclassed(self)
             return
         if inputs is None or outputs is None:
             raise TypeError("Model() needs inputs and outputs: Model(inputs=Input(...), outputs=layer(...)(...))")
-        Layer.__init__(self, name=name or unique_name("functional"), trainable=trainable)
+        Layer.__init__(self, name=name or unique_name("functional"), trainable=trainable, dtype=dtype)
         ModelAPI.__init__(self)
         self._init_graph(inputs, outputs)
 
@@ -94,12 +96,20 @@ class Model(ModelAPI, Layer):
 
     # ------------------------------------------------------------------ config (Keras 3's format)
     def get_config(self) -> dict:
+        if _is_subclassed_model(self):   # Keras: the constructor's config, not a graph (model_subclass.py)
+            from fgc.model_subclass import subclassed_config
+
+            return subclassed_config(self)
         from fgc.saving.model_config import functional_config
 
         return functional_config(self)
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        from fgc.layers.op_layer import defines_call
+
+        if defines_call(cls) and "layers" not in config:
+            return cls(**config)
         from fgc.saving.model_config import functional_from_config
 
         return functional_from_config(cls, config, custom_objects)
@@ -354,6 +364,10 @@ class Model(ModelAPI, Layer):
             build_from(self, inputs)
         if _is_data(inputs):
             check_kwargs(f"{self.name}.__call__()", kwargs, ("training",))
+            if kwargs.get("training"):   # Keras: Dropout active, BatchNormalization on (and updating) batch stats
+                from fgc.layers.eager_training import call_in_training_mode
+
+                return call_in_training_mode(self, inputs)
             return self._call_on_data(inputs)
         return Layer.__call__(self, inputs, **kwargs)
 

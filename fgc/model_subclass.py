@@ -4,9 +4,12 @@ On first use (data given to fit / predict / a call, ``build(shape)``, or a call 
 the model makes Inputs of that shape and records ``call`` as one traced layer (``CallOf``), the
 same machinery as subclassed layers; from then on it is a functional model of one node, so
 compile / fit / evaluate / predict / export work unchanged. The layers it tracks (attributes) are
-its ``layers``, and their weights are its weights.
+its ``layers``, and their weights are its weights. A ``call`` that takes ``mask=`` receives the mask
+of what the model is called on. Its config is Keras' for subclassed models (``subclassed_config``).
 """
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 
@@ -25,8 +28,15 @@ class CallOf(Layer):
         super().__init__(name=unique_name(f"{model.name}_call"))
         self._model = model
 
-    def call(self, inputs, training=None):
-        return Layer._invoke_call(self._model, inputs, bool(training))
+    def call(self, inputs, training=None, mask=None):
+        return Layer._invoke_call(self._model, inputs, bool(training), mask)
+
+    @property
+    def consumes_mask(self) -> bool:
+        # Keras hands the incoming mask to a model whose call() takes mask=
+        from fgc.layers.subclassing import call_takes_mask
+
+        return call_takes_mask(self._model)
 
     @property
     def weights(self):
@@ -103,3 +113,37 @@ def _record(model, inputs) -> None:
         args, kwargs = model._deferred_compile
         model._deferred_compile = None
         model.compile(*args, **kwargs)
+
+
+# Arguments every model's __init__ takes (Keras writes them itself), not the user's own
+_BASE_ARGUMENTS = {"self", "name", "trainable", "dtype"}
+
+
+def subclassed_config(model) -> dict:
+    """What Keras 3 writes as a subclassed model's config: ``trainable`` and ``dtype``, after the constructor's
+    arguments when they are plain values (recorded at construction, as Keras does). A model whose arguments are
+    not plain values must say them in its own ``get_config``; fgc refuses rather than save a config that would
+    rebuild a different model."""
+    from fgc.layers.base import dtype_policy
+    from fgc.layers.subclassing import own_get_config
+
+    cls = type(model)
+    config = {"trainable": model.trainable, "dtype": dtype_policy(model.dtype)}
+    if own_get_config(cls):
+        return config
+    recorded = model.__dict__.get("_auto_config")
+    if recorded is not None:   # Keras' automatic config: the constructor's plain-valued arguments
+        return {**{k: v for k, v in recorded.items() if k not in config}, **config}
+    own = [name for name, p in inspect.signature(cls.__init__).parameters.items()
+           if name not in _BASE_ARGUMENTS and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    if own:
+        raise NotImplementedError(f"{cls.__name__}.__init__ takes {own} with values that are not plain numbers, "
+                                  f"strings or lists of them: define get_config() returning them (with "
+                                  f"super().get_config()) so the saved model can be rebuilt")
+    return config
+
+
+def input_shapes(model):
+    """The batch shape(s) the model was built for, as Keras' build_config writes them."""
+    shapes = [list(t.shape) for t in model.inputs]
+    return shapes[0] if len(shapes) == 1 else shapes

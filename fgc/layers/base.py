@@ -16,7 +16,8 @@ from fgc.naming import check_kwargs, snake_case, unique_name
 from fgc.variables import Variable, tick
 
 from .masks import Mask, check_given_mask, encode, mask_input_count, warn_mask_dropped  # noqa: F401  (Mask: re-exported)
-from .subclassing import check_output_shape, check_weight_args, keras_shapes, takes_kwargs
+from .subclassing import (auto_config, call_takes_mask, check_output_shape, check_weight_args, keras_shapes,
+                          output_masks, overrides_compute_mask, own_get_config, takes_kwargs)
 
 BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim",
                "weights", "input_length")
@@ -87,6 +88,12 @@ class Layer:
 
     call_kwargs: tuple[str, ...] = ("training", "mask")
 
+    def __new__(cls, *args, **kwargs):
+        # Keras 3 records a user class's constructor arguments, so one without get_config still saves
+        obj = super().__new__(cls)
+        obj._auto_config = auto_config(cls, args, kwargs)
+        return obj
+
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None,
                  batch_size=None, input_dim=None, weights=None, input_length=None, **kwargs):
         check_kwargs(f"{type(self).__name__}()", kwargs, self._allowed_kwargs())
@@ -131,7 +138,8 @@ class Layer:
         if not _is_subclassed(self):
             raise NotImplementedError
         training = bool((node_attrs or {}).get("training"))
-        types = self._trace(input_types, training).output_types(input_types, self.weights)
+        trace = self._trace(input_types, training, self._mask_types(input_types, node_attrs))
+        types = trace.output_types(input_types, self.weights)
         if hasattr(self, "compute_output_shape"):  # the user's own shape rule must agree with what call computes
             check_output_shape(self, input_types, types)
         return types
@@ -140,26 +148,52 @@ class Layer:
         """Emit primitives with builder ``b``; ``params`` maps weight name to its Value."""
         if not _is_subclassed(self):
             raise NotImplementedError
+        from .masks import split_mask
+
         given = (call_args or {}).get("training")
-        trace = self._trace([b.type(v) for v in inputs], bool(training if given is None else given))
-        return trace.lower(b, inputs, params)
+        data, keep = split_mask(b, inputs, call_args, "float32")
+        masks = [] if keep is None else [None if k is None else b.Cast(k, to="bool")
+                                         for k in (keep if isinstance(keep, list) else [keep])]
+        mask_types = None if keep is None else tuple(None if m is None else b.type(m) for m in masks) \
+            + (isinstance(keep, list),)
+        trace = self._trace([b.type(v) for v in data], bool(training if given is None else given), mask_types)
+        return trace.lower(b, data + [m for m in masks if m is not None], params)
 
     # ------------------------------------------------------------------ subclassed layers (Keras' ``call``)
-    def _trace(self, input_types, training: bool):
-        """The trace of ``call`` for inputs of these types (Keras shapes) and this training flag, made once."""
+    def _mask_types(self, input_types, node_attrs):
+        """The types of the masks a recorded call passes to call(): one per data input (None where it has
+        none), shaped like the input without its last axis; None when the call sees no mask."""
+        from .masks import MASK_KEY
+
+        if not node_attrs or MASK_KEY not in node_attrs:
+            return None
+        spec = node_attrs[MASK_KEY][1]
+        parts = spec[1] if spec[0] == "list" else [spec]
+        types = tuple(None if part is None else TensorType(self._mask_shape(t), "bool")
+                      for part, t in zip(parts, input_types))
+        return types + (spec[0] == "list",)
+
+    def _trace(self, input_types, training: bool, mask_types=None):
+        """The trace of ``call`` for inputs of these types (Keras shapes), this training flag and, for a call
+        that reads a mask, the mask's types (``(type or None per mask..., is_list)``), made once."""
         from .op_layer import Trace
 
         traces = self.__dict__.setdefault("_traces", {})
-        key = (tuple((t.keras_shape(), t.dtype) for t in input_types), training)
+        masks_key = None if mask_types is None else tuple(
+            m if isinstance(m, bool) or m is None else (m.keras_shape(), m.dtype) for m in mask_types)
+        key = (tuple((t.keras_shape(), t.dtype) for t in input_types), training, masks_key)
         if key not in traces:
-            trace = Trace(self, input_types, training)
-            trace.run(lambda args: self._invoke_call(args, training), getattr(self, "_call_structure", None))
+            trace = Trace(self, input_types, training, mask_types)
+            trace.run(lambda args, mask: self._invoke_call(args, training, mask),
+                      getattr(self, "_call_structure", None))
             traces[key] = trace
         return traces[key]
 
-    def _invoke_call(self, args, training: bool):
+    def _invoke_call(self, args, training: bool, mask=None):
         params = inspect.signature(self.call).parameters
         kwargs = {"training": training} if "training" in params or takes_kwargs(params) else {}
+        if "mask" in params:
+            kwargs["mask"] = mask
         return self.call(args, **kwargs)
 
     # Keras config keys of features fgc does not implement, with the one value fgc accepts (Keras'
@@ -170,8 +204,12 @@ class Layer:
 
     def get_config(self) -> dict:
         """Keras 3's base keys; each layer adds its own constructor arguments (see from_config)."""
-        return {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype),
-                **self.keras_only_config}
+        config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype),
+                  **self.keras_only_config}
+        recorded = self.__dict__.get("_auto_config")
+        if recorded is not None and not own_get_config(type(self)):
+            config.update({k: v for k, v in recorded.items() if k not in ("trainable", "dtype")})
+        return config
 
     @classmethod
     def from_config(cls, config: dict):
@@ -291,6 +329,12 @@ class Layer:
         if given_mask is not None:
             given_mask = check_given_mask(self, given_mask, tensors)
         in_types = [t.type for t in tensors]
+        previous = self._previous_mask([t._mask for t in tensors], given_mask)
+        mask_leaves = []
+        if (self.consumes_mask or self.consumes_input_masks) and previous is not None:
+            # the layer reads the mask's leaf tensors as extra last inputs
+            mask_leaves, spec = encode(previous, f"layer '{self.name}' ({type(self).__name__})")
+            kwargs = {**kwargs, "_mask": (len(mask_leaves), spec)}
         if _is_subclassed(self):
             _check_traceable(self)
             self._call_structure = inputs
@@ -307,15 +351,9 @@ class Layer:
             hint = f" {hint}" if hint and "channels_first'" not in str(e) else ""
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}), call {len(self._inbound_nodes)}: {e}. "
                              f"({sources}){hint}") from None
-        previous = self._previous_mask([t._mask for t in tensors], given_mask)
-        node_inputs = list(tensors)
-        if (self.consumes_mask or self.consumes_input_masks) and previous is not None:
-            # the layer reads the mask's leaf tensors as extra last inputs
-            leaves, spec = encode(previous, f"layer '{self.name}' ({type(self).__name__})")
-            node_inputs += leaves
-            kwargs = {**kwargs, "_mask": (len(leaves), spec)}
+        node_inputs = list(tensors) + mask_leaves
         outputs = [KerasTensor(t, (self, len(self._inbound_nodes), i)) for i, t in enumerate(out_types)]
-        out_masks = self.compute_mask(inputs, previous) if self.supports_masking else None
+        out_masks = output_masks(self, inputs, previous) if self.supports_masking else None
         if not self.supports_masking and any(t._mask is not None for t in tensors):
             warn_mask_dropped(self)
         layout_hint = layout_hint_of(tensors)
@@ -329,9 +367,20 @@ class Layer:
 
     # ------------------------------------------------------------------ masks (Keras 3 masking)
     # Whether the layer's outputs carry a mask (compute_mask's) instead of dropping the input's.
-    supports_masking = False
+    # (Keras 3: by default, whether the class defines its own compute_mask; built-in layers set it.)
+    @property
+    def supports_masking(self) -> bool:
+        explicit = self.__dict__.get("_supports_masking")
+        return overrides_compute_mask(type(self)) if explicit is None else explicit
+
+    @supports_masking.setter
+    def supports_masking(self, value) -> None:
+        self.__dict__["_supports_masking"] = bool(value)
+
     # Whether the layer reads the mask (Keras: its call takes ``mask=``), so ``layer(x, mask=m)`` is allowed.
-    consumes_mask = False
+    @property
+    def consumes_mask(self) -> bool:
+        return _is_subclassed(self) and call_takes_mask(self)
     # A layer that consumes one mask per input (the merge layers) rather than its first input's.
     consumes_input_masks = False
 

@@ -1,4 +1,5 @@
-"""A layer called on arrays (``layer(np_array)``), as Keras runs it eagerly.
+"""A layer called on arrays (``layer(np_array)``), as Keras runs it eagerly
+(``training=True``: in training form, see eager_training.py).
 
 The layer is built (on first use) and called on Inputs shaped like the arrays, the one-layer model
 that makes is compiled and run on the arrays (cached per input signature, so later calls reuse the
@@ -50,9 +51,6 @@ def _standardize(layer, a):
 
 
 def call_on_arrays(layer, inputs, kwargs):
-    if kwargs.get("training"):
-        raise NotImplementedError(f"layer '{layer.name}' called on arrays with training=True: fgc runs eager layer "
-                                  f"calls in inference mode only; train through model.fit or train_on_batch")
     if kwargs.get("mask") is not None:
         raise NotImplementedError(f"layer '{layer.name}' called on arrays with mask=: pass masks in a model "
                                   f"built on fgc.Input tensors")
@@ -62,7 +60,12 @@ def call_on_arrays(layer, inputs, kwargs):
     if key not in models:
         models[key] = _one_layer_model(layer, arrays)
     model = models[key]
-    return model.predict_on_batch(list(_leaves(arrays)) if len(model.inputs) > 1 else _leaves(arrays)[0])
+    data = list(_leaves(arrays)) if len(model.inputs) > 1 else _leaves(arrays)[0]
+    if kwargs.get("training"):   # Dropout / noise active, BatchNormalization on batch statistics (and updated)
+        from .eager_training import call_in_training_mode
+
+        return call_in_training_mode(model, data, cache_owner=layer)
+    return model.predict_on_batch(data)
 
 
 def _one_layer_model(layer, arrays):

@@ -47,6 +47,10 @@ class OpLayer(Layer):
         return self._multi_output
 
     def get_config(self) -> dict:
+        """The Keras operation's constructor arguments (see fgc/ops/records.py), when it has one."""
+        call = getattr(self, "keras_call", None)
+        if call is not None:
+            return {"name": self.name, **call.config}
         raise TypeError(f"'{self.name}' is an fgc.ops call ({self.op_name}) recorded in a functional model; "
                         f"such models cannot be serialized to a config yet: wrap the computation in a Lambda or "
                         f"a subclassed layer")
@@ -82,10 +86,18 @@ def active_trace() -> "Trace | None":
 class Trace:
     """The call events a subclassed layer's ``call`` made, from placeholders to outputs."""
 
-    def __init__(self, layer, input_types, training: bool = False):
+    def __init__(self, layer, input_types, training: bool = False, mask_types=None):
         self.layer = layer
         self._training = training
         self.placeholders = [_Source(f"{layer.name}/arg{i}", t).tensor for i, t in enumerate(input_types)]
+        # the mask call() reads: a boolean placeholder per mask (None where an input has none), lowered
+        # from the call's mask inputs (see Layer.lower)
+        self.mask_arg = None
+        if mask_types is not None:
+            *types, is_list = mask_types
+            masks = [None if t is None else _Source(f"{layer.name}/mask{i}", t).tensor for i, t in enumerate(types)]
+            self.placeholders += [m for m in masks if m is not None]
+            self.mask_arg = masks if is_list else masks[0]
         self._reads: dict[int, KerasTensor] = {}
         self.nodes: list = []
         self.outputs: list[KerasTensor] = []
@@ -103,7 +115,7 @@ class Trace:
         touched = _inbound_counts_before(self.layer)
         _ACTIVE.append(self)
         try:
-            result = fn(args)
+            result = fn(args, self.mask_arg)
         finally:
             _ACTIVE.pop()
         outs = flatten(result)
@@ -149,6 +161,7 @@ class Trace:
             g.add_param(f"w{i}", ParamSpec(tuple(w.shape), w.dtype, True, w))
             params[w] = b.param(f"w{i}")
         values = [g.add_input(f"x{i}", t) for i, t in enumerate(input_types)]
+        values += [g.add_input(f"m{i}", m.type) for i, m in enumerate(self.placeholders[len(input_types):])]
         return [g.type_of(v) for v in self.lower(b, values, params)]
 
 

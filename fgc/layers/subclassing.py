@@ -2,6 +2,7 @@
 that ``Layer`` uses; the tracing itself is in op_layer.py."""
 from __future__ import annotations
 
+import functools
 import inspect
 
 from fgc.ir.types import ShapeError
@@ -42,3 +43,104 @@ def check_weight_args(layer, name, regularizer, constraint, overwrite_with_gradi
                                       f"(fgc would otherwise train without it, silently)")
     if overwrite_with_gradient:
         raise NotImplementedError(f"{where}: overwrite_with_gradient=True is not supported by fgc")
+
+
+# ------------------------------------------------------------------ masks (Keras 3: layer.py's masking contract)
+@functools.lru_cache(maxsize=None)
+def overrides_compute_mask(cls) -> bool:
+    """Whether a user class (not fgc's) defines ``compute_mask``: Keras 3 then defaults ``supports_masking`` to True."""
+    return any("compute_mask" in vars(k) for k in cls.__mro__ if not k.__module__.startswith("fgc."))
+
+
+def call_takes_mask(layer) -> bool:
+    """Keras 3 passes the incoming mask to a ``call`` that has a ``mask`` parameter."""
+    return "mask" in inspect.signature(layer.call).parameters
+
+
+def output_masks(layer, inputs, previous):
+    """The masks of a call's outputs: ``compute_mask(inputs, mask)``. A user's own compute_mask gets the
+    mask as a boolean tensor (Keras hands it one) and may return a tensor, which then masks the outputs."""
+    if not overrides_compute_mask(type(layer)):
+        return layer.compute_mask(inputs, previous)
+    given = _mask_tensors(previous)
+    return _as_masks(layer.compute_mask(inputs, given), given, previous)
+
+
+def _mask_tensors(mask):
+    """A Mask as a boolean KerasTensor computed in the graph (a list of masks: a list of them)."""
+    from .base import KerasTensor
+    from .masks import encode, lower_spec
+    from .op_layer import OpLayer
+
+    if mask is None:
+        return None
+    if isinstance(mask, (list, tuple)):
+        return [_mask_tensors(m) for m in mask]
+    if mask.kind == "tensor" and isinstance(mask.source, KerasTensor) and mask.source.dtype == "bool":
+        return mask.source
+    leaves, spec = encode(mask)
+
+    def as_bool(b, *values):
+        return b.Cast(lower_spec(b, list(values), spec, "float32"), to="bool")
+    return OpLayer("mask", as_bool)(leaves)
+
+
+def _as_masks(out, given, previous):
+    from .base import KerasTensor
+    from .masks import explicit_mask
+
+    if out is None:
+        return None
+    if out is given:
+        return previous
+    if isinstance(out, (list, tuple)):
+        givens = given if isinstance(given, (list, tuple)) else [given] * len(out)
+        previouses = previous if isinstance(previous, (list, tuple)) else [previous] * len(out)
+        return [_as_masks(o, g, p) for o, g, p in zip(out, givens, previouses)]
+    if isinstance(out, KerasTensor):
+        return explicit_mask(out)
+    return out
+
+
+# ------------------------------------------------------------------ Keras' automatic config (ops/operation.py)
+_BASIC = (str, int, float, bool, type(None))
+
+
+def auto_config(cls, args, kwargs):
+    """The constructor arguments of a user's layer or model as Keras 3 records them for a class without its own
+    get_config: every argument (defaults included, ``**kwargs`` spread, ``name`` left to get_config) when all are
+    plain values (str, int, float, bool, None, and lists / tuples / dicts of them); else None."""
+    if cls.__module__.startswith("fgc."):
+        return None
+    signature = inspect.signature(cls.__init__)
+    params = list(signature.parameters.values())
+    if any(p.kind is p.POSITIONAL_ONLY for p in params[1:]):
+        return None
+    try:
+        bound = signature.bind(None, *args, **kwargs)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    values = dict(bound.arguments)
+    values.pop(params[0].name)
+    for p in params[1:]:
+        if p.kind is p.VAR_KEYWORD:
+            values.update(values.pop(p.name, {}))
+        elif p.kind is p.VAR_POSITIONAL and values.pop(p.name, ()):
+            return None
+    values.pop("name", None)
+    return values if all(_is_basic(v) for v in values.values()) else None
+
+
+def _is_basic(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_is_basic(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_basic(v) for k, v in value.items())
+    return isinstance(value, _BASIC)
+
+
+@functools.lru_cache(maxsize=None)
+def own_get_config(cls) -> bool:
+    """Whether a user class (not fgc's) defines get_config."""
+    return any("get_config" in vars(k) for k in cls.__mro__ if not k.__module__.startswith("fgc."))

@@ -14,17 +14,67 @@ from .serialization import deserialize_keras_object, serialize_keras_object
 
 # ---------------------------------------------------------------------------------------------- writing
 def functional_config(model) -> dict:
+    from fgc.layers.op_layer import OpLayer
+
     kept = {id(node) for node in model._nodes}
     index = _node_indices(model, kept)
     layers = []
     for layer in model._layers:
+        if isinstance(layer, OpLayer):
+            if getattr(layer, "keras_call", None) is not None:
+                layers.append(_op_entry(layer, index))
+            continue   # a helper step of another op, which the config replays from that op's arguments
         entry = serialize_keras_object(layer)
         entry["name"] = layer.name
         entry["inbound_nodes"] = [_node_config(node, index) for node in layer._inbound_nodes if id(node) in kept]
         layers.append(entry)
-    return {"name": model.name, "trainable": model.trainable, "layers": layers,
-            "input_layers": _structure(model.inputs, model._input_keys, model._single_input, index),
-            "output_layers": _structure(model.outputs, model._output_keys, model._single_output, index)}
+    config = {"name": model.name, "trainable": model.trainable, "layers": layers,
+              "input_layers": _structure(model.inputs, model._input_keys, model._single_input, index),
+              "output_layers": _structure(model.outputs, model._output_keys, model._single_output, index)}
+    _check_refs_written(model, config)
+    return config
+
+
+def _op_entry(layer, index) -> dict:
+    """An ``fgc.ops`` call as Keras writes an operation node (module ``keras.src.ops.*``)."""
+    call = layer.keras_call
+    tensors = {}
+
+    def arg(value):
+        from fgc.layers.base import KerasTensor
+
+        if isinstance(value, KerasTensor):
+            tensors[id(value)] = value
+            return _keras_tensor(value, index)
+        if isinstance(value, (list, tuple)):
+            return type(value)(arg(v) for v in value)
+        return serialize_keras_object(value)
+
+    return {"module": call.module, "class_name": call.class_name,
+            "config": {"name": layer.name, **serialize_keras_object(call.config)},
+            "registered_name": call.class_name, "name": layer.name,
+            "inbound_nodes": [{"args": [arg(a) for a in call.args], "kwargs": {}}]}
+
+
+def _check_refs_written(model, config) -> None:
+    """Every tensor the config refers to comes from a layer or operation it writes (an fgc.ops call that has
+    no Keras operation is not written, see functional_config)."""
+    from fgc.layers.op_layer import OpLayer
+
+    written = {entry["name"] for entry in config["layers"]}
+    uses = [(f"'{entry['name']}'", name)
+            for entry in config["layers"] for name, _, _ in _refs_in(entry["inbound_nodes"])]
+    for key in ("input_layers", "output_layers"):
+        refs = config[key]
+        refs = list(refs.values()) if isinstance(refs, dict) else [refs] if refs and isinstance(refs[0], str) else refs
+        uses += [(f"the model's {key[:-7]}s", ref[0]) for ref in refs]
+    for user, name in uses:
+        if name not in written:
+            layer = next((lay for lay in model._layers if lay.name == name), None)
+            what = f"an fgc.ops call ({layer.op_name})" if isinstance(layer, OpLayer) else "a layer"
+            raise TypeError(f"model '{model.name}' cannot be written to a config: {user} read(s) the output of "
+                            f"'{name}', {what} that has no Keras operation to save it as; wrap the computation "
+                            f"in a Lambda or a subclassed layer")
 
 
 def _structure_offset(layer) -> int:
@@ -170,10 +220,15 @@ def _node_parts(node_data):
     return node_data   # Keras 2's [[name, node, tensor, kwargs], ...]
 
 
+_PLAIN_VALUES = ("__numpy__", "__slice__", "__ellipsis__", "__tuple__", "__bytes__")
+
+
 def _resolve(value, tensors):
     if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
         name, node, index = value["config"]["keras_history"]
         return tensors[(name, node)][index]
+    if isinstance(value, dict) and value.get("class_name") in _PLAIN_VALUES:
+        return deserialize_keras_object(value)
     if isinstance(value, dict):
         return {k: _resolve(v, tensors) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -187,18 +242,37 @@ class KerasOp:
     ``fgc.ops`` function of the same name with the operation's attributes."""
 
     def __init__(self, data: dict):
+        import inspect
+
         from fgc import ops
         from fgc.naming import snake_case
+        from fgc.ops.records import FGC_OP_OF_CLASS, KERAS_OPS
 
-        config = dict(data.get("config") or {})
-        self.name = config.pop("name", snake_case(data["class_name"]))
-        self.attributes = config
-        self.function = getattr(ops, snake_case(data["class_name"]), None)
+        config = _resolve(dict(data.get("config") or {}), {})
+        class_name = data["class_name"]
+        self.name = config.pop("name", snake_case(class_name))
+        self.op = FGC_OP_OF_CLASS.get(class_name, snake_case(class_name))
+        self.function = getattr(ops, self.op, None)
         if self.function is None:
-            raise ValueError(f"the model calls Keras' operation {data.get('module')}.{data['class_name']}, which "
+            raise ValueError(f"the model calls Keras' operation {data.get('module')}.{class_name}, which "
                              f"fgc.ops does not have")
+        self.call_names = KERAS_OPS.get(self.op, (None, None, ()))[2]
+        accepted = inspect.signature(self.function).parameters
+        for key in [k for k in config if k not in accepted]:
+            if config[key] not in (None, False, 0):   # Keras' defaults of the arguments fgc has no use for
+                raise NotImplementedError(f"operation '{self.name}' ({class_name}) has {key}={config[key]!r}, "
+                                          f"which fgc.ops.{self.op} does not support")
+            del config[key]
+        self.attributes = config
 
     def __call__(self, *args, **kwargs):
+        if self.op == "getitem" and len(args) == 2 and isinstance(args[1], list):
+            args = (args[0], tuple(args[1]))   # JSON turned the index tuple x[a, b] into a list
+        if self.call_names == ("operands",):   # einsum(subscripts, *operands)
+            return self.function(self.attributes["subscripts"], *args, **kwargs)
+        if self.call_names and len(args) <= len(self.call_names):
+            # by name: Keras' call arguments need not be the function's first parameters (Pad's constant_values)
+            return self.function(**dict(zip(self.call_names, args)), **self.attributes, **kwargs)
         return self.function(*args, **self.attributes, **kwargs)
 
 

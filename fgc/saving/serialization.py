@@ -114,6 +114,12 @@ def serialize_keras_object(obj):
         return {"class_name": "__numpy__", "config": {"value": obj.tolist(), "dtype": obj.dtype.name}}
     if isinstance(obj, bytes):
         return {"class_name": "__bytes__", "config": {"value": obj.decode("utf-8")}}
+    if isinstance(obj, slice):
+        return {"class_name": "__slice__", "config": {"start": serialize_keras_object(obj.start),
+                                                      "stop": serialize_keras_object(obj.stop),
+                                                      "step": serialize_keras_object(obj.step)}}
+    if obj is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
     if isinstance(obj, (list, tuple)):   # tuples stay tuples, as in Keras (JSON writes both as lists)
         return type(obj)(serialize_keras_object(x) for x in obj)
     if isinstance(obj, dict):
@@ -229,6 +235,11 @@ def layer_build_config(layer):
     from fgc.functional import Model, Sequential
 
     if isinstance(layer, Model) and not isinstance(layer, Sequential):
+        from fgc.layers.op_layer import defines_call
+        from fgc.model_subclass import input_shapes
+
+        if defines_call(type(layer)):   # a subclassed model rebuilds by build(shape), as Keras' build_from_config
+            return {"input_shape": input_shapes(layer)} if layer.built else None
         return {"input_shape": None}   # a functional model rebuilds from its config
     if not type(layer).writes_build_config or not layer.built:
         return None
@@ -307,6 +318,10 @@ def _deserialize_special(class_name, inner, safe_mode):
         return np.asarray(inner["value"], dtype=inner["dtype"])
     if class_name == "__bytes__":
         return inner["value"].encode("utf-8")
+    if class_name == "__slice__":
+        return slice(*(deserialize_keras_object(inner[k]) for k in ("start", "stop", "step")))
+    if class_name == "__ellipsis__":
+        return Ellipsis
     if class_name == "__lambda__":
         if in_safe_mode() if safe_mode is None else safe_mode:
             raise ValueError("the config holds a Python lambda (serialized bytecode); loading it could run "
@@ -369,9 +384,14 @@ def build_layer_from_config(obj, build_config) -> None:
         obj.build(tuple(build_config["input_shape"]))
         return
     shape = build_config.get("input_shape")
-    if isinstance(obj, Model) or shape is None:
+    if isinstance(obj, Model) and shape is not None:
+        from fgc.layers.op_layer import defines_call
+
+        if defines_call(type(obj)):   # a subclassed model
+            several = bool(shape) and isinstance(shape[0], (list, tuple))
+            obj.build([tuple(s) for s in shape] if several else tuple(shape))
         return
-    if shape is None:
+    if isinstance(obj, Model) or shape is None:
         return
     from fgc.ir.types import BATCH, TensorType, fresh_symbol
 
