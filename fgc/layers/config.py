@@ -47,11 +47,6 @@ def init_arguments(cls, config: dict) -> dict:
     return args
 
 
-# Keras config keys, shared by several layers, that fgc implements only at their default value.
-NO_REGULARIZERS = {"kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
-                   "kernel_constraint": None, "bias_constraint": None}
-
-
 def initializer_config(identifier):
     """An initializer as Keras writes it in a layer config (a serialized initializer)."""
     return initializers.serialize(identifier)

@@ -16,13 +16,12 @@ from fgc.ir.types import ShapeError, is_float
 
 from .base import Layer
 from .masks import split_mask
+from .weight_options import take_weight_options
 
 
 class _RNN(Layer):
     supports_masking = consumes_mask = True
-    keras_only_config = {"zero_output_for_mask": False, "kernel_regularizer": None, "recurrent_regularizer": None,
-                         "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
-                         "recurrent_constraint": None, "bias_constraint": None}
+    keras_only_config = {"zero_output_for_mask": False}
     gates = 1
     onnx_op = "RNN"
     state_names = ("h",)
@@ -30,8 +29,14 @@ class _RNN(Layer):
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
                  dropout=0.0, recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
-                 stateful=False, unroll=False, seed=None, **kwargs):
+                 stateful=False, unroll=False, seed=None, kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
+        take_weight_options(self, kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+                            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+                            kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+                            bias_constraint=bias_constraint)
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"{type(self).__name__} units must be a positive int, got {units!r}")
         if stateful:

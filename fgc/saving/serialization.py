@@ -27,6 +27,8 @@ _scopes = threading.local()
 _KERAS_MODULES = {
     "keras.layers": "fgc.layers",
     "keras.initializers": "fgc.initializers",
+    "keras.regularizers": "fgc.regularizers",
+    "keras.constraints": "fgc.constraints",
     "keras.optimizers": "fgc.optimizers",
     "keras.optimizers.schedules": "fgc.training.schedules",
     "keras.losses": "fgc.losses",
@@ -202,7 +204,9 @@ def _keras_module_of(obj) -> str:
                                      ("keras.optimizers", "fgc.training.optimizers"),
                                      ("keras.losses", "fgc.training.losses"),
                                      ("keras.metrics", "fgc.training.metrics"),
-                                     ("keras.initializers", "fgc.initializers")):
+                                     ("keras.initializers", "fgc.initializers"),
+                                     ("keras.regularizers", "fgc.regularizers"),
+                                     ("keras.constraints", "fgc.constraints")):
         if module == fgc_module:
             return keras_module
     return module

@@ -40,6 +40,7 @@ class StepSpec:
     update_outputs: dict = field(default_factory=dict)        # input name -> output name with its new value
     grad_outputs: dict = field(default_factory=dict)          # gradient mode: params key -> "grad/<key>"
     batch_means: list[str] = field(default_factory=list)      # reports that are means over the batch's samples
+    constraints: dict = field(default_factory=dict)           # weight name -> (constraint, stored layout)
 
 
 def _target_type(loss, pred: TensorType) -> TensorType:
@@ -92,8 +93,11 @@ def _weighted_reports(b, key, metric, target, pred, sw):
     return [(key, b.ReduceSum(b.Mul(per_sample, sw), keepdims=0)), (f"{key}/weight", b.ReduceSum(sw, keepdims=0))]
 
 
-def add_losses_and_metrics(graph, compiled, spec: StepSpec):
-    """Append targets, sample weights, losses and metrics; returns the total-loss Value."""
+def add_losses_and_metrics(graph, compiled, spec: StepSpec, extra_losses=()):
+    """Append targets, sample weights, losses and metrics; returns the total-loss Value.
+
+    ``extra_losses`` (regularization penalties, ``add_loss`` values: scalars) join the total unweighted,
+    after the compiled losses, as Keras' ``compute_loss`` adds ``model.losses``."""
     from fgc.primitives import Builder
 
     b = Builder(graph, "loss")
@@ -133,6 +137,8 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec):
         pair = _weighted_reports(b, key, metric, target, pred, sw)
         reports += pair
         spec.weighted_reports[key] = (pair[1][0], f"sw/{name}")
+    for term in extra_losses:
+        total = term if total is None else b.Add(total, term)
     if total is None:
         raise ValueError("compile() got no loss for any output")
     graph.outputs, graph.output_names = [total] + [v for _, v in reports], ["loss"] + [k for k, _ in reports]
@@ -196,17 +202,22 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     from fgc.passes import CancelTransposes, ParamLayouts, PassManager, lowering_pipeline, optimization_pipeline
     from fgc.primitives.autodiff import gradients
 
+    from .penalties import take_added_losses, weight_constraints, weight_penalties
+
     graph = model.to_graph()
     graph.guarded = True  # out-of-range ids computed in the graph are counted (check/ outputs), see Embedding
+    graph.collect_losses = True  # layers' add_loss / activity penalties become aux_loss/ outputs
     given = None if layouts is None else tuple(sorted(layouts.items()))
-    PassManager(lowering_pipeline(training=train) + [ParamLayouts(given), CancelTransposes()]).run(graph)
+    PassManager(lowering_pipeline(training=train)).run(graph)
+    extra_losses = take_added_losses(graph) + weight_penalties(graph)   # read the weights in Keras layout
+    PassManager([ParamLayouts(given), CancelTransposes()]).run(graph)
     spec = StepSpec(list(graph.input_names), [], [])
     # Layers that update non-trainable weights (BatchNorm's moving statistics) left "new/<weight>" outputs.
     buffers = [(name[len("new/"):], v) for name, v in zip(graph.output_names, graph.outputs) if name.startswith("new/")]
     checks = [(name, v) for name, v in zip(graph.output_names, graph.outputs) if name in graph.checks]
     keep = [i for i, name in enumerate(graph.output_names) if not name.startswith("new/") and name not in graph.checks]
     graph.outputs, graph.output_names = [graph.outputs[i] for i in keep], [graph.output_names[i] for i in keep]
-    total = add_losses_and_metrics(graph, compiled, spec)
+    total = add_losses_and_metrics(graph, compiled, spec, extra_losses)
     for name, v in checks:  # reported after the logs; the host refuses a step whose count is not 0
         graph.outputs.append(v)
         graph.output_names.append(name)
@@ -226,6 +237,7 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     spec.flat = bool(flat_names)
     spec.params = (["params"] if flat_names else []) + alone
     spec.weight_inputs = frozen
+    spec.constraints = weight_constraints(graph, trainable)
     b = Builder(graph, "opt")
     if train:
         grads = gradients(graph, total, [Value(param_nodes[n]) for n in trainable])
@@ -263,6 +275,8 @@ def keras_value(spec, stored: np.ndarray) -> np.ndarray:
 
 
 def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
+    from .penalties import constrain_updates
+
     lr = graph.add_input("lr", TensorType((), "float32"))
     step = graph.add_input("step", TensorType((), "float32"))
     state = []
@@ -278,6 +292,7 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
         glob[slot] = graph.add_input(f"opt/{slot}", TensorType((), "float32"))
         spec.state_init[f"opt/{slot}"] = ((), opt.global_init(slot))
     new_params, new_state, new_glob = opt.apply(b, params, grads, state + [glob], lr, step)
+    new_params = constrain_updates(b, spec, new_params)   # Keras: constraints right after the update
     for key, p_new, s_new in zip(spec.params, new_params, new_state):
         _add_update(graph, key, p_new, spec)
         for slot, v in s_new.items():
@@ -310,7 +325,8 @@ def build_update_graph(grad_graph, grad_spec: StepSpec, optimizer):
 
     grad_types = dict(zip(grad_graph.output_names, (grad_graph.type_of(v) for v in grad_graph.outputs)))
     graph = Graph("update")
-    spec = StepSpec([], [], [], params=list(grad_spec.params))
+    spec = StepSpec([], [], [], params=list(grad_spec.params), slices=dict(grad_spec.slices), flat=grad_spec.flat,
+                    constraints=dict(grad_spec.constraints))
     params = [graph.add_input(key, grad_types[grad_spec.grad_outputs[key]]) for key in grad_spec.params]
     grads = [graph.add_input(grad_spec.grad_outputs[key], grad_types[grad_spec.grad_outputs[key]])
              for key in grad_spec.params]
