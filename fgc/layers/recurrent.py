@@ -424,8 +424,8 @@ class Bidirectional(Layer):
     def lower(self, b, inputs, params, training=False, call_args=None):
         def sub_params(layer):
             return {w.name: params[w] for w in layer.weights}
-        fwd = self.forward_layer.lower(b, inputs, sub_params(self.forward_layer), training, call_args)
-        bwd = self.backward_layer.lower(b, inputs, sub_params(self.backward_layer), training, call_args)
+        fwd = self.forward_layer.lower_call(b, inputs, sub_params(self.forward_layer), training, call_args)
+        bwd = self.backward_layer.lower_call(b, inputs, sub_params(self.backward_layer), training, call_args)
         y_f, y_b = fwd[0], bwd[0]
         if self.return_sequences:
             _, keep = split_mask(b, inputs, call_args, b.type(y_f).dtype)
