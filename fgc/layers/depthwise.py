@@ -39,6 +39,8 @@ class _Depthwise(Spatial):
         self.use_bias = bool(use_bias)
         self.depthwise_initializer, self.bias_initializer = depthwise_initializer, bias_initializer
 
+    option_weights = {"depthwise": "kernel"}   # Keras names the depthwise kernel "kernel" here
+
     def _depthwise_weight_name(self):
         return "kernel"
 
@@ -104,6 +106,7 @@ class SeparableConv1D(_Depthwise):
     """Weights depthwise_kernel (k, in, dm), pointwise_kernel (1, in*dm, filters), bias (filters,)."""
 
     rank = 1
+    option_weights = {"depthwise": "depthwise_kernel"}
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",

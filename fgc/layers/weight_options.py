@@ -36,7 +36,9 @@ def take_weight_options(layer, **options) -> None:
 def weight_options(layer, weight_name: str, regularizer, constraint):
     """The regularizer and constraint of a new weight: ``add_weight``'s own, else the layer's option for it."""
     stored = layer.__dict__.get("_weight_options", {})
-    prefix = next((p for p, w in WEIGHT_OF.items() if w == weight_name), None)
+    weight_of = {**WEIGHT_OF, **getattr(layer, "option_weights", {})}   # a layer may name its weights otherwise
+    prefix = next((p for p, w in weight_of.items() if w == weight_name and (
+        f"{p}_regularizer" in stored or f"{p}_constraint" in stored)), None)
     if prefix is not None:
         regularizer = regularizer if regularizer is not None else stored.get(f"{prefix}_regularizer")
         constraint = constraint if constraint is not None else stored.get(f"{prefix}_constraint")
