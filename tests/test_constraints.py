@@ -1,8 +1,12 @@
 """fgc.constraints: projections against numpy written from Keras' formulas, names, configs."""
+import os
+
 import numpy as np
 import pytest
 
 from fgc import constraints
+
+os.environ.setdefault("KERAS_BACKEND", "jax")  # for the Keras comparisons (skipped without Keras)
 
 EPS = 1e-7
 

@@ -1,8 +1,12 @@
 """fgc.regularizers: penalties against numpy written from Keras' formulas, names, configs, errors."""
+import os
+
 import numpy as np
 import pytest
 
 from fgc import regularizers
+
+os.environ.setdefault("KERAS_BACKEND", "jax")  # for the Keras comparisons (skipped without Keras)
 
 
 @pytest.fixture

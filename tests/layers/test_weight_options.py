@@ -1,10 +1,14 @@
 """Built-in layers' <weight>_regularizer / <weight>_constraint / activity_regularizer arguments:
 attached to the right weight, written in get_config as Keras writes them, read back from configs."""
+import os
+
 import numpy as np
 import pytest
 
 import fgc
 from fgc import constraints, layers, regularizers
+
+os.environ.setdefault("KERAS_BACKEND", "jax")  # for the Keras comparisons (skipped without Keras)
 
 # (layer class, args, input shape, input dtype, {argument prefix: weight name})
 CASES = [
