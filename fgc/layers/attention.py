@@ -30,6 +30,7 @@ from fgc.primitives import Builder  # noqa: F401
 
 from .base import Layer, flatten
 from .masks import explicit_mask, split_mask
+from .weight_options import take_weight_options
 
 _LARGE_NEGATIVE = -1e9
 _ROLES = "_roles"
@@ -135,9 +136,12 @@ class MultiHeadAttention(Layer):
             raise ValueError(f"MultiHeadAttention attention_axes must be an int or a tuple of ints, got "
                              f"{attention_axes!r}")
         self.attention_axes = None if axes is None else tuple(int(a) for a in axes)
-        if any(v is not None for v in (kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
-                                        bias_constraint)):
-            raise ValueError("MultiHeadAttention: regularizers and constraints are not supported by fgc; pass None")
+        if activity_regularizer is not None:
+            # Keras applies it to the outputs of each query/key/value/output projection, not to the layer's output
+            raise NotImplementedError("MultiHeadAttention(activity_regularizer=...) is not supported by fgc yet; "
+                                      "pass None (kernel_/bias_regularizer and the constraints are supported)")
+        take_weight_options(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                            kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         if flash_attention:
             raise ValueError("MultiHeadAttention(flash_attention=True) is a backend kernel choice fgc does not have; "
                              "leave it None")
@@ -360,8 +364,7 @@ class MultiHeadAttention(Layer):
                 "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
                 "output_shape": self.output_shape_arg, "attention_axes": self.attention_axes,
                 "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
-                "kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
-                "kernel_constraint": None, "bias_constraint": None, "use_gate": self.use_gate,
+                "activity_regularizer": None, "use_gate": self.use_gate,
                 "sliding_window": self.sliding_window, "seed": self.seed}
 
 

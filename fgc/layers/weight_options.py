@@ -37,7 +37,8 @@ def weight_options(layer, weight_name: str, regularizer, constraint):
     """The regularizer and constraint of a new weight: ``add_weight``'s own, else the layer's option for it."""
     stored = layer.__dict__.get("_weight_options", {})
     weight_of = {**WEIGHT_OF, **getattr(layer, "option_weights", {})}   # a layer may name its weights otherwise
-    prefix = next((p for p, w in weight_of.items() if w == weight_name and (
+    base_name = weight_name.rsplit("/", 1)[-1]   # MultiHeadAttention's "query/kernel" is a kernel
+    prefix = next((p for p, w in weight_of.items() if w == base_name and (
         f"{p}_regularizer" in stored or f"{p}_constraint" in stored)), None)
     if prefix is not None:
         regularizer = regularizer if regularizer is not None else stored.get(f"{prefix}_regularizer")

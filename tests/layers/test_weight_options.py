@@ -121,3 +121,19 @@ def test_model_saved_and_loaded_keeps_regularizers_and_constraints(tmp_path, rng
     dense = loaded.layers[1]
     assert dense.kernel_constraint.get_config() == {} and type(dense.kernel_constraint) is constraints.NonNeg
     assert loaded.layers[2].activity_regularizer.get_config() == {"l1": 0.0, "l2": 0.2}
+
+
+def test_multi_head_attention_options_reach_every_projection():
+    mha = layers.MultiHeadAttention(2, 3, kernel_regularizer=regularizers.L2(0.1), bias_constraint="non_neg")
+    q = fgc.Input((4, 5))
+    mha(q, q)
+    kernels = [w for w in mha.weights if w.name.endswith("/kernel")]
+    biases = [w for w in mha.weights if w.name.endswith("/bias")]
+    assert len(kernels) == 4 and len(biases) == 4
+    assert all(type(w.regularizer) is regularizers.L2 and w.constraint is None for w in kernels)
+    assert all(w.regularizer is None and type(w.constraint) is constraints.NonNeg for w in biases)
+    config = mha.get_config()
+    assert config["kernel_regularizer"]["class_name"] == "L2" and config["activity_regularizer"] is None
+    assert layers.MultiHeadAttention.from_config(config).get_config()["bias_constraint"] == config["bias_constraint"]
+    with pytest.raises(NotImplementedError, match="activity_regularizer"):
+        layers.MultiHeadAttention(2, 3, activity_regularizer="l2")
