@@ -39,3 +39,18 @@ def test_one_step_matches_keras(rng, optimizer):
     for got, want in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(sum(float(v) for v in ours.losses), sum(float(v) for v in theirs.losses), rtol=1e-5)
+
+
+def test_keras_file_with_penalties_and_constraints_loads_and_trains_the_same(tmp_path, rng):
+    theirs = _build(keras, lambda lib: lib.optimizers.SGD(0.3))
+    # non-zero biases: at exactly 0 the L1 gradient is backend-defined (JAX takes +1, fgc, TF and torch 0)
+    theirs.set_weights([rng.normal(size=w.shape).astype(np.float32) * 0.5 for w in theirs.get_weights()])
+    path = tmp_path / "regularized.keras"
+    theirs.save(path)
+    ours = fgc.models.load_model(path)
+    ours.compile(optimizer=fgc.optimizers.SGD(0.3), loss="mse")
+    X = rng.normal(size=(5, 4)).astype(np.float32)
+    Y = rng.normal(size=(5, 3)).astype(np.float32)
+    np.testing.assert_allclose(ours.train_on_batch(X, Y), theirs.train_on_batch(X, Y), rtol=1e-5)
+    for got, want in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)

@@ -140,6 +140,7 @@ def _layer_cases():
         "LayerNormalization": (L.LayerNormalization(epsilon=1e-4, center=False), [(3, 4)]),
         "GroupNormalization": (L.GroupNormalization(groups=2, epsilon=1e-4), [(5, 4)]),
         "UnitNormalization": (L.UnitNormalization(axis=1), [(3, 4)]),
+        "ActivityRegularization": (L.ActivityRegularization(l1=0.1, l2=0.2), [(3, 4)]),
         "MultiHeadAttention": (L.MultiHeadAttention(2, 3, value_dim=4, use_bias=False), [(5, 6), (4, 6)], "float32",
                                lambda layer, ins: layer(ins[0], ins[1])),
         "Attention": (L.Attention(use_scale=True, score_mode="concat"), [(3, 4), (5, 4)]),
