@@ -1,8 +1,8 @@
 """Reading a layer's Keras 3 config back into constructor arguments (``Layer.from_config``).
 
 Keras writes values in serialized form: the dtype as a DTypePolicy dict, initializers as config
-dicts, wrapped layers as full layer configs. Keras keys for features fgc does not implement
-(regularizers, constraints, quantization...) are accepted only at Keras' default value, so a
+dicts, regularizers and constraints as config dicts, wrapped layers as full layer configs. Keras
+keys for features fgc does not implement (quantization, renorm...) are accepted only at Keras' default value, so a
 model that relies on one is refused with a clear error instead of silently changing meaning.
 """
 from __future__ import annotations
