@@ -59,7 +59,11 @@ def _traced(b, fn, x, what: str) -> Value:
     from fgc.primitives import Builder
 
     source = _Source(unique_name(f"{what}_arg"), b.type(x))
-    out = fn(source.tensor)
+    try:
+        out = fn(source.tensor)
+    except (TypeError, ValueError, AttributeError) as e:
+        raise TypeError(f"{what} {fn!r} could not be traced on a symbolic tensor of type {b.type(x)} ({e}); write "
+                        f"it with fgc.ops (ops.sum, ops.square, ...), which the train step records") from e
     if not isinstance(out, KerasTensor):   # a constant (e.g. the base class's 0.0)
         arr = np.asarray(out)
         if arr.dtype.kind not in "biuf":

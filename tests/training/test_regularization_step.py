@@ -186,3 +186,14 @@ def test_activity_regularization_layer(rng):
     np.testing.assert_allclose(model.evaluate(X, Y, verbose=0), expected, rtol=1e-5)
     np.testing.assert_allclose(model.predict(X, verbose=0), out, rtol=1e-5)   # inference: the identity
     assert reg.get_config()["l1"] == 0.1 and "activity_regularizer" not in reg.get_config()
+
+
+def test_regularizer_not_written_with_ops_is_refused_before_any_step(rng):
+    model, _ = _dense_model(kernel_regularizer=lambda w: np.linalg.norm(w))
+    model.compile(optimizers.SGD(0.1), "mse")
+    X, Y = _data(rng)
+    before = model.get_weights()
+    with pytest.raises(TypeError, match="could not be traced.*write it with fgc.ops"):
+        model.train_on_batch(X, Y)
+    for got, want in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(got, want)
