@@ -176,11 +176,12 @@ class Layer:
 
     @property
     def losses(self) -> list:
-        """Keras' ``layer.losses``: the current penalty of each regularized trainable weight, as arrays
-        (losses added during a call live in the step graph: they are part of fit's reported loss)."""
+        """Keras' ``layer.losses``: the activity penalties of the last call on arrays, then the current penalty of
+        each regularized trainable weight, as arrays. (``add_loss`` values live in the step graph: they are part of
+        the loss fit and evaluate report, not of this list.)"""
         from .layer_losses import weight_losses
 
-        return weight_losses(self.trainable_weights)
+        return list(self.__dict__.get("_call_losses", [])) + weight_losses(self.trainable_weights)
 
     def _invoke_call(self, args, training: bool):
         params = inspect.signature(self.call).parameters

@@ -62,7 +62,11 @@ def call_on_arrays(layer, inputs, kwargs):
     if key not in models:
         models[key] = _one_layer_model(layer, arrays)
     model = models[key]
-    return model.predict_on_batch(list(_leaves(arrays)) if len(model.inputs) > 1 else _leaves(arrays)[0])
+    result = model.predict_on_batch(list(_leaves(arrays)) if len(model.inputs) > 1 else _leaves(arrays)[0])
+    from .layer_losses import record_eager_activity
+
+    record_eager_activity(layer, result)
+    return result
 
 
 def _one_layer_model(layer, arrays):

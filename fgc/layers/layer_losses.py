@@ -65,6 +65,21 @@ def record_add_loss(layer, value) -> None:
     trace.losses.extend(values)
 
 
+def record_eager_activity(layer, outputs) -> None:
+    """After ``layer(arrays)``: its activity penalties for ``layer.losses`` (Keras keeps the last call's)."""
+    import numpy as np
+
+    from .base import flatten
+
+    regularizer = getattr(layer, "activity_regularizer", None)
+    losses = []
+    if regularizer is not None:
+        for out in flatten(outputs):
+            penalty = np.asarray(regularizer(out), dtype=np.float32)
+            losses.append(penalty / np.float32(max(out.shape[0], 1)) if out.ndim else penalty)
+    layer._call_losses = losses
+
+
 def weight_losses(weights) -> list:
     """The current penalty of each weight that has a regularizer (eager, as float32 scalars)."""
     import numpy as np

@@ -137,3 +137,13 @@ def test_multi_head_attention_options_reach_every_projection():
     assert layers.MultiHeadAttention.from_config(config).get_config()["bias_constraint"] == config["bias_constraint"]
     with pytest.raises(NotImplementedError, match="activity_regularizer"):
         layers.MultiHeadAttention(2, 3, activity_regularizer="l2")
+
+
+def test_eager_call_reports_its_activity_penalty_then_the_weight_penalties():
+    # Keras' own example: kernel penalty 0.01 * 25 = 0.25; activity 0.01 * sum(10^2 over 5x5) / 5 = 5.0
+    dense = layers.Dense(5, kernel_initializer="ones", kernel_regularizer=regularizers.L1(0.01),
+                         activity_regularizer=regularizers.L2(0.01))
+    dense(np.full((5, 5), 2.0, np.float32))
+    np.testing.assert_allclose(dense.losses, [5.0, 0.25], rtol=1e-6)
+    dense(np.full((2, 5), 1.0, np.float32))   # only the last call counts
+    np.testing.assert_allclose(dense.losses, [0.01 * 25 * 2 / 2, 0.25], rtol=1e-6)
