@@ -146,4 +146,4 @@ def test_eager_call_reports_its_activity_penalty_then_the_weight_penalties():
     dense(np.full((5, 5), 2.0, np.float32))
     np.testing.assert_allclose(dense.losses, [5.0, 0.25], rtol=1e-6)
     dense(np.full((2, 5), 1.0, np.float32))   # only the last call counts
-    np.testing.assert_allclose(dense.losses, [0.01 * 25 * 2 / 2, 0.25], rtol=1e-6)
+    np.testing.assert_allclose(dense.losses, [0.01 * (5.0 ** 2 * 10) / 2, 0.25], rtol=1e-6)   # outputs are 5
