@@ -135,8 +135,6 @@ def test_multi_head_attention_options_reach_every_projection():
     config = mha.get_config()
     assert config["kernel_regularizer"]["class_name"] == "L2" and config["activity_regularizer"] is None
     assert layers.MultiHeadAttention.from_config(config).get_config()["bias_constraint"] == config["bias_constraint"]
-    with pytest.raises(NotImplementedError, match="activity_regularizer"):
-        layers.MultiHeadAttention(2, 3, activity_regularizer="l2")
 
 
 def test_eager_call_reports_its_activity_penalty_then_the_weight_penalties():
@@ -147,3 +145,26 @@ def test_eager_call_reports_its_activity_penalty_then_the_weight_penalties():
     np.testing.assert_allclose(dense.losses, [5.0, 0.25], rtol=1e-6)
     dense(np.full((2, 5), 1.0, np.float32))   # only the last call counts
     np.testing.assert_allclose(dense.losses, [0.01 * (5.0 ** 2 * 10) / 2, 0.25], rtol=1e-6)   # outputs are 5
+
+
+@pytest.mark.parametrize("use_gate", [False, True])
+def test_multi_head_attention_activity_penalty_on_each_projection_as_keras(rng, use_gate):
+    keras = pytest.importorskip("keras")
+
+    def build(lib):
+        q, v = lib.Input((4, 5)), lib.Input((3, 5))
+        mha = lib.layers.MultiHeadAttention(2, 3, use_gate=use_gate, activity_regularizer=lib.regularizers.L2(0.1),
+                                            kernel_regularizer=lib.regularizers.L1(0.01))
+        model = lib.Model([q, v], mha(q, v))
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    ours, theirs = build(fgc), build(keras)
+    weights = [rng.normal(size=w.shape).astype(np.float32) * 0.3 for w in theirs.get_weights()]
+    ours.set_weights(weights)
+    theirs.set_weights(weights)
+    data = [rng.normal(size=(6, 4, 5)).astype(np.float32), rng.normal(size=(6, 3, 5)).astype(np.float32)]
+    target = rng.normal(size=(6, 4, 5)).astype(np.float32)
+    np.testing.assert_allclose(ours.evaluate(data, target, verbose=0), theirs.evaluate(data, target, verbose=0),
+                               rtol=1e-5)
+    assert ours.layers[-1].get_config()["activity_regularizer"] == theirs.layers[-1].get_config()["activity_regularizer"]
