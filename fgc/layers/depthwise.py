@@ -119,7 +119,8 @@ class SeparableConv1D(_Depthwise):
                          bias_initializer=bias_initializer, depthwise_regularizer=depthwise_regularizer,
                          bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
                          depthwise_constraint=depthwise_constraint, bias_constraint=bias_constraint, **kwargs)
-        take_weight_options(self, pointwise_regularizer=pointwise_regularizer, pointwise_constraint=pointwise_constraint)
+        take_weight_options(self, pointwise_regularizer=pointwise_regularizer,
+                            pointwise_constraint=pointwise_constraint)
         if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
             raise ValueError(f"SeparableConv1D filters must be a positive int, got {filters!r}")
         self.filters, self.pointwise_initializer = filters, pointwise_initializer

@@ -1,6 +1,7 @@
 """One training step with regularizers, activity penalties and constraints: fgc against Keras 3
 (same weights, same data): the reported loss, evaluate's loss and the updated weights."""
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -8,8 +9,15 @@ import pytest
 import fgc
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # for the Keras comparisons (skipped without Keras)
-
 keras = pytest.importorskip("keras")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_names():
+    """Keras numbers automatic names per process: leave it as we found it for later tests that compare names."""
+    yield
+    if "keras" in sys.modules:
+        sys.modules["keras"].utils.clear_session()
 
 
 def _build(lib, optimizer):

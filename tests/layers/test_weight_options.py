@@ -1,6 +1,7 @@
 """Built-in layers' <weight>_regularizer / <weight>_constraint / activity_regularizer arguments:
 attached to the right weight, written in get_config as Keras writes them, read back from configs."""
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +10,14 @@ import fgc
 from fgc import constraints, layers, regularizers
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # for the Keras comparisons (skipped without Keras)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_names():
+    """Keras numbers automatic names per process: leave it as we found it for later tests that compare names."""
+    yield
+    if "keras" in sys.modules:
+        sys.modules["keras"].utils.clear_session()
 
 # (layer class, args, input shape, input dtype, {argument prefix: weight name})
 CASES = [
@@ -167,4 +176,5 @@ def test_multi_head_attention_activity_penalty_on_each_projection_as_keras(rng, 
     target = rng.normal(size=(6, 4, 5)).astype(np.float32)
     np.testing.assert_allclose(ours.evaluate(data, target, verbose=0), theirs.evaluate(data, target, verbose=0),
                                rtol=1e-5)
-    assert ours.layers[-1].get_config()["activity_regularizer"] == theirs.layers[-1].get_config()["activity_regularizer"]
+    our_config, keras_config = ours.layers[-1].get_config(), theirs.layers[-1].get_config()
+    assert our_config["activity_regularizer"] == keras_config["activity_regularizer"]
