@@ -1,5 +1,5 @@
 """fgc: the Keras functional API, compiled to ONNX and run on onnxruntime."""
-from . import activations, applications, callbacks, initializers, layers, losses, metrics, models, optimizers, utils
+from . import activations, applications, callbacks, constraints, initializers, layers, losses, metrics, models, optimizers, regularizers, utils
 from . import ops
 from .functional import Model, Sequential
 from .layers import Input
@@ -8,7 +8,7 @@ from . import distribute  # data-parallel fit over MPI; mpi4py is imported only 
 
 __version__ = "0.1.0"
 
-__all__ = ["Input", "Model", "Sequential", "activations", "applications", "callbacks", "initializers", "layers", "losses", "metrics",
+__all__ = ["Input", "Model", "Sequential", "activations", "applications", "callbacks", "constraints", "initializers", "layers", "losses", "metrics",
            "models", "ops", "optimizers", "utils",
            "get_device", "set_device", "__version__"]
 __all__ += ["distribute"]

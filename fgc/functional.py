@@ -354,7 +354,7 @@ class Model(ModelAPI, Layer):
             sub = Builder(b.graph, f"{b.prefix}/{layer.name}", layer)
             p = {w.name: sub.param(var_names[id(w)]) for w in getattr(layer, "weights", [])} \
                 if not isinstance(layer, Model) else {}
-            return layer.lower(sub, ins, p, training, call)
+            return layer.lower_call(sub, ins, p, training, call)
         return walk_with_call_masks(self, list(inputs), call_args, lower_node)
 
     def __call__(self, inputs, **kwargs):

@@ -147,7 +147,9 @@ class TruncatedNormal(RandomNormal):
 class VarianceScaling(Initializer):
     """Keras' fan-scaled initializer: variance ``scale / fan`` (fan_in, fan_out or their mean)."""
 
-    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None):
+    def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal", seed=None, input_axes=None,
+                 output_axes=None):
+        _check_default_fans(type(self).__name__, input_axes, output_axes)
         if scale <= 0:
             raise ValueError(f"VarianceScaling scale must be positive, got {scale!r}")
         if mode not in ("fan_in", "fan_out", "fan_avg"):
@@ -172,16 +174,21 @@ class VarianceScaling(Initializer):
         return _truncated_normal(shape, math.sqrt(var) / 0.87962566103423978, gen=gen)
 
     def get_config(self):
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution, "seed": self.seed}
+        return {"seed": self.seed, "scale": self.scale, "mode": self.mode, "distribution": self.distribution,
+                "input_axes": None, "output_axes": None}
+
+
+def _check_default_fans(class_name, input_axes, output_axes):
+    if input_axes is not None or output_axes is not None:
+        raise ValueError(f"{class_name}: input_axes/output_axes are not supported by fgc (only None, the "
+                         f"default fan computation), got {input_axes!r}, {output_axes!r}")
 
 
 def _fan_preset(class_name, scale, mode, distribution):
     """GlorotUniform and its siblings: a VarianceScaling whose config is only the seed (Keras 3.15 also
     writes input_axes/output_axes, the axes fans are counted over; fgc uses Keras' default, None)."""
     def __init__(self, seed=None, input_axes=None, output_axes=None):
-        if input_axes is not None or output_axes is not None:
-            raise ValueError(f"{class_name}: input_axes/output_axes are not supported by fgc (only None, the "
-                             f"default fan computation), got {input_axes!r}, {output_axes!r}")
+        _check_default_fans(class_name, input_axes, output_axes)
         VarianceScaling.__init__(self, scale, mode, distribution, seed)
 
     def get_config(self):
@@ -217,6 +224,23 @@ class Orthogonal(Initializer):
         return {"seed": self.seed, "gain": self.gain}
 
 
+class Identity(Initializer):
+    """``gain * eye(rows, cols)`` for a rank-2 weight."""
+
+    def __init__(self, gain=1.0):
+        self.gain = float(gain)
+
+    def __call__(self, shape):
+        if len(shape) != 2:
+            raise ValueError(f"the Identity initializer makes 2D matrices only; got shape {tuple(shape)} of rank "
+                             f"{len(shape)}")
+        return self.gain * np.eye(*shape)
+
+    def get_config(self):
+        # Keras 3 writes no key for its default; a gain other than 1 is written so that it is not lost
+        return {} if self.gain == 1.0 else {"gain": self.gain}
+
+
 # Keras' short names -> the class each stands for (an instance with the default config).
 ALIASES = {
     "zeros": Zeros, "ones": Ones, "constant": Constant,
@@ -224,10 +248,12 @@ ALIASES = {
     "he_normal": HeNormal, "lecun_uniform": LecunUniform, "lecun_normal": LecunNormal,
     "random_uniform": RandomUniform, "uniform": RandomUniform, "random_normal": RandomNormal,
     "normal": RandomNormal, "truncated_normal": TruncatedNormal, "orthogonal": Orthogonal,
-    "variance_scaling": VarianceScaling,
+    "variance_scaling": VarianceScaling, "identity": Identity, "one": Ones, "zero": Zeros,
 }
 INITIALIZERS = {name: cls() for name, cls in ALIASES.items()}
-_CLASSES = {cls.__name__: cls for cls in set(ALIASES.values())}
+_CLASSES = {**{cls.__name__: cls for cls in set(ALIASES.values())},
+            "IdentityInitializer": Identity, "OrthogonalInitializer": Orthogonal}   # Keras' compatibility names
+IdentityInitializer, OrthogonalInitializer = Identity, Orthogonal
 
 
 def get(identifier):
@@ -264,4 +290,4 @@ def deserialize(config, custom_objects=None):
 
 __all__ = ["Initializer", "Zeros", "Ones", "Constant", "RandomUniform", "RandomNormal", "TruncatedNormal",
            "VarianceScaling", "GlorotUniform", "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform",
-           "LecunNormal", "Orthogonal", "get", "serialize", "deserialize", "set_random_seed"]
+           "LecunNormal", "Orthogonal", "Identity", "get", "serialize", "deserialize", "set_random_seed"]

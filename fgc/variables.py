@@ -41,6 +41,9 @@ class Holder(Protocol):
 class Variable:
     """One weight. ``read()`` gives its latest value, wherever that value currently lives."""
 
+    regularizer = None   # Keras' variable.regularizer: its penalty joins the training loss (fgc.regularizers)
+    constraint = None    # Keras' variable.constraint: applied after each optimizer update (fgc.constraints)
+
     def __init__(self, value: np.ndarray, name: str, layer, trainable: bool = True):
         self._value = value
         self.name = name

@@ -95,3 +95,6 @@ def get(identifier, custom_objects=None):
 
 
 __all__ += ["serialize", "deserialize", "get"]
+from .regularization import ActivityRegularization  # noqa: E402
+
+__all__ += ["ActivityRegularization"]

@@ -17,6 +17,7 @@ import numpy as np
 from fgc.ir.types import ShapeError, broadcast_shapes, is_float, normalize_axis
 
 from .base import Layer
+from .weight_options import take_weight_options
 
 _LARGE_NEGATIVE = -1e9  # Keras' _large_negative_number for float32
 
@@ -115,8 +116,7 @@ class PReLU(Layer):
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, alpha_constraint=None, shared_axes=None,
                  **kwargs):
         super().__init__(**kwargs)
-        if alpha_regularizer is not None or alpha_constraint is not None:
-            raise ValueError("PReLU: alpha_regularizer and alpha_constraint are not supported by fgc; pass None")
+        take_weight_options(self, alpha_regularizer=alpha_regularizer, alpha_constraint=alpha_constraint)
         if shared_axes is not None and not isinstance(shared_axes, (list, tuple)):
             shared_axes = [shared_axes]
         if shared_axes is not None and not all(isinstance(a, (int, np.integer)) and a >= 1 for a in shared_axes):
@@ -148,8 +148,7 @@ class PReLU(Layer):
         return [b.Sub(b.Relu(x), b.Mul(params["alpha"], b.Relu(b.Neg(x))))]
 
     def get_config(self):
-        return {**super().get_config(), "alpha_initializer": self.alpha_initializer, "alpha_regularizer": None,
-                "alpha_constraint": None, "shared_axes": self.shared_axes}
+        return {**super().get_config(), "alpha_initializer": self.alpha_initializer, "shared_axes": self.shared_axes}
 
 
 class Softmax(Layer):

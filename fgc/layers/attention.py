@@ -30,6 +30,7 @@ from fgc.primitives import Builder  # noqa: F401
 
 from .base import Layer, flatten
 from .masks import explicit_mask, split_mask
+from .weight_options import take_weight_options
 
 _LARGE_NEGATIVE = -1e9
 _ROLES = "_roles"
@@ -135,9 +136,12 @@ class MultiHeadAttention(Layer):
             raise ValueError(f"MultiHeadAttention attention_axes must be an int or a tuple of ints, got "
                              f"{attention_axes!r}")
         self.attention_axes = None if axes is None else tuple(int(a) for a in axes)
-        if any(v is not None for v in (kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
-                                        bias_constraint)):
-            raise ValueError("MultiHeadAttention: regularizers and constraints are not supported by fgc; pass None")
+        take_weight_options(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                            kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
+        from fgc import regularizers
+
+        # Keras hands it to each projection (query, key, value, gate, output), not to the layer's own output
+        self.projection_activity_regularizer = regularizers.get(activity_regularizer)
         if flash_attention:
             raise ValueError("MultiHeadAttention(flash_attention=True) is a backend kernel choice fgc does not have; "
                              "leave it None")
@@ -317,8 +321,9 @@ class MultiHeadAttention(Layer):
             weights = dropout(b, probs, self.dropout, self._seed)
         heads = _swap(b, b.MatMul(weights, v), -3, -2)                     # (lead..., T, H, value_dim)
         if self.use_gate:
-            gate = b.Sigmoid(self._project(b, query, params, "gate", self.value_dim))
-            heads = b.Mul(heads, _swap(b, gate, -3, -2))
+            gate = _swap(b, b.Sigmoid(self._project(b, query, params, "gate", self.value_dim)), -3, -2)
+            self._projection_penalty(b, gate)                              # Keras' gate is sigmoid(EinsumDense)
+            heads = b.Mul(heads, gate)
         out = self.output_shape_arg or (b.shape(query)[-1],)
         flat = b.Reshape(heads, shape=(0,) * (lead + 1) + (self.num_heads * self.value_dim,))
         y = b.MatMul(flat, b.Reshape(params["attention_output/kernel"], shape=(self.num_heads * self.value_dim, -1)))
@@ -326,7 +331,15 @@ class MultiHeadAttention(Layer):
             y = b.Add(y, b.Reshape(params["attention_output/bias"], shape=(-1,)))
         if len(out) > 1:
             y = b.Reshape(y, shape=(0,) * (lead + 1) + tuple(out))
+        self._projection_penalty(b, y)
         return [y, probs] if returns_scores else [y]
+
+    def _projection_penalty(self, b, projected):
+        """The activity penalty of one projection's output (B, T, ...), as Keras' EinsumDense sublayers pay it."""
+        if self.projection_activity_regularizer is not None and getattr(b.graph, "collect_losses", False):
+            from .layer_losses import activity_penalty, add_graph_loss
+
+            add_graph_loss(b, activity_penalty(b, self.projection_activity_regularizer, projected))
 
     def _project(self, b, x, params, name, dim):
         """(lead..., T, d) -> (lead..., H, T, dim) through the EinsumDense kernel (d, H, dim)."""
@@ -335,7 +348,10 @@ class MultiHeadAttention(Layer):
         if self.use_bias:
             y = b.Add(y, b.Reshape(params[f"{name}/bias"], shape=(width,)))
         kept = (0,) * (b.type(x).rank - 1)
-        return _swap(b, b.Reshape(y, shape=kept + (self.num_heads, dim)), -3, -2)
+        projected = b.Reshape(y, shape=kept + (self.num_heads, dim))            # Keras' (B, T, H, dim)
+        if name != "gate":   # the gate pays on its sigmoid (see _lower_sequences)
+            self._projection_penalty(b, projected)
+        return _swap(b, projected, -3, -2)
 
     @staticmethod
     def _allowed(b, scores, tensors, keep, causal, window):
@@ -360,9 +376,14 @@ class MultiHeadAttention(Layer):
                 "value_dim": self.value_dim, "dropout": self.dropout, "use_bias": self.use_bias,
                 "output_shape": self.output_shape_arg, "attention_axes": self.attention_axes,
                 "kernel_initializer": self.kernel_initializer, "bias_initializer": self.bias_initializer,
-                "kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
-                "kernel_constraint": None, "bias_constraint": None, "use_gate": self.use_gate,
+                "activity_regularizer": _serialized(self.projection_activity_regularizer), "use_gate": self.use_gate,
                 "sliding_window": self.sliding_window, "seed": self.seed}
+
+
+def _serialized(regularizer):
+    from fgc import regularizers
+
+    return None if regularizer is None else regularizers.serialize(regularizer)
 
 
 class _BaseDenseAttention(Layer):

@@ -18,9 +18,10 @@ from fgc.variables import Variable, tick
 from .masks import Mask, check_given_mask, encode, mask_input_count, warn_mask_dropped  # noqa: F401  (Mask: re-exported)
 from .subclassing import (auto_config, call_takes_mask, check_output_shape, check_weight_args, keras_shapes,
                           output_masks, overrides_compute_mask, own_get_config, takes_kwargs)
+from .weight_options import weight_options, weight_options_config
 
 BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim",
-               "weights", "input_length")
+               "weights", "input_length", "activity_regularizer")
 
 
 
@@ -95,8 +96,12 @@ class Layer:
         return obj
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None,
-                 batch_size=None, input_dim=None, weights=None, input_length=None, **kwargs):
+                 batch_size=None, input_dim=None, weights=None, input_length=None, activity_regularizer=None, **kwargs):
         check_kwargs(f"{type(self).__name__}()", kwargs, self._allowed_kwargs())
+        from fgc import regularizers
+
+        # Keras 3: every layer takes one; its penalty on each output, over the batch size, joins the loss
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"layer name must be a non-empty string, got {name!r}")
@@ -189,6 +194,27 @@ class Layer:
             traces[key] = trace
         return traces[key]
 
+    def lower_call(self, b, inputs, params: dict, training: bool = False, call_args=None):
+        """``lower`` for one call event, plus the losses that call adds (activity penalty) in a step graph."""
+        from .layer_losses import lower_call
+
+        return lower_call(self, b, inputs, params, training, call_args)
+
+    def add_loss(self, loss) -> None:
+        """Keras' ``add_loss`` inside a subclassed layer's ``call``: the (summed) value joins the training loss."""
+        from .layer_losses import record_add_loss
+
+        record_add_loss(self, loss)
+
+    @property
+    def losses(self) -> list:
+        """Keras' ``layer.losses``: the activity penalties of the last call on arrays, then the current penalty of
+        each regularized trainable weight, as arrays. (``add_loss`` values live in the step graph: they are part of
+        the loss fit and evaluate report, not of this list.)"""
+        from .layer_losses import weight_losses
+
+        return list(self.__dict__.get("_call_losses", [])) + weight_losses(self.trainable_weights)
+
     def _invoke_call(self, args, training: bool, mask=None):
         params = inspect.signature(self.call).parameters
         kwargs = {"training": training} if "training" in params or takes_kwargs(params) else {}
@@ -205,10 +231,14 @@ class Layer:
     def get_config(self) -> dict:
         """Keras 3's base keys; each layer adds its own constructor arguments (see from_config)."""
         config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype),
-                  **self.keras_only_config}
+                  **self.keras_only_config, **weight_options_config(self)}
         recorded = self.__dict__.get("_auto_config")
         if recorded is not None and not own_get_config(type(self)):
             config.update({k: v for k, v in recorded.items() if k not in ("trainable", "dtype")})
+        if getattr(self, "activity_regularizer", None) is not None:   # Keras writes it only when set
+            from fgc import regularizers
+
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod
@@ -236,7 +266,7 @@ class Layer:
         """Keras 3's signature; fgc's built-in layers also use ``add_weight(name, shape, initializer)``."""
         if isinstance(shape, str):  # fgc's positional form: add_weight(name, shape, initializer, trainable=...)
             name, shape, initializer, dtype = shape, initializer, dtype, None
-        check_weight_args(self, name, regularizer, constraint, overwrite_with_gradient)
+        regularizer, constraint = check_weight_args(self, name, regularizer, constraint, overwrite_with_gradient)
         dtype = canonical_dtype(dtype or self.dtype)
         if initializer is None:  # Keras: glorot_uniform for floats, zeros otherwise
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
@@ -245,6 +275,7 @@ class Layer:
             name = f"variable_{len(self._weights)}" if self._weights else "variable"
         value = np.asarray(initializers.get(initializer)(shape), dtype=numpy_dtype(dtype))
         var = Variable(value.reshape(shape), name, self, bool(trainable))
+        var.regularizer, var.constraint = weight_options(self, name, regularizer, constraint)
         self._weights.append(var)
         return var
 

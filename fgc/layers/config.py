@@ -1,8 +1,8 @@
 """Reading a layer's Keras 3 config back into constructor arguments (``Layer.from_config``).
 
 Keras writes values in serialized form: the dtype as a DTypePolicy dict, initializers as config
-dicts, wrapped layers as full layer configs. Keras keys for features fgc does not implement
-(regularizers, constraints, quantization...) are accepted only at Keras' default value, so a
+dicts, regularizers and constraints as config dicts, wrapped layers as full layer configs. Keras
+keys for features fgc does not implement (quantization, renorm...) are accepted only at Keras' default value, so a
 model that relies on one is refused with a clear error instead of silently changing meaning.
 """
 from __future__ import annotations
@@ -45,11 +45,6 @@ def init_arguments(cls, config: dict) -> dict:
             # a wrapped layer is built by its wrapper, for the wrapper's input: not from its own build_config
             args[key] = deserialize_keras_object({k: v for k, v in value.items() if k != "build_config"})
     return args
-
-
-# Keras config keys, shared by several layers, that fgc implements only at their default value.
-NO_REGULARIZERS = {"kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
-                   "kernel_constraint": None, "bias_constraint": None}
 
 
 def initializer_config(identifier):

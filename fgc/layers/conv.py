@@ -30,7 +30,7 @@ from fgc.ir.types import ShapeError, TensorType, fresh_symbol, is_float
 from fgc.primitives.conv import out_dim, same_pads
 
 from .base import InputLayer, Layer, flatten
-from .config import NO_REGULARIZERS
+from .weight_options import take_weight_options
 
 DIM_ORDERING = {"th": "channels_first", "tf": "channels_last", "default": None}
 # Keras 1 keyword -> (Keras 3 keyword, value converter)
@@ -213,11 +213,11 @@ class Spatial(Layer):
 
 class _Conv(Spatial):
     paddings = ("valid", "same")
-    keras_only_config = NO_REGULARIZERS
 
     def __init__(self, filters=None, kernel_size=None, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  groups=1, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None, **kwargs):
         legacy = take_legacy(f"{type(self).__name__}()", kwargs, LEGACY_KEYWORDS)
         filters = legacy.pop("filters", filters)
         kernel_size = legacy.pop("kernel_size", kernel_size)
@@ -230,6 +230,9 @@ class _Conv(Spatial):
         if legacy:
             raise TypeError(f"{type(self).__name__}() got unexpected Keras 1 keyword(s) for {sorted(legacy)}")
         super().__init__(**kwargs)
+        take_weight_options(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                            bias_constraint=bias_constraint)
         name = type(self).__name__
         if not isinstance(filters, (int, np.integer)) or filters <= 0:
             raise ValueError(f"{name} filters must be a positive int, got {filters!r}")

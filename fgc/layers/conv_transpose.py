@@ -18,6 +18,7 @@ from fgc.ir.types import ShapeError, fresh_symbol
 from fgc.primitives import Builder  # noqa: F401
 
 from .conv import Spatial, normalize_data_format, normalize_padding, normalize_tuple
+from .weight_options import take_weight_options
 
 
 def jax_padding(kernel: int, stride: int, dilation: int, padding: str, output_padding):
@@ -40,9 +41,9 @@ class _ConvTranspose(Spatial):
         name = type(self).__name__
         if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
             raise ValueError(f"{name} filters must be a positive int, got {filters!r}")
-        if any(v is not None for v in (kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint,
-                                        bias_constraint)):
-            raise ValueError(f"{name}: regularizers and constraints are not supported by fgc; pass None")
+        take_weight_options(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+                            bias_constraint=bias_constraint)
         self.filters = filters
         self.kernel_size = normalize_tuple(kernel_size, self.rank, f"{name} kernel_size")
         self.strides = normalize_tuple(strides, self.rank, f"{name} strides")
@@ -109,8 +110,7 @@ class _ConvTranspose(Spatial):
                 "strides": self.strides, "padding": self.padding, "output_padding": self.output_padding,
                 "data_format": self.data_format, "dilation_rate": self.dilation_rate, "activation": self.activation,
                 "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer, "kernel_regularizer": None, "bias_regularizer": None,
-                "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None}
+                "bias_initializer": self.bias_initializer}
 
 
 class Conv1DTranspose(_ConvTranspose):

@@ -10,6 +10,7 @@ from fgc.ir.types import ShapeError, is_float, product
 
 from .base import Layer
 from .config import activation_config, initializer_config
+from .weight_options import take_weight_options
 
 
 def _one_input(layer, types):
@@ -20,12 +21,14 @@ def _one_input(layer, types):
 
 class Dense(Layer):
     supports_masking = True
-    keras_only_config = {"kernel_regularizer": None, "bias_regularizer": None, "kernel_constraint": None,
-                         "bias_constraint": None, "quantization_config": None}
+    keras_only_config = {"quantization_config": None}
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
+        take_weight_options(self, kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+                            kernel_constraint=kernel_constraint, bias_constraint=bias_constraint)
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Dense units must be a positive int, got {units!r}")
         self.units = int(units)

@@ -12,11 +12,7 @@ from fgc.ir.types import ShapeError
 
 from .conv import Spatial, _Conv, normalize_data_format, normalize_padding, normalize_tuple
 from .pooling import _GlobalPool, _Pool
-
-
-def _no_regularizers(name, values):
-    if any(v is not None for v in values):
-        raise ValueError(f"{name}: regularizers and constraints are not supported by fgc; pass None")
+from .weight_options import take_weight_options
 
 
 class _Depthwise(Spatial):
@@ -26,8 +22,9 @@ class _Depthwise(Spatial):
                  activity_regularizer=None, depthwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
-        _no_regularizers(name, (depthwise_regularizer, bias_regularizer, activity_regularizer, depthwise_constraint,
-                                bias_constraint))
+        take_weight_options(self, depthwise_regularizer=depthwise_regularizer, bias_regularizer=bias_regularizer,
+                            activity_regularizer=activity_regularizer, depthwise_constraint=depthwise_constraint,
+                            bias_constraint=bias_constraint)
         self.kernel_size = normalize_tuple(kernel_size, self.rank, f"{name} kernel_size")
         self.strides = normalize_tuple(strides, self.rank, f"{name} strides")
         self.dilation_rate = normalize_tuple(dilation_rate, self.rank, f"{name} dilation_rate")
@@ -41,6 +38,8 @@ class _Depthwise(Spatial):
         self.activation, self._act = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.depthwise_initializer, self.bias_initializer = depthwise_initializer, bias_initializer
+
+    option_weights = {"depthwise": "kernel"}   # Keras names the depthwise kernel "kernel" here
 
     def _depthwise_weight_name(self):
         return "kernel"
@@ -92,9 +91,7 @@ class _Depthwise(Spatial):
         return {**super().get_config(), "kernel_size": self.kernel_size, "strides": self.strides,
                 "padding": self.padding, "depth_multiplier": self.depth_multiplier, "data_format": self.data_format,
                 "dilation_rate": self.dilation_rate, "activation": self.activation, "use_bias": self.use_bias,
-                "depthwise_initializer": self.depthwise_initializer, "bias_initializer": self.bias_initializer,
-                "depthwise_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
-                "depthwise_constraint": None, "bias_constraint": None}
+                "depthwise_initializer": self.depthwise_initializer, "bias_initializer": self.bias_initializer}
 
 
 class DepthwiseConv1D(_Depthwise):
@@ -109,6 +106,7 @@ class SeparableConv1D(_Depthwise):
     """Weights depthwise_kernel (k, in, dm), pointwise_kernel (1, in*dm, filters), bias (filters,)."""
 
     rank = 1
+    option_weights = {"depthwise": "depthwise_kernel"}
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None, dilation_rate=1,
                  depth_multiplier=1, activation=None, use_bias=True, depthwise_initializer="glorot_uniform",
@@ -121,7 +119,8 @@ class SeparableConv1D(_Depthwise):
                          bias_initializer=bias_initializer, depthwise_regularizer=depthwise_regularizer,
                          bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
                          depthwise_constraint=depthwise_constraint, bias_constraint=bias_constraint, **kwargs)
-        _no_regularizers("SeparableConv1D", (pointwise_regularizer, pointwise_constraint))
+        take_weight_options(self, pointwise_regularizer=pointwise_regularizer,
+                            pointwise_constraint=pointwise_constraint)
         if isinstance(filters, bool) or not isinstance(filters, int) or filters <= 0:
             raise ValueError(f"SeparableConv1D filters must be a positive int, got {filters!r}")
         self.filters, self.pointwise_initializer = filters, pointwise_initializer
@@ -143,8 +142,7 @@ class SeparableConv1D(_Depthwise):
         return b.Conv(y, pointwise, kernel_shape=(1,), strides=(1,), dilations=(1,), group=1, pads=(0, 0))
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "pointwise_initializer": self.pointwise_initializer,
-                "pointwise_regularizer": None, "pointwise_constraint": None}
+        return {**super().get_config(), "filters": self.filters, "pointwise_initializer": self.pointwise_initializer}
 
 
 class Conv3D(_Conv):
@@ -154,8 +152,7 @@ class Conv3D(_Conv):
 
     def get_config(self):
         return {**super().get_config(), "kernel_initializer": self.kernel_initializer,
-                "bias_initializer": self.bias_initializer, "kernel_regularizer": None, "bias_regularizer": None,
-                "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None}
+                "bias_initializer": self.bias_initializer}
 
 
 class MaxPooling3D(_Pool):

@@ -64,8 +64,13 @@ def call_on_arrays(layer, inputs, kwargs):
     if kwargs.get("training"):   # Dropout / noise active, BatchNormalization on batch statistics (and updated)
         from .eager_training import call_in_training_mode
 
-        return call_in_training_mode(model, data, cache_owner=layer)
-    return model.predict_on_batch(data)
+        result = call_in_training_mode(model, data, cache_owner=layer)
+    else:
+        result = model.predict_on_batch(data)
+    from .layer_losses import record_eager_activity
+
+    record_eager_activity(layer, result)
+    return result
 
 
 def _one_layer_model(layer, arrays):

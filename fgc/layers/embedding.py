@@ -11,15 +11,17 @@ from fgc.ir.types import INT_DTYPES, ShapeError
 
 from .base import Layer
 from .masks import ids_mask
+from .weight_options import take_weight_options
 
 
 class Embedding(Layer):
-    keras_only_config = {"embeddings_regularizer": None, "activity_regularizer": None,
-                         "embeddings_constraint": None, "quantization_config": None}
+    keras_only_config = {"quantization_config": None}
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform", mask_zero=False, input_length=None,
-                 **kwargs):
+                 embeddings_regularizer=None, activity_regularizer=None, embeddings_constraint=None, **kwargs):
         super().__init__(**kwargs)
+        take_weight_options(self, embeddings_regularizer=embeddings_regularizer,
+                            activity_regularizer=activity_regularizer, embeddings_constraint=embeddings_constraint)
         for what, v in (("input_dim", input_dim), ("output_dim", output_dim)):
             if not isinstance(v, (int, np.integer)) or v <= 0:
                 raise ValueError(f"Embedding {what} must be a positive int, got {v!r}")

@@ -15,6 +15,7 @@ import numpy as np
 from fgc.ir.types import ShapeError, is_float, normalize_axis
 
 from .base import Layer
+from .weight_options import take_weight_options
 
 
 def _float_input(layer, types):
@@ -36,8 +37,8 @@ class GroupNormalization(Layer):
             raise ValueError(f"GroupNormalization groups must be a positive int, got {groups!r}")
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise ValueError(f"GroupNormalization axis must be an int, got {axis!r}")
-        if any(v is not None for v in (beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint)):
-            raise ValueError("GroupNormalization: regularizers and constraints are not supported by fgc; pass None")
+        take_weight_options(self, beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
+                            beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         self.groups, self.axis, self.epsilon = int(groups), int(axis), float(epsilon)
         self.center, self.scale = bool(center), bool(scale)
         self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
@@ -99,8 +100,7 @@ class GroupNormalization(Layer):
     def get_config(self):
         return {**super().get_config(), "groups": self.groups, "axis": self.axis, "epsilon": self.epsilon,
                 "center": self.center, "scale": self.scale, "beta_initializer": self.beta_initializer,
-                "gamma_initializer": self.gamma_initializer, "beta_regularizer": None, "gamma_regularizer": None,
-                "beta_constraint": None, "gamma_constraint": None}
+                "gamma_initializer": self.gamma_initializer}
 
 
 class UnitNormalization(Layer):

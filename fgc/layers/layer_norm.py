@@ -17,6 +17,7 @@ from fgc.ir.types import ShapeError, is_float, normalize_axis
 from fgc.primitives import Builder  # noqa: F401
 
 from .base import Layer
+from .weight_options import take_weight_options
 
 
 class LayerNormalization(Layer):
@@ -36,8 +37,8 @@ class LayerNormalization(Layer):
             raise TypeError(f"LayerNormalization axis must be an int or a list of ints, got {axis!r}")
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)) or epsilon <= 0:
             raise ValueError(f"LayerNormalization epsilon must be a positive number, got {epsilon!r}")
-        if any(v is not None for v in (beta_regularizer, gamma_regularizer, beta_constraint, gamma_constraint)):
-            raise ValueError("LayerNormalization: regularizers and constraints are not supported by fgc; pass None")
+        take_weight_options(self, beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
+                            beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         if rms_scaling:
             warnings.warn("LayerNormalization(rms_scaling=True) is deprecated in Keras 3: it scales by the "
                           "variance, not the root mean square", DeprecationWarning, stacklevel=2)
@@ -113,8 +114,7 @@ class LayerNormalization(Layer):
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
                 "scale": self.scale, "rms_scaling": self.rms_scaling, "beta_initializer": self.beta_initializer,
-                "gamma_initializer": self.gamma_initializer, "beta_regularizer": None, "gamma_regularizer": None,
-                "beta_constraint": None, "gamma_constraint": None}
+                "gamma_initializer": self.gamma_initializer}
 
 
 # Test cases the shared layer harness runs: kwargs, input shapes ("N" = batch), output shape, param count.

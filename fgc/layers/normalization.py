@@ -29,20 +29,22 @@ from fgc.ir.types import ShapeError, is_float, normalize_axis
 
 from .base import Layer
 from .masks import split_mask
+from .weight_options import take_weight_options
 
 _KERAS_EPSILON = 1e-7  # keras.backend.epsilon(), which Keras adds to the masked moments' denominators
 
 
 class BatchNormalization(Layer):
     supports_masking = consumes_mask = True
-    keras_only_config = {"beta_regularizer": None, "gamma_regularizer": None, "beta_constraint": None,
-                         "gamma_constraint": None, "synchronized": False, "renorm": False, "renorm_clipping": None,
-                         "renorm_momentum": 0.99}
+    keras_only_config = {"synchronized": False, "renorm": False, "renorm_clipping": None, "renorm_momentum": 0.99}
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
                  **kwargs):
         super().__init__(**kwargs)
+        take_weight_options(self, beta_regularizer=beta_regularizer, gamma_regularizer=gamma_regularizer,
+                            beta_constraint=beta_constraint, gamma_constraint=gamma_constraint)
         if not isinstance(axis, (int, np.integer)):
             raise ValueError(f"BatchNormalization axis must be one int, got {axis!r}")
         if epsilon <= 0:

@@ -15,6 +15,7 @@ from fgc.ir import Graph, ParamSpec, TensorType, Value
 from fgc.naming import unique_name
 
 from .base import KerasTensor, Layer, Node, flatten
+from .layer_losses import add_graph_loss
 
 
 class OpLayer(Layer):
@@ -101,6 +102,7 @@ class Trace:
         self._reads: dict[int, KerasTensor] = {}
         self.nodes: list = []
         self.outputs: list[KerasTensor] = []
+        self.losses: list[KerasTensor] = []   # values call() passed to add_loss
         self.multi_output = False
 
     def read(self, variable) -> KerasTensor:
@@ -125,7 +127,7 @@ class Trace:
                                 f"return tensors computed from its inputs with fgc.ops, operators or layers")
         self.outputs = outs
         self.multi_output = isinstance(result, (list, tuple))
-        self.nodes = _nodes_between(self.placeholders, outs, self.layer)
+        self.nodes = _nodes_between(self.placeholders, outs + self.losses, self.layer)
         _drop_trace_nodes(touched)
         return result
 
@@ -144,10 +146,12 @@ class Trace:
                 for w in layer.weights:
                     own[w] = own[w.name] = params[w]
                 given = node.call_args.get("training")
-                outs = layer.lower(sub, [env[id(t)] for t in node.inputs], own,
-                                   self._training if given is None else bool(given), node.call_args)
+                outs = layer.lower_call(sub, [env[id(t)] for t in node.inputs], own,
+                                        self._training if given is None else bool(given), node.call_args)
             for t, v in zip(node.outputs, outs):
                 env[id(t)] = v
+        for t in self.losses:
+            add_graph_loss(b, env[id(t)])
         return [env[id(t)] for t in self.outputs]
 
     def output_types(self, input_types, weights) -> list[TensorType]:

@@ -16,13 +16,12 @@ from fgc.ir.types import ShapeError, is_float
 
 from .base import Layer
 from .masks import split_mask
+from .weight_options import take_weight_options
 
 
 class _RNN(Layer):
     supports_masking = consumes_mask = True
-    keras_only_config = {"zero_output_for_mask": False, "kernel_regularizer": None, "recurrent_regularizer": None,
-                         "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
-                         "recurrent_constraint": None, "bias_constraint": None}
+    keras_only_config = {"zero_output_for_mask": False}
     gates = 1
     onnx_op = "RNN"
     state_names = ("h",)
@@ -30,8 +29,14 @@ class _RNN(Layer):
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal", bias_initializer="zeros",
                  dropout=0.0, recurrent_dropout=0.0, return_sequences=False, return_state=False, go_backwards=False,
-                 stateful=False, unroll=False, seed=None, **kwargs):
+                 stateful=False, unroll=False, seed=None, kernel_regularizer=None, recurrent_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, kernel_constraint=None, recurrent_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
+        take_weight_options(self, kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+                            bias_regularizer=bias_regularizer, activity_regularizer=activity_regularizer,
+                            kernel_constraint=kernel_constraint, recurrent_constraint=recurrent_constraint,
+                            bias_constraint=bias_constraint)
         if not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"{type(self).__name__} units must be a positive int, got {units!r}")
         if stateful:
@@ -419,8 +424,8 @@ class Bidirectional(Layer):
     def lower(self, b, inputs, params, training=False, call_args=None):
         def sub_params(layer):
             return {w.name: params[w] for w in layer.weights}
-        fwd = self.forward_layer.lower(b, inputs, sub_params(self.forward_layer), training, call_args)
-        bwd = self.backward_layer.lower(b, inputs, sub_params(self.backward_layer), training, call_args)
+        fwd = self.forward_layer.lower_call(b, inputs, sub_params(self.forward_layer), training, call_args)
+        bwd = self.backward_layer.lower_call(b, inputs, sub_params(self.backward_layer), training, call_args)
         y_f, y_b = fwd[0], bwd[0]
         if self.return_sequences:
             _, keep = split_mask(b, inputs, call_args, b.type(y_f).dtype)

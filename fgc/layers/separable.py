@@ -7,21 +7,25 @@ from __future__ import annotations
 from fgc.ir.types import ShapeError
 
 from .conv import _Conv
+from .weight_options import take_weight_options
 
 
 class SeparableConv2D(_Conv):
     rank = 2
-    keras_only_config = {"depthwise_regularizer": None, "pointwise_regularizer": None, "bias_regularizer": None,
-                         "activity_regularizer": None, "depthwise_constraint": None, "pointwise_constraint": None,
-                         "bias_constraint": None}
-
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", depthwise_regularizer=None, pointwise_regularizer=None,
+                 bias_regularizer=None, activity_regularizer=None, depthwise_constraint=None,
+                 pointwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(filters, kernel_size, strides=strides, padding=padding, data_format=data_format,
                          dilation_rate=dilation_rate, activation=activation, use_bias=use_bias,
                          bias_initializer=bias_initializer, **kwargs)
+        self._weight_options = {}   # Keras' SeparableConv2D has no kernel_* options (the _Conv base took them)
+        take_weight_options(self, depthwise_regularizer=depthwise_regularizer,
+                            pointwise_regularizer=pointwise_regularizer, bias_regularizer=bias_regularizer,
+                            activity_regularizer=activity_regularizer, depthwise_constraint=depthwise_constraint,
+                            pointwise_constraint=pointwise_constraint, bias_constraint=bias_constraint)
         self.depth_multiplier = int(depth_multiplier)
         self.depthwise_initializer, self.pointwise_initializer = depthwise_initializer, pointwise_initializer
 

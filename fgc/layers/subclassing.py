@@ -33,16 +33,19 @@ def takes_kwargs(params) -> bool:
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
-def check_weight_args(layer, name, regularizer, constraint, overwrite_with_gradient) -> None:
+def check_weight_args(layer, name, regularizer, constraint, overwrite_with_gradient):
+    """The (regularizer, constraint) objects ``add_weight`` got, resolved (names, configs) and checked."""
+    from fgc import constraints, regularizers
+
     where = f"layer '{layer.name}': add_weight({name!r})"
     if name is not None and not isinstance(name, str):
         raise TypeError(f"{where}: name must be a string, got {type(name).__name__}")
-    for what, value in (("regularizer", regularizer), ("constraint", constraint)):
-        if value is not None:
-            raise NotImplementedError(f"{where}: {what}={value!r} is not supported by fgc yet; leave it None "
-                                      f"(fgc would otherwise train without it, silently)")
     if overwrite_with_gradient:
         raise NotImplementedError(f"{where}: overwrite_with_gradient=True is not supported by fgc")
+    try:
+        return regularizers.get(regularizer), constraints.get(constraint)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"{where}: {e}") from None
 
 
 # ------------------------------------------------------------------ masks (Keras 3: layer.py's masking contract)

@@ -27,6 +27,8 @@ _scopes = threading.local()
 _KERAS_MODULES = {
     "keras.layers": "fgc.layers",
     "keras.initializers": "fgc.initializers",
+    "keras.regularizers": "fgc.regularizers",
+    "keras.constraints": "fgc.constraints",
     "keras.optimizers": "fgc.optimizers",
     "keras.optimizers.schedules": "fgc.training.schedules",
     "keras.losses": "fgc.losses",
@@ -211,7 +213,9 @@ def _keras_module_of(obj) -> str:
                                      ("keras.losses", "fgc.training.loss_functions"),
                                      ("keras.losses", "fgc.training.loss_ctc"),
                                      ("keras.metrics", "fgc.training.metrics"),
-                                     ("keras.initializers", "fgc.initializers")):
+                                     ("keras.initializers", "fgc.initializers"),
+                                     ("keras.regularizers", "fgc.regularizers"),
+                                     ("keras.constraints", "fgc.constraints")):
         if module == fgc_module or module.startswith(f"{fgc_module}."):   # a package's modules too
             return keras_module
     return module

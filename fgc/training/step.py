@@ -44,6 +44,7 @@ class StepSpec:
     metric_results: list[str] = field(default_factory=list)   # reports that are a stateful metric's result so far
     # stateful metrics: state input -> (its new-value output or None when unchanged, the metric's StateVariable)
     metric_states: dict = field(default_factory=dict)
+    constraints: dict = field(default_factory=dict)           # weight name -> (constraint, stored layout)
 
 
 def _target_type(loss, pred: TensorType) -> TensorType:
@@ -136,9 +137,12 @@ def _masked(b, loss, name, values, keep, valid):
     return b.Mul(values, keep), keep
 
 
-def add_losses_and_metrics(graph, compiled, spec: StepSpec, output_keeps: dict | None = None):
+def add_losses_and_metrics(graph, compiled, spec: StepSpec, output_keeps: dict | None = None, extra_losses=()):
     """Append targets, sample weights, losses and metrics; returns the total-loss Value.
-    ``output_keeps`` maps an output to its mask (a float keep-tensor) that masks its loss as Keras does."""
+
+    ``output_keeps`` maps an output to its mask (a float keep-tensor) that masks its loss as Keras does.
+    ``extra_losses`` (regularization penalties, ``add_loss`` values: scalars) join the total unweighted,
+    after the compiled losses, as Keras' ``compute_loss`` adds ``model.losses``."""
     from fgc.primitives import Builder
 
     from .metrics.in_step import add_stateful, raw_weight_input
@@ -197,6 +201,8 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec, output_keeps: dict |
             result, new = add_stateful(b, spec, key, metric, target, pred, raw)
             reports += result
             states += new
+    for term in extra_losses:
+        total = term if total is None else b.Add(total, term)
     if total is None:
         raise ValueError("compile() got no loss for any output")
     reports += states   # not logged: the host carries them to the next step (metrics/in_step.py)
@@ -261,12 +267,17 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     from fgc.passes import CancelTransposes, ParamLayouts, PassManager, lowering_pipeline, optimization_pipeline
     from fgc.primitives.autodiff import gradients
 
+    from .penalties import take_added_losses, weight_constraints, weight_penalties
+
     graph = model.to_graph(output_masks=set(compiled.losses) | set(compiled.metrics) | set(compiled.weighted_metrics))
     graph.guarded = True  # out-of-range ids computed in the graph are counted (check/ outputs), see Embedding
+    graph.collect_losses = True  # layers' add_loss / activity penalties become aux_loss/ outputs
     if layouts is None and not getattr(compiled.optimizer, "elementwise", True):
         layouts = {}   # a non-elementwise update (Lamb's norms, Adafactor's factors) needs Keras' layout
     given = None if layouts is None else tuple(sorted(layouts.items()))
-    PassManager(lowering_pipeline(training=train) + [ParamLayouts(given), CancelTransposes()]).run(graph)
+    PassManager(lowering_pipeline(training=train)).run(graph)
+    extra_losses = take_added_losses(graph) + weight_penalties(graph)   # read the weights in Keras layout
+    PassManager([ParamLayouts(given), CancelTransposes()]).run(graph)
     spec = StepSpec(list(graph.input_names), [], [])
     # Layers that update non-trainable weights (BatchNorm's moving statistics) left "new/<weight>" outputs.
     buffers = [(name[len("new/"):], v) for name, v in zip(graph.output_names, graph.outputs) if name.startswith("new/")]
@@ -275,7 +286,7 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     keep = [i for i, name in enumerate(graph.output_names)
             if not name.startswith(("new/", "mask/")) and name not in graph.checks]
     graph.outputs, graph.output_names = [graph.outputs[i] for i in keep], [graph.output_names[i] for i in keep]
-    total = add_losses_and_metrics(graph, compiled, spec, _output_keeps(graph, leaves))
+    total = add_losses_and_metrics(graph, compiled, spec, _output_keeps(graph, leaves), extra_losses)
     for name, v in checks:  # reported after the logs; the host refuses a step whose count is not 0
         graph.outputs.append(v)
         graph.output_names.append(name)
@@ -297,6 +308,7 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     spec.flat = bool(flat_names)
     spec.params = (["params"] if flat_names else []) + alone
     spec.weight_inputs = frozen
+    spec.constraints = weight_constraints(graph, trainable)
     b = Builder(graph, "opt")
     if train:
         # loss_scale_factor (Keras' optimizer.scale_loss): gradients of the scaled loss, unscaled in apply
@@ -336,6 +348,8 @@ def keras_value(spec, stored: np.ndarray) -> np.ndarray:
 
 
 def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
+    from .penalties import constrain_updates
+
     lr = graph.add_input("lr", TensorType((), "float32"))
     step = graph.add_input("step", TensorType((), "float32"))
     state = []
@@ -355,6 +369,7 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
     # which weights each update is for (exclude_from_weight_decay), for an apply() that takes it
     extra = {"variables": _held_variables(graph, spec)} if _takes(opt.apply, "variables") else {}
     new_params, new_state, new_glob = opt.apply(b, params, grads, state + [glob], lr, step, **extra)
+    new_params = constrain_updates(b, spec, new_params)   # Keras: constraints right after the update
     for key, p_new, s_new in zip(spec.params, new_params, new_state):
         _add_update(graph, key, p_new, spec)
         for slot, v in s_new.items():
@@ -404,7 +419,8 @@ def build_update_graph(grad_graph, grad_spec: StepSpec, optimizer):
 
     grad_types = dict(zip(grad_graph.output_names, (grad_graph.type_of(v) for v in grad_graph.outputs)))
     graph = Graph("update")
-    spec = StepSpec([], [], [], params=list(grad_spec.params))
+    spec = StepSpec([], [], [], params=list(grad_spec.params), slices=dict(grad_spec.slices), flat=grad_spec.flat,
+                    constraints=dict(grad_spec.constraints))
     params = [graph.add_input(key, grad_types[grad_spec.grad_outputs[key]]) for key in grad_spec.params]
     grads = [graph.add_input(grad_spec.grad_outputs[key], grad_types[grad_spec.grad_outputs[key]])
              for key in grad_spec.params]

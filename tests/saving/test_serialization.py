@@ -140,6 +140,7 @@ def _layer_cases():
         "LayerNormalization": (L.LayerNormalization(epsilon=1e-4, center=False), [(3, 4)]),
         "GroupNormalization": (L.GroupNormalization(groups=2, epsilon=1e-4), [(5, 4)]),
         "UnitNormalization": (L.UnitNormalization(axis=1), [(3, 4)]),
+        "ActivityRegularization": (L.ActivityRegularization(l1=0.1, l2=0.2), [(3, 4)]),
         "MultiHeadAttention": (L.MultiHeadAttention(2, 3, value_dim=4, use_bias=False), [(5, 6), (4, 6)], "float32",
                                lambda layer, ins: layer(ins[0], ins[1])),
         "Attention": (L.Attention(use_scale=True, score_mode="concat"), [(3, 4), (5, 4)]),
@@ -238,9 +239,8 @@ def test_layer_serialize_deserialize_get():
 
 def test_unsupported_keras_features_are_refused_not_ignored():
     config = through_json(serialize_keras_object(layers.Dense(3)))
-    config["config"]["kernel_regularizer"] = {"module": "keras.regularizers", "class_name": "L2",
-                                              "config": {"l2": 0.01}, "registered_name": None}
-    with pytest.raises(ValueError, match="kernel_regularizer.*not supported by fgc"):
+    config["config"]["quantization_config"] = {"mode": "int8"}
+    with pytest.raises(ValueError, match="quantization_config.*not supported by fgc"):
         deserialize_keras_object(config)
     config = through_json(serialize_keras_object(layers.Dense(3)))
     config["config"]["dtype"]["config"]["name"] = "mixed_float16"
