@@ -10,15 +10,16 @@ import inspect
 
 import numpy as np
 
-from fgc import initializers
+from fgc import dtype_policies, initializers
 from fgc.ir.types import BATCH, ShapeError, TensorType, canonical_dtype, numpy_dtype
 from fgc.naming import check_kwargs, snake_case, unique_name
 from fgc.variables import Variable, tick
 
+from .autocast import output_types as autocast_output_types
 from .masks import Mask, check_given_mask, encode, mask_input_count, warn_mask_dropped  # noqa: F401  (Mask: re-exported)
 from .subclassing import check_output_shape, check_weight_args, keras_shapes, takes_kwargs
 
-BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim",
+BASE_KWARGS = ("name", "trainable", "dtype", "autocast", "input_shape", "batch_input_shape", "batch_size", "input_dim",
                "weights", "input_length")
 
 
@@ -88,17 +89,15 @@ class Layer:
     call_kwargs: tuple[str, ...] = ("training", "mask")
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None,
-                 batch_size=None, input_dim=None, weights=None, input_length=None, **kwargs):
+                 batch_size=None, input_dim=None, weights=None, input_length=None, autocast=True, **kwargs):
         check_kwargs(f"{type(self).__name__}()", kwargs, self._allowed_kwargs())
         self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"layer name must be a non-empty string, got {name!r}")
         self.trainable = trainable
-        if isinstance(dtype, dict):  # a serialized DTypePolicy, as get_config writes it (Keras accepts it too)
-            from .config import dtype_from_config
-
-            dtype = dtype_from_config(dtype, f"{type(self).__name__}()")
-        self.dtype = canonical_dtype(dtype or "float32")
+        # a policy, its name, its serialized dict (get_config's form) or None: the global policy (Keras)
+        self._dtype_policy = dtype_policies.get(dtype)
+        self.autocast = bool(autocast)  # Keras: cast float inputs and weights to the compute dtype
         self._weights: list[Variable] = []
         self.built = False
         self._inbound_nodes: list[Node] = []
@@ -109,6 +108,37 @@ class Layer:
             input_shape, batch_size = tuple(batch_input_shape[1:]), batch_input_shape[0]
         self._input_shape_arg = tuple(input_shape) if input_shape is not None else None
         self._batch_size_arg = batch_size
+
+    # ------------------------------------------------------------------ dtype policy (fgc/layers/autocast.py)
+    # Keras casts a layer's float inputs and weights to its compute dtype; models do not (their layers do).
+    _convert_input_args = True
+
+    @property
+    def dtype_policy(self):
+        return self._dtype_policy
+
+    @dtype_policy.setter
+    def dtype_policy(self, value) -> None:
+        self._dtype_policy = dtype_policies.get(value)
+
+    @property
+    def dtype(self) -> str:
+        """The dtype of the layer's weights (Keras: an alias of ``variable_dtype``)."""
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def variable_dtype(self) -> str:
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def compute_dtype(self) -> str:
+        return self._dtype_policy.compute_dtype
+
+    def lower_call(self, b, inputs, params: dict, training: bool = False, call_args=None):
+        """``lower`` with the policy's autocasting around it: what the lowering pass runs."""
+        from .autocast import lower
+
+        return lower(self, b, inputs, params, training, call_args)
 
     @classmethod
     def _allowed_kwargs(cls) -> set:
@@ -170,7 +200,7 @@ class Layer:
 
     def get_config(self) -> dict:
         """Keras 3's base keys; each layer adds its own constructor arguments (see from_config)."""
-        return {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype),
+        return {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype_policy),
                 **self.keras_only_config}
 
     @classmethod
@@ -199,7 +229,7 @@ class Layer:
         if isinstance(shape, str):  # fgc's positional form: add_weight(name, shape, initializer, trainable=...)
             name, shape, initializer, dtype = shape, initializer, dtype, None
         check_weight_args(self, name, regularizer, constraint, overwrite_with_gradient)
-        dtype = canonical_dtype(dtype or self.dtype)
+        dtype = canonical_dtype(dtype or self.variable_dtype)
         if initializer is None:  # Keras: glorot_uniform for floats, zeros otherwise
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
         shape = () if shape is None else tuple(int(d) for d in shape)
@@ -207,6 +237,7 @@ class Layer:
             name = f"variable_{len(self._weights)}" if self._weights else "variable"
         value = np.asarray(initializers.get(initializer)(shape), dtype=numpy_dtype(dtype))
         var = Variable(value.reshape(shape), name, self, bool(trainable))
+        var.autocast = bool(autocast)  # read in the compute dtype under a mixed policy (fgc/layers/autocast.py)
         self._weights.append(var)
         return var
 
@@ -300,7 +331,7 @@ class Layer:
                 self.built = True
                 if self._initial_weights is not None:
                     self.set_weights(self._initial_weights)
-            out_types = self.compute_output_types(in_types, node_attrs=kwargs)
+            out_types = autocast_output_types(self, in_types, kwargs)
         except ShapeError as e:
             sources = "; ".join(f"input {i} is {describe_tensor(t)}" for i, t in enumerate(tensors))
             hint = layout_hint_of(tensors)
@@ -358,7 +389,7 @@ class Layer:
         n = mask_input_count(call_args)
         if n:
             in_types = in_types[:-n]
-        return self.compute_output_types(in_types, node_attrs=call_args)
+        return autocast_output_types(self, in_types, call_args)
 
     def _returns_list(self) -> bool:
         traces = self.__dict__.get("_traces")
@@ -424,9 +455,9 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
-def dtype_policy(dtype: str) -> dict:
-    """A layer's dtype as Keras 3.15 writes it: a serialized DTypePolicy."""
-    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype}, "registered_name": None}
+def dtype_policy(policy) -> dict:
+    """A layer's dtype policy (or a dtype name) as Keras 3.15 writes it: a serialized DTypePolicy."""
+    return dtype_policies.serialize(dtype_policies.get(policy))
 
 
 def _is_subclassed(layer) -> bool:
@@ -454,7 +485,8 @@ class InputLayer(Layer):
 
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, sparse=None, batch_shape=None,
                  input_tensor=None, **kwargs):
-        super().__init__(name=name, dtype=dtype, **kwargs)
+        # Keras: an Input is float32 unless told otherwise, whatever the global policy
+        super().__init__(name=name, dtype=dtype if dtype is not None else "float32", **kwargs)
         if batch_shape is not None:
             shape, batch_size = tuple(batch_shape[1:]), batch_shape[0]
         if shape is None:

@@ -26,6 +26,7 @@ def _float_input(layer, types):
 
 
 class GroupNormalization(Layer):
+    computes_in_float32 = True  # Keras: float32 statistics under a half-precision policy, output cast back
     supports_masking = True
 
     def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",

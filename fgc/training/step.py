@@ -48,6 +48,12 @@ def _target_type(loss, pred: TensorType) -> TensorType:
     return pred if is_float(pred.dtype) else pred.with_dtype("float32")
 
 
+def _loss_dtype(b, pred):
+    """A half-precision model output (mixed precision) widened to float32: Keras computes losses and
+    metrics in float32."""
+    return b.Cast(pred, to="float32") if b.type(pred).dtype in ("float16", "bfloat16") else pred
+
+
 def _per_element(b, sw, like):
     """The (N,) sample weights unsqueezed to broadcast against ``like`` (N, ...)."""
     rank = b.type(like).rank
@@ -102,6 +108,7 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec):
     several_losses = len(compiled.losses) > 1   # Keras logs <out>_loss only then
     preds = list(zip(graph.output_names, graph.outputs))
     for name, pred in preds:
+        pred = _loss_dtype(b, pred)
         loss = compiled.losses.get(name)
         metrics, weighted_metrics = compiled.metrics.get(name, []), compiled.weighted_metrics.get(name, [])
         ptype = graph.type_of(pred)
