@@ -235,7 +235,8 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     spec.weight_inputs = frozen
     b = Builder(graph, "opt")
     if train:
-        grads = gradients(graph, total, [Value(param_nodes[n]) for n in trainable])
+        objective = _scaled_loss(graph, b, opt, total, gradients_only)
+        grads = gradients(graph, objective, [Value(param_nodes[n]) for n in trainable])
         grads = {n: g if g is not None else b.Zeros(shape=tuple(graph.params[n].shape), dtype=graph.params[n].dtype)
                  for n, g in zip(trainable, grads)}
         grads = ([b.Concat(*[b.Reshape(grads[n], shape=(-1,)) for n in flat_names], axis=0)] if flat_names else []) \
@@ -281,8 +282,9 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
             spec.state_init[name] = (tuple(graph.type_of(p).shape), opt.slot_init(slot))
         state.append(slots)
     glob = {}
+    existing = dict(zip(graph.input_names, graph.inputs))   # a loss scale is read before the update
     for slot in opt.global_slots:
-        glob[slot] = graph.add_input(f"opt/{slot}", TensorType((), "float32"))
+        glob[slot] = existing.get(f"opt/{slot}") or graph.add_input(f"opt/{slot}", TensorType((), "float32"))
         spec.state_init[f"opt/{slot}"] = ((), opt.global_init(slot))
     new_params, new_state, new_glob = opt.apply(b, params, grads, state + [glob], lr, step)
     for key, p_new, s_new in zip(spec.params, new_params, new_state):
@@ -292,6 +294,18 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
     for slot in opt.global_slots:
         _add_update(graph, f"opt/{slot}", new_glob[slot], spec)
     spec.state_inputs = list(spec.state_init)
+
+
+def _scaled_loss(graph, b, opt, total, gradients_only: bool):
+    """What the step differentiates: the loss, or the loss times a LossScaleOptimizer's scale (its
+    ``opt/dynamic_scale`` state input, which the update then reads too)."""
+    if not hasattr(opt, "scaled_loss"):
+        return total
+    if gradients_only:
+        raise NotImplementedError("LossScaleOptimizer with data-parallel training is not supported yet; compile "
+                                  "with the inner optimizer (or without a mixed_float16 policy) for DataParallel")
+    scale = graph.add_input("opt/dynamic_scale", TensorType((), "float32"))
+    return opt.scaled_loss(b, total, {"dynamic_scale": scale})
 
 
 def _add_update(graph, input_name: str, value: Value, spec: StepSpec) -> None:
