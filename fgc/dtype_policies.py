@@ -111,6 +111,12 @@ def dtype_policy() -> DTypePolicy:
     return _global_policy
 
 
+def reset_global_policy() -> None:
+    """Back to the float32 default (``fgc.utils.clear_session``)."""
+    global _global_policy
+    _global_policy = None
+
+
 def serialize(policy: DTypePolicy) -> dict:
     """A policy as Keras 3 writes it in a layer config."""
     return {"module": "keras", "class_name": "DTypePolicy", "config": policy.get_config(), "registered_name": None}

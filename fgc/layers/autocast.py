@@ -12,6 +12,8 @@ from __future__ import annotations
 from fgc.ir.types import TensorType
 
 HALF_DTYPES = ("float16", "bfloat16")
+_BFLOAT16 = ("computing in bfloat16 (the 'mixed_bfloat16' and 'bfloat16' policies) is not supported by fgc yet: "
+             "onnxruntime's CPU provider has almost no bfloat16 kernels. Use 'mixed_float16' or 'float32'")
 
 
 def _is_float(dtype: str) -> bool:
@@ -43,6 +45,8 @@ def _retyped(types, dtype: str) -> list[TensorType]:
 def output_types(layer, in_types, call_args) -> list[TensorType]:
     """``layer.compute_output_types`` for inputs as the layer sees them after autocasting; float outputs
     come out in the compute dtype."""
+    if _casts_outputs(layer) and layer.compute_dtype == "bfloat16":
+        raise NotImplementedError(f"layer '{layer.name}': {_BFLOAT16}")
     inner = inner_dtype(layer)
     outs = layer.compute_output_types(in_types if inner is None else _retyped(in_types, inner), node_attrs=call_args)
     return _retyped(outs, layer.compute_dtype) if _casts_outputs(layer) else outs
@@ -58,9 +62,7 @@ def lower(layer, b, inputs, params: dict, training: bool, call_args):
     if not _casts_outputs(layer):
         return layer.lower(b, inputs, params, training, call_args)
     if layer.compute_dtype == "bfloat16":
-        raise NotImplementedError(f"layer '{layer.name}': the 'mixed_bfloat16' policy is not supported yet for "
-                                  f"computing (onnxruntime's CPU provider has no bfloat16 kernels); use "
-                                  f"'mixed_float16' or 'float32'")
+        raise NotImplementedError(f"layer '{layer.name}': {_BFLOAT16}")
     from .masks import mask_input_count
 
     inner = inner_dtype(layer)

@@ -109,6 +109,29 @@ class LossScaleOptimizer(Optimizer):
         out_glob["inner_iteration"] = b.Where(finite, b.Add(inner_t, 1.0), inner_t)
         return kept_params, kept_state, out_glob
 
+    # ------------------------------------------------------------------ .weights.h5 (Keras 3's layout)
+    # Keras' variables: its own iteration (never counted) and learning rate (0.0), step_counter and
+    # dynamic_scale, then the inner optimizer's; the inner optimizer's are also stored under its own path.
+    keras_h5_extra = 4
+    skips_nonfinite_steps = True   # fit does not warn about an inf loss: the step is skipped, weights stay finite
+
+    def keras_h5_groups(self, variables, slots: dict, globals_: dict) -> dict:
+        from fgc.saving.weights_h5 import optimizer_values
+
+        inner = self.inner_optimizer
+        inner_values = optimizer_values(inner, int(globals_["inner_iteration"]), variables, slots, globals_)
+        own = [np.array(0, np.int64), np.array(0.0, np.float32),
+               np.array(int(globals_["step_counter"]), np.int64), np.asarray(globals_["dynamic_scale"], np.float32)]
+        return {"optimizer": (self.name, own + inner_values),
+                "optimizer/inner_optimizer": (inner.name, inner_values)}
+
+    def from_keras_h5(self, own: list, inner_state):
+        """The trainer's state from Keras' variables: the iteration count is the inner optimizer's."""
+        iterations, per_var, glob, learning_rate = inner_state
+        glob = {**glob, "step_counter": np.float32(own[2]), "dynamic_scale": np.float32(own[3]),
+                "inner_iteration": np.float32(iterations)}
+        return iterations, per_var, glob, learning_rate
+
     # ------------------------------------------------------------------ config (Keras 3's keys)
     def get_config(self) -> dict:
         from fgc.saving.serialization import serialize_keras_object
