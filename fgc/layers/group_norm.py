@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgc.ir.types import ShapeError, is_float, normalize_axis
+from fgc.ir.types import ShapeError, is_float, normalize_axis, numpy_dtype
 
 from .base import Layer
 
@@ -127,7 +127,9 @@ class UnitNormalization(Layer):
     def lower(self, b, inputs, params, training=False, call_args=None):
         x = inputs[0]
         square_sum = b.ReduceSum(b.Mul(x, x), axes=self._axes(b.type(x)), keepdims=1)
-        inv_norm = b.Min(b.Reciprocal(b.Sqrt(square_sum)), b.const(self._INV_EPSILON, b.type(x).dtype))
+        dtype = b.type(x).dtype
+        cap = min(self._INV_EPSILON, float(np.finfo(numpy_dtype(dtype)).max))   # 1e12 is inf in float16
+        inv_norm = b.Min(b.Reciprocal(b.Sqrt(square_sum)), b.const(cap, dtype))
         return [b.Mul(x, inv_norm)]
 
     def get_config(self):
