@@ -35,6 +35,8 @@ def inner_dtype(layer) -> str | None:
 
 
 def _casts_outputs(layer) -> bool:
+    """Whether float outputs come out in the compute dtype: always for a layer with a float policy (Keras'
+    symbolic outputs have the compute dtype, whatever ``autocast`` says)."""
     return getattr(layer, "_convert_input_args", True) and _is_float(layer.compute_dtype)
 
 

@@ -134,6 +134,11 @@ class Layer:
     def compute_dtype(self) -> str:
         return self._dtype_policy.compute_dtype
 
+    @property
+    def input_dtype(self) -> str:
+        """The dtype float inputs are cast to (Keras: the compute dtype)."""
+        return self.compute_dtype
+
     def lower_call(self, b, inputs, params: dict, training: bool = False, call_args=None):
         """``lower`` with the policy's autocasting around it: what the lowering pass runs."""
         from .autocast import lower

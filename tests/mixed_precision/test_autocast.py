@@ -187,3 +187,38 @@ def test_float16_gradient_reaches_a_float32_variable():
     (grad,) = _session(g).run(None, {"x": xv})
     t = np.tanh(f16(xv).astype(np.float64))
     np.testing.assert_allclose(grad, np.arange(1, 6) * (1 - t * t), rtol=5e-3, atol=1e-3)
+
+
+def _output_dtypes(lib, ids_input):
+    x = lib.Input(shape=(4,))
+    ids = lib.Input(shape=(3,), dtype="int32")
+    L = lib.layers
+    outs = [L.Dense(2)(x), L.Dense(2, autocast=False)(x), L.BatchNormalization()(x), L.LayerNormalization()(x),
+            L.Embedding(10, 2)(ids), L.Activation("linear", dtype="float32")(L.Dense(2)(x)),
+            L.Softmax()(L.Dense(2)(x)), L.LSTM(2)(L.Reshape((2, 2))(x))]
+    return [str(t.dtype) for t in outs]
+
+
+def test_output_dtypes_match_keras():
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "jax":
+        pytest.skip("run with KERAS_BACKEND=jax")
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        expected = _output_dtypes(keras, True)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert _output_dtypes(fgc, True) == expected
+
+
+def test_autocast_false_computes_on_the_uncast_input():
+    """Nothing is cast in (the float32 input and weights meet as they are); the output still has the
+    compute dtype, as Keras' symbolic output does."""
+    x = fgc.Input(shape=(4,))
+    dense = layers.Dense(2, autocast=False)
+    y = dense(x)
+    assert y.dtype == "float16"
+    model = fgc.Model(x, y)
+    data = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32) * 300
+    kernel, bias = dense.get_weights()
+    np.testing.assert_array_equal(model.predict(data, verbose=0), f16(data @ kernel + bias))
