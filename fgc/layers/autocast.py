@@ -44,6 +44,12 @@ def _retyped(types, dtype: str) -> list[TensorType]:
     return [t.with_dtype(dtype) if _is_float(t.dtype) and t.dtype != dtype else t for t in types]
 
 
+def _output_dtype(layer) -> str | None:
+    """The dtype float outputs are cast to, or None (a subclassed model returns what its call returns)."""
+    return layer.compute_dtype if _casts_outputs(layer) and getattr(layer, "_outputs_in_compute_dtype", True) \
+        else None
+
+
 def output_types(layer, in_types, call_args) -> list[TensorType]:
     """``layer.compute_output_types`` for inputs as the layer sees them after autocasting; float outputs
     come out in the compute dtype."""
@@ -51,7 +57,8 @@ def output_types(layer, in_types, call_args) -> list[TensorType]:
         raise NotImplementedError(f"layer '{layer.name}': {_BFLOAT16}")
     inner = inner_dtype(layer)
     outs = layer.compute_output_types(in_types if inner is None else _retyped(in_types, inner), node_attrs=call_args)
-    return _retyped(outs, layer.compute_dtype) if _casts_outputs(layer) else outs
+    out_dtype = _output_dtype(layer)
+    return outs if out_dtype is None else _retyped(outs, out_dtype)
 
 
 def cast_to(b, v, dtype: str):
@@ -73,7 +80,8 @@ def lower(layer, b, inputs, params: dict, training: bool, call_args):
         inputs = [cast_to(b, v, inner) for v in inputs[:n_data]] + list(inputs[n_data:])
         params = _autocast_params(b, params, inner)
     outs = layer.lower(b, inputs, params, training, call_args)
-    return [cast_to(b, v, layer.compute_dtype) for v in outs]
+    out_dtype = _output_dtype(layer)
+    return outs if out_dtype is None else [cast_to(b, v, out_dtype) for v in outs]
 
 
 def _autocast_params(b, params: dict, dtype: str) -> dict:

@@ -222,3 +222,24 @@ def test_autocast_false_computes_on_the_uncast_input():
     data = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32) * 300
     kernel, bias = dense.get_weights()
     np.testing.assert_array_equal(model.predict(data, verbose=0), f16(data @ kernel + bias))
+
+
+def test_models_cast_inputs_as_keras_does():
+    """Keras: a functional model passes its inputs on as they are (its layers autocast), a subclassed model
+    casts its float inputs to its compute dtype and returns what its call returns."""
+    class Passthrough(fgc.Model):
+        def __init__(self):
+            super().__init__()
+            self.out = layers.Activation("linear", dtype="float32")
+
+        def call(self, x):
+            return self.out(x)
+
+    value = np.array([[1.0001]], np.float32)   # not a float16 number: rounds to 1.0 in float16
+    subclassed = Passthrough()
+    out = subclassed.predict(value, verbose=0)
+    assert out.dtype == np.float32 and out[0, 0] == 1.0
+    inner_in = fgc.Input(shape=(1,))
+    inner = fgc.Model(inner_in, layers.Activation("linear", dtype="float32")(inner_in))
+    outer_in = fgc.Input(shape=(1,))
+    np.testing.assert_array_equal(fgc.Model(outer_in, inner(outer_in)).predict(value, verbose=0), value)
