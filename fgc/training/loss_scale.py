@@ -69,6 +69,18 @@ class LossScaleOptimizer(Optimizer):
     def learning_rate(self, value) -> None:
         self.inner_optimizer.learning_rate = value
 
+    # Per-variable clipping is the inner optimizer's (the step reads it to keep such weights out of the flat
+    # buffer); LossScaleOptimizer itself takes no clipping (Keras).
+    @property
+    def clipnorm(self):
+        return self.inner_optimizer.clipnorm
+
+    @clipnorm.setter
+    def clipnorm(self, value) -> None:
+        if value is not None:
+            raise ValueError("LossScaleOptimizer does not support `clipnorm`. Instead, set `clipnorm` on the "
+                             "`inner_optimizer`.")
+
     def current_lr(self, step: int | None = None) -> float:
         return self.inner_optimizer.current_lr(self.iterations if step is None else step)
 

@@ -128,6 +128,21 @@ def test_matches_keras_loss_scale_optimizer():
         assert int(state["inner_iteration"]) == int(kopt.inner_optimizer.iterations.numpy())
 
 
+def test_inner_clipnorm_clips_each_weight_on_its_own():
+    """clipnorm is per weight: the inner optimizer's clipnorm must not become a norm over all weights."""
+    x = fgc.Input(shape=(3,))
+    model = fgc.Model(x, layers.Dense(2)(x))
+    kernel, bias = np.full((3, 2), 0.5, np.float32), np.zeros(2, np.float32)
+    model.set_weights([kernel, bias])
+    model.compile(optimizer=LossScaleOptimizer(SGD(1.0, clipnorm=0.1), initial_scale=4.0), loss="mse")
+    data, target = np.ones((2, 3), np.float32), np.full((2, 2), 9.0, np.float32)
+    model.train_on_batch(data, target)
+    grad_kernel = 2.0 / 2 * data.T @ (data @ kernel + bias - target) / 2     # mse: mean over 2 outputs too
+    grad_bias = 2.0 / 2 * (data @ kernel + bias - target).sum(0) / 2
+    for before, grad, after in ((kernel, grad_kernel, model.get_weights()[0]), (bias, grad_bias, model.get_weights()[1])):
+        np.testing.assert_allclose(after, before - grad * min(1.0, 0.1 / np.linalg.norm(grad)), rtol=1e-5)
+
+
 def test_config_is_keras_and_round_trips():
     opt = LossScaleOptimizer(SGD(0.05, momentum=0.5), initial_scale=64, dynamic_growth_steps=10)
     config = opt.get_config()
