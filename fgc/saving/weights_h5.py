@@ -128,9 +128,14 @@ def _read_optimizer(f, model, where: str):
     inner = getattr(opt, "inner_optimizer", opt)
     want = extra + optimizer_value_count(inner, len(variables))
     if len(keys) != want:
+        hint = ""
+        if "inner_optimizer" in f[OPTIMIZER] and not extra:   # Keras wraps under mixed_float16 at compile
+            hint = (" (the file holds a LossScaleOptimizer's state: a model compiled under the mixed_float16 "
+                    "policy; call fgc.mixed_precision.set_global_policy('mixed_float16') before building or "
+                    "loading the model)")
         raise ValueError(f"cannot load weights from '{where}': its optimizer state has {len(keys)} variables, but "
                          f"this model's {type(opt).__name__} over {len(variables)} trainable weights has {want}; "
-                         f"compile with the optimizer the file was saved with")
+                         f"compile with the optimizer the file was saved with{hint}")
     values = [_dataset(group, str(i), where, f"optimizer/vars/{i}") for i in range(want)]
     state = parse_optimizer_values(inner, values[extra:], variables, where, first=extra)
     return opt.from_keras_h5(values[:extra], state) if extra else state

@@ -245,3 +245,34 @@ def test_weights_file_moves_to_keras_and_back(tmp_path):
     back.load_weights(tmp_path / "keras.weights.h5")
     np.testing.assert_allclose(back.get_weights()[0], model.get_weights()[0], rtol=1e-5)
     assert {k: float(v) for k, v in _state(back).items()} == {k: float(v) for k, v in _state(model).items()}
+
+
+def test_keras_saved_mixed_model_resumes_with_its_loss_scale(tmp_path):
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "jax":
+        pytest.skip("run with KERAS_BACKEND=jax")
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        kx = keras.Input((3,))
+        kmodel = keras.Model(kx, keras.layers.Activation("linear", dtype="float32")(keras.layers.Dense(1)(kx)))
+        kmodel.compile(optimizer=keras.optimizers.Adam(LR), loss="mse")
+        for x, y in _batches()[:4]:   # the third batch overflows: one skipped step
+            kmodel.train_on_batch(x, y)
+        kmodel.save(tmp_path / "k.keras")
+        kopt = kmodel.optimizer
+        expected = (float(kopt.dynamic_scale.numpy()), int(kopt.step_counter.numpy()),
+                    int(kopt.inner_optimizer.iterations.numpy()))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    # Keras' compile config holds the inner optimizer: compile wraps it again under the mixed policy
+    with pytest.raises(ValueError, match="LossScaleOptimizer's state.*mixed_float16"):
+        fgc.models.load_model(tmp_path / "k.keras")
+    mixed_precision.set_global_policy("mixed_float16")
+    model = fgc.models.load_model(tmp_path / "k.keras")
+    assert isinstance(model.optimizer, LossScaleOptimizer) and isinstance(model.optimizer.inner_optimizer, Adam)
+    state = _state(model)
+    assert (float(state["dynamic_scale"]), int(state["step_counter"]), int(state["inner_iteration"])) == expected
+    x, y = _batches()[4]
+    kmodel.train_on_batch(x, y)
+    model.train_on_batch(x, y)
+    np.testing.assert_allclose(model.get_weights()[0], kmodel.get_weights()[0], rtol=2e-3, atol=1e-4)
