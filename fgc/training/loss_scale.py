@@ -84,6 +84,20 @@ class LossScaleOptimizer(Optimizer):
     def current_lr(self, step: int | None = None) -> float:
         return self.inner_optimizer.current_lr(self.iterations if step is None else step)
 
+    # Keras' variables of the same names, read from the trainer's committed state (host copies)
+    @property
+    def dynamic_scale(self) -> float:
+        return float(self._own_state("dynamic_scale"))
+
+    @property
+    def step_counter(self) -> int:
+        return int(self._own_state("step_counter"))
+
+    def _own_state(self, slot: str):
+        trainer = self._trainer() if self._trainer is not None else None
+        glob = trainer.slot_values()[1] if trainer is not None else {}
+        return np.asarray(glob[slot]) if slot in glob else self.global_init(slot)
+
     def keras_slot_groups(self):
         return self.inner_optimizer.keras_slot_groups()
 

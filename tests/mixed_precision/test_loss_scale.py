@@ -67,12 +67,14 @@ def _state(model):
 def test_steps_match_numpy_including_a_skipped_step_and_growth():
     batches = _batches()
     model = _model(LossScaleOptimizer(Adam(LR), initial_scale=8.0, dynamic_growth_steps=2))
+    assert (model.optimizer.dynamic_scale, model.optimizer.step_counter) == (8.0, 0)
     for (x, y), (w, scale, counter, t, finite) in zip(batches, _reference(batches, 8.0, 2)):
         before = model.get_weights()[0]
         loss = model.train_on_batch(x, y)
         state = _state(model)
         assert (float(state["dynamic_scale"]), int(state["step_counter"]), int(state["inner_iteration"])) == \
             (scale, counter, t)
+        assert (model.optimizer.dynamic_scale, model.optimizer.step_counter) == (scale, counter)
         if finite:
             np.testing.assert_allclose(loss, np.mean((x.astype(np.float64) @ before - y) ** 2), rtol=1e-5)
         else:   # skipped: the weights and the inner optimizer's slots are exactly as they were
