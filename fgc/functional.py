@@ -33,6 +33,7 @@ class Model(ModelAPI, Layer):
     """``Model(inputs, outputs, name=None)`` with a tensor, a list or a dict on either side."""
 
     keras_class_name = "Functional"
+    _convert_input_args = False  # Keras: a functional model casts nothing; each of its layers autocasts
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True, **kwargs):
         legacy = {k: kwargs.pop(k) for k in ("input", "output") if k in kwargs}

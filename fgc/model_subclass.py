@@ -24,8 +24,11 @@ _INTERNAL = ("_layers", "_stack", "_call_wrapper", "_nodes")
 class CallOf(Layer):
     """A subclassed model's ``call`` as one traced layer, owning the model's weights."""
 
+    # Keras casts a subclassed model's float inputs to its compute dtype, but returns what call returns
+    _outputs_in_compute_dtype = False
+
     def __init__(self, model):
-        super().__init__(name=unique_name(f"{model.name}_call"))
+        super().__init__(name=unique_name(f"{model.name}_call"), dtype=model.dtype_policy)
         self._model = model
 
     def call(self, inputs, training=None, mask=None):

@@ -4,12 +4,25 @@ from __future__ import annotations
 import numpy as np
 
 from .initializers import set_random_seed
-from .naming import reset_names as clear_session
+from .naming import reset_names
 from .plotting import model_to_dot, plot_ir, plot_model
 from .py_dataset import PyDataset, Sequence
 from .saving.serialization import (CustomObjectScope, custom_object_scope, deserialize_keras_object,  # noqa: F401
                                    get_custom_objects, get_registered_name, get_registered_object,
                                    register_keras_serializable, serialize_keras_object)
+
+
+def clear_session(free_memory=True) -> None:
+    """Start automatic layer names from scratch and reset the global dtype policy to float32, as
+    Keras' ``clear_session`` does (it drops all of Keras' global state)."""
+    from . import dtype_policies
+
+    reset_names()
+    dtype_policies.reset_global_policy()
+    if free_memory:
+        import gc
+
+        gc.collect()
 
 
 def to_categorical(x, num_classes=None, dtype="float32"):

@@ -24,9 +24,7 @@ class LowerLayers(Pass):
             params = {}
             for w, p in zip(layer.weights, d["attrs"]["_params"]):
                 params[w] = params[w.name] = b.param(p)  # by name for the layer, by variable for wrappers
-            # lower_call: the layer's lower(), plus its activity penalty in a step graph (Layer.lower_call)
-            lower = getattr(layer, "lower_call", layer.lower)
-            outs = lower(b, list(d["inputs"]), params, self.training, d["attrs"].get("_call") or {})
+            outs = layer.lower_call(b, list(d["inputs"]), params, self.training, d["attrs"].get("_call") or {})
             if len(outs) != len(d["outputs"]):
                 raise RuntimeError(f"layer '{layer.name}' lowered to {len(outs)} outputs, expected {len(d['outputs'])}")
             for i, v in enumerate(outs):

@@ -21,7 +21,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _fresh_names_and_device():
-    fgc.utils.clear_session()
+    fgc.utils.clear_session(free_memory=False)  # gc.collect() before every test would cost minutes
     yield
     fgc.set_device("auto")
 

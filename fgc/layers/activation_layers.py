@@ -22,6 +22,12 @@ from .weight_options import take_weight_options
 _LARGE_NEGATIVE = -1e9  # Keras' _large_negative_number for float32
 
 
+def large_negative(dtype: str) -> float:
+    """The score a masked position gets before a softmax (Keras' _large_negative_number): -1e9 would be
+    -inf in float16, and a row masked everywhere would then be NaN."""
+    return -3e4 if dtype == "float16" else _LARGE_NEGATIVE
+
+
 def _one_float_input(layer, types):
     if len(types) != 1:
         raise ShapeError(f"{type(layer).__name__} takes one input, got {len(types)}")
@@ -199,7 +205,7 @@ class Softmax(Layer):
         if len(inputs) == 2:
             m = inputs[1]
             keep = m if b.type(m).dtype == "bool" else b.Greater(b.Cast(m, to=b.type(x).dtype), 0.5)
-            x = b.Where(keep, x, b.const(_LARGE_NEGATIVE, b.type(x).dtype))
+            x = b.Where(keep, x, b.const(large_negative(b.type(x).dtype), b.type(x).dtype))
         y = softmax(b, x, self._axes(b.type(x).rank))
         if keep is not None:  # a fully masked row gives zeros, not a uniform distribution
             y = b.Where(keep, y, b.const(0.0, b.type(x).dtype))

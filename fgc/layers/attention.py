@@ -29,10 +29,10 @@ from fgc.ir.types import ShapeError, dims_compatible, is_float
 from fgc.primitives import Builder  # noqa: F401
 
 from .base import Layer, flatten
+from .activation_layers import large_negative
 from .masks import explicit_mask, split_mask
 from .weight_options import take_weight_options
 
-_LARGE_NEGATIVE = -1e9
 _ROLES = "_roles"
 
 
@@ -103,7 +103,7 @@ def masked_softmax(b, scores, keep, zero_masked_rows: bool):
     if keep is None:
         return b.Softmax(scores, axis=-1)
     dtype = b.type(scores).dtype
-    p = b.Softmax(b.Where(keep, scores, b.const(_LARGE_NEGATIVE, dtype)), axis=-1)
+    p = b.Softmax(b.Where(keep, scores, b.const(large_negative(dtype), dtype)), axis=-1)
     return b.Where(keep, p, b.const(0.0, dtype)) if zero_masked_rows else p
 
 
@@ -468,7 +468,8 @@ class _BaseDenseAttention(Layer):
         if call_args.get("use_causal_mask"):
             allowed = _and(b, allowed, _causal(b, scores))
         if allowed is not None:
-            scores = b.Where(allowed, scores, b.Sub(scores, 1e9))
+            # Keras subtracts float16's largest value under float16 (1e9 would overflow to inf)
+            scores = b.Where(allowed, scores, b.Sub(scores, 65504.0 if b.type(scores).dtype == "float16" else 1e9))
         probs = b.Softmax(scores, axis=-1)
         weights = probs
         if training and self.dropout > 0:

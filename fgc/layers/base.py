@@ -10,18 +10,19 @@ import inspect
 
 import numpy as np
 
-from fgc import initializers
+from fgc import dtype_policies, initializers
 from fgc.ir.types import BATCH, ShapeError, TensorType, canonical_dtype, numpy_dtype
 from fgc.naming import check_kwargs, snake_case, unique_name
 from fgc.variables import Variable, tick
 
+from .autocast import output_types as autocast_output_types
 from .masks import Mask, check_given_mask, encode, mask_input_count, warn_mask_dropped  # noqa: F401  (Mask: re-exported)
 from .subclassing import (auto_config, call_takes_mask, check_output_shape, check_weight_args, keras_shapes,
                           output_masks, overrides_compute_mask, own_get_config, takes_kwargs)
 from .weight_options import weight_options, weight_options_config
 
-BASE_KWARGS = ("name", "trainable", "dtype", "input_shape", "batch_input_shape", "batch_size", "input_dim",
-               "weights", "input_length", "activity_regularizer")
+BASE_KWARGS = ("name", "trainable", "dtype", "autocast", "input_shape", "batch_input_shape", "batch_size",
+               "input_dim", "weights", "input_length", "activity_regularizer")
 
 
 
@@ -96,7 +97,8 @@ class Layer:
         return obj
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None, batch_input_shape=None,
-                 batch_size=None, input_dim=None, weights=None, input_length=None, activity_regularizer=None, **kwargs):
+                 batch_size=None, input_dim=None, weights=None, input_length=None, autocast=True,
+                 activity_regularizer=None, **kwargs):
         check_kwargs(f"{type(self).__name__}()", kwargs, self._allowed_kwargs())
         from fgc import regularizers
 
@@ -106,11 +108,9 @@ class Layer:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"layer name must be a non-empty string, got {name!r}")
         self.trainable = trainable
-        if isinstance(dtype, dict):  # a serialized DTypePolicy, as get_config writes it (Keras accepts it too)
-            from .config import dtype_from_config
-
-            dtype = dtype_from_config(dtype, f"{type(self).__name__}()")
-        self.dtype = canonical_dtype(dtype or "float32")
+        # a policy, its name, its serialized dict (get_config's form) or None: the global policy (Keras)
+        self._dtype_policy = dtype_policies.get(dtype)
+        self.autocast = bool(autocast)  # Keras: cast float inputs and weights to the compute dtype
         self._weights: list[Variable] = []
         self.built = False
         self._inbound_nodes: list[Node] = []
@@ -121,6 +121,36 @@ class Layer:
             input_shape, batch_size = tuple(batch_input_shape[1:]), batch_input_shape[0]
         self._input_shape_arg = tuple(input_shape) if input_shape is not None else None
         self._batch_size_arg = batch_size
+
+    # ------------------------------------------------------------------ dtype policy (fgc/layers/autocast.py)
+    # Keras casts a layer's float inputs and weights to its compute dtype; models do not (their layers do).
+    _convert_input_args = True
+
+    @property
+    def dtype_policy(self):
+        return self._dtype_policy
+
+    @dtype_policy.setter
+    def dtype_policy(self, value) -> None:
+        self._dtype_policy = dtype_policies.get(value)
+
+    @property
+    def dtype(self) -> str:
+        """The dtype of the layer's weights (Keras: an alias of ``variable_dtype``)."""
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def variable_dtype(self) -> str:
+        return self._dtype_policy.variable_dtype
+
+    @property
+    def compute_dtype(self) -> str:
+        return self._dtype_policy.compute_dtype
+
+    @property
+    def input_dtype(self) -> str:
+        """The dtype float inputs are cast to (Keras: the compute dtype)."""
+        return self.compute_dtype
 
     @classmethod
     def _allowed_kwargs(cls) -> set:
@@ -195,7 +225,8 @@ class Layer:
         return traces[key]
 
     def lower_call(self, b, inputs, params: dict, training: bool = False, call_args=None):
-        """``lower`` for one call event, plus the losses that call adds (activity penalty) in a step graph."""
+        """``lower`` for one call event, with the policy's autocasting around it, plus the losses that call adds
+        (activity penalty) in a step graph: what the lowering pass runs."""
         from .layer_losses import lower_call
 
         return lower_call(self, b, inputs, params, training, call_args)
@@ -230,7 +261,7 @@ class Layer:
 
     def get_config(self) -> dict:
         """Keras 3's base keys; each layer adds its own constructor arguments (see from_config)."""
-        config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype),
+        config = {"name": self.name, "trainable": self.trainable, "dtype": dtype_policy(self.dtype_policy),
                   **self.keras_only_config, **weight_options_config(self)}
         recorded = self.__dict__.get("_auto_config")
         if recorded is not None and not own_get_config(type(self)):
@@ -267,7 +298,7 @@ class Layer:
         if isinstance(shape, str):  # fgc's positional form: add_weight(name, shape, initializer, trainable=...)
             name, shape, initializer, dtype = shape, initializer, dtype, None
         regularizer, constraint = check_weight_args(self, name, regularizer, constraint, overwrite_with_gradient)
-        dtype = canonical_dtype(dtype or self.dtype)
+        dtype = canonical_dtype(dtype or self.variable_dtype)
         if initializer is None:  # Keras: glorot_uniform for floats, zeros otherwise
             initializer = "glorot_uniform" if dtype.startswith("float") else "zeros"
         shape = () if shape is None else tuple(int(d) for d in shape)
@@ -276,6 +307,7 @@ class Layer:
         value = np.asarray(initializers.get(initializer)(shape), dtype=numpy_dtype(dtype))
         var = Variable(value.reshape(shape), name, self, bool(trainable))
         var.regularizer, var.constraint = weight_options(self, name, regularizer, constraint)
+        var.autocast = bool(autocast)  # read in the compute dtype under a mixed policy (fgc/layers/autocast.py)
         self._weights.append(var)
         return var
 
@@ -375,7 +407,7 @@ class Layer:
                 self.built = True
                 if self._initial_weights is not None:
                     self.set_weights(self._initial_weights)
-            out_types = self.compute_output_types(in_types, node_attrs=kwargs)
+            out_types = autocast_output_types(self, in_types, kwargs)
         except ShapeError as e:
             sources = "; ".join(f"input {i} is {describe_tensor(t)}" for i, t in enumerate(tensors))
             hint = layout_hint_of(tensors)
@@ -438,7 +470,7 @@ class Layer:
         n = mask_input_count(call_args)
         if n:
             in_types = in_types[:-n]
-        return self.compute_output_types(in_types, node_attrs=call_args)
+        return autocast_output_types(self, in_types, call_args)
 
     def _returns_list(self) -> bool:
         traces = self.__dict__.get("_traces")
@@ -504,9 +536,9 @@ class Layer:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
-def dtype_policy(dtype: str) -> dict:
-    """A layer's dtype as Keras 3.15 writes it: a serialized DTypePolicy."""
-    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype}, "registered_name": None}
+def dtype_policy(policy) -> dict:
+    """A layer's dtype policy (or a dtype name) as Keras 3.15 writes it: a serialized DTypePolicy."""
+    return dtype_policies.serialize(dtype_policies.get(policy))
 
 
 def _is_subclassed(layer) -> bool:
@@ -534,7 +566,8 @@ class InputLayer(Layer):
 
     def __init__(self, shape=None, batch_size=None, dtype=None, name=None, sparse=None, batch_shape=None,
                  input_tensor=None, **kwargs):
-        super().__init__(name=name, dtype=dtype, **kwargs)
+        # Keras: an Input is float32 unless told otherwise, whatever the global policy
+        super().__init__(name=name, dtype=dtype if dtype is not None else "float32", **kwargs)
         if batch_shape is not None:
             shape, batch_size = tuple(batch_shape[1:]), batch_shape[0]
         if shape is None:

@@ -11,16 +11,14 @@ from fgc import initializers
 
 
 def dtype_from_config(value, where: str):
-    """A plain dtype name from Keras' dtype entry (a name, or a serialized DTypePolicy)."""
-    if isinstance(value, dict) and value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
-        name = value.get("config", {}).get("name")
-        if name in ("mixed_float16", "mixed_bfloat16"):
-            raise ValueError(f"{where}: the mixed-precision dtype policy {name!r} is not supported by fgc; "
-                             f"use 'float32'")
-        return name
+    """A policy name from Keras' dtype entry (a name, or a serialized DTypePolicy)."""
+    from fgc import dtype_policies
+
     if isinstance(value, dict):
-        raise ValueError(f"{where}: unsupported dtype policy {value.get('class_name')!r}; fgc reads DTypePolicy "
-                         f"configs and dtype names")
+        try:
+            return dtype_policies.deserialize(value).name
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
     return value
 
 

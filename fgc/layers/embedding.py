@@ -29,6 +29,8 @@ class Embedding(Layer):
         self.embeddings_initializer, self.mask_zero = embeddings_initializer, mask_zero
         self.supports_masking = bool(mask_zero)  # as in Keras: only mask_zero=True makes a mask (id 0 is padding)
         self.input_length = input_length
+        # Keras: ids are never cast, the rows are gathered from the float32 table and cast afterwards
+        self.autocast = False
 
     def build(self, input_types):
         self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),

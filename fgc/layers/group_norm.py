@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgc.ir.types import ShapeError, is_float, normalize_axis
+from fgc.ir.types import ShapeError, is_float, normalize_axis, numpy_dtype
 
 from .base import Layer
 from .weight_options import take_weight_options
@@ -27,6 +27,7 @@ def _float_input(layer, types):
 
 
 class GroupNormalization(Layer):
+    computes_in_float32 = True  # Keras: float32 statistics under a half-precision policy, output cast back
     supports_masking = True
 
     def __init__(self, groups=32, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
@@ -126,7 +127,9 @@ class UnitNormalization(Layer):
     def lower(self, b, inputs, params, training=False, call_args=None):
         x = inputs[0]
         square_sum = b.ReduceSum(b.Mul(x, x), axes=self._axes(b.type(x)), keepdims=1)
-        inv_norm = b.Min(b.Reciprocal(b.Sqrt(square_sum)), b.const(self._INV_EPSILON, b.type(x).dtype))
+        dtype = b.type(x).dtype
+        cap = min(self._INV_EPSILON, float(np.finfo(numpy_dtype(dtype)).max))   # 1e12 is inf in float16
+        inv_norm = b.Min(b.Reciprocal(b.Sqrt(square_sum)), b.const(cap, dtype))
         return [b.Mul(x, inv_norm)]
 
     def get_config(self):

@@ -29,11 +29,16 @@ def add_graph_loss(b, value) -> None:
 
 
 def lower_call(layer, b, inputs, params, training, call_args):
-    """``layer.lower`` plus the activity-regularization loss of its outputs (one call event)."""
-    outs = layer.lower(b, inputs, params, training, call_args)
+    """``layer.lower`` under the layer's dtype policy (autocast), plus the activity-regularization loss of
+    its outputs (one call event), computed in float32 as Keras computes losses."""
+    from .autocast import lower
+
+    outs = lower(layer, b, inputs, params, training, call_args)
     regularizer = getattr(layer, "activity_regularizer", None)
     if regularizer is not None and getattr(b.graph, "collect_losses", False):
         for out in outs:
+            if b.type(out).dtype in ("float16", "bfloat16"):
+                out = b.Cast(out, to="float32")
             add_graph_loss(b, activity_penalty(b, regularizer, out))
     return outs
 

@@ -21,6 +21,7 @@ from .weight_options import take_weight_options
 
 
 class LayerNormalization(Layer):
+    computes_in_float32 = True  # Keras: float32 statistics under a half-precision policy, output cast back
     supports_masking = True
 
     def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",

@@ -35,6 +35,7 @@ _KERAS_EPSILON = 1e-7  # keras.backend.epsilon(), which Keras adds to the masked
 
 
 class BatchNormalization(Layer):
+    computes_in_float32 = True  # Keras: float32 statistics under a half-precision policy, output cast back
     supports_masking = consumes_mask = True
     keras_only_config = {"synchronized": False, "renorm": False, "renorm_clipping": None, "renorm_momentum": 0.99}
 
@@ -76,9 +77,10 @@ class BatchNormalization(Layer):
             self.gamma = self.add_weight("gamma", (dim,), self._inits["gamma"])
         if self.center:
             self.beta = self.add_weight("beta", (dim,), self._inits["beta"])
-        self.moving_mean = self.add_weight("moving_mean", (dim,), self._inits["moving_mean"], trainable=False)
+        self.moving_mean = self.add_weight("moving_mean", (dim,), self._inits["moving_mean"], trainable=False,
+                                           autocast=False)
         self.moving_variance = self.add_weight("moving_variance", (dim,), self._inits["moving_variance"],
-                                               trainable=False)
+                                               trainable=False, autocast=False)
 
     def compute_output_types(self, input_types, node_attrs=None):
         if len(input_types) != 1:

@@ -21,6 +21,8 @@ from .layer_losses import add_graph_loss
 class OpLayer(Layer):
     """One recorded ``fgc.ops`` call: ``build_fn(b, *values) -> Value | tuple[Value]``."""
 
+    _convert_input_args = False  # ops follow their inputs' dtypes (Keras casts in layers, not in ops)
+
     def __init__(self, op_name: str, build_fn, multi_output: bool = False):
         super().__init__(name=unique_name(op_name))
         self.op_name = op_name
@@ -147,7 +149,7 @@ class Trace:
                     own[w] = own[w.name] = params[w]
                 given = node.call_args.get("training")
                 outs = layer.lower_call(sub, [env[id(t)] for t in node.inputs], own,
-                                        self._training if given is None else bool(given), node.call_args)
+                                   self._training if given is None else bool(given), node.call_args)
             for t, v in zip(node.outputs, outs):
                 env[id(t)] = v
         for t in self.losses:
@@ -158,11 +160,14 @@ class Trace:
         """Output types for inputs of these types, by lowering into a scratch graph (the primitives decide)."""
         from fgc.primitives import Builder
 
+        from .autocast import autocast_param_dtype
+
         g = Graph(f"infer/{self.layer.name}")
         b = Builder(g, self.layer.name, self.layer)
         params = {}
         for i, w in enumerate(weights):
-            g.add_param(f"w{i}", ParamSpec(tuple(w.shape), w.dtype, True, w))
+            # read as the layer's lowering reads it (autocast to the compute dtype under a mixed policy)
+            g.add_param(f"w{i}", ParamSpec(tuple(w.shape), autocast_param_dtype(self.layer, w), True, w))
             params[w] = b.param(f"w{i}")
         values = [g.add_input(f"x{i}", t) for i, t in enumerate(input_types)]
         values += [g.add_input(f"m{i}", m.type) for i, m in enumerate(self.placeholders[len(input_types):])]

@@ -193,13 +193,13 @@ class _RNN(Layer):
             rows = b.Concat(*[parts[i] for i in order], axis=0)
         return b.Unsqueeze(rows, axes=(0,))
 
-    def _onnx_bias(self, b, bias, order):
+    def _onnx_bias(self, b, bias, order, dtype):
         if bias is None:
-            return b.Zeros(shape=(1, 2 * self.gates * self.units), dtype=self.dtype)
+            return b.Zeros(shape=(1, 2 * self.gates * self.units), dtype=dtype)
         if order != tuple(range(self.gates)):
             parts = b.Split(bias, axis=0, sizes=(self.units,) * self.gates)
             bias = b.Concat(*[parts[i] for i in order], axis=0)
-        zeros = b.Zeros(shape=(self.gates * self.units,), dtype=self.dtype)
+        zeros = b.Zeros(shape=(self.gates * self.units,), dtype=dtype)
         return b.Unsqueeze(b.Concat(bias, zeros, axis=0), axes=(0,))
 
     onnx_order = (0,)
@@ -207,7 +207,7 @@ class _RNN(Layer):
     def _onnx_weights(self, b, params):
         w = self._to_onnx_rows(b, params["kernel"], self.onnx_order)
         r = self._to_onnx_rows(b, params["recurrent_kernel"], self.onnx_order)
-        return w, r, self._onnx_bias(b, params.get("bias"), self.onnx_order)
+        return w, r, self._onnx_bias(b, params.get("bias"), self.onnx_order, b.type(w).dtype)
 
     def _closures(self, b, params):
         return [params["recurrent_kernel"]]
@@ -292,7 +292,7 @@ class GRU(_RNN):
         r = params["recurrent_kernel"]
         if self.reset_after:
             rb = b.Squeeze(b.Slice(params["bias"], starts=(1,), ends=(2,), axes=(0,)), axes=(0,)) \
-                if self.use_bias else b.Zeros(shape=(3 * self.units,), dtype=self.dtype)
+                if self.use_bias else b.Zeros(shape=(3 * self.units,), dtype=b.type(r).dtype)
             return [r, rb]
         u = self.units
         return [b.Slice(r, starts=(0,), ends=(2 * u,), axes=(1,)), b.Slice(r, starts=(2 * u,), ends=(3 * u,), axes=(1,))]
@@ -315,10 +315,10 @@ class GRU(_RNN):
         w = self._to_onnx_rows(b, params["kernel"], self.onnx_order)
         r = self._to_onnx_rows(b, params["recurrent_kernel"], self.onnx_order)
         if not self.use_bias:
-            return w, r, b.Zeros(shape=(1, 6 * self.units), dtype=self.dtype)
+            return w, r, b.Zeros(shape=(1, 6 * self.units), dtype=b.type(w).dtype)
         if self.reset_after:
             return w, r, b.Reshape(params["bias"], shape=(1, 6 * self.units))
-        return w, r, self._onnx_bias(b, params["bias"], self.onnx_order)
+        return w, r, self._onnx_bias(b, params["bias"], self.onnx_order, b.type(w).dtype)
 
     def get_config(self):
         return {**super().get_config(), "reset_after": self.reset_after}

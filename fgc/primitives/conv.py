@@ -413,9 +413,16 @@ def _max_pool_vjp(b, n, gs):
     else:
         attrs = {**n.attrs, "_indices": 1, "_spatial": tuple(n.out_types[0].shape[2:])}
         idx = b.MaxPool(x, **attrs)[1]
+    from .shape_ops import accumulation_dtype
+
+    dtype = n.in_types[0].dtype
+    acc = accumulation_dtype(dtype)
     flat = b.Reshape(x, shape=(-1,))
-    grad = b.ScatterElements(b.ZerosLike(flat), b.Reshape(idx, shape=(-1,)), b.Reshape(gs[0], shape=(-1,)),
-                             axis=0, reduction="add")
+    flat = flat if acc == dtype else b.Cast(flat, to=acc)
+    dy = b.Reshape(gs[0], shape=(-1,))
+    dy = dy if acc == dtype else b.Cast(dy, to=acc)
+    grad = b.ScatterElements(b.ZerosLike(flat), b.Reshape(idx, shape=(-1,)), dy, axis=0, reduction="add")
+    grad = grad if acc == dtype else b.Cast(grad, to=dtype)
     return [b.ReshapeLike(grad, x)]
 
 

@@ -217,8 +217,20 @@ def _gather_vjp(b, n, gs):
     if n.attrs.get("axis", 0) != 0 or data.numel() is None:
         raise NotImplementedError("gradient of Gather is implemented for axis 0 of a fixed-shape table")
     ids = b.Unsqueeze(b.Cast(n.inputs[1], to="int64"), axes=(-1,))
-    zeros = b.Zeros(shape=tuple(data.shape), dtype=data.dtype)
-    return [b.ScatterND(zeros, ids, gs[0], reduction="add"), None]
+    acc = accumulation_dtype(data.dtype)
+    zeros = b.Zeros(shape=tuple(data.shape), dtype=acc)
+    grad = b.ScatterND(zeros, ids, _cast(b, gs[0], acc), reduction="add")
+    return [_cast(b, grad, data.dtype), None]
+
+
+def accumulation_dtype(dtype: str) -> str:
+    """The dtype a scatter-add of gradients sums in: float32 for float16 (many float16 terms lose their low
+    bits, and onnxruntime's CPU provider has no float16 scatter-add), else the dtype itself."""
+    return "float32" if dtype == "float16" else dtype
+
+
+def _cast(b, v, dtype: str):
+    return v if b.type(v).dtype == dtype else b.Cast(v, to=dtype)
 
 
 primitive("Gather", _gather_infer, _gather_vjp)
@@ -254,8 +266,11 @@ primitive("Zeros", lambda types, attrs: [TensorType(tuple(attrs["shape"]), attrs
 
 
 def _gather_elements_vjp(b, n, gs):
-    zeros = b.ZerosLike(n.inputs[0])
-    return [b.ScatterElements(zeros, n.inputs[1], gs[0], axis=n.attrs.get("axis", 0), reduction="add"), None]
+    dtype = n.in_types[0].dtype
+    acc = accumulation_dtype(dtype)
+    zeros = b.ZerosLike(_cast(b, n.inputs[0], acc))
+    grad = b.ScatterElements(zeros, n.inputs[1], _cast(b, gs[0], acc), axis=n.attrs.get("axis", 0), reduction="add")
+    return [_cast(b, grad, dtype), None]
 
 
 primitive("GatherElements", lambda types, attrs: [types[0].with_shape(types[1].shape)], _gather_elements_vjp)

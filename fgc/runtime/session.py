@@ -103,10 +103,27 @@ def make_session(model_bytes: bytes, device: str | None = None) -> ort.Inference
     threads = os.environ.get("FGC_NUM_THREADS")
     if threads:
         opts.intra_op_num_threads = int(threads)
-    sess = ort.InferenceSession(model_bytes, opts, providers=providers_for(device))
+    disabled = _FLOAT16_UNSAFE_OPTIMIZERS if _computes_in_float16(model_bytes) else []
+    sess = ort.InferenceSession(model_bytes, opts, providers=providers_for(device), disabled_optimizers=disabled)
     if device == "cuda" and "CUDAExecutionProvider" not in sess.get_providers():
         raise DeviceError(f"device 'cuda' requested but the session fell back to {sess.get_providers()}; {CUDA_HINT}")
     return sess
+
+
+# onnxruntime 1.31's MatmulTransposeFusion crashes (segfault while the session is made) on a float16
+# Squeeze -> Transpose -> MatMul, which a mixed-precision recurrent layer feeding a Dense makes.
+_FLOAT16_UNSAFE_OPTIMIZERS = ["MatmulTransposeFusion"]
+
+
+def _computes_in_float16(model_bytes: bytes) -> bool:
+    """Whether the model has float16 inputs or casts to float16 (mixed precision)."""
+    import onnx
+
+    model = onnx.ModelProto.FromString(model_bytes)
+    if any(v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16 for v in model.graph.input):
+        return True
+    return any(n.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.FLOAT16 for a in n.attribute)
+               for n in model.graph.node)
 
 
 def raise_failed_checks(names, values, messages: dict) -> None:

@@ -153,7 +153,7 @@ def sequential_config(model) -> dict:
     layers = list(model.layers)
     if model._input is not None:
         layers.insert(0, model._input._keras_history[0])
-    config = {"name": model.name, "trainable": model.trainable, "dtype": dtype_policy(model.dtype),
+    config = {"name": model.name, "trainable": model.trainable, "dtype": dtype_policy(model.dtype_policy),
               "layers": [serialize_keras_object(layer) for layer in layers]}
     if model.built:
         config["build_input_shape"] = tuple(model._input.shape)

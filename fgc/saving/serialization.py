@@ -208,6 +208,7 @@ def _keras_module_of(obj) -> str:
     module = type(obj).__module__
     for keras_module, fgc_module in (("keras.optimizers.schedules", "fgc.training.schedules"),
                                      ("keras.optimizers", "fgc.training.optimizers"),
+                                     ("keras.optimizers", "fgc.training.loss_scale"),
                                      ("keras.losses", "fgc.training.losses"),
                                      ("keras.losses", "fgc.training.losses_extra"),
                                      ("keras.losses", "fgc.training.loss_functions"),

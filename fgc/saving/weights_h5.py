@@ -47,16 +47,27 @@ def to_bytes(model) -> bytes:
 def _write_optimizer(f, model) -> None:
     opt = model.optimizer
     variables, slots, globals_ = model._trainer.optimizer_state()
-    group = f.require_group(join(OPTIMIZER, "vars"))
-    group.attrs["name"] = opt.name
-    values = [np.array(getattr(opt, "_raw_iterations", opt.iterations), np.int64)]   # Keras: optimizer._iterations
+    if hasattr(opt, "keras_h5_groups"):   # a wrapper (LossScaleOptimizer) stores its inner optimizer too
+        groups = opt.keras_h5_groups(variables, slots, globals_)
+    else:
+        iterations = getattr(opt, "_raw_iterations", opt.iterations)   # Keras: optimizer._iterations
+        groups = {OPTIMIZER: (opt.name, optimizer_values(opt, iterations, variables, slots, globals_))}
+    for path, (name, values) in groups.items():
+        group = f.require_group(join(path, "vars"))
+        group.attrs["name"] = name
+        for i, value in enumerate(values):
+            group.create_dataset(str(i), data=value)
+
+
+def optimizer_values(opt, iterations: int, variables, slots: dict, globals_: dict) -> list:
+    """Keras' ``optimizer.variables`` of ``opt``: iteration, learning rate, slots, global slots."""
+    values = [np.array(iterations, np.int64)]
     if not callable(opt.learning_rate):
         values.append(np.array(opt.learning_rate, np.float32))
     for slot_group in opt.keras_slot_groups():
         values += [slots[var][slot] for var in variables for slot in slot_group]
     values += [np.asarray(globals_[slot], np.float32).reshape(()) for slot in opt.global_slots]  # Keras: scalars
-    for i, value in enumerate(values):
-        group.create_dataset(str(i), data=value)
+    return values
 
 
 def save(model, filepath) -> None:
@@ -114,14 +125,33 @@ def _read_optimizer(f, model, where: str):
     variables, slots, globals_ = model._trainer.optimizer_state()
     group = f[join(OPTIMIZER, "vars")]
     keys = [k for k in group.keys() if k.isdigit()]
-    with_lr = not callable(opt.learning_rate)
-    groups = opt.keras_slot_groups()
-    want = 1 + with_lr + sum(len(g) for g in groups) * len(variables) + len(opt.global_slots)
+    extra = getattr(opt, "keras_h5_extra", 0)   # a wrapper's own variables before its inner optimizer's
+    inner = getattr(opt, "inner_optimizer", opt)
+    want = extra + optimizer_value_count(inner, len(variables))
     if len(keys) != want:
+        hint = ""
+        if "inner_optimizer" in f[OPTIMIZER] and not extra:   # Keras wraps under mixed_float16 at compile
+            hint = (" (the file holds a LossScaleOptimizer's state: a model compiled under the mixed_float16 "
+                    "policy; call fgc.mixed_precision.set_global_policy('mixed_float16') before building or "
+                    "loading the model)")
         raise ValueError(f"cannot load weights from '{where}': its optimizer state has {len(keys)} variables, but "
                          f"this model's {type(opt).__name__} over {len(variables)} trainable weights has {want}; "
-                         f"compile with the optimizer the file was saved with")
+                         f"compile with the optimizer the file was saved with{hint}")
     values = [_dataset(group, str(i), where, f"optimizer/vars/{i}") for i in range(want)]
+    state = parse_optimizer_values(inner, values[extra:], variables, where, first=extra)
+    return opt.from_keras_h5(values[:extra], state) if extra else state
+
+
+def optimizer_value_count(opt, n_variables: int) -> int:
+    with_lr = not callable(opt.learning_rate)
+    return 1 + with_lr + sum(len(g) for g in opt.keras_slot_groups()) * n_variables + len(opt.global_slots)
+
+
+def parse_optimizer_values(opt, values: list, variables, where: str, first: int = 0):
+    """(iterations, {Variable: {slot: value}}, {global slot: value}, learning rate or None) from Keras'
+    ``optimizer.variables`` of ``opt``; ``first`` is the index of ``values[0]`` in the file."""
+    with_lr = not callable(opt.learning_rate)
+    groups = opt.keras_slot_groups()
     iterations, k = int(values[0]), 1
     learning_rate = None
     if with_lr:
@@ -132,7 +162,7 @@ def _read_optimizer(f, model, where: str):
             for slot in slot_group:
                 shape = tuple(opt.slot_shape(slot, var.shape)) if hasattr(opt, "slot_shape") else var.shape
                 if values[k].shape != shape:
-                    raise ValueError(f"cannot load weights from '{where}': optimizer/vars/{k} ({slot} of "
+                    raise ValueError(f"cannot load weights from '{where}': optimizer/vars/{first + k} ({slot} of "
                                      f"'{var.path}') has shape {values[k].shape}, expected {shape}")
                 per_var[var][slot] = values[k].astype(np.float32)
                 k += 1

@@ -65,7 +65,9 @@ def resolve(model, optimizer, loss, loss_weights, metrics, weighted_metrics=None
     types = {n: t.type for n, t in zip(names, model.outputs)}
     if loss is None:
         raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'")
-    compiled = Compiled(optimizers_mod.get(optimizer))
+    from .loss_scale import wrap_for_policy
+
+    compiled = Compiled(wrap_for_policy(optimizers_mod.get(optimizer), model.dtype_policy))
     for name, value in per_output(loss, names, "loss", allow_missing=True).items():
         if value is not None:
             try:

@@ -292,6 +292,8 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, 
     model.stop_training = False
     trainer = model._trainer
     watch = LossWatch(trainer.step(True).spec.report_outputs, cb_list)
+    # a LossScaleOptimizer skips a step with non-finite gradients: the weights stay finite
+    watch.silent = watch.silent or getattr(model.optimizer, "skips_nonfinite_steps", False)
     if verbose:
         where = f", data-parallel over {dist.size} processes" if dist is not None else ""
         print(f"fgc: training on {trainer.device}{where} (train step: {trainer.step(True).node_count} onnx nodes)")

@@ -28,8 +28,13 @@ def _mean_last(b, x):
 
 
 def _producer(b, v, op):
-    """The input of the op that produced ``v`` if that op is ``op`` (on the last axis), else None."""
+    """The input of the op that produced ``v`` if that op is ``op`` (on the last axis), else None.
+    A float16 output widened to float32 for the loss (mixed precision) is looked through: the logits
+    are then widened instead, so the loss is still computed stably from them, in float32."""
     d = b.graph.node(v.node)
+    if d["op"] == "Cast" and d["attrs"]["to"] == "float32" and b.type(d["inputs"][0]).dtype == "float16":
+        inner = _producer(b, d["inputs"][0], op)
+        return None if inner is None else b.Cast(inner, to="float32")
     if d["op"] != op or (op == "Softmax" and d["attrs"].get("axis", -1) not in (-1, b.type(v).rank - 1)):
         return None
     return d["inputs"][0]

@@ -133,7 +133,8 @@ class Trainer:
         return np.concatenate([values[n].reshape(-1) for n in spec.slices]).astype(np.float32)
 
     def _ortvalue(self, array: np.ndarray):
-        array = np.ascontiguousarray(array).reshape(np.shape(array))   # ascontiguousarray makes 0-d 1-d
+        array = np.asarray(array)
+        array = array if array.flags.c_contiguous else np.ascontiguousarray(array)  # (which makes a 0-d array 1-d)
         if not self.bind:
             return array.copy()
         return ort.OrtValue.ortvalue_from_numpy(array, self.ort_device, 0)

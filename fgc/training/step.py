@@ -53,6 +53,12 @@ def _target_type(loss, pred: TensorType) -> TensorType:
     return pred if is_float(pred.dtype) else pred.with_dtype("float32")
 
 
+def _loss_dtype(b, pred):
+    """A half-precision model output (mixed precision) widened to float32: Keras computes losses and
+    metrics in float32."""
+    return b.Cast(pred, to="float32") if b.type(pred).dtype in ("float16", "bfloat16") else pred
+
+
 def _per_element(b, sw, like):
     """The (N,) sample weights unsqueezed to broadcast against ``like`` (N, ...)."""
     rank = b.type(like).rank
@@ -154,6 +160,7 @@ def add_losses_and_metrics(graph, compiled, spec: StepSpec, output_keeps: dict |
     several_losses = len(compiled.losses) > 1   # Keras logs <out>_loss only then
     preds = list(zip(graph.output_names, graph.outputs))
     for name, pred in preds:
+        pred = _loss_dtype(b, pred)
         loss = compiled.losses.get(name)
         metrics, weighted_metrics = compiled.metrics.get(name, []), compiled.weighted_metrics.get(name, [])
         ptype = graph.type_of(pred)
@@ -311,9 +318,10 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     spec.constraints = weight_constraints(graph, trainable)
     b = Builder(graph, "opt")
     if train:
-        # loss_scale_factor (Keras' optimizer.scale_loss): gradients of the scaled loss, unscaled in apply
-        scaled = b.Mul(total, float(opt.loss_scale_factor)) if getattr(opt, "loss_scale_factor", None) else total
-        grads = gradients(graph, scaled, [Value(param_nodes[n]) for n in trainable])
+        # loss_scale_factor (Keras' optimizer.scale_loss) or a LossScaleOptimizer's dynamic scale: gradients of
+        # the scaled loss, unscaled in apply
+        objective = _scaled_loss(graph, b, opt, total, gradients_only)
+        grads = gradients(graph, objective, [Value(param_nodes[n]) for n in trainable])
         grads = {n: g if g is not None else b.Zeros(shape=tuple(graph.params[n].shape), dtype=graph.params[n].dtype)
                  for n, g in zip(trainable, grads)}
         grads = ([b.Concat(*[b.Reshape(grads[n], shape=(-1,)) for n in flat_names], axis=0)] if flat_names else []) \
@@ -363,8 +371,9 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
             spec.state_init[name] = (shape, opt.slot_init(slot))
         state.append(slots)
     glob = {}
+    existing = dict(zip(graph.input_names, graph.inputs))   # a loss scale is read before the update
     for slot in opt.global_slots:
-        glob[slot] = graph.add_input(f"opt/{slot}", TensorType((), "float32"))
+        glob[slot] = existing.get(f"opt/{slot}") or graph.add_input(f"opt/{slot}", TensorType((), "float32"))
         spec.state_init[f"opt/{slot}"] = ((), opt.global_init(slot))
     # which weights each update is for (exclude_from_weight_decay), for an apply() that takes it
     extra = {"variables": _held_variables(graph, spec)} if _takes(opt.apply, "variables") else {}
@@ -394,6 +403,18 @@ def _held_variables(graph, spec: StepSpec) -> list:
         else:
             held.append(graph.params[key].variable if key in graph.params else None)
     return held
+
+
+def _scaled_loss(graph, b, opt, total, gradients_only: bool):
+    """What the step differentiates: the loss, or the loss times a LossScaleOptimizer's scale (its
+    ``opt/dynamic_scale`` state input, which the update then reads too)."""
+    if not hasattr(opt, "scaled_loss"):
+        return b.Mul(total, float(opt.loss_scale_factor)) if getattr(opt, "loss_scale_factor", None) else total
+    if gradients_only:
+        raise NotImplementedError("LossScaleOptimizer with data-parallel training is not supported yet; compile "
+                                  "with the inner optimizer (or without a mixed_float16 policy) for DataParallel")
+    scale = graph.add_input("opt/dynamic_scale", TensorType((), "float32"))
+    return opt.scaled_loss(b, total, {"dynamic_scale": scale})
 
 
 def _add_update(graph, input_name: str, value: Value, spec: StepSpec) -> None:

@@ -243,8 +243,9 @@ def test_unsupported_keras_features_are_refused_not_ignored():
     with pytest.raises(ValueError, match="quantization_config.*not supported by fgc"):
         deserialize_keras_object(config)
     config = through_json(serialize_keras_object(layers.Dense(3)))
-    config["config"]["dtype"]["config"]["name"] = "mixed_float16"
-    with pytest.raises(ValueError, match="mixed_float16"):
+    config["config"]["dtype"] = {"module": "keras", "class_name": "QuantizedDTypePolicy",
+                                 "config": {"mode": "int8", "source_name": "float32"}, "registered_name": None}
+    with pytest.raises(ValueError, match="QuantizedDTypePolicy"):
         deserialize_keras_object(config)
 
 
