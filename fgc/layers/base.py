@@ -220,7 +220,7 @@ class Layer:
         if key not in traces:
             trace = Trace(self, input_types, training, mask_types)
             trace.run(lambda args, mask: self._invoke_call(args, training, mask),
-                      getattr(self, "_call_structure", None))
+                      getattr(self, "_call_structure", None), with_mask=True)
             traces[key] = trace
         return traces[key]
 

@@ -113,13 +113,14 @@ class Trace:
             self._reads[id(variable)] = ReadVariable(variable).tensor
         return self._reads[id(variable)]
 
-    def run(self, fn, structure):
-        """Call ``fn`` on placeholders shaped like ``structure`` (a tensor, list or dict of them)."""
+    def run(self, fn, structure, with_mask: bool = False):
+        """Call ``fn`` on placeholders shaped like ``structure`` (a tensor, list or dict of them); with
+        ``with_mask``, ``fn(args, mask)`` also gets the traced call's incoming mask (a layer's ``call``)."""
         args = _restructure(structure, iter(self.placeholders))
         touched = _inbound_counts_before(self.layer)
         _ACTIVE.append(self)
         try:
-            result = fn(args, self.mask_arg)
+            result = fn(args, self.mask_arg) if with_mask else fn(args)
         finally:
             _ACTIVE.pop()
         outs = flatten(result)

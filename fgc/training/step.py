@@ -355,7 +355,9 @@ def keras_value(spec, stored: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.transpose(stored, np.argsort(spec.layout))) if spec.layout is not None else stored
 
 
-def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
+def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads, held=None) -> None:
+    """The optimizer update of ``params`` by ``grads``; ``held`` (default: read from ``graph``) gives the
+    Variable of each ``spec.params`` entry (see _held_variables)."""
     from .penalties import constrain_updates
 
     lr = graph.add_input("lr", TensorType((), "float32"))
@@ -376,7 +378,8 @@ def _add_optimizer(graph, b, opt, spec: StepSpec, params, grads) -> None:
         glob[slot] = existing.get(f"opt/{slot}") or graph.add_input(f"opt/{slot}", TensorType((), "float32"))
         spec.state_init[f"opt/{slot}"] = ((), opt.global_init(slot))
     # which weights each update is for (exclude_from_weight_decay), for an apply() that takes it
-    extra = {"variables": _held_variables(graph, spec)} if _takes(opt.apply, "variables") else {}
+    held = held if held is not None else _held_variables(graph, spec)
+    extra = {"variables": held} if _takes(opt.apply, "variables") else {}
     new_params, new_state, new_glob = opt.apply(b, params, grads, state + [glob], lr, step, **extra)
     new_params = constrain_updates(b, spec, new_params)   # Keras: constraints right after the update
     for key, p_new, s_new in zip(spec.params, new_params, new_state):
@@ -445,6 +448,6 @@ def build_update_graph(grad_graph, grad_spec: StepSpec, optimizer):
     params = [graph.add_input(key, grad_types[grad_spec.grad_outputs[key]]) for key in grad_spec.params]
     grads = [graph.add_input(grad_spec.grad_outputs[key], grad_types[grad_spec.grad_outputs[key]])
              for key in grad_spec.params]
-    _add_optimizer(graph, Builder(graph, "opt"), optimizer, spec, params, grads)
+    _add_optimizer(graph, Builder(graph, "opt"), optimizer, spec, params, grads, _held_variables(grad_graph, grad_spec))
     PassManager(optimization_pipeline()).run(graph)
     return graph, spec
