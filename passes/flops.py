@@ -1,0 +1,84 @@
+"""FLOP count of a graph: an analysis, not a transformation (it never changes the graph).
+
+``matmul_flops(graph, sizes)`` returns {node name: FLOPs} for the ops that do the arithmetic of a
+deep-learning step: MatMul, Gemm, Conv, ConvTranspose (2 FLOPs per multiply-add, the usual
+convention for GEMM peaks), with symbolic dims resolved through ``sizes`` (e.g. {"N": 32}). A Scan
+counts its body once per step of its scanned axis; an If counts its costlier branch. Elementwise
+ops, reductions and data movement are not counted: they are cheap in FLOPs and what they cost is
+time, which a profile shows.
+"""
+from __future__ import annotations
+
+from math import prod
+
+from fgc.ir import Graph
+
+
+def _dims(shape, sizes: dict, where: str) -> tuple[int, ...]:
+    out = []
+    for d in shape:
+        if isinstance(d, int):
+            out.append(d)
+        else:   # a symbol, or a product of symbols and numbers such as "16384*N"
+            out.append(prod(_factor(f.strip(), sizes, where) for f in str(d).split("*")))
+    return tuple(out)
+
+
+def _factor(f: str, sizes: dict, where: str) -> int:
+    if f.isdigit():
+        return int(f)
+    if f in sizes:
+        return int(sizes[f])
+    raise ValueError(f"matmul_flops: dim {f!r} of {where} has no size; pass it in sizes, e.g. {{{f!r}: 32}}")
+
+
+def input_sizes(graph: Graph, arrays: dict) -> dict:
+    """{symbol: size} read off the graph inputs' types and the arrays fed to them (by input name)."""
+    sizes = {}
+    for value, name in zip(graph.inputs, graph.input_names):
+        if name in arrays:
+            for d, n in zip(graph.type_of(value).shape, arrays[name].shape):
+                if isinstance(d, str) and "*" not in d:
+                    sizes[d] = int(n)
+    return sizes
+
+
+def _node_flops(graph: Graph, name: str, sizes: dict) -> float:
+    node = graph.node(name)
+    op = node["op"]
+    shapes = [_dims(graph.type_of(v).shape, sizes, f"input {i} of {name}") for i, v in enumerate(node["inputs"])]
+    if op in ("MatMul", "Gemm"):
+        a, b = shapes[0], shapes[1]
+        a = (1, *a) if len(a) == 1 else a
+        b = (*b, 1) if len(b) == 1 else b
+        attrs = node["attrs"]
+        m, k = (a[-1], a[-2]) if attrs.get("transA") else (a[-2], a[-1])
+        n = b[-2] if attrs.get("transB") else b[-1]
+        out = _dims(node["outputs"][0].shape, sizes, f"output of {name}")
+        batch = prod(out[:-2]) if len(out) > 2 else 1
+        return 2.0 * batch * m * k * n
+    if op == "Conv":
+        w, y = shapes[1], _dims(node["outputs"][0].shape, sizes, f"output of {name}")
+        return 2.0 * prod(y) * prod(w[1:])              # each output: C/group * kernel multiply-adds
+    if op == "ConvTranspose":
+        x, w = shapes[0], shapes[1]
+        return 2.0 * prod(x) * prod(w[1:])              # each input element scatters into (O/group) * kernel
+    if op == "Scan":
+        attrs = node["attrs"]
+        steps = shapes[attrs["num_states"]][0]
+        return steps * sum(matmul_flops(attrs["body"], sizes).values())
+    if op == "If":
+        attrs = node["attrs"]
+        return max(sum(matmul_flops(attrs[k], sizes).values()) for k in ("then_body", "else_body"))
+    return 0.0
+
+
+def matmul_flops(graph: Graph, sizes: dict | None = None) -> dict[str, float]:
+    """{node name: FLOPs} over MatMul / Gemm / Conv / ConvTranspose (Scan and If bodies included)."""
+    sizes = sizes or {}
+    out = {}
+    for name in graph.topo_order():
+        flops = _node_flops(graph, name, sizes)
+        if flops:
+            out[name] = flops
+    return out
