@@ -73,11 +73,35 @@ def _node_flops(graph: Graph, name: str, sizes: dict) -> float:
     return 0.0
 
 
+WINDOW_OPS = ("Conv", "MaxPool", "AveragePool")
+
+
+def _bind_window_symbols(graph: Graph, name: str, sizes: dict) -> None:
+    """A window op over a spatial dim of unknown size gets a fresh output symbol (S12) that no input
+    names: give it its size from the input's, now that the input's size is known."""
+    from fgc.primitives.conv import _Attrs
+
+    node = graph.node(name)
+    if node["op"] not in WINDOW_OPS:
+        return
+    out = node["outputs"][0].shape[2:]
+    if all(isinstance(d, int) or d in sizes for d in out):
+        return
+    x = _dims(graph.type_of(node["inputs"][0]).shape, sizes, f"input 0 of {name}")
+    kernel = graph.type_of(node["inputs"][1]).shape[2:] if node["op"] == "Conv" else None
+    spatial = _Attrs(node["attrs"], len(x) - 2, kernel).spatial(x[2:])
+    for d, n in zip(out, spatial):
+        if isinstance(d, str) and "*" not in d:
+            sizes[d] = n
+
+
 def matmul_flops(graph: Graph, sizes: dict | None = None) -> dict[str, float]:
-    """{node name: FLOPs} over MatMul / Gemm / Conv / ConvTranspose (Scan and If bodies included)."""
-    sizes = sizes or {}
+    """{node name: FLOPs} over MatMul / Gemm / Conv / ConvTranspose (Scan and If bodies included).
+    ``sizes`` gains the sizes of the spatial symbols that window ops introduce."""
+    sizes = sizes if sizes is not None else {}
     out = {}
     for name in graph.topo_order():
+        _bind_window_symbols(graph, name, sizes)
         flops = _node_flops(graph, name, sizes)
         if flops:
             out[name] = flops

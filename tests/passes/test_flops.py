@@ -60,3 +60,13 @@ def test_an_unknown_symbol_is_named():
     g.outputs, g.output_names = [b.MatMul(x, b.const(np.ones((3, 2), np.float32)))], ["y"]
     with pytest.raises(ValueError, match="'N'.*pass it in sizes"):
         matmul_flops(g)
+
+
+def test_a_conv_over_an_unknown_length_binds_its_output_symbol():
+    g, b = _graph()
+    x = g.add_input("x", TensorType(("N", 2, "T"), "float32"))
+    y = b.Conv(x, b.const(np.ones((3, 2, 5), np.float32)), strides=(2,))          # (N, 3, S): S = (T - 5) // 2 + 1
+    z = b.Conv(y, b.const(np.ones((4, 3, 3), np.float32)))                          # (N, 4, S - 2)
+    g.outputs, g.output_names = [z], ["z"]
+    counts = sorted(matmul_flops(g, {"N": 2, "T": 21}).values())
+    assert counts == sorted([2 * 2 * 3 * 9 * (2 * 5), 2 * 2 * 4 * 7 * (3 * 3)])
