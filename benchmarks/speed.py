@@ -299,4 +299,80 @@ def scaling(ctx) -> list:
     return [sec]
 
 
-BENCHMARKS = [flops_peak, compile_time, fit_memory, scaling]
+# ---------------------------------------------------------------------------- host overhead of the MLP's fit
+def fit_overhead(ctx) -> list:
+    """The seed MLP's fit epoch (8 batches of 128 over 1,000 samples, steps_per_execution=1) peeled layer by
+    layer: what onnxruntime alone needs for the epoch's steps, and what each layer above it adds."""
+    import contextlib
+    import io
+
+    from fgc.training.loop import make_batches, run_epoch
+
+    run = _run()
+    build, make_data, losses, batch, *_ = _models()["mlp"]
+    xs, ys = make_data(1000, ctx.rng(4))
+    model = build()
+    model.compile(optimizer="rmsprop", loss=run._loss_arg(losses), metrics=["accuracy"])
+    x, y = xs[0], ys[0]
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+    trainer = model._trainer
+    compiled = trainer.step(True)
+    spec = compiled.spec
+    data = make_batches(model, x, y)
+    wanted = [k for k in spec.data_inputs + spec.target_inputs if k in data.arrays]
+    batches = [dict(f) for f, _ in data.chunks(batch, keys=wanted)]
+    outputs = spec.report_outputs + list(spec.update_outputs.values())
+    names = {i.name for i in compiled.session.get_inputs()}
+    state = ({k: np.asarray(v) for k, v in trainer.now.arrays.items() if k in names} if not trainer.bind
+             else None)
+
+    def ort_alone():   # the same session and feeds, state carried as fgc's host path does, no fgc code
+        current = dict(state)
+        for i, feeds in enumerate(batches):
+            outs = compiled.session.run(outputs, {**feeds, **current, "lr": np.array(1e-3, np.float32),
+                                                  "step": np.array(i, np.float32)})
+            current.update(zip(spec.update_outputs, outs[len(spec.report_outputs):]))
+
+    def trainer_run():
+        for feeds in batches:
+            trainer.run(True, dict(feeds))
+
+    def epoch_loop():   # batching (no shuffle), the running mean of the logs, no callbacks
+        run_epoch(model, data, batch, train=True)
+
+    def fit_silent():
+        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+
+    def fit_progress():
+        with contextlib.redirect_stdout(io.StringIO()):
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=1)
+
+    contestants = {"onnxruntime alone (`session.run` × 8, same feeds)": ort_alone,
+                   "`Trainer.run` × 8 (+ lr/step feeds, commit, log floats)": trainer_run,
+                   "`run_epoch` (+ batching, running mean)": epoch_loop,
+                   "`model.fit(verbose=0)` (+ shuffle, make_batches, callbacks, History)": fit_silent,
+                   "`model.fit(verbose=1)` (+ progress bar, to a buffer)": fit_progress}
+    if state is None:
+        del contestants["onnxruntime alone (`session.run` × 8, same feeds)"]
+    timings = interleaved(contestants, warmup=2, runs=5 if ctx.quick else 31, settle=1)
+    base = next(iter(timings.values())).median
+    full = timings[list(timings)[-1]].median
+    sec = run.Section("Host overhead of the MLP's fit (steps_per_execution=1)", [
+        "Seed MLP, rmsprop, categorical_crossentropy, metrics ['accuracy'], one epoch of 8 batches of 128 over "
+        "1,000 samples; each row adds one layer of fgc's fit call stack over the row above (contestants "
+        f"interleaved, median of {5 if ctx.quick else 31}). Target: fit's overhead over onnxruntime alone < 10 % "
+        "of the epoch, and ≥ 1.25M samples/s through `model.fit`."],
+        ["layer", "ms / epoch", "samples/s", "added over the row above (ms)", "share of the fit(verbose=1) epoch"])
+    previous = None
+    for name, t in timings.items():
+        med = t.median
+        sec.rows.append([name, f"{med * 1e3:.3f}", f"{1000 / med / 1e3:,.0f}k",
+                         "–" if previous is None else f"{(med - previous) * 1e3:+.3f}", f"{med / full:.0%}"])
+        previous = med
+    ctx.summary.append(["mlp fit(verbose=1): host overhead over onnxruntime alone (share of the epoch)",
+                        f"{(full - base) / full:.0%}", "< 10 %"])
+    ctx.summary.append(["mlp model.fit samples/s (steps_per_execution=1)", f"{1000 / full / 1e3:,.0f}k", "≥ 1.25M"])
+    return [sec]
+
+
+BENCHMARKS = [flops_peak, compile_time, fit_memory, scaling, fit_overhead]
