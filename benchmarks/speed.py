@@ -170,14 +170,26 @@ def compile_time(ctx) -> list:
 
 
 # ---------------------------------------------------------------------------- (c) peak RSS of fit
-def _memory_worker(framework: str, name: str, batch: int, threads: int) -> dict:
-    """In a fresh process: build, make 2 batches of data, fit one epoch; peak RSS before and after fit."""
-    import resource
+def _status_mb(field: str) -> float:
+    """A line of /proc/self/status (VmRSS, VmHWM) in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status (Linux only)")
 
+
+def _memory_worker(framework: str, name: str, batch: int, threads: int) -> dict:
+    """In a fresh process: build, make 2 batches of data (floats as float32 for both, so that neither pays a
+    cast inside the measured part), fit one epoch; RSS before fit and its high-water mark after.
+
+    Not ``ru_maxrss``: Linux carries it over from the parent across fork and exec (the benchmark runner's
+    own peak showed up in every child). VmHWM belongs to the process's own memory map; writing 5 to
+    /proc/self/clear_refs resets it to the current RSS just before fit."""
     os.environ["FGC_NUM_THREADS"] = str(threads)
     run = _run()
     build, make_data, losses, _, _, build_torch, torch_loss = _models()[name]
     xs, ys = make_data(2 * batch, np.random.default_rng(0))
+    xs, ys = [[a.astype(np.float32) if a.dtype.kind == "f" else a for a in arrays] for arrays in (xs, ys)]
     model = build()
     if framework == "fgc":
         model.compile(optimizer="rmsprop", loss=run._loss_arg(losses))
@@ -185,10 +197,13 @@ def _memory_worker(framework: str, name: str, batch: int, threads: int) -> dict:
     else:
         peers.torch().set_num_threads(threads)
         fit = run._torch_fit_epoch(build_torch(model), torch_loss, xs, ys, batch)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = _status_mb("VmRSS")
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:   # not permitted: the high-water mark then also covers what ran before fit
+        pass
     fit()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"base_mb": base, "peak_mb": peak}
+    return {"base_mb": base, "peak_mb": _status_mb("VmHWM")}
 
 
 def _measure_memory(framework: str, name: str, batch: int, threads: int) -> dict:
@@ -206,14 +221,15 @@ MEMORY_BATCHES = {"resnet_block": (16, 64, 256)}
 
 
 def fit_memory(ctx) -> list:
-    """Peak RSS of fit, fgc vs PyTorch eager, each in its own subprocess."""
+    """Peak RSS of fit, fgc vs PyTorch eager, each in its own subprocess (Linux: reads /proc/self/status)."""
     run = _run()
     frameworks = ["fgc"] + (["torch"] if peers.available("torch") else [])
     sec = run.Section("Peak memory of fit: fgc vs PyTorch eager", [
         "Each cell is a fresh Python process (`benchmarks/speed.py: _memory_worker`): build the model (fgc's, and "
-        "for PyTorch the same architecture with fgc's weights), make 2 batches of data as the seeds do, then one "
-        "`fit` epoch of 2 batches (fgc: `compile('rmsprop', …)` + `model.fit`; PyTorch: RMSprop eager loop); "
-        "`ru_maxrss` before fit (base: interpreter, libraries, model, data) and after. Growth = peak − base is "
+        "for PyTorch the same architecture with fgc's weights), make 2 batches of data as the seeds do (floats as "
+        "float32 for both), then one `fit` epoch of 2 batches (fgc: `compile('rmsprop', …)` + `model.fit`; "
+        "PyTorch: RMSprop eager loop); RSS before fit (base: interpreter, libraries, model, data) and the "
+        "high-water mark `VmHWM` after (reset to the RSS just before fit). Growth = peak − base is "
         "what training itself needs; both processes import fgc, onnxruntime and torch alike. Target: fgc's peak "
         "≤ PyTorch's."],
         ["model", "batch", "fgc peak MB (growth)", "PyTorch peak MB (growth)", "fgc ÷ PyTorch growth",
