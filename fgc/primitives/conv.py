@@ -16,7 +16,9 @@ r = (H + pb + pe - ((k-1)d+1)) mod s the input rows the last window does not rea
                        at a time (one strided Slice per kernel offset, ending where the last window
                        ends, and its product; the taps' (O, C) results are concatenated, never
                        their columns, which would cost taps x the input in memory):
-                       - P >= O: per tap one MatMul per sample (N, O, P) x (N, P, C), summed over N;
+                       - P >= O: per tap one MatMul per sample (N, O, P) x (N, P, C), summed over N
+                         (below 32 input channels all taps' columns at once: thin products cost more
+                         than the small copy);
                        - P < O or stride > 1: per tap one MatMul (O, N*P) x (N*P, C) over
                          channels-last columns (thin per-sample products and their (N, O, C) sum
                          would cost more; strided NCHW slices gather single floats);
@@ -266,6 +268,23 @@ def _im2col_weight_grad(b, x, gy, kernel, strides, pads, dilations):
     return _tap_major_to_kernel(b, dw, outs, channels, kernel)
 
 
+SMALL_CHANNELS = 32   # below this many input channels dW takes one product over the whole im2col
+
+
+def _whole_im2col_weight_grad(b, x, gy, kernel, strides, pads, dilations):
+    """dW as one product per sample over all taps' columns at once, (N, O, P) x (N, P, taps*C): for few
+    input channels, where a per-tap product (O, P) x (P, C) is too thin for the GEMM and the columns
+    (taps x C x P floats per sample) are small. The U-Net of examples/unet.py (C 1-48): fit 1.04x as slow
+    with per-tap products, in the same process."""
+    x = _pad_spatial(b, x, pads)
+    channels, outs = b.type(x).shape[1], b.type(gy).shape[1]
+    pieces = list(_window_slices(b, x, kernel, strides, dilations, first_axis=2))
+    stacked = b.Concat(*pieces, axis=1) if len(pieces) > 1 else pieces[0]    # (N, taps*C, *Ho), tap-major
+    cols = b.Reshape(stacked, shape=(0, len(pieces) * channels, -1))          # (N, taps*C, P)
+    per_sample = b.MatMul(b.Reshape(gy, shape=(0, 0, -1)), b.Transpose(cols, perm=(0, 2, 1)))   # (N, O, taps*C)
+    return _tap_major_to_kernel(b, b.ReduceSum(per_sample, axes=(0,), keepdims=0), outs, channels, kernel)
+
+
 def _dense_weight_grad(b, x, gy, kernel, strides, pads, dilations):
     """One product over all samples when the output has fewer positions P than channels O (the
     per-sample products would be thin and their (N, O, C) sums bigger than the columns) or the
@@ -284,8 +303,10 @@ def _dense_weight_grad(b, x, gy, kernel, strides, pads, dilations):
         # floats; measured 0.57-0.70x the per-sample rule's time on inception's stride-2 3x3 convs
         return _one_gemm_weight_grad(b, x, gy, *args)
     if isinstance(positions, int):
-        rule = _one_gemm_weight_grad if positions < outs else _im2col_weight_grad
-        return rule(b, x, gy, *args)
+        if positions < outs:
+            return _one_gemm_weight_grad(b, x, gy, *args)
+        small = isinstance(b.type(x).shape[1], int) and b.type(x).shape[1] < SMALL_CHANNELS
+        return (_whole_im2col_weight_grad if small else _im2col_weight_grad)(b, x, gy, *args)
     bodies = []
     for rule in (_one_gemm_weight_grad, _im2col_weight_grad):
         g = Graph(rule.__name__.strip("_"))

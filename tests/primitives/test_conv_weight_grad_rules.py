@@ -56,7 +56,7 @@ RULE_CASES = [   # N, C, O, spatial, kernel, strides, pads, dilations
 ]
 
 
-@pytest.mark.parametrize("rule", ["_im2col_weight_grad", "_one_gemm_weight_grad"])
+@pytest.mark.parametrize("rule", ["_im2col_weight_grad", "_one_gemm_weight_grad", "_whole_im2col_weight_grad"])
 @pytest.mark.parametrize("n, c, o, dims, kernel, strides, pads, dilations", RULE_CASES)
 def test_per_tap_weight_gradient_rules_match_the_definition(rule, n, c, o, dims, kernel, strides, pads, dilations):
     rng = np.random.default_rng(0)
@@ -88,10 +88,12 @@ def test_per_tap_rule_with_a_symbolic_batch_and_length():
 
 
 def test_no_full_im2col_is_materialised():
-    # the point of the per-tap rules: no Concat of input-sized columns, only of (O, C) results
+    # the point of the per-tap rules: no Concat of input-sized columns, only of (O, C) results (from
+    # SMALL_CHANNELS input channels on; below, the columns are small and one product over them is faster)
     g = Graph("dw")
-    x = g.add_input("x", TensorType((8, 16, 12, 12), "float32"))
-    gy = g.add_input("gy", TensorType((8, 16, 12, 12), "float32"))
+    c = conv_rules.SMALL_CHANNELS
+    x = g.add_input("x", TensorType((8, c, 12, 12), "float32"))
+    gy = g.add_input("gy", TensorType((8, c, 12, 12), "float32"))
     b = Builder(g, "dw")
     g.outputs, g.output_names = [conv_rules.weight_grad(b, x, gy, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)], ["dw"]
     concats = g.nodes_with_op("Concat")
