@@ -67,41 +67,55 @@ def _node_flops(graph: Graph, name: str, sizes: dict) -> float:
         attrs = node["attrs"]
         steps = shapes[attrs["num_states"]][0]
         return steps * sum(matmul_flops(attrs["body"], sizes).values())
-    if op == "If":
+    if op == "If":   # inputs: cond, then the closures each branch takes as its inputs
         attrs = node["attrs"]
-        return max(sum(matmul_flops(attrs[k], sizes).values()) for k in ("then_body", "else_body"))
+        counts = []
+        for key in ("then_body", "else_body"):
+            body = attrs[key]
+            inner = dict(sizes)
+            for v, outer in zip(body.inputs, shapes[1:]):
+                for d, n in zip(body.type_of(v).shape, outer):
+                    if isinstance(d, str) and "*" not in d:
+                        inner[d] = n
+            counts.append(sum(matmul_flops(body, inner).values()))
+        return max(counts)
     return 0.0
 
 
-WINDOW_OPS = ("Conv", "MaxPool", "AveragePool")
+def _resolved(shape, sizes) -> bool:
+    return all(isinstance(d, int) or all(f.strip().isdigit() or f.strip() in sizes for f in str(d).split("*"))
+               for d in shape)
 
 
-def _bind_window_symbols(graph: Graph, name: str, sizes: dict) -> None:
-    """A window op over a spatial dim of unknown size gets a fresh output symbol (S12) that no input
-    names: give it its size from the input's, now that the input's size is known."""
-    from fgc.primitives.conv import _Attrs
+def _bind_symbols(graph: Graph, name: str, sizes: dict) -> None:
+    """Ops over dims of unknown size (a Slice or a window op over a sequence) get fresh output symbols
+    (S12) that no graph input names: size them by running the op's own shape rule on the now-known
+    input sizes."""
+    from fgc import primitives
+    from fgc.ir import TensorType
 
     node = graph.node(name)
-    if node["op"] not in WINDOW_OPS:
+    if node["op"] in ("input", "param", "constant") or all(_resolved(t.shape, sizes) for t in node["outputs"]):
         return
-    out = node["outputs"][0].shape[2:]
-    if all(isinstance(d, int) or d in sizes for d in out):
+    try:
+        types = [TensorType(_dims(graph.type_of(v).shape, sizes, name), graph.type_of(v).dtype)
+                 for v in node["inputs"]]
+        concrete = primitives.get(node["op"]).infer(types, node["attrs"])
+    except Exception:  # noqa: BLE001 - an input still unsized, or an op whose rule needs more: left to _dims
         return
-    x = _dims(graph.type_of(node["inputs"][0]).shape, sizes, f"input 0 of {name}")
-    kernel = graph.type_of(node["inputs"][1]).shape[2:] if node["op"] == "Conv" else None
-    spatial = _Attrs(node["attrs"], len(x) - 2, kernel).spatial(x[2:])
-    for d, n in zip(out, spatial):
-        if isinstance(d, str) and "*" not in d:
-            sizes[d] = n
+    for symbolic, known in zip(node["outputs"], concrete):
+        for d, n in zip(symbolic.shape, known.shape):
+            if isinstance(d, str) and "*" not in d and isinstance(n, int):
+                sizes.setdefault(d, n)
 
 
 def matmul_flops(graph: Graph, sizes: dict | None = None) -> dict[str, float]:
     """{node name: FLOPs} over MatMul / Gemm / Conv / ConvTranspose (Scan and If bodies included).
-    ``sizes`` gains the sizes of the spatial symbols that window ops introduce."""
+    ``sizes`` gains the sizes of the symbols that ops over unknown dims introduce."""
     sizes = sizes if sizes is not None else {}
     out = {}
     for name in graph.topo_order():
-        _bind_window_symbols(graph, name, sizes)
+        _bind_symbols(graph, name, sizes)
         flops = _node_flops(graph, name, sizes)
         if flops:
             out[name] = flops

@@ -70,3 +70,23 @@ def test_a_conv_over_an_unknown_length_binds_its_output_symbol():
     g.outputs, g.output_names = [z], ["z"]
     counts = sorted(matmul_flops(g, {"N": 2, "T": 21}).values())
     assert counts == sorted([2 * 2 * 3 * 9 * (2 * 5), 2 * 2 * 4 * 7 * (3 * 3)])
+
+
+def test_an_if_counts_its_costlier_branch_with_the_outer_sizes():
+    # a Conv1D gradient over an unknown length picks its dW rule at run time in an If
+    inp = fgc.Input((None, 3))
+    model = fgc.Model(inp, fgc.layers.GlobalMaxPooling1D()(fgc.layers.Conv1D(4, 3)(inp)))
+    model.compile("sgd", "mse")
+    x, y = np.zeros((2, 9, 3)), np.zeros((2, 4))
+    model.train_on_batch(x, y)
+    graph = model._trainer.step(True).graph
+    assert graph.nodes_with_op("If")
+    counts = matmul_flops(graph, input_sizes(graph, {graph.input_names[0]: x}))
+    forward = sum(v for k, v in counts.items() if not k.startswith("grad/"))
+    assert forward == 2 * 2 * 7 * 4 * 3 * 3                 # N * positions * O * C * k
+    dw = sum(v for k, v in counts.items() if g_op(graph, k) == "If")
+    assert dw == forward                                      # dW costs what the forward costs
+
+
+def g_op(graph, name):
+    return graph.op(name)
