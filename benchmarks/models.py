@@ -586,3 +586,12 @@ TRAIN_MODELS: dict[str, TrainSpec] = {
         reference={"fit": {"Keras-JAX": 69, "PyTorch eager": 91}, "predict": {"Keras-JAX": 181, "PyTorch eager": 179,
                                                                              "ORT inference": 394}}),
 }
+
+
+def _add_extra_models():
+    from benchmarks.models_extra import extra_train_specs
+
+    TRAIN_MODELS.update(extra_train_specs(TrainSpec, _cce_loss, _bce_loss))
+
+
+_add_extra_models()

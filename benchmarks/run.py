@@ -1388,8 +1388,18 @@ def distributed_step(ctx: Context) -> list[Section]:
 
 # Adding a benchmark = writing `def name(ctx) -> list[Section]` above and listing it here.
 BENCHMARKS = [build_compile_export, pass_timings, predict_throughput, predict_overhead, fit_throughput,
-              *[_train_model_benchmark(name) for name in ("qa", "siamese", "three_heads", "resnet_block", "inception")],
+              *[_train_model_benchmark(name) for name in ("qa", "siamese", "three_heads", "resnet_block", "inception",
+                                                            "transformer", "unet")],
               train_step_profile, threads_compare, export_variants, distributed_step]
+
+
+def _speed_benchmarks():
+    from benchmarks import speed   # issue 13's tables: FLOPs / peak, compile time, memory, scaling
+
+    return speed.BENCHMARKS
+
+
+BENCHMARKS += _speed_benchmarks()
 OPT_IN = {"distributed_step"}   # runs only when named in --only (it launches mpirun; its table is RESULTS-distributed.md)
 
 

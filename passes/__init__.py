@@ -8,6 +8,7 @@ from .fold_batchnorm import FoldBatchNorm
 from .fold_params import FoldParams
 from .fuse_conv_bias import FuseConvBias
 from .fuse_gemm import FuseGemm
+from .hoist_transposes import HoistTransposes
 from .inline_models import InlineModels
 from .int64_inputs import Int64Inputs
 from .lower_layers import LowerLayers
@@ -23,11 +24,12 @@ def lowering_pipeline(training: bool) -> list[Pass]:
     the rewrites that make the forward cheaper to differentiate (they run before autodiff)."""
     passes = [InlineModels(), ShapeInference(), LowerLayers(training=training), DedupSharedWeights(),
               ShapeInference(), CSE()]
-    return passes + ([CancelTransposes(), SinkActivations()] if training else [])
+    return passes + ([CancelTransposes(), HoistTransposes(), CancelTransposes(), SinkActivations()] if training
+                     else [])
 
 
 def optimization_pipeline() -> list[Pass]:
-    return [CSE(), Simplify(), FuseGemm(), FuseConvBias(), CancelTransposes(), DCE()]
+    return [CSE(), Simplify(), FuseGemm(), FuseConvBias(), CancelTransposes(), HoistTransposes(), CancelTransposes(), DCE()]
 
 
 def inference_pipeline() -> list[Pass]:
@@ -43,6 +45,6 @@ def export_pipeline(precision: str = "float32", keep_io_types: bool = True) -> l
     return [Int64Inputs()] + convert + [FoldParams()]
 
 
-__all__ = ["CancelTransposes", "ConvertFloat16", "CSE", "DCE", "DedupSharedWeights", "FoldBatchNorm", "FoldParams", "FuseConvBias", "FuseGemm", "InlineModels", "Int64Inputs",
+__all__ = ["CancelTransposes", "ConvertFloat16", "CSE", "DCE", "DedupSharedWeights", "FoldBatchNorm", "FoldParams", "FuseConvBias", "FuseGemm", "HoistTransposes", "InlineModels", "Int64Inputs",
            "LowerLayers", "ParamLayouts", "Pass", "PassError", "PassManager", "ShapeInference", "Simplify", "SinkActivations",
            "export_pipeline", "inference_pipeline", "lowering_pipeline", "optimization_pipeline"]

@@ -12,14 +12,19 @@ r = (H + pb + pe - ((k-1)d+1)) mod s the input rows the last window does not rea
 
     Conv          dX = ConvTranspose(dY, W, s, d, pads, output_padding=r); at stride 1 (no groups) the
                        same as Conv(dY, flip(W)^T, pads=d(k-1) - pads), which onnxruntime runs faster
-                  dW = sum over samples and output positions P of dY x im2col(X): one Slice per
-                       kernel offset (strided, ending where the last window ends), one Concat, then
-                       - P >= O: one MatMul per sample (N, O, P) x (N, P, C*k), summed over N;
-                       - P < O: one MatMul (O, N*P) x (N*P, C*k) over channels-last columns (thin
-                         per-sample products and their (N, O, C*k) sum would cost more);
+                  dW = sum over samples and output positions P of dY x im2col(X), one kernel tap
+                       at a time (one strided Slice per kernel offset, ending where the last window
+                       ends, and its product; the taps' (O, C) results are concatenated, never
+                       their columns, which would cost taps x the input in memory):
+                       - P >= O: per tap one MatMul per sample (N, O, P) x (N, P, C), summed over N
+                         (below 32 input channels all taps' columns at once: thin products cost more
+                         than the small copy);
+                       - P < O or stride > 1: per tap one MatMul (O, N*P) x (N*P, C) over
+                         channels-last columns (thin per-sample products and their (N, O, C) sum
+                         would cost more; strided NCHW slices gather single floats);
                        - P unknown at compile time: an If picks one of the two at run time;
-                       - stride 1 and O < C: the im2col is of dY instead (dY padded per kernel
-                         offset, the smaller copy), one MatMul per sample with X.
+                       - stride 1 and O < C: the shifted copies are of dY instead (dY padded per
+                         kernel offset, the smaller copy), one MatMul per sample with X.
                        Measured 3x faster than the batch <-> channel swap Conv(X^T, dY^T, strides=d,
                        dilations=s)^T on seed 000's Conv1D (166 vs 470 ms), whose kernel as long as the
                        whole output makes onnxruntime run very narrow products. Grouped convs keep the
@@ -220,41 +225,71 @@ def _pad_spatial(b, x, pads):
 
 def _window_slices(b, x, kernel, strides, dilations, first_axis: int):
     """One strided Slice per kernel offset over the spatial axes starting at ``first_axis``: the
-    input element each output position reads at that offset (im2col's columns, tap-major)."""
+    input element each output position reads at that offset (im2col's columns, tap-major).
+
+    A generator: each Slice is emitted only when the caller asks for it, so the caller's product
+    for that tap follows it in the graph and onnxruntime, which runs nodes in graph order and
+    reuses a buffer once its last reader ran, holds one tap's columns at a time, not all taps'."""
     import itertools
 
     from .shape_ops import INT_MAX
 
     axes = tuple(range(first_axis, first_axis + len(kernel)))
-    pieces = []
     for offset in itertools.product(*(range(k) for k in kernel)):
         # window position j*d, then every stride up to where the last window starts for this offset
         ends = tuple(-(k - 1 - j) * d if k - 1 - j else INT_MAX for j, k, d in zip(offset, kernel, dilations))
-        pieces.append(b.Slice(x, starts=tuple(j * d for j, d in zip(offset, dilations)), ends=ends, axes=axes,
-                              steps=tuple(strides)))
-    return pieces
+        yield b.Slice(x, starts=tuple(j * d for j, d in zip(offset, dilations)), ends=ends, axes=axes,
+                      steps=tuple(strides))
+
+
+def _tap_major_to_kernel(b, dw, outs, channels, kernel):
+    """(O, taps*C) with tap-major columns -> the kernel layout (O, C, *kernel)."""
+    dw = b.Transpose(b.Reshape(dw, shape=(outs, -1, channels)), perm=(0, 2, 1))
+    return b.Reshape(dw, shape=(outs, channels, *kernel))
 
 
 def _im2col_weight_grad(b, x, gy, kernel, strides, pads, dilations):
-    """dW[o, c, j] = sum_{n,i} dY[n, o, i] * Xpad[n, c, i*s + j*d] as one MatMul over im2col(Xpad)."""
+    """dW[o, c, j] = sum_{n,i} dY[n, o, i] * Xpad[n, c, i*s + j*d], one kernel tap j at a time:
+    per tap, one product per sample (N, O, P) x (N, P, C) summed over N into (O, C).
+
+    The taps' columns are never concatenated (a full im2col is taps x the input: 9 x 4 MB per
+    sample for a 3x3 conv on a 32x32x64 map, the bulk of resnet_block's training memory); measured
+    on that shape at batch 64: 43 instead of 613 MB extra, at the same speed (108 vs 108-150 ms)."""
     x = _pad_spatial(b, x, pads)
-    pieces = _window_slices(b, x, kernel, strides, dilations, first_axis=2)
-    taps, channels, outs = len(pieces), b.type(x).shape[1], b.type(gy).shape[1]
-    stacked = b.Concat(*pieces, axis=1) if taps > 1 else pieces[0]           # (N, taps*C, *Ho), tap-major
-    cols = b.Reshape(stacked, shape=(0, taps * channels, -1))                 # (N, taps*C, P)
+    channels, outs = b.type(x).shape[1], b.type(gy).shape[1]
     dy = b.Reshape(gy, shape=(0, 0, -1))                                       # (N, O, P)
-    # One product per sample, summed: the big operands are never transposed in memory (onnxruntime
-    # folds the last-two-axes Transpose into the MatMul), only the small (O, taps*C) result is.
-    per_sample = b.MatMul(dy, b.Transpose(cols, perm=(0, 2, 1)))              # (N, O, taps*C)
-    dw = b.ReduceSum(per_sample, axes=(0,), keepdims=0)
-    dw = b.Transpose(b.Reshape(dw, shape=(outs, taps, channels)), perm=(0, 2, 1))
-    return b.Reshape(dw, shape=(outs, channels, *kernel))
+    per_tap = []
+    for piece in _window_slices(b, x, kernel, strides, dilations, first_axis=2):
+        cols = b.Reshape(piece, shape=(0, channels, -1))                        # (N, C, P)
+        # onnxruntime folds the last-two-axes Transpose into the MatMul: no copy of the columns
+        per_sample = b.MatMul(dy, b.Transpose(cols, perm=(0, 2, 1)))           # (N, O, C)
+        per_tap.append(b.ReduceSum(per_sample, axes=(0,), keepdims=0))
+    dw = b.Concat(*per_tap, axis=1) if len(per_tap) > 1 else per_tap[0]        # (O, taps*C)
+    return _tap_major_to_kernel(b, dw, outs, channels, kernel)
+
+
+SMALL_CHANNELS = 32   # below this many input channels dW takes one product over the whole im2col
+
+
+def _whole_im2col_weight_grad(b, x, gy, kernel, strides, pads, dilations):
+    """dW as one product per sample over all taps' columns at once, (N, O, P) x (N, P, taps*C): for few
+    input channels, where a per-tap product (O, P) x (P, C) is too thin for the GEMM and the columns
+    (taps x C x P floats per sample) are small. The U-Net of examples/unet.py (C 1-48): fit 1.04x as slow
+    with per-tap products, in the same process."""
+    x = _pad_spatial(b, x, pads)
+    channels, outs = b.type(x).shape[1], b.type(gy).shape[1]
+    pieces = list(_window_slices(b, x, kernel, strides, dilations, first_axis=2))
+    stacked = b.Concat(*pieces, axis=1) if len(pieces) > 1 else pieces[0]    # (N, taps*C, *Ho), tap-major
+    cols = b.Reshape(stacked, shape=(0, len(pieces) * channels, -1))          # (N, taps*C, P)
+    per_sample = b.MatMul(b.Reshape(gy, shape=(0, 0, -1)), b.Transpose(cols, perm=(0, 2, 1)))   # (N, O, taps*C)
+    return _tap_major_to_kernel(b, b.ReduceSum(per_sample, axes=(0,), keepdims=0), outs, channels, kernel)
 
 
 def _dense_weight_grad(b, x, gy, kernel, strides, pads, dilations):
     """One product over all samples when the output has fewer positions P than channels O (the
-    per-sample products would be thin and their (N, O, taps*C) sum bigger than the columns), else
-    one product per sample. With P unknown at compile time (a sequence of any length) an If picks at
+    per-sample products would be thin and their (N, O, C) sums bigger than the columns) or the
+    stride is above 1, else one product per sample (at stride 1, P >= O: 0.78-0.92x the time of
+    the one product on resnet_block's and inception's 3x3 convs). With P unknown at compile time (a sequence of any length) an If picks at
     run time: on seed 000's three-head model the deep Conv1Ds (P 10-95, O 256) take the one product
     and its step is 4 % faster; Conv2Ds on 32x32 maps (P 1024, O 64) stay per sample."""
     from fgc.ir import Graph
@@ -263,9 +298,15 @@ def _dense_weight_grad(b, x, gy, kernel, strides, pads, dilations):
 
     args = (kernel, strides, pads, dilations)
     outs, positions = b.type(gy).shape[1], product(b.type(gy).shape[2:])
+    if any(s > 1 for s in strides):
+        # strided windows: slicing channels-last copies whole C-vectors, NCHW slices gather single
+        # floats; measured 0.57-0.70x the per-sample rule's time on inception's stride-2 3x3 convs
+        return _one_gemm_weight_grad(b, x, gy, *args)
     if isinstance(positions, int):
-        rule = _one_gemm_weight_grad if positions < outs else _im2col_weight_grad
-        return rule(b, x, gy, *args)
+        if positions < outs:
+            return _one_gemm_weight_grad(b, x, gy, *args)
+        small = isinstance(b.type(x).shape[1], int) and b.type(x).shape[1] < SMALL_CHANNELS
+        return (_whole_im2col_weight_grad if small else _im2col_weight_grad)(b, x, gy, *args)
     bodies = []
     for rule in (_one_gemm_weight_grad, _im2col_weight_grad):
         g = Graph(rule.__name__.strip("_"))
@@ -276,38 +317,36 @@ def _dense_weight_grad(b, x, gy, kernel, strides, pads, dilations):
 
 
 def _one_gemm_weight_grad(b, x, gy, kernel, strides, pads, dilations):
-    """dW (O, taps*C) = dY (O, N*P) @ cols (N*P, taps*C), the columns built channels-last so that
-    samples and positions are one axis in both operands."""
+    """Per kernel tap, dW_j (O, C) = dY (O, N*P) @ cols_j (N*P, C): the input made channels-last
+    once, so that samples and positions are one axis in both operands; one tap's columns at a time."""
     nd = len(kernel)
     x = _pad_spatial(b, x, pads)
+    channels, outs = b.type(x).shape[1], b.type(gy).shape[1]
     xl = b.Transpose(x, perm=(0, *range(2, 2 + nd), 1))                       # (N, *H, C)
-    pieces = _window_slices(b, xl, kernel, strides, dilations, first_axis=1)
-    taps, channels, outs = len(pieces), b.type(x).shape[1], b.type(gy).shape[1]
-    stacked = b.Concat(*pieces, axis=-1) if taps > 1 else pieces[0]          # (N, *Ho, taps*C)
-    cols = b.Reshape(stacked, shape=(-1, taps * channels))
     dy = b.Reshape(b.Transpose(gy, perm=(1, 0, *range(2, 2 + nd))), shape=(outs, -1))
-    dw = b.Reshape(b.MatMul(dy, cols), shape=(outs, taps, channels))
-    return b.Reshape(b.Transpose(dw, perm=(0, 2, 1)), shape=(outs, channels, *kernel))
+    per_tap = [b.MatMul(dy, b.Reshape(piece, shape=(-1, channels)))
+               for piece in _window_slices(b, xl, kernel, strides, dilations, first_axis=1)]
+    dw = b.Concat(*per_tap, axis=1) if len(per_tap) > 1 else per_tap[0]        # (O, taps*C)
+    return _tap_major_to_kernel(b, dw, outs, channels, kernel)
 
 
 def _shifted_dy_weight_grad(b, x, gy, kernel, pads, dilations):
     """Stride 1, fewer output than input channels: dW[o, c, j] = sum_{n,u} dY_j[n, o, u] Xpad[n, c, u]
-    with dY_j = dY padded j*d in front, so the im2col copies dY (O channels) instead of X (C channels).
-    On seed 000's first Conv1D (C 256, O 128) 70 instead of 80 ms at 2 threads."""
+    with dY_j = dY padded j*d in front, so the copies are of dY (O channels) instead of X (C channels).
+    On seed 000's first Conv1D (C 256, O 128) 70 instead of 80 ms at 2 threads. One tap at a time."""
     import itertools
 
     x = _pad_spatial(b, x, pads)
-    pieces = []
+    channels, outs = b.type(x).shape[1], b.type(gy).shape[1]
+    xt = b.Transpose(b.Reshape(x, shape=(0, channels, -1)), perm=(0, 2, 1))   # (N, Hpad, C)
+    per_tap = []
     for offset in itertools.product(*(range(k) for k in kernel)):
         front = tuple(j * d for j, d in zip(offset, dilations))
         back = tuple((k - 1 - j) * d for j, k, d in zip(offset, kernel, dilations))
-        pieces.append(_pad_spatial(b, gy, front + back))
-    taps, channels, outs = len(pieces), b.type(x).shape[1], b.type(gy).shape[1]
-    stacked = b.Concat(*pieces, axis=1) if taps > 1 else pieces[0]            # (N, taps*O, *Hpad)
-    per_sample = b.MatMul(b.Reshape(stacked, shape=(0, taps * outs, -1)),
-                          b.Transpose(b.Reshape(x, shape=(0, channels, -1)), perm=(0, 2, 1)))  # (N, taps*O, C)
-    dw = b.Reshape(b.ReduceSum(per_sample, axes=(0,), keepdims=0), shape=(taps, outs, channels))
-    return b.Reshape(b.Transpose(dw, perm=(1, 2, 0)), shape=(outs, channels, *kernel))
+        shifted = b.Reshape(_pad_spatial(b, gy, front + back), shape=(0, outs, -1))   # (N, O, Hpad)
+        per_tap.append(b.ReduceSum(b.MatMul(shifted, xt), axes=(0,), keepdims=0))    # (O, C)
+    dw = b.Concat(*per_tap, axis=1) if len(per_tap) > 1 else per_tap[0]        # (O, taps*C)
+    return _tap_major_to_kernel(b, dw, outs, channels, kernel)
 
 
 def _conv_vjp(b, n, gs):

@@ -34,6 +34,7 @@ from fgc import variables
 from fgc.export.onnx import to_onnx
 from fgc.naming import outside_stacklevel
 from fgc.runtime import session as rt
+from fgc.runtime.schedule import memory_schedule
 
 from .step import build_step_graph, keras_value, stored_layouts, stored_value
 
@@ -45,6 +46,7 @@ class CompiledStep:
         self.graph, self.spec = build_step_graph(model, compiled, train=train, layouts=layouts)
         self.proto = to_onnx(self.graph, params_as_inputs=True,
                              doc=f"fgc {'train' if train else 'evaluation'} step of model '{model.name}'")
+        memory_schedule(self.proto)   # node order = onnxruntime's run order: fewer activations alive at once
         self.session = rt.make_session(self.proto.SerializeToString(), device)
         self.node_count = len(self.proto.graph.node)
         self.loop_session = None  # the same step inside an ONNX Loop, built on first multi-step use

@@ -289,6 +289,9 @@ def _learnable_images(rng, n=96):
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_fit_a_small_conv2d_model_lowers_the_loss(data_format):
+    # the initial weights and shuffles come from fgc's global generator: seed it, or the outcome depends
+    # on which tests ran before (channels_first failed after tests/passes, with or without any change)
+    fgc.utils.set_random_seed(5)
     rng = np.random.default_rng(5)
     x, y = _learnable_images(rng)
     cf = data_format == "channels_first"

@@ -97,7 +97,7 @@ def test_passes_are_frozen_dataclasses_with_names():
     names = [p.name for p in inference_pipeline()]
     assert names == ["inline_models", "shape_inference", "lower_layers", "dedup_shared_weights",
                      "shape_inference", "cse", "cse", "simplify", "fuse_gemm", "fuse_conv_bias", "fold_batchnorm",
-                     "cancel_transposes",
+                     "cancel_transposes", "hoist_transposes", "cancel_transposes",
                      "dce"]
     with pytest.raises(Exception):
         LowerLayers().training = True
