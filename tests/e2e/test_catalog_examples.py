@@ -39,4 +39,5 @@ def test_unet_segments_and_exports():
     assert last < first
     iou, baseline = _number(r"test mean IoU ([\d.]+) \(all background: ([\d.]+)\)", output)
     assert iou > baseline
+    assert "the metric equals numpy's mean IoU: True" in output
     assert "ONNX export run by plain onnxruntime matches predict: True" in output
