@@ -16,6 +16,18 @@ only when buffers are freed changes."""
 from __future__ import annotations
 
 
+def _reads(node) -> list[str]:
+    """The names a node reads: its inputs, then the outer-scope names its subgraphs (a Scan, Loop or If
+    body) read, which are dependencies too although they are not listed as inputs."""
+    names = list(node.input)
+    for attr in node.attribute:
+        for graph in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+            inner = {o for n in graph.node for o in n.output} | {i.name for i in graph.input} \
+                | {t.name for t in graph.initializer}
+            names += [name for n in graph.node for name in _reads(n) if name not in inner]
+    return names
+
+
 def memory_schedule(proto) -> None:
     """Reorder ``proto.graph.node`` in place (top-level graph only; subgraphs keep their order)."""
     nodes = list(proto.graph.node)
@@ -36,7 +48,7 @@ def memory_schedule(proto) -> None:
             if i in done:
                 continue
             stack.append((i, True))
-            feeding = [producer[name] for name in nodes[i].input if name in producer]
+            feeding = list(dict.fromkeys(producer[name] for name in _reads(nodes[i]) if name in producer))
             # the stack pops last-pushed first: push reversed to visit inputs first-first, as is to visit
             # a Concat's inputs last-first
             for j in (feeding if nodes[i].op_type == "Concat" else feeding[::-1]):

@@ -75,3 +75,31 @@ def test_a_conv_train_step_computes_the_same_values_in_its_new_order():
             for p in (original, scheduled)]
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_subgraph_reading_an_outer_value_runs_after_its_producer():
+    """A Scan/Loop/If body may read a value of the outer graph without listing it as an input: that value
+    is a dependency of the node all the same (a recurrent layer's weights inside its Scan)."""
+    then_branch = helper.make_graph([helper.make_node("Identity", ["w"], ["t"])], "then", [],
+                                    [helper.make_tensor_value_info("t", TensorProto.FLOAT, [2])])
+    else_branch = helper.make_graph([helper.make_node("Neg", ["w"], ["e"])], "else", [],
+                                    [helper.make_tensor_value_info("e", TensorProto.FLOAT, [2])])
+    nodes = [helper.make_node("Abs", ["x"], ["w"]),
+             helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0),
+             helper.make_node("Greater", ["s", "zero"], ["cond"]),
+             helper.make_node("If", ["cond"], ["y"], then_branch=then_branch, else_branch=else_branch),
+             helper.make_node("Add", ["w", "x"], ["z"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2]),
+                               helper.make_tensor_value_info("z", TensorProto.FLOAT, [2])],
+                              [helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    proto.ir_version = 8
+    memory_schedule(proto)
+    order = [n.op_type for n in proto.graph.node]
+    assert order.index("Abs") < order.index("If")
+    onnx.checker.check_model(proto)
+    x = np.array([1.0, -3.0], np.float32)
+    y, z = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    np.testing.assert_array_equal(y, -np.abs(x))
+    np.testing.assert_array_equal(z, np.abs(x) + x)
