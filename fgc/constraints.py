@@ -6,11 +6,8 @@ Builder: the train step applies it to the updated weight inside the step graph
 """
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
-from .naming import near
 
 _EPSILON = 1e-7  # Keras' backend.epsilon(), added to the norm it divides by
 
@@ -136,23 +133,9 @@ def deserialize(config, custom_objects=None):
 
 def get(identifier):
     """A constraint from None, a name, a Keras config dict, a class, an instance or a function."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        if identifier not in _NAMES:
-            raise ValueError(f"could not interpret constraint identifier {identifier!r}{near(identifier, _NAMES)}; "
-                             f"expected one of {sorted(_NAMES)}, a config dict or a callable")
-        obj = _NAMES[identifier]
-    else:
-        obj = identifier
-    if inspect.isclass(obj):
-        obj = obj()
-    if not callable(obj):
-        raise ValueError(f"could not interpret constraint identifier {identifier!r}: expected a name, a config "
-                         f"dict, a Constraint or a function of one tensor")
-    return obj
+    from fgc.saving.serialization import get_callable
+
+    return get_callable(identifier, _NAMES, "constraint", "Constraint")
 
 
 __all__ = ["Constraint", "MaxNorm", "NonNeg", "UnitNorm", "MinMaxNorm", "max_norm", "non_neg", "unit_norm",

@@ -9,12 +9,9 @@ traced on a placeholder when the step is built.
 """
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
-
-from .naming import near
 
 
 def _penalty_op(b, x, regularizer):
@@ -169,23 +166,9 @@ def deserialize(config, custom_objects=None):
 
 def get(identifier):
     """A regularizer from None, a name, a Keras config dict, a class, an instance or a function."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, dict):
-        obj = deserialize(identifier)
-    elif isinstance(identifier, str):
-        if identifier not in _NAMES:
-            raise ValueError(f"could not interpret regularizer identifier {identifier!r}{near(identifier, _NAMES)}; "
-                             f"expected one of {sorted(_NAMES)}, a config dict or a callable")
-        obj = _NAMES[identifier]
-    else:
-        obj = identifier
-    if inspect.isclass(obj):
-        obj = obj()
-    if not callable(obj):
-        raise ValueError(f"could not interpret regularizer identifier {identifier!r}: expected a name, a config "
-                         f"dict, a Regularizer or a function of one tensor")
-    return obj
+    from fgc.saving.serialization import get_callable
+
+    return get_callable(identifier, _NAMES, "regularizer", "Regularizer")
 
 
 __all__ = ["Regularizer", "L1", "L2", "L1L2", "OrthogonalRegularizer", "l1", "l2", "l1_l2", "orthogonal_regularizer",

@@ -12,21 +12,15 @@ import numpy as np
 
 from fgc import naming
 
-from .base import Input, KerasTensor
+from .base import Input, KerasTensor, flatten
 
 
 def is_array_data(inputs) -> bool:
     """Whether ``inputs`` are arrays (one, or a list / tuple / dict of them), with nothing symbolic."""
-    leaves = _leaves(inputs)
+    leaves = flatten(inputs)
     return bool(leaves) and all(isinstance(a, (np.ndarray, np.generic)) for a in leaves)
 
 
-def _leaves(x):
-    if isinstance(x, (list, tuple)):
-        return [leaf for item in x for leaf in _leaves(item)]
-    if isinstance(x, dict):
-        return [leaf for v in x.values() for leaf in _leaves(v)]
-    return [x]
 
 
 def _map(fn, x):
@@ -60,7 +54,7 @@ def call_on_arrays(layer, inputs, kwargs):
     if key not in models:
         models[key] = _one_layer_model(layer, arrays)
     model = models[key]
-    data = list(_leaves(arrays)) if len(model.inputs) > 1 else _leaves(arrays)[0]
+    data = list(flatten(arrays)) if len(model.inputs) > 1 else flatten(arrays)[0]
     if kwargs.get("training"):   # Dropout / noise active, BatchNormalization on batch statistics (and updated)
         from .eager_training import call_in_training_mode
 
@@ -81,7 +75,7 @@ def _one_layer_model(layer, arrays):
     try:
         symbolic = _map(lambda a: Input(shape=a.shape[1:], dtype=a.dtype.name), arrays)
         outputs = layer(symbolic)
-        flat_inputs = [t for t in _leaves(symbolic) if isinstance(t, KerasTensor)]
+        flat_inputs = [t for t in flatten(symbolic) if isinstance(t, KerasTensor)]
         return Model(flat_inputs if len(flat_inputs) > 1 else flat_inputs[0], outputs)
     finally:
         del layer._inbound_nodes[nodes:]

@@ -17,7 +17,7 @@ import functools
 import inspect
 from dataclasses import dataclass
 
-from fgc.layers.base import KerasTensor
+from fgc.layers.base import KerasTensor, flatten
 from fgc.layers.op_layer import OpLayer
 
 _BINARY = ("x1", "x2")
@@ -102,7 +102,7 @@ def _wrap(fn, op: str):
 def _new_op_layer(result, args, kwargs):
     """The OpLayer that made ``result`` when the op just run made it (it has no KerasCall yet), else None."""
     first = result[0] if isinstance(result, (list, tuple)) and result else result
-    if not isinstance(first, KerasTensor) or any(first is a for a in _leaves([args, kwargs])):
+    if not isinstance(first, KerasTensor) or any(first is a for a in flatten([args, kwargs])):
         return None   # an argument handed back unchanged (convert_to_tensor of a tensor, x[...] of everything)
     layer = first._keras_history[0]
     if isinstance(layer, OpLayer) and getattr(layer, "keras_call", None) is None:
@@ -110,12 +110,6 @@ def _new_op_layer(result, args, kwargs):
     return None
 
 
-def _leaves(x):
-    if isinstance(x, (list, tuple)):
-        return [leaf for item in x for leaf in _leaves(item)]
-    if isinstance(x, dict):
-        return [leaf for v in x.values() for leaf in _leaves(v)]
-    return [x]
 
 
 def install(*modules) -> None:

@@ -144,6 +144,44 @@ def _serialize_function(fn):
             "registered_name": kind if registered is None else registered}
 
 
+def function_wrapper_config(fn, fn_kwargs: dict) -> dict:
+    """The config keys of Keras' LossFunctionWrapper and MeanMetricWrapper: the function, then its kwargs."""
+    return {"fn": serialize_keras_object(fn), **{k: serialize_keras_object(v) for k, v in fn_kwargs.items()}}
+
+
+def function_wrapper_from_config(cls, config):
+    config = dict(config)
+    if "fn" in config:
+        config["fn"] = deserialize_keras_object(config["fn"])
+    return cls(**config)
+
+
+def get_callable(identifier, names: dict, kind: str, base: str):
+    """Keras' ``get`` of a regularizer or constraint: None, a name in ``names``, a config dict, a class
+    (instantiated with its defaults), an instance or a plain function of one tensor."""
+    import inspect
+
+    from fgc.naming import near
+
+    if identifier is None:
+        return None
+    if isinstance(identifier, dict):
+        obj = deserialize_keras_object(identifier)
+    elif isinstance(identifier, str):
+        if identifier not in names:
+            raise ValueError(f"could not interpret {kind} identifier {identifier!r}{near(identifier, names)}; "
+                             f"expected one of {sorted(names)}, a config dict or a callable")
+        obj = names[identifier]
+    else:
+        obj = identifier
+    if inspect.isclass(obj):
+        obj = obj()
+    if not callable(obj):
+        raise ValueError(f"could not interpret {kind} identifier {identifier!r}: expected a name, a config "
+                         f"dict, a {base} or a function of one tensor")
+    return obj
+
+
 @contextlib.contextmanager
 def _sharing_scope():
     """One top-level (de)serialization: an object met twice (a model both called directly and wrapped in

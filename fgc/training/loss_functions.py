@@ -72,19 +72,15 @@ class LossFunctionWrapper(Loss):
         return super().elements_per_sample(target_shape)
 
     def get_config(self) -> dict:
-        from fgc.saving.serialization import serialize_keras_object
+        from fgc.saving.serialization import function_wrapper_config
 
-        return {**super().get_config(), "fn": serialize_keras_object(self.fn),
-                **serialize_keras_object(self._fn_kwargs)}
+        return {**super().get_config(), **function_wrapper_config(self.fn, self._fn_kwargs)}
 
     @classmethod
     def from_config(cls, config):
-        from fgc.saving.serialization import deserialize_keras_object
+        from fgc.saving.serialization import function_wrapper_from_config
 
-        config = dict(config)
-        if "fn" in config:
-            config["fn"] = deserialize_keras_object(config["fn"])
-        return cls(**config)
+        return function_wrapper_from_config(cls, config)
 
     def __repr__(self):
         return f"<LossFunctionWrapper({self.fn}, kwargs={self._fn_kwargs})>"

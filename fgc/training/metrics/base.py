@@ -263,17 +263,12 @@ class MeanMetricWrapper(Mean):
             and cls.reset_state is Metric.reset_state
 
     def get_config(self):
-        from fgc.saving.serialization import serialize_keras_object
+        from fgc.saving.serialization import function_wrapper_config
 
-        config = {**super().get_config(), "fn": serialize_keras_object(self._fn)}
-        config.update({k: serialize_keras_object(v) for k, v in self._fn_kwargs.items()})
-        return config
+        return {**super().get_config(), **function_wrapper_config(self._fn, self._fn_kwargs)}
 
     @classmethod
     def from_config(cls, config):
-        from fgc.saving.serialization import deserialize_keras_object
+        from fgc.saving.serialization import function_wrapper_from_config
 
-        config = dict(config)
-        if "fn" in config:
-            config["fn"] = deserialize_keras_object(config["fn"])
-        return cls(**config)
+        return function_wrapper_from_config(cls, config)
