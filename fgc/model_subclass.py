@@ -13,7 +13,7 @@ import inspect
 
 import numpy as np
 
-from fgc.layers.base import Input, KerasTensor, Layer
+from fgc.layers.base import Input, KerasTensor, Layer, own_then_sublayer_weights
 from fgc.layers.op_layer import tracked_layers
 from fgc.naming import unique_name
 
@@ -57,13 +57,7 @@ def user_layers(model) -> list:
 
 
 def model_weights(model) -> list:
-    out, seen = list(model._weights), {id(w) for w in model._weights}
-    for layer in user_layers(model):
-        for w in layer.weights:
-            if id(w) not in seen:
-                seen.add(id(w))
-                out.append(w)
-    return out
+    return own_then_sublayer_weights(model._weights, user_layers(model))
 
 
 def init_subclassed(model) -> None:

@@ -1,8 +1,13 @@
 """Shared test setup: skip `cuda` tests where the CUDA provider does not really load, fresh
 automatic layer names for every test, and the device reset to 'auto' after each test."""
+import os
+import sys
+
 import pytest
 
 import fgc
+
+os.environ.setdefault("KERAS_BACKEND", "jax")  # for the Keras comparisons (skipped without Keras)
 from fgc.runtime import session
 
 
@@ -48,3 +53,35 @@ def run_graph():
         return sess.run(list(graph.output_names), feed)
 
     return run
+
+
+def central_differences(f, params, h=1e-6):
+    """The gradient of ``f(list of float64 arrays) -> float`` with respect to every entry of every array,
+    by central finite differences: the independent reference of the gradient tests."""
+    import numpy as np
+
+    grads = []
+    for i, p in enumerate(params):
+        g = np.zeros_like(p)
+        for idx in np.ndindex(p.shape):
+            up, dn = [q.copy() for q in params], [q.copy() for q in params]
+            up[i][idx] += h
+            dn[i][idx] -= h
+            g[idx] = (f(up) - f(dn)) / (2 * h)
+        grads.append(g)
+    return grads
+
+
+@pytest.fixture
+def fd_grads():
+    """``fd_grads(f, params, h=1e-6)``: central finite differences (see central_differences)."""
+    return central_differences
+
+
+@pytest.fixture
+def fresh_keras_names():
+    """Keras numbers automatic names per process: a test module that compares names with Keras leaves them as it
+    found them (``pytestmark = pytest.mark.usefixtures("fresh_keras_names")``)."""
+    yield
+    if "keras" in sys.modules:
+        sys.modules["keras"].utils.clear_session()

@@ -1,21 +1,11 @@
 """fgc.initializers: every Keras 3 initializer class (but STFT), Keras' names and configs."""
-import os
-import sys
-
 import numpy as np
 import pytest
 
 from fgc import initializers
 
-os.environ.setdefault("KERAS_BACKEND", "jax")  # for the Keras comparisons (skipped without Keras)
+pytestmark = pytest.mark.usefixtures("fresh_keras_names")
 
-
-@pytest.fixture(autouse=True)
-def _fresh_keras_names():
-    """Keras numbers automatic names per process: leave it as we found it for later tests that compare names."""
-    yield
-    if "keras" in sys.modules:
-        sys.modules["keras"].utils.clear_session()
 
 KERAS_3_CLASSES = ["Constant", "Zeros", "Ones", "RandomNormal", "RandomUniform", "TruncatedNormal", "GlorotUniform",
                    "GlorotNormal", "HeUniform", "HeNormal", "LecunUniform", "LecunNormal", "VarianceScaling",

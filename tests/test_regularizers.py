@@ -1,21 +1,11 @@
 """fgc.regularizers: penalties against numpy written from Keras' formulas, names, configs, errors."""
-import os
-import sys
-
 import numpy as np
 import pytest
 
 from fgc import regularizers
 
-os.environ.setdefault("KERAS_BACKEND", "jax")  # for the Keras comparisons (skipped without Keras)
+pytestmark = pytest.mark.usefixtures("fresh_keras_names")
 
-
-@pytest.fixture(autouse=True)
-def _fresh_keras_names():
-    """Keras numbers automatic names per process: leave it as we found it for later tests that compare names."""
-    yield
-    if "keras" in sys.modules:
-        sys.modules["keras"].utils.clear_session()
 
 
 @pytest.fixture

@@ -72,6 +72,18 @@ def flatten(x) -> list:
     return [x]
 
 
+def own_then_sublayer_weights(own, sublayers) -> list:
+    """Keras' weight order for a subclassed layer or model: its own weights, then each tracked sublayer's,
+    a weight shared between them listed once."""
+    out, seen = list(own), {id(w) for w in own}
+    for sub in sublayers:
+        for w in sub.weights:
+            if id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+    return out
+
+
 def describe_tensor(t: KerasTensor) -> str:
     if t._keras_history is None:
         return f"tensor with shape {t.shape}"
@@ -318,13 +330,7 @@ class Layer:
         # Keras: the layer's own weights, then those of the layers tracked as its attributes
         from .op_layer import tracked_layers
 
-        out, seen = list(self._weights), {id(w) for w in self._weights}
-        for sub in tracked_layers(self):
-            for w in sub.weights:
-                if id(w) not in seen:
-                    seen.add(id(w))
-                    out.append(w)
-        return out
+        return own_then_sublayer_weights(self._weights, tracked_layers(self))
 
     def _weight_trainable(self, w) -> bool:
         # a weight of a frozen sublayer (subclassed layers) is frozen too

@@ -144,6 +144,15 @@ class Spatial(Layer):
     def _channels(self, x: TensorType):
         return x.shape[-1] if self.data_format == "channels_last" else x.shape[1]
 
+    def _known_channels(self, input_types) -> tuple[TensorType, int]:
+        """(the checked input, its channel count), which building a kernel needs known."""
+        x = self._check_input(input_types)
+        channels = self._channels(x)
+        if not isinstance(channels, int):
+            raise ShapeError(f"the channel dim of the input must be known, got shape {x.keras_shape()} "
+                             f"({self.data_format})")
+        return x, channels
+
     def _spatial(self, x: TensorType) -> tuple:
         return x.shape[1:-1] if self.data_format == "channels_last" else x.shape[2:]
 
@@ -256,11 +265,7 @@ class _Conv(Spatial):
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
 
     def build(self, input_types):
-        x = self._check_input(input_types)
-        channels = self._channels(x)
-        if not isinstance(channels, int):
-            raise ShapeError(f"the channel dim of the input must be known, got shape {x.keras_shape()} "
-                             f"({self.data_format})")
+        x, channels = self._known_channels(input_types)
         if channels % self.groups:
             raise ShapeError(f"the input has {channels} channels, which groups={self.groups} does not divide")
         self.kernel = self.add_weight("kernel", (*self.kernel_size, channels // self.groups, self.filters),

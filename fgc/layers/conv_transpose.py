@@ -73,11 +73,7 @@ class _ConvTranspose(Spatial):
         return tuple(begins + ends), tuple(extra)
 
     def build(self, input_types):
-        x = self._check_input(input_types)
-        channels = self._channels(x)
-        if not isinstance(channels, int):
-            raise ShapeError(f"the channel dim of the input must be known, got shape {x.keras_shape()} "
-                             f"({self.data_format})")
+        x, channels = self._known_channels(input_types)
         self.kernel = self.add_weight("kernel", (*self.kernel_size, self.filters, channels), self.kernel_initializer)
         if self.use_bias:
             self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)

@@ -48,10 +48,7 @@ class _Depthwise(Spatial):
         return self._in_channels * self.depth_multiplier
 
     def build(self, input_types):
-        x = self._check_input(input_types)
-        channels = self._channels(x)
-        if not isinstance(channels, int):
-            raise ShapeError(f"the channel dim of the input must be known, got shape {x.keras_shape()}")
+        x, channels = self._known_channels(input_types)
         self._in_channels = channels
         self.add_weight(self._depthwise_weight_name(), (*self.kernel_size, channels, self.depth_multiplier),
                         self.depthwise_initializer)

@@ -30,10 +30,7 @@ class SeparableConv2D(_Conv):
         self.depthwise_initializer, self.pointwise_initializer = depthwise_initializer, pointwise_initializer
 
     def build(self, input_types):
-        x = self._check_input(input_types)
-        channels = self._channels(x)
-        if not isinstance(channels, int):
-            raise ShapeError(f"the channel dim of the input must be known, got shape {x.keras_shape()}")
+        x, channels = self._known_channels(input_types)
         dm = self.depth_multiplier
         self.depthwise_kernel = self.add_weight("depthwise_kernel", (*self.kernel_size, channels, dm),
                                                 self.depthwise_initializer)

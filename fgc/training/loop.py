@@ -19,6 +19,13 @@ from .stream import Stream, open_stream, ran_out
 from .targets import check_finite, prepare_targets, sample_weights
 
 
+def weight_scale(loss_elements: dict, key: str, batch_n: int) -> float:
+    """What a batch of ``batch_n`` samples' weights in feed ``key`` are multiplied by (see Batches); a key that
+    is not a scaled feed (weighted metrics alone, or the ``mask/<output>`` units of a masked metric) gets 1."""
+    per_sample = loss_elements.get(key)
+    return 1.0 / (batch_n * per_sample) if per_sample else 1.0
+
+
 class Batches:
     """All arrays of one data set (inputs, targets, sample weights) under their feed names.
 
@@ -33,9 +40,7 @@ class Batches:
         self.n = next(iter(arrays.values())).shape[0]
 
     def weight_scale(self, key: str, batch_n: int) -> float:
-        """What a batch of ``batch_n`` samples' weights in feed ``key`` are multiplied by."""
-        per_sample = self.loss_elements.get(key)
-        return 1.0 / (batch_n * per_sample) if per_sample else 1.0
+        return weight_scale(self.loss_elements, key, batch_n)
 
     def subset(self, index) -> "Batches":
         return Batches({k: v[index] for k, v in self.arrays.items()}, self.loss_elements)

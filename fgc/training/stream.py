@@ -83,8 +83,9 @@ class Stream:
         return self.source.num_batches
 
     def weight_scale(self, key: str, batch_n: int) -> float:
-        per_sample = self.loss_elements.get(key)
-        return 1.0 / (batch_n * per_sample) if per_sample else 1.0
+        from .loop import weight_scale
+
+        return weight_scale(self.loss_elements, key, batch_n)
 
     def _prepare(self, raw, position: str):
         from .loop import make_batches

@@ -1,5 +1,7 @@
 """Helpers for the catalogue layer tests: a layer's weight gradients from one fgc SGD step (lr 1, mse)
 against central finite differences of an independent numpy forward pass in float64."""
+import functools
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -12,20 +14,7 @@ def f64(a):
     return np.asarray(a, np.float32).astype(np.float64)
 
 
-def fd_grads(loss, params, h=1e-6):
-    grads = []
-    for i, p in enumerate(params):
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            up, dn = [q.copy() for q in params], [q.copy() for q in params]
-            up[i][idx] += h
-            dn[i][idx] -= h
-            g[idx] = (loss(up) - loss(dn)) / (2 * h)
-        grads.append(g)
-    return grads
-
-
-def check_gradients(model, forward, x, y, rtol=2e-3, atol=2e-6):
+def check_gradients(fd_grads, model, forward, x, y, rtol=2e-3, atol=2e-6):
     """``forward(params, x) -> prediction`` in numpy float64; the model's weights are its params in
     get_weights() order. Checks predict() and the mse gradient of every weight."""
     params = [f64(w) for w in model.get_weights()]
@@ -62,8 +51,8 @@ def check_onnx_export(model, x, tmp_path):
 
 
 @pytest.fixture
-def gradcheck():
-    return check_gradients
+def gradcheck(fd_grads):
+    return functools.partial(check_gradients, fd_grads)
 
 
 @pytest.fixture

@@ -1,23 +1,13 @@
 """Built-in layers' <weight>_regularizer / <weight>_constraint / activity_regularizer arguments:
 attached to the right weight, written in get_config as Keras writes them, read back from configs."""
-import os
-import sys
-
 import numpy as np
 import pytest
 
 import fgc
 from fgc import constraints, layers, regularizers
 
-os.environ.setdefault("KERAS_BACKEND", "jax")  # for the Keras comparisons (skipped without Keras)
+pytestmark = pytest.mark.usefixtures("fresh_keras_names")
 
-
-@pytest.fixture(autouse=True)
-def _fresh_keras_names():
-    """Keras numbers automatic names per process: leave it as we found it for later tests that compare names."""
-    yield
-    if "keras" in sys.modules:
-        sys.modules["keras"].utils.clear_session()
 
 # (layer class, args, input shape, input dtype, {argument prefix: weight name})
 CASES = [

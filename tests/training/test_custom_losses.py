@@ -38,19 +38,6 @@ def sgd_gradient(model, x, y, **kwargs):
     return [b - a for b, a in zip(before, model.get_weights())]
 
 
-def fd_grad(f, params, h=1e-6):
-    grads = []
-    for i, p in enumerate(params):
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            up, dn = [q.copy() for q in params], [q.copy() for q in params]
-            up[i][idx] += h
-            dn[i][idx] -= h
-            g[idx] = (f(up) - f(dn)) / (2 * h)
-        grads.append(g)
-    return grads
-
-
 def linear_pred(params):
     return X.astype(np.float64) @ params[0] + params[1]
 
@@ -105,7 +92,7 @@ FUNCTIONS = [(soft_margin, ref_soft_margin), (per_element, ref_per_element), (ba
 
 @pytest.mark.parametrize("fn, ref", FUNCTIONS, ids=lambda f: getattr(f, "__name__", ""))
 @pytest.mark.parametrize("weighted", [False, True])
-def test_function_loss_in_fit_matches_numpy_and_finite_differences(fn, ref, weighted):
+def test_function_loss_in_fit_matches_numpy_and_finite_differences(fd_grads, fn, ref, weighted):
     model = linear_model()
     model.compile(fgc.optimizers.SGD(learning_rate=1.0), fn)
     sw = SW if weighted else None
@@ -116,7 +103,7 @@ def test_function_loss_in_fit_matches_numpy_and_finite_differences(fn, ref, weig
     assert model.evaluate(X, Y, sample_weight=sw, batch_size=N, verbose=0) == pytest.approx(batch_loss(PARAMS),
                                                                                             rel=1e-5)
     got = sgd_gradient(model, X, Y, sample_weight=sw)
-    for g, w in zip(got, fd_grad(batch_loss, [p.copy() for p in PARAMS])):
+    for g, w in zip(got, fd_grads(batch_loss, [p.copy() for p in PARAMS])):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
 
 
@@ -131,7 +118,7 @@ def test_function_loss_standalone_with_reductions(fn, ref, reduction):
         np.testing.assert_allclose(got, keras_reduce(ref(Y, p), sw, reduction), rtol=1e-5, atol=1e-6)
 
 
-def test_several_outputs_with_lists_dicts_and_loss_weights():
+def test_several_outputs_with_lists_dicts_and_loss_weights(fd_grads):
     model = linear_model(outputs=2)
     y2 = Y[:, ::-1].copy()
     model.compile(fgc.optimizers.SGD(learning_rate=1.0), {"out0": soft_margin, "out1": "mse"},
@@ -149,7 +136,7 @@ def test_several_outputs_with_lists_dicts_and_loss_weights():
     def total(params):
         return ref_per_element(Y, linear_pred(params[:2])).mean() + ref_soft_margin(y2, linear_pred(params[2:])).mean()
 
-    want = fd_grad(total, [p.copy() for p in PARAMS * 2])
+    want = fd_grads(total, [p.copy() for p in PARAMS * 2])
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
 
@@ -193,7 +180,7 @@ def ref_scaled_log_cosh(t, p, scale):
 
 
 @pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "mean_with_sample_weight"])
-def test_loss_subclass_in_fit_and_standalone(reduction):
+def test_loss_subclass_in_fit_and_standalone(fd_grads, reduction):
     loss = ScaledLogCosh(scale=3.0, reduction=reduction)
     assert loss.name == "scaled_log_cosh"   # Keras' automatic name
     model = linear_model()
@@ -207,7 +194,7 @@ def test_loss_subclass_in_fit_and_standalone(reduction):
     p = linear_pred(PARAMS).astype(np.float32)
     np.testing.assert_allclose(loss(Y, p, sample_weight=SW), batch_loss(PARAMS), rtol=1e-5)
     got = sgd_gradient(model, X, Y, sample_weight=SW)
-    for g, w in zip(got, fd_grad(batch_loss, [q.copy() for q in PARAMS])):
+    for g, w in zip(got, fd_grads(batch_loss, [q.copy() for q in PARAMS])):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
 
 

@@ -182,19 +182,6 @@ GT = np.array([[1, 0, 1, 0, 1], [0, 0, 1, 1, 0], [1, 1, 0, 0, 0], [0, 1, 0, 1, 1
 GIDS = np.array([0, 3, 1, 4, 2])
 
 
-def _fd_grad(f, params, h=1e-6):
-    grads = []
-    for i, p in enumerate(params):
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            up, dn = [q.copy() for q in params], [q.copy() for q in params]
-            up[i][idx] += h
-            dn[i][idx] -= h
-            g[idx] = (f(up) - f(dn)) / (2 * h)
-        grads.append(g)
-    return grads
-
-
 FIT_CASES = [
     (losses.BinaryFocalCrossentropy(), "sigmoid", GT, lambda t, p: ref_binary_focal(t, p).mean()),
     (losses.BinaryFocalCrossentropy(from_logits=True, apply_class_balancing=True, gamma=1.5), None, GT,
@@ -214,7 +201,7 @@ FIT_CASES = [
 
 @pytest.mark.parametrize("loss, activation, y, ref", FIT_CASES,
                          ids=[f"{getattr(c[0], 'name', c[0])}-{i}" for i, c in enumerate(FIT_CASES)])
-def test_fit_gradient_matches_finite_differences(dense_model, loss, activation, y, ref):
+def test_fit_gradient_matches_finite_differences(fd_grads, dense_model, loss, activation, y, ref):
     """One SGD step with learning rate 1 on Dense(+activation): the weight change is the gradient of
     the batch loss, which must equal the finite-difference gradient of the numpy formula."""
     model = dense_model(3, 5, activation, weights=[GW, GB])
@@ -230,11 +217,11 @@ def test_fit_gradient_matches_finite_differences(dense_model, loss, activation, 
     before = model.get_weights()
     model.train_on_batch(GX, y)
     got = [b - a for b, a in zip(before, model.get_weights())]
-    for g, w in zip(got, _fd_grad(batch_loss, [GW.copy(), GB.copy()])):
+    for g, w in zip(got, fd_grads(batch_loss, [GW.copy(), GB.copy()])):
         np.testing.assert_allclose(g, w, rtol=2e-4, atol=2e-6)
 
 
-def test_circle_trains_embeddings_and_matches_its_gradient():
+def test_circle_trains_embeddings_and_matches_its_gradient(fd_grads):
     x = fgc.Input((3,), name="x")
     model = fgc.Model(x, layers.UnitNormalization(name="norm")(layers.Dense(4, name="dense")(x)))
     w0 = rng.standard_normal((3, 4)) * 0.5
@@ -253,7 +240,7 @@ def test_circle_trains_embeddings_and_matches_its_gradient():
     before = model.get_weights()
     model.train_on_batch(xs, labels)
     got = [b - a for b, a in zip(before, model.get_weights())]
-    for g, w in zip(got, _fd_grad(batch_loss, [w0.copy(), np.zeros(4)])):
+    for g, w in zip(got, fd_grads(batch_loss, [w0.copy(), np.zeros(4)])):
         np.testing.assert_allclose(g, w, rtol=1e-3, atol=1e-5)
 
 

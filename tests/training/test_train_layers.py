@@ -18,19 +18,6 @@ def sigmoid(z):
     return 1 / (1 + np.exp(-z))
 
 
-def fd_grads(f, params, h=1e-6):
-    out = []
-    for i, p in enumerate(params):
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            up, dn = [q.copy() for q in params], [q.copy() for q in params]
-            up[i][idx] += h
-            dn[i][idx] -= h
-            g[idx] = (f(up) - f(dn)) / (2 * h)
-        out.append(g)
-    return out
-
-
 def sgd_gradient(model, x, y):
     before = model.get_weights()
     model.train_on_batch(x, y)
@@ -72,7 +59,7 @@ def test_dropout_is_active_in_training_only():
     assert train_loss == pytest.approx(1.0)
 
 
-def test_embedding_gradient_accumulates_repeated_ids():
+def test_embedding_gradient_accumulates_repeated_ids(fd_grads):
     ids_in = fgc.Input((3,), dtype="int32")
     emb = layers.Embedding(5, 2, name="emb")
     model = fgc.Model(ids_in, layers.Dense(1, name="head")(layers.Flatten()(emb(ids_in))))
@@ -128,7 +115,7 @@ def gru(params, x):  # reset_after=True: bias (2, 3u) = input bias, recurrent bi
 
 @pytest.mark.parametrize("layer, forward", [(layers.SimpleRNN, simple_rnn), (layers.LSTM, lstm), (layers.GRU, gru)],
                          ids=["simple_rnn", "lstm", "gru"])
-def test_recurrent_layer_gradient_matches_finite_differences(layer, forward):
+def test_recurrent_layer_gradient_matches_finite_differences(fd_grads, layer, forward):
     fgc.utils.set_random_seed(0)
     x_in = fgc.Input((4, 3))
     model = fgc.Model(x_in, layer(2)(x_in))

@@ -241,20 +241,6 @@ def test_unknown_loss_name_suggests_the_near_match(dense_model):
 
 
 # ---------------------------------------------------------------- gradients of the logits rewrite
-def _fd_grad(f, params, h=1e-6):
-    """Central finite differences of f(list of float64 arrays) with respect to every entry."""
-    grads = []
-    for i, p in enumerate(params):
-        g = np.zeros_like(p)
-        for idx in np.ndindex(p.shape):
-            up = [q.copy() for q in params]
-            dn = [q.copy() for q in params]
-            up[i][idx] += h
-            dn[i][idx] -= h
-            g[idx] = (f(up) - f(dn)) / (2 * h)
-        grads.append(g)
-    return grads
-
 
 def _sgd_gradient(model, x, y):
     """One SGD step with lr 1: the gradient fgc used is the weight change."""
@@ -273,7 +259,7 @@ GB = np.array([0.1, -0.2, 0.0, 0.3])
     (losses.CategoricalCrossentropy(from_logits=True), None),
     (losses.CategoricalCrossentropy(label_smoothing=0.1), "softmax"),
 ])
-def test_softmax_crossentropy_gradient_matches_finite_differences(dense_model, loss, activation):
+def test_softmax_crossentropy_gradient_matches_finite_differences(fd_grads, dense_model, loss, activation):
     """Dense + softmax + crossentropy (computed from the logits by fgc): the SGD step equals the
     finite-difference gradient of the Keras formula, including the samples whose probabilities
     are clipped (zero gradient there, as in Keras)."""
@@ -290,7 +276,7 @@ def test_softmax_crossentropy_gradient_matches_finite_differences(dense_model, l
             return ref_cce(y, z, from_logits=True).mean()
         return ref_cce(y, softmax(z), label_smoothing=getattr(loss, "label_smoothing", 0.0)).mean()
 
-    want = _fd_grad(ref, [GW.copy(), GB.copy()])
+    want = fd_grads(ref, [GW.copy(), GB.copy()])
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=2e-6)
 
@@ -299,7 +285,7 @@ def test_softmax_crossentropy_gradient_matches_finite_differences(dense_model, l
     ("binary_crossentropy", "sigmoid"),
     (losses.BinaryCrossentropy(from_logits=True), None),
 ])
-def test_sigmoid_crossentropy_gradient_matches_finite_differences(dense_model, loss, activation):
+def test_sigmoid_crossentropy_gradient_matches_finite_differences(fd_grads, dense_model, loss, activation):
     y = np.array([[1, 0, 1, 0], [0, 0, 1, 1], [1, 1, 0, 0], [0, 1, 0, 1], [1, 0, 0, 1]], float)
     model = dense_model(3, 4, activation, weights=[GW / 2, GB])
     model.compile(fgc.optimizers.SGD(learning_rate=1.0), loss)
@@ -309,7 +295,7 @@ def test_sigmoid_crossentropy_gradient_matches_finite_differences(dense_model, l
         z = GX.astype(np.float32).astype(np.float64) @ params[0] + params[1]
         return ref_bce(y, z, from_logits=True).mean() if activation is None else ref_bce(y, sigmoid(z)).mean()
 
-    want = _fd_grad(ref, [GW / 2, GB.copy()])
+    want = fd_grads(ref, [GW / 2, GB.copy()])
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=2e-6)
 
