@@ -966,7 +966,8 @@ def train_step_profile(ctx: Context) -> list[Section]:
             g_ms = sum(ms for _, ms in grad.values())
             o_ms = sum(ms for _, ms in opt.values())
             s_ms = sum(ms for _, ms in sl.values())
-            n_params = sizes.get("params") or sum(v for k, v in sizes.items() if not k.startswith("opt/"))
+            # the step's weight inputs: the flat vector "params" plus any table kept as its own input
+            n_params = sum(v for k, v in sizes.items() if not k.startswith("opt/"))
             tables = [model.get_layer(e).get_weights()[0].shape for e in emb_layers]
             emb_size = sum(int(np.prod(t)) for t in tables)
             ids = [a for a in xs if a.dtype.kind in "iu"]
@@ -976,8 +977,8 @@ def train_step_profile(ctx: Context) -> list[Section]:
                 [f"From the profile below: the embedding gradients (top-level nodes named "
                  f"`grad/<embedding layer>/…`: "
                  f"{', '.join(sorted({op for op, _ in grad.values()}))}; a dense zero table per step with ScatterND "
-                 f"of the batch's rows) and the optimizer update (`opt/…`, `new/…`: {len(opt)} nodes, one fused "
-                 f"RMSprop over the flat parameter vector of {n_params:,} floats, of which the embedding tables are "
+                 f"of the batch's rows) and the optimizer update (`opt/…`, `new/…`: {len(opt)} nodes, RMSprop over "
+                 f"the step's weight inputs, {n_params:,} floats in all, of which the embedding tables are "
                  f"{emb_size:,} = {emb_size / max(n_params, 1):.0%}, so nearly all of the update is the tables)."],
                 ["part", "ms / step (profiled)", "÷ step without profiler", "÷ profiled kernel time"])
             for label, ms in [("embedding gradients (`grad/<embedding>/…`)", g_ms),
