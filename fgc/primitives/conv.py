@@ -16,8 +16,8 @@ r = (H + pb + pe - ((k-1)d+1)) mod s the input rows the last window does not rea
                        at a time (one strided Slice per kernel offset, ending where the last window
                        ends, and its product; the taps' (O, C) results are concatenated, never
                        their columns, which would cost taps x the input in memory):
-                       - 1x1 kernel: one MatMul per sample (N, O, P) x (N, P, C), summed over N,
-                         on the input itself (stride 1) or one strided Slice of it;
+                       - 1x1 kernel at stride 1: one MatMul per sample (N, O, P) x (N, P, C) on
+                         the input itself, summed over N;
                        - stride > 1, or at most 32 input or output channels, or P < O: per tap one
                          MatMul (O, N*P) x (N*P, C) over channels-last columns (thin per-sample
                          products and their (N, O, C) sums would cost more; strided NCHW slices
@@ -294,11 +294,12 @@ def _dense_weight_grad(b, x, gy, kernel, strides, pads, dilations):
     """Which per-tap rule, from interleaved timings of each rule on the seed models' conv shapes (ms, one
     onnxruntime thread, median of 9; N 32 for resnet_block / inception, 16 for the U-Net, 64 for
     three_heads' Conv1Ds):
-    - a 1x1 kernel: per sample, with no copy at stride 1 and one strided slice above (inception's 1x1
-      C64 O128: 5.9 vs 6.9 with the copy it had; resnet's 1x1/2 C64: 2.4 vs 2.8 for the one product;
-      inception's 1x1/2: 3.3 vs 3.6; the U-Net's 1x1 C8 O1: 0.03 vs 0.07);
-    - stride > 1 with a larger kernel: one product over all samples; slicing channels-last copies whole
-      C-vectors, strided NCHW slices gather single floats (inception 3x3/2 C128: 39 vs 57 per sample);
+    - stride > 1: one product over all samples; slicing channels-last copies whole C-vectors, strided
+      NCHW slices gather single floats (inception 3x3/2 C128: 39 vs 57 per sample). For a 1x1 kernel
+      per sample is 0.3-0.4 ms faster (resnet's and inception's 1x1/2) but raised resnet_block's peak
+      RSS in fit at batch 64 by 36 MB (606 -> 642), so the one product stays;
+    - a 1x1 kernel at stride 1: per sample on the input itself, no copy at all (inception's 1x1 C64
+      O128: 5.9 vs 6.9 with the Slice copy it had; the U-Net's 1x1 C8 O1: 0.03 vs 0.07 for one product);
     - few channels (``_narrow``, min(C, O) <= 32): one product (U-Net 3x3 C16 O16 16x16: 0.62 vs 1.21 for
       the whole im2col it had; C32 O32 8x8: 0.37 vs 0.65 per sample; C32 O16: 1.14 vs 1.77 for shifted dY);
     - fewer positions P than output channels: one product (the per-sample (N, O, C) sums would be
@@ -312,10 +313,10 @@ def _dense_weight_grad(b, x, gy, kernel, strides, pads, dilations):
 
     args = (kernel, strides, pads, dilations)
     outs, positions = b.type(gy).shape[1], product(b.type(gy).shape[2:])
-    if all(k == 1 for k in kernel):
-        return _im2col_weight_grad(b, x, gy, *args)
     if any(s > 1 for s in strides):
         return _one_gemm_weight_grad(b, x, gy, *args)
+    if all(k == 1 for k in kernel):
+        return _im2col_weight_grad(b, x, gy, *args)
     if _narrow(b, x, gy):
         return _one_gemm_weight_grad(b, x, gy, *args)
     if isinstance(positions, int):
