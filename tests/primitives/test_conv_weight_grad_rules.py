@@ -1,7 +1,8 @@
 """The Conv weight-gradient formulations of fgc/primitives/conv.py, each forced on shapes it would
 not always be picked for, against dW written from its definition in numpy:
 dW[o, c, j] = sum_{n, i} dY[n, o, i] * Xpad[n, c, i*s + j*d] (1-D, 2-D and 3-D; strides, dilations,
-uneven pads); then Conv1D/2D/3D layers trained one SGD step (lr 1: the weight change is the
+uneven pads); what weight_grad picks for each shape class it tells apart, against central
+differences of <Conv(x, W), dY>; then Conv1D/2D/3D layers trained one SGD step (lr 1: the weight change is the
 gradient) against central differences of a float64 numpy forward, channels_last and
 channels_first, padding same and valid, strides, dilation and groups."""
 import numpy as np
@@ -60,7 +61,7 @@ RULE_CASES = [   # N, C, O, spatial, kernel, strides, pads, dilations
 
 @pytest.mark.parametrize("rule", ["_im2col_weight_grad", "_one_gemm_weight_grad", "_batch_swap_weight_grad"])
 @pytest.mark.parametrize("n, c, o, dims, kernel, strides, pads, dilations", RULE_CASES)
-def test_per_tap_weight_gradient_rules_match_the_definition(rule, n, c, o, dims, kernel, strides, pads, dilations):
+def test_weight_gradient_rules_match_the_definition(rule, n, c, o, dims, kernel, strides, pads, dilations):
     rng = np.random.default_rng(0)
     nd = len(kernel)
     out = tuple(out_len(dims[i], kernel[i], strides[i], dilations[i], pads[i], pads[nd + i]) for i in range(nd))
