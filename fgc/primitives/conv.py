@@ -184,11 +184,9 @@ def _conv_infer(types, attrs):
 
 
 def weight_grad(b, x, gy, kernel, strides, pads, dilations, group, what="Conv"):
-    """dW (O, C/group, *kernel) of ``y = Conv(x, W)`` from x (N, C, *H) and dY (N, O, *Ho).
-
-    The batch <-> channel swap: dW[o, c, j] = sum_{n,i} dY[n, o, i] x[n, c, i*s + j*d] is itself a
-    Conv of x^T (batch c, channels n) with dY^T as kernel, strides and dilations exchanged."""
-    nd = len(kernel)
+    """dW (O, C/group, *kernel) of ``y = Conv(x, W)`` from x (N, C, *H) and dY (N, O, *Ho):
+    dW[o, c, j] = sum_{n,i} dY[n, o, i] x[n, c, i*s + j*d], by the rule measured fastest for the shape
+    (see _dense_weight_grad); grouped convs take the batch <-> channel swap Conv."""
     if (group == 1 and all(s == 1 for s in strides) and b.type(gy).shape[1] < b.type(x).shape[1]
             and not _narrow(b, x, gy)):
         return _shifted_dy_weight_grad(b, x, gy, kernel, pads, dilations)
