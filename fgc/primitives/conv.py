@@ -16,19 +16,20 @@ r = (H + pb + pe - ((k-1)d+1)) mod s the input rows the last window does not rea
                        at a time (one strided Slice per kernel offset, ending where the last window
                        ends, and its product; the taps' (O, C) results are concatenated, never
                        their columns, which would cost taps x the input in memory):
-                       - P >= O: per tap one MatMul per sample (N, O, P) x (N, P, C), summed over N
-                         (below 32 input channels all taps' columns at once: thin products cost more
-                         than the small copy);
-                       - P < O or stride > 1: per tap one MatMul (O, N*P) x (N*P, C) over
-                         channels-last columns (thin per-sample products and their (N, O, C) sum
-                         would cost more; strided NCHW slices gather single floats);
-                       - P unknown at compile time: an If picks one of the two at run time;
-                       - stride 1 and O < C: the shifted copies are of dY instead (dY padded per
-                         kernel offset, the smaller copy), one MatMul per sample with X.
-                       Measured 3x faster than the batch <-> channel swap Conv(X^T, dY^T, strides=d,
-                       dilations=s)^T on seed 000's Conv1D (166 vs 470 ms), whose kernel as long as the
-                       whole output makes onnxruntime run very narrow products. Grouped convs keep the
-                       swap.
+                       - 1x1 kernel at stride 1: one MatMul per sample (N, O, P) x (N, P, C) on
+                         the input itself, summed over N;
+                       - stride > 1, or at most 32 input or output channels, or P < O: per tap one
+                         MatMul (O, N*P) x (N*P, C) over channels-last columns (thin per-sample
+                         products and their (N, O, C) sums would cost more; strided NCHW slices
+                         gather single floats);
+                       - otherwise per tap one MatMul per sample, summed over N; when the stride is
+                         1 and O < C the shifted copies are of dY instead (dY padded per kernel
+                         offset, the smaller copy), one MatMul per sample with X;
+                       - P unknown at compile time: an If picks between the last two at run time.
+                       The choice is measured per seed-model shape (_dense_weight_grad's docstring).
+                       The batch <-> channel swap Conv(X^T, dY^T, strides=d, dilations=s)^T lost on
+                       every one (2-8x: its kernel as large as the whole output makes onnxruntime
+                       run very narrow products); grouped convs keep it.
                   dB = ReduceSum(dY) over batch and space
     MaxPool       dX = ScatterElements(0, Indices, dY, reduction='add') on the flat tensor (overlapping
                        windows that pick the same input add up)
@@ -183,15 +184,21 @@ def _conv_infer(types, attrs):
 
 
 def weight_grad(b, x, gy, kernel, strides, pads, dilations, group, what="Conv"):
-    """dW (O, C/group, *kernel) of ``y = Conv(x, W)`` from x (N, C, *H) and dY (N, O, *Ho).
-
-    The batch <-> channel swap: dW[o, c, j] = sum_{n,i} dY[n, o, i] x[n, c, i*s + j*d] is itself a
-    Conv of x^T (batch c, channels n) with dY^T as kernel, strides and dilations exchanged."""
-    nd = len(kernel)
-    if group == 1 and all(s == 1 for s in strides) and b.type(gy).shape[1] < b.type(x).shape[1]:
+    """dW (O, C/group, *kernel) of ``y = Conv(x, W)`` from x (N, C, *H) and dY (N, O, *Ho):
+    dW[o, c, j] = sum_{n,i} dY[n, o, i] x[n, c, i*s + j*d], by the rule measured fastest for the shape
+    (see _dense_weight_grad); grouped convs take the batch <-> channel swap Conv."""
+    if (group == 1 and all(s == 1 for s in strides) and b.type(gy).shape[1] < b.type(x).shape[1]
+            and not _narrow(b, x, gy)):
         return _shifted_dy_weight_grad(b, x, gy, kernel, pads, dilations)
     if group == 1:  # needs no remainder, so any stride works over spatial dims of unknown size too
         return _dense_weight_grad(b, x, gy, kernel, strides, pads, dilations)
+    return _batch_swap_weight_grad(b, x, gy, kernel, strides, pads, dilations, group, what)
+
+
+def _batch_swap_weight_grad(b, x, gy, kernel, strides, pads, dilations, group=1, what="Conv"):
+    """dW as one Conv of x^T (batch C/group, channels group*N) with dY^T (O, N, *Ho) as its kernel,
+    strides and dilations exchanged; static spatial dims only (the remainder r must be known)."""
+    nd = len(kernel)
     xt, gt = b.type(x), b.type(gy)
     dims = xt.shape[2:]
     a = _Attrs({"strides": strides, "dilations": dilations, "pads": pads}, nd, kernel)
@@ -235,6 +242,9 @@ def _window_slices(b, x, kernel, strides, dilations, first_axis: int):
     from .shape_ops import INT_MAX
 
     axes = tuple(range(first_axis, first_axis + len(kernel)))
+    if all(k == 1 for k in kernel) and all(s == 1 for s in strides):
+        yield x   # a 1x1 kernel at stride 1 reads every position: a Slice would only copy the input
+        return
     for offset in itertools.product(*(range(k) for k in kernel)):
         # window position j*d, then every stride up to where the last window starts for this offset
         ends = tuple(-(k - 1 - j) * d if k - 1 - j else INT_MAX for j, k, d in zip(offset, kernel, dilations))
@@ -268,30 +278,33 @@ def _im2col_weight_grad(b, x, gy, kernel, strides, pads, dilations):
     return _tap_major_to_kernel(b, dw, outs, channels, kernel)
 
 
-SMALL_CHANNELS = 32   # below this many input channels dW takes one product over the whole im2col
+SMALL_CHANNELS = 32   # at most this many input or output channels: dW takes the one-product rule
 
 
-def _whole_im2col_weight_grad(b, x, gy, kernel, strides, pads, dilations):
-    """dW as one product per sample over all taps' columns at once, (N, O, P) x (N, P, taps*C): for few
-    input channels, where a per-tap product (O, P) x (P, C) is too thin for the GEMM and the columns
-    (taps x C x P floats per sample) are small. The U-Net of examples/unet.py (C 1-48): fit 1.04x as slow
-    with per-tap products, in the same process."""
-    x = _pad_spatial(b, x, pads)
-    channels, outs = b.type(x).shape[1], b.type(gy).shape[1]
-    pieces = list(_window_slices(b, x, kernel, strides, dilations, first_axis=2))
-    stacked = b.Concat(*pieces, axis=1) if len(pieces) > 1 else pieces[0]    # (N, taps*C, *Ho), tap-major
-    cols = b.Reshape(stacked, shape=(0, len(pieces) * channels, -1))          # (N, taps*C, P)
-    per_sample = b.MatMul(b.Reshape(gy, shape=(0, 0, -1)), b.Transpose(cols, perm=(0, 2, 1)))   # (N, O, taps*C)
-    return _tap_major_to_kernel(b, b.ReduceSum(per_sample, axes=(0,), keepdims=0), outs, channels, kernel)
+def _narrow(b, x, gy) -> bool:
+    """Few input or output channels (both static): per-sample or per-tap products (O, P) x (P, C)
+    would be too thin for the GEMM, while one product over all samples has K = N*P."""
+    c, o = b.type(x).shape[1], b.type(gy).shape[1]
+    return isinstance(c, int) and isinstance(o, int) and min(c, o) <= SMALL_CHANNELS
 
 
 def _dense_weight_grad(b, x, gy, kernel, strides, pads, dilations):
-    """One product over all samples when the output has fewer positions P than channels O (the
-    per-sample products would be thin and their (N, O, C) sums bigger than the columns) or the
-    stride is above 1, else one product per sample (at stride 1, P >= O: 0.78-0.92x the time of
-    the one product on resnet_block's and inception's 3x3 convs). With P unknown at compile time (a sequence of any length) an If picks at
-    run time: on seed 000's three-head model the deep Conv1Ds (P 10-95, O 256) take the one product
-    and its step is 4 % faster; Conv2Ds on 32x32 maps (P 1024, O 64) stay per sample."""
+    """Which per-tap rule, from interleaved timings of each rule on the seed models' conv shapes (ms, one
+    onnxruntime thread, median of 9; N 32 for resnet_block / inception, 16 for the U-Net, 64 for
+    three_heads' Conv1Ds):
+    - stride > 1: one product over all samples; slicing channels-last copies whole C-vectors, strided
+      NCHW slices gather single floats (inception 3x3/2 C128: 39 vs 57 per sample). For a 1x1 kernel
+      per sample is 0.3-0.4 ms faster (resnet's and inception's 1x1/2) but raised resnet_block's peak
+      RSS in fit at batch 64 by 36 MB (606 -> 642), so the one product stays;
+    - a 1x1 kernel at stride 1: per sample on the input itself, no copy at all (inception's 1x1 C64
+      O128: 5.9 vs 6.9 with the Slice copy it had; the U-Net's 1x1 C8 O1: 0.03 vs 0.07 for one product);
+    - few channels (``_narrow``, min(C, O) <= 32): one product (U-Net 3x3 C16 O16 16x16: 0.62 vs 1.21 for
+      the whole im2col it had; C32 O32 8x8: 0.37 vs 0.65 per sample; C32 O16: 1.14 vs 1.77 for shifted dY);
+    - fewer positions P than output channels: one product (the per-sample (N, O, C) sums would be
+      bigger than the columns; three_heads' deep Conv1Ds: P 10-95, O 256);
+    - otherwise one product per sample (resnet 3x3 C64 32x32: 36.5 vs 41.8; inception 3x3 C128: 145 vs 164).
+    With P unknown at compile time (a sequence of any length) an If picks between the last two at
+    run time. The batch <-> channel swap Conv (``_batch_swap_weight_grad``) lost on every shape (2-8x)."""
     from fgc.ir import Graph
 
     from .builder import Builder
@@ -299,14 +312,13 @@ def _dense_weight_grad(b, x, gy, kernel, strides, pads, dilations):
     args = (kernel, strides, pads, dilations)
     outs, positions = b.type(gy).shape[1], product(b.type(gy).shape[2:])
     if any(s > 1 for s in strides):
-        # strided windows: slicing channels-last copies whole C-vectors, NCHW slices gather single
-        # floats; measured 0.57-0.70x the per-sample rule's time on inception's stride-2 3x3 convs
+        return _one_gemm_weight_grad(b, x, gy, *args)
+    if all(k == 1 for k in kernel):
+        return _im2col_weight_grad(b, x, gy, *args)
+    if _narrow(b, x, gy):
         return _one_gemm_weight_grad(b, x, gy, *args)
     if isinstance(positions, int):
-        if positions < outs:
-            return _one_gemm_weight_grad(b, x, gy, *args)
-        small = isinstance(b.type(x).shape[1], int) and b.type(x).shape[1] < SMALL_CHANNELS
-        return (_whole_im2col_weight_grad if small else _im2col_weight_grad)(b, x, gy, *args)
+        return (_one_gemm_weight_grad if positions < outs else _im2col_weight_grad)(b, x, gy, *args)
     bodies = []
     for rule in (_one_gemm_weight_grad, _im2col_weight_grad):
         g = Graph(rule.__name__.strip("_"))
@@ -320,9 +332,12 @@ def _one_gemm_weight_grad(b, x, gy, kernel, strides, pads, dilations):
     """Per kernel tap, dW_j (O, C) = dY (O, N*P) @ cols_j (N*P, C): the input made channels-last
     once, so that samples and positions are one axis in both operands; one tap's columns at a time."""
     nd = len(kernel)
-    x = _pad_spatial(b, x, pads)
     channels, outs = b.type(x).shape[1], b.type(gy).shape[1]
+    # made channels-last before the padding: where x is a layer's input transposed from channels-last,
+    # the two Transposes cancel and no copy is made
     xl = b.Transpose(x, perm=(0, *range(2, 2 + nd), 1))                       # (N, *H, C)
+    if any(pads):
+        xl = b.Pad(xl, pads=(0, *pads[:nd], 0, 0, *pads[nd:], 0))
     dy = b.Reshape(b.Transpose(gy, perm=(1, 0, *range(2, 2 + nd))), shape=(outs, -1))
     per_tap = [b.MatMul(dy, b.Reshape(piece, shape=(-1, channels)))
                for piece in _window_slices(b, xl, kernel, strides, dilations, first_axis=1)]

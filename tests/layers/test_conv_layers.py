@@ -348,9 +348,12 @@ def test_embedding_then_conv1d_over_word_ids_of_unknown_length():
 def test_training_step_cancels_transposes_in_the_backward_pass_too():
     from fgc.training.step import build_step_graph
 
+    # 40 filters: above SMALL_CHANNELS the second conv's weight gradient takes per-sample products on
+    # NCHW columns (narrower convs make their input channels-last for one product: a Transpose of the
+    # same perm, not a layout change)
     i = Input(shape=(8, 8, 2))
-    x = layers.Conv2D(4, 3, padding="same", activation="relu")(i)
-    x = layers.Conv2D(4, 3, padding="same", activation="relu")(x)
+    x = layers.Conv2D(40, 3, padding="same", activation="relu")(i)
+    x = layers.Conv2D(40, 3, padding="same", activation="relu")(x)
     model = Model(i, layers.GlobalAveragePooling2D()(x))
     model.compile(optimizer="sgd", loss="mse")
     graph, _ = build_step_graph(model, model._compiled)

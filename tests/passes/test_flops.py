@@ -73,17 +73,21 @@ def test_a_conv_over_an_unknown_length_binds_its_output_symbol():
 
 
 def test_an_if_counts_its_costlier_branch_with_the_outer_sizes():
-    # a Conv1D gradient over an unknown length picks its dW rule at run time in an If
-    inp = fgc.Input((None, 3))
-    model = fgc.Model(inp, fgc.layers.GlobalMaxPooling1D()(fgc.layers.Conv1D(4, 3)(inp)))
+    # the gradient of a Conv1D over an unknown length with more than SMALL_CHANNELS channels picks its
+    # dW rule at run time in an If
+    from fgc.primitives.conv import SMALL_CHANNELS
+
+    c, o = SMALL_CHANNELS + 1, SMALL_CHANNELS + 2
+    inp = fgc.Input((None, c))
+    model = fgc.Model(inp, fgc.layers.GlobalMaxPooling1D()(fgc.layers.Conv1D(o, 3)(inp)))
     model.compile("sgd", "mse")
-    x, y = np.zeros((2, 9, 3)), np.zeros((2, 4))
+    x, y = np.zeros((2, 9, c)), np.zeros((2, o))
     model.train_on_batch(x, y)
     graph = model._trainer.step(True).graph
     assert graph.nodes_with_op("If")
     counts = matmul_flops(graph, input_sizes(graph, {graph.input_names[0]: x}))
     forward = sum(v for k, v in counts.items() if not k.startswith("grad/"))
-    assert forward == 2 * 2 * 7 * 4 * 3 * 3                 # N * positions * O * C * k
+    assert forward == 2 * 2 * 7 * o * c * 3                 # N * positions * O * C * k
     dw = sum(v for k, v in counts.items() if g_op(graph, k) == "If")
     assert dw == forward                                      # dW costs what the forward costs
 

@@ -1,7 +1,8 @@
 """The Conv weight-gradient formulations of fgc/primitives/conv.py, each forced on shapes it would
 not always be picked for, against dW written from its definition in numpy:
 dW[o, c, j] = sum_{n, i} dY[n, o, i] * Xpad[n, c, i*s + j*d] (1-D, 2-D and 3-D; strides, dilations,
-uneven pads); then Conv1D/2D/3D layers trained one SGD step (lr 1: the weight change is the
+uneven pads); what weight_grad picks for each shape class it tells apart, against central
+differences of <Conv(x, W), dY>; then Conv1D/2D/3D layers trained one SGD step (lr 1: the weight change is the
 gradient) against central differences of a float64 numpy forward, channels_last and
 channels_first, padding same and valid, strides, dilation and groups."""
 import numpy as np
@@ -53,12 +54,14 @@ RULE_CASES = [   # N, C, O, spatial, kernel, strides, pads, dilations
     (1, 2, 3, (8, 9), (3, 3), (1, 1), (2, 2, 2, 2), (2, 2)),
     (2, 2, 3, (5, 6, 4), (3, 2, 2), (2, 1, 1), (1, 0, 1, 1, 1, 0), (1, 1, 1)),
     (1, 3, 2, (5, 5, 5), (2, 2, 2), (1, 1, 1), (0, 0, 0, 1, 1, 1), (2, 1, 1)),
+    (2, 3, 4, (5, 4), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1)),         # 1x1: the columns are the input itself
+    (2, 3, 4, (7,), (1,), (2,), (0, 0), (1,)),
 ]
 
 
-@pytest.mark.parametrize("rule", ["_im2col_weight_grad", "_one_gemm_weight_grad", "_whole_im2col_weight_grad"])
+@pytest.mark.parametrize("rule", ["_im2col_weight_grad", "_one_gemm_weight_grad", "_batch_swap_weight_grad"])
 @pytest.mark.parametrize("n, c, o, dims, kernel, strides, pads, dilations", RULE_CASES)
-def test_per_tap_weight_gradient_rules_match_the_definition(rule, n, c, o, dims, kernel, strides, pads, dilations):
+def test_weight_gradient_rules_match_the_definition(rule, n, c, o, dims, kernel, strides, pads, dilations):
     rng = np.random.default_rng(0)
     nd = len(kernel)
     out = tuple(out_len(dims[i], kernel[i], strides[i], dilations[i], pads[i], pads[nd + i]) for i in range(nd))
@@ -87,11 +90,72 @@ def test_per_tap_rule_with_a_symbolic_batch_and_length():
         np.testing.assert_allclose(got, dw_reference(x, gy, (3,), (1,), (0, 0), (1,)), rtol=1e-4, atol=1e-4)
 
 
-def test_no_full_im2col_is_materialised():
-    # the point of the per-tap rules: no Concat of input-sized columns, only of (O, C) results (from
-    # SMALL_CHANNELS input channels on; below, the columns are small and one product over them is faster)
+WIDE = conv_rules.SMALL_CHANNELS + 1   # the fewest channels that the rule counts as wide
+ROUTE_CASES = {   # shape class weight_grad tells apart: N, C, O, spatial, kernel, strides, pads (static spatial dims)
+    "1x1 stride 1": (2, 3, 4, (5, 4), (1, 1), (1, 1), (0, 0, 0, 0)),
+    "1x1 stride 2": (2, 3, 4, (5, 6), (1, 1), (2, 2), (0, 0, 0, 0)),
+    "3x3 stride 2": (2, 3, 4, (7, 6), (3, 3), (2, 2), (0, 0, 1, 1)),
+    "narrow 3x3 same": (2, 3, 4, (6, 5), (3, 3), (1, 1), (1, 1, 1, 1)),
+    "narrow 3x3x3 valid": (1, 2, 3, (4, 5, 4), (3, 3, 3), (1, 1, 1), (0,) * 6),
+    "wide, P >= O": (2, WIDE, WIDE + 1, (40,), (3,), (1,), (1, 1)),
+    "wide, P < O": (2, WIDE, WIDE + 7, (12,), (3,), (1,), (0, 0)),
+    "wide, O < C": (2, WIDE + 7, WIDE, (12,), (3,), (1,), (1, 1)),
+}
+
+
+@pytest.mark.parametrize("case", list(ROUTE_CASES))
+def test_weight_grad_of_each_shape_class_matches_finite_differences(case, fd_grads):
+    # dW is the gradient of <Conv(x, W), dY> with respect to W: central differences of that float64
+    # functional are an independent reference for whichever rule weight_grad picks
+    n, c, o, dims, kernel, strides, pads = ROUTE_CASES[case]
+    nd, rng = len(kernel), np.random.default_rng(4)
+    out = tuple(out_len(dims[i], kernel[i], strides[i], 1, pads[i], pads[nd + i]) for i in range(nd))
+    x = rng.normal(size=(n, c, *dims)).astype(np.float32).astype(np.float64)
+    gy = rng.normal(size=(n, o, *out)).astype(np.float32).astype(np.float64)
+    w = np.zeros((o, c, *kernel))
+    [want] = fd_grads(lambda p: float(np.sum(conv_ref(x, p[0], strides=strides, pads=pads) * gy)), [w], h=0.5)
+
+    def rule(b, x_, gy_, **kw):
+        return conv_rules.weight_grad(b, x_, gy_, kernel, strides, pads, (1,) * nd, 1)
+
+    np.testing.assert_allclose(run_rule(rule, x, gy), want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("c, o, length", [
+    (WIDE, WIDE + 1, 12),       # P = 10 < O: the If's one-product branch
+    (WIDE, WIDE + 1, 40),       # P = 38 >= O: its per-sample branch
+    (WIDE + 1, WIDE, 12),       # O < C: shifted copies of dY (no If)
+])
+def test_weight_grad_of_a_wide_conv_over_any_length_matches_finite_differences(c, o, length, fd_grads):
+    rng = np.random.default_rng(5)
+    x, gy = rng.normal(size=(2, c, length)), rng.normal(size=(2, o, length - 2))
+    x, gy = x.astype(np.float32).astype(np.float64), gy.astype(np.float32).astype(np.float64)
+    [want] = fd_grads(lambda p: float(np.sum(conv_ref(x, p[0]) * gy)), [np.zeros((o, c, 3))], h=0.5)
+    ops = []
+
+    def rule(b, x_, gy_, **kw):
+        dw = conv_rules.weight_grad(b, x_, gy_, (3,), (1,), (0, 0), (1,), 1)
+        ops.extend(b.graph.op(n) for n in b.graph.topo_order())
+        return dw
+
+    got = run_rule(rule, x, gy, in_types=(("N", c, "T"), ("N", o, "T2")))
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    assert ("If" in ops) == (o > c)
+
+
+def test_a_pointwise_weight_gradient_copies_nothing():
     g = Graph("dw")
-    c = conv_rules.SMALL_CHANNELS
+    x = g.add_input("x", TensorType((4, 8, 6, 6), "float32"))
+    gy = g.add_input("gy", TensorType((4, 5, 6, 6), "float32"))
+    g.outputs, g.output_names = [conv_rules.weight_grad(Builder(g, "dw"), x, gy, (1, 1), (1, 1), (0,) * 4,
+                                                        (1, 1), 1)], ["dw"]
+    assert not g.nodes_with_op("Slice") and not g.nodes_with_op("Pad")
+
+
+@pytest.mark.parametrize("c", [conv_rules.SMALL_CHANNELS, 2 * conv_rules.SMALL_CHANNELS])
+def test_no_full_im2col_is_materialised(c):
+    # the point of the per-tap rules: no Concat of input-sized columns, only of (O, C) results
+    g = Graph("dw")
     x = g.add_input("x", TensorType((8, c, 12, 12), "float32"))
     gy = g.add_input("gy", TensorType((8, c, 12, 12), "float32"))
     b = Builder(g, "dw")
