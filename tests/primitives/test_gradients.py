@@ -130,6 +130,14 @@ case("LayerNormalization", "last_axis", [2 * _normal(3, 5), _normal(5), _normal(
      lambda b, x, s, c: b.LayerNormalization(x, s, c, axis=-1, epsilon=1e-3))
 case("LayerNormalization", "two_trailing_axes", [_normal(2, 3, 4), _normal(3, 4), _normal(4)],
      lambda b, x, s, c: b.LayerNormalization(x, s, c, axis=1, epsilon=1e-3), symbolic=(0,))
+# training graphs: the backward reads the forward's Mean and InvStdDev outputs (float32 only)
+case("LayerNormalization", "saved_stats", [(2 * _normal(3, 5)).astype(np.float32), _normal(5).astype(np.float32),
+                                          _normal(5).astype(np.float32)],
+     lambda b, x, s, c: b.LayerNormalization(x, s, c, axis=-1, epsilon=1e-3, _stats=1)[0], keep_dtype=True)
+case("LayerNormalization", "saved_stats_two_axes", [_normal(2, 3, 4).astype(np.float32),
+                                                   _normal(3, 4).astype(np.float32), _normal(4).astype(np.float32)],
+     lambda b, x, s, c: b.LayerNormalization(x, s, c, axis=1, epsilon=1e-3, _stats=1)[0], symbolic=(0,),
+     keep_dtype=True)
 
 # ---------------------------------------------------------------- reductions
 for _op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin"):
