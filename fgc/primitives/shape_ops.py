@@ -163,11 +163,9 @@ def _concat_vjp(b, n, gs):
     if not all(isinstance(s, int) for s in sizes):  # lengths known only at run time: split like the inputs
         parts = b.SplitLike(gs[0], *n.inputs, axis=axis)
         return [parts] if len(n.inputs) == 1 else list(parts)
-    out, start = [], 0
-    for s in sizes:
-        out.append(b.Slice(gs[0], starts=(start,), ends=(start + s,), axes=(axis,)))
-        start += s
-    return out
+    if len(sizes) == 1:
+        return [gs[0]]
+    return list(b.Split(gs[0], axis=axis, sizes=tuple(sizes)))   # one node, not a Slice per input (control.py)
 
 
 primitive("Concat", _concat_infer, _concat_vjp)

@@ -190,6 +190,7 @@ case("ScatterND", "overwrite", [_normal(5, 3), np.array([[4], [1]], np.int64), _
 # ---------------------------------------------------------------- control (registered by fgc.primitives.control)
 case("Split", "two", [_normal(2, 6)], lambda b, x: b.Split(x, axis=1, sizes=(2, 4)))
 case("Split", "one_output_unused_by_loss", [_normal(5, 2)], lambda b, x: b.Split(x, axis=0, sizes=(2, 3))[1])
+case("Split", "symbolic_batch", [_normal(3, 2, 4)], lambda b, x: b.Split(x, axis=-1, sizes=(2, 2)), symbolic=(0,))
 
 
 def _scan_case(b, h0, xs, w):
