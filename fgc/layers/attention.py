@@ -353,9 +353,10 @@ class MultiHeadAttention(Layer):
 
     def _project_together(self, b, x, params):
         """Self-attention's query, key and value projections as one MatMul on the kernels concatenated
-        along the output axis (Keras keeps three weights; the Concat costs a node per step, the three
-        MatMuls, bias Adds, head Reshapes and Transposes it replaces cost nine), then one Split into
-        (lead..., H, T, dim) each. Same numbers: each output column is the same dot product."""
+        along the output axis, then one head split and one Split into (lead..., H, T, dim) each. Keras keeps
+        three weights, so the two Concats (kernels, biases) cost a node each per step; they replace two
+        MatMuls, two bias Adds, two Reshapes and two Transposes. Same numbers: each output column is the
+        same dot product."""
         h, dims = self.num_heads, (self.key_dim, self.key_dim, self.value_dim)
         names = ("query", "key", "value")
         widths = tuple(h * d for d in dims)

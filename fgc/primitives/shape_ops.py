@@ -77,9 +77,11 @@ def _expand_target(in_type, out_type):
     """``out_type``'s shape as an Expand target of constants: a symbol that ``in_type`` has at the same
     (right-aligned) position broadcasts from the input as 1; None when another symbol remains."""
     lead = out_type.rank - in_type.rank
+    if lead < 0:
+        return None
     target = [1 if isinstance(d, str) and i >= lead and in_type.shape[i - lead] == d else d
               for i, d in enumerate(out_type.shape)]
-    return None if lead < 0 or any(isinstance(d, str) for d in target) else target
+    return None if any(isinstance(d, str) for d in target) else target
 
 
 def _like_emit(op, static_target):
