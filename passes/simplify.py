@@ -3,6 +3,7 @@ loss fragments leave room for, each one removing a node (and its onnxruntime cal
 
     x * 1, 1 * x, x + 0, x - 0, x / 1          -> x
     Reshape/ReshapeLike/Transpose/Squeeze/Unsqueeze/Cast/Identity with out type == in type -> x
+    Reshape(Reshape(x)), the inner read only there -> Reshape(x), or x when the shapes round-trip
     ExpandLike(a, like) read only by elementwise ops whose other operand already has like's
     shape                                        -> a   (broadcasting expands it anyway)
     an op whose inputs are all constants         -> a constant (evaluated with onnx's reference
@@ -20,6 +21,7 @@ from .evaluate import evaluate_node
 from .manager import Pass
 
 _NEUTRAL = {"Mul": 1.0, "Div": 1.0, "Add": 0.0, "Sub": 0.0}
+_RESHAPES = {"Reshape", "ReshapeLike"}
 _SHAPE_ONLY = {"Reshape", "ReshapeLike", "Transpose", "Squeeze", "Unsqueeze", "Cast", "Identity", "ExpandLike"}
 _ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "Where"}
 _FOLD_LIMIT = 1 << 16  # elements: folding bigger constants would only bloat the model
@@ -38,16 +40,24 @@ class Simplify(Pass):
     name = "simplify"
 
     def run(self, graph) -> bool:
+        modified = self._sweep(graph, graph.topo_order())
+        # merging a gradient's reshapes late in the graph can leave a weight's view with one reader: one more
+        # sweep over the reshapes catches those
+        return self._sweep(graph, [n for n in graph.topo_order() if graph.op(n) in _RESHAPES]) or modified
+
+    def _sweep(self, graph, names) -> bool:
         modified = False
-        for name in graph.topo_order():
+        for name in names:
             if name not in graph:
                 continue
             replacement = self._rewrite(graph, name)
             if replacement is not None:
+                inputs = graph.node(name)["inputs"]
                 for i, v in enumerate(replacement):
                     graph.replace_uses(Value(name, i), v)
                 if not graph.users(name):
                     graph.remove_node(name)
+                    _drop_dead_reshapes(graph, inputs)
                 modified = True
         return modified
 
@@ -66,6 +76,10 @@ class Simplify(Pass):
         if op in _SHAPE_ONLY and _static(out[0]) and graph.type_of(ins[0]) == out[0] and (
                 op != "Transpose" or list(d["attrs"]["perm"]) == sorted(d["attrs"]["perm"])):
             return [ins[0]]
+        if op in _RESHAPES and graph.op(ins[0].node) in _RESHAPES and len(graph.users(ins[0].node)) == 1:
+            merged = self._merged_reshapes(graph, name)
+            if merged is not None:
+                return [merged]
         if op == "ExpandLike" and self._broadcast_suffices(graph, name):
             return [ins[0]]
         if all(graph.op(v.node) == "constant" for v in ins) and ins and len(out) == 1 and _static(out[0]) \
@@ -75,6 +89,23 @@ class Simplify(Pass):
                 node = graph.add_node(f"{name}/folded", "constant", outputs=out, attrs={"value": value})
                 return [Value(node)]
         return None
+
+    @staticmethod
+    def _merged_reshapes(graph, name):
+        """Reshape(Reshape(x)) read through the inner one only: x itself when the shapes round-trip, else one
+        Reshape of x (a static target, or the outer ReshapeLike's). A flat-buffer weight viewed as (H, dim)
+        and read as (H * dim,), and its gradient flattened back, then cost no node at all."""
+        d = graph.node(name)
+        src, out = graph.node(d["inputs"][0].node)["inputs"][0], d["outputs"][0]
+        if _static(out) and graph.type_of(src) == out:
+            return src
+        if _static(out):
+            node = graph.add_node(name, "Reshape", (src,), (out,), {"shape": tuple(out.shape)}, d["layer"])
+        elif d["op"] == "ReshapeLike":
+            node = graph.add_node(name, "ReshapeLike", (src, d["inputs"][1]), (out,), {}, d["layer"])
+        else:
+            return None
+        return Value(node)
 
     @staticmethod
     def _broadcast_suffices(graph, name) -> bool:
@@ -90,6 +121,15 @@ class Simplify(Pass):
             if not any(graph.type_of(v).shape == full.shape for v in others):
                 return False
         return True
+
+
+def _drop_dead_reshapes(graph, values) -> None:
+    """Remove the Reshapes among ``values``' producers that nothing reads any more (a merged pair's inner
+    one), so that what they read counts one reader fewer."""
+    for v in values:
+        if v.node in graph and graph.op(v.node) in _RESHAPES and not graph.users(v.node) \
+                and not graph.is_graph_output(v):
+            graph.remove_node(v.node)
 
 
 def _evaluate(graph, name):

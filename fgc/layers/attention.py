@@ -34,6 +34,8 @@ from .masks import explicit_mask, split_mask
 from .weight_options import take_weight_options
 
 _ROLES = "_roles"
+# False projects self-attention's query, key and value one by one (kept for A/B measurements)
+FUSED_PROJECTIONS = True
 
 
 def _positive_int(value, what):
@@ -305,9 +307,12 @@ class MultiHeadAttention(Layer):
         """Attention over axis -2 of (lead..., T, F) inputs: lead is (B,), or (B, folded axes) for rank > 3."""
         query, value = t["query"], t["value"]
         lead = b.type(query).rank - 2
-        q = self._project(b, query, params, "query", self.key_dim)
-        k = self._project(b, t.get("key", value), params, "key", self.key_dim)
-        v = self._project(b, value, params, "value", self.value_dim)
+        if self._fusable(t):
+            q, k, v = self._project_together(b, query, params)
+        else:
+            q = self._project(b, query, params, "query", self.key_dim)
+            k = self._project(b, t.get("key", value), params, "key", self.key_dim)
+            v = self._project(b, value, params, "value", self.value_dim)
         q = b.Mul(q, 1.0 / math.sqrt(float(self.key_dim)))
         scores = b.MatMul(q, _swap(b, k, -1, -2))                            # (lead..., H, T, S)
         allowed = self._allowed(b, scores, t, keep, call_args.get("use_causal_mask", False), self.sliding_window)
@@ -340,6 +345,32 @@ class MultiHeadAttention(Layer):
             from .layer_losses import activity_penalty, add_graph_loss
 
             add_graph_loss(b, activity_penalty(b, self.projection_activity_regularizer, projected))
+
+    def _fusable(self, t):
+        """Self-attention (query, key and value one tensor) with no per-projection activity penalty."""
+        return FUSED_PROJECTIONS and t["query"] == t["value"] == t.get("key", t["value"]) and \
+            self.projection_activity_regularizer is None
+
+    def _project_together(self, b, x, params):
+        """Self-attention's query, key and value projections as one MatMul on the kernels concatenated
+        along the output axis, then one head split and one Split into (lead..., H, T, dim) each. Keras keeps
+        three weights, so the two Concats (kernels, biases) cost a node each per step; they replace two
+        MatMuls, two bias Adds, two Reshapes and two Transposes. Same numbers: each output column is the
+        same dot product."""
+        h, dims = self.num_heads, (self.key_dim, self.key_dim, self.value_dim)
+        names = ("query", "key", "value")
+        widths = tuple(h * d for d in dims)
+        kernel = b.Concat(*[b.Reshape(params[f"{n}/kernel"], shape=(-1, w)) for n, w in zip(names, widths)], axis=1)
+        y = b.MatMul(x, kernel)
+        if self.use_bias:
+            y = b.Add(y, b.Concat(*[b.Reshape(params[f"{n}/bias"], shape=(w,)) for n, w in zip(names, widths)],
+                                  axis=0))
+        kept = (0,) * (b.type(x).rank - 1)
+        if self.key_dim == self.value_dim:   # one head split for all three: (..., T, 3H, dim) -> (..., 3H, T, dim)
+            heads = _swap(b, b.Reshape(y, shape=kept + (3 * h, self.key_dim)), -3, -2)
+            return b.Split(heads, axis=-3, sizes=(h, h, h))
+        parts = b.Split(y, axis=-1, sizes=widths)
+        return [_swap(b, b.Reshape(p, shape=kept + (h, d)), -3, -2) for p, d in zip(parts, dims)]
 
     def _project(self, b, x, params, name, dim):
         """(lead..., T, d) -> (lead..., H, T, dim) through the EinsumDense kernel (d, H, dim)."""

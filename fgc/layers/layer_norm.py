@@ -19,6 +19,9 @@ from fgc.primitives import Builder  # noqa: F401
 from .base import Layer
 from .weight_options import take_weight_options
 
+# False recomputes the moments in the backward instead (kept for A/B measurements of the train step)
+SAVED_STATS = True
+
 
 class LayerNormalization(Layer):
     computes_in_float32 = True  # Keras: float32 statistics under a half-precision policy, output cast back
@@ -100,7 +103,10 @@ class LayerNormalization(Layer):
             y = self._rms_scaled(b, x, gamma, len(axes))
         else:
             beta = params.get("beta", b.const(np.zeros(self._param_shape), dtype))
-            y = b.LayerNormalization(x, gamma, beta, axis=rank - len(axes), epsilon=self.epsilon)
+            # a training graph keeps the moments for the backward (ONNX's Mean and InvStdDev outputs)
+            stats = {"_stats": 1} if training and SAVED_STATS and dtype == "float32" else {}
+            y = b.LayerNormalization(x, gamma, beta, axis=rank - len(axes), epsilon=self.epsilon, **stats)
+            y = y[0] if stats else y
         if moved:
             y = b.Transpose(y, perm=tuple(int(i) for i in np.argsort(perm)))
         return [y]

@@ -8,6 +8,8 @@ from fgc.ir.types import ShapeError, TensorType, dims_compatible, fresh_symbol, 
 from .registry import primitive
 
 INT_MAX = 2**62
+# False emits every ReshapeLike / ExpandLike target as Shape(x) (kept for A/B measurements)
+STATIC_LIKE_TARGETS = True
 
 
 # ---------------------------------------------------------------- reshape family
@@ -43,12 +45,20 @@ def _reshape_like_vjp(b, n, gs):
     return [b.ReshapeLike(gs[0], n.inputs[0])] + [None] * (len(n.inputs) - 1)
 
 
+def _reshape_target(in_type, out_type):
+    """``out_type``'s shape as a Reshape target of constants: symbols that ``in_type`` has at the same
+    index are copied (0), one other symbol is -1; None when more are unknown (or a dim is 0, which
+    Reshape would read as a copy)."""
+    target = [0 if isinstance(d, str) and i < in_type.rank and d == in_type.shape[i]
+              else (-1 if isinstance(d, str) else d) for i, d in enumerate(out_type.shape)]
+    if target.count(-1) > 1 or any(d == 0 for d in out_type.shape):
+        return None
+    return target
+
+
 def _reshape_emit(e, n, ins, outs):
     # Symbols must not reach ONNX as literals: copied dims are 0, one unknown is -1.
-    target = [0 if isinstance(d, str) and i < n.in_types[0].rank and d == n.in_types[0].shape[i]
-              else (-1 if isinstance(d, str) else d) for i, d in enumerate(n.out_types[0].shape)]
-    if target.count(-1) > 1:
-        target = list(n.attrs["shape"])
+    target = _reshape_target(n.in_types[0], n.out_types[0]) or list(n.attrs["shape"])
     e.node("Reshape", [ins[0], e.const(np.array(target, np.int64))], outs)
 
 
@@ -63,11 +73,31 @@ def _shape_of(e, name):
     return e.node("Shape", [name], [e.fresh("shape")])[0]
 
 
+def _expand_target(in_type, out_type):
+    """``out_type``'s shape as an Expand target of constants: a symbol that ``in_type`` has at the same
+    (right-aligned) position broadcasts from the input as 1; None when another symbol remains."""
+    lead = out_type.rank - in_type.rank
+    if lead < 0:
+        return None
+    target = [1 if isinstance(d, str) and i >= lead and in_type.shape[i - lead] == d else d
+              for i, d in enumerate(out_type.shape)]
+    return None if any(isinstance(d, str) for d in target) else target
+
+
+def _like_emit(op, static_target):
+    """Reshape or Expand to the shape of ``ins[1]``: a constant target where the types give it (a
+    train step's ReshapeLike and ExpandLike mostly differ from it in the batch dim only), else Shape."""
+    def emit(e, n, ins, outs):
+        target = static_target(n.in_types[0], n.in_types[1]) if STATIC_LIKE_TARGETS else None
+        shape = _shape_of(e, ins[1]) if target is None else e.const(np.array(target, np.int64))
+        e.node(op, [ins[0], shape], outs)
+    return emit
+
+
 primitive("ReshapeLike", _like_infer, lambda b, n, gs: [b.ReshapeLike(gs[0], n.inputs[0]), None],
-          emit=lambda e, n, ins, outs: e.node("Reshape", [ins[0], _shape_of(e, ins[1])], outs))
+          emit=_like_emit("Reshape", _reshape_target))
 # ExpandLike's cotangent keeps the broadcast shape: the autodiff driver reduces it.
-primitive("ExpandLike", _like_infer, lambda b, n, gs: [gs[0], None],
-          emit=lambda e, n, ins, outs: e.node("Expand", [ins[0], _shape_of(e, ins[1])], outs))
+primitive("ExpandLike", _like_infer, lambda b, n, gs: [gs[0], None], emit=_like_emit("Expand", _expand_target))
 
 
 def _unsqueeze_infer(types, attrs):
@@ -135,11 +165,9 @@ def _concat_vjp(b, n, gs):
     if not all(isinstance(s, int) for s in sizes):  # lengths known only at run time: split like the inputs
         parts = b.SplitLike(gs[0], *n.inputs, axis=axis)
         return [parts] if len(n.inputs) == 1 else list(parts)
-    out, start = [], 0
-    for s in sizes:
-        out.append(b.Slice(gs[0], starts=(start,), ends=(start + s,), axes=(axis,)))
-        start += s
-    return out
+    if len(sizes) == 1:
+        return [gs[0]]
+    return list(b.Split(gs[0], axis=axis, sizes=tuple(sizes)))   # one node, not a Slice per input (control.py)
 
 
 primitive("Concat", _concat_infer, _concat_vjp)

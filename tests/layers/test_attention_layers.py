@@ -63,6 +63,18 @@ def test_self_attention_values_and_gradients(gradcheck):
     gradcheck(model, lambda p, x: mha(p, x, x)[0], x, y)
 
 
+@pytest.mark.parametrize("value_dim, use_bias", [(5, True), (None, False)])
+def test_self_attention_projects_query_key_value_with_one_matmul(value_dim, use_bias, gradcheck):
+    x_in = fgc.Input((4, 6), name="x")
+    att = layers.MultiHeadAttention(num_heads=2, key_dim=3, value_dim=value_dim, use_bias=use_bias)
+    model = fgc.Model(x_in, att(x_in, x_in))
+    _randomize(model)
+    x, y = rng.standard_normal((3, 4, 6)), rng.standard_normal((3, 4, 6))
+    gradcheck(model, lambda p, x: mha(p, x, x, use_bias=use_bias)[0], x, y)
+    step = model._trainer.step(True).proto.graph
+    assert sum(n.op_type == "MatMul" and "x" in n.input for n in step.node) == 1
+
+
 def test_cross_attention_with_key_causal_mask_and_attention_mask(gradcheck):
     q_in, v_in, k_in = fgc.Input((4, 5)), fgc.Input((4, 3)), fgc.Input((4, 2))
     m_in = fgc.Input((4, 4), dtype="bool")

@@ -77,3 +77,30 @@ def test_errors_name_the_problem():
         layers.LayerNormalization(axis=3)(fgc.Input((4,)))
     with pytest.raises(ValueError, match="batch axis"):
         layers.LayerNormalization(axis=0)(fgc.Input((4,)))
+
+
+def _one_sgd_step(saved_stats, monkeypatch, weights, x, y):
+    from fgc.layers import layer_norm
+
+    monkeypatch.setattr(layer_norm, "SAVED_STATS", saved_stats)
+    model, _ = _model((3, 4))
+    model.set_weights(weights)
+    model.compile(fgc.optimizers.SGD(0.5), "mse")
+    model.train_on_batch(x, y)
+    return model
+
+
+def test_train_step_reuses_the_forward_moments(monkeypatch):
+    """The train step's LayerNormalization outputs Mean and InvStdDev for the backward (no recomputed
+    moments), and trains to the same weights as the recomputing backward."""
+    model, _ = _model((3, 4))
+    _randomized(model)
+    x, y = rng.standard_normal((5, 3, 4)), rng.standard_normal((5, 3, 4))
+    saved = _one_sgd_step(True, monkeypatch, model.get_weights(), x, y)
+    recomputed = _one_sgd_step(False, monkeypatch, model.get_weights(), x, y)
+    graph = saved._trainer.step(True).proto.graph
+    norms = [n for n in graph.node if n.op_type == "LayerNormalization"]
+    assert len(norms) == 1 and len(norms[0].output) == 3
+    assert not any(n.op_type in ("Sqrt", "Reciprocal") and "grad/" in n.name for n in graph.node)
+    for a, b in zip(saved.get_weights(), recomputed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -130,6 +130,14 @@ case("LayerNormalization", "last_axis", [2 * _normal(3, 5), _normal(5), _normal(
      lambda b, x, s, c: b.LayerNormalization(x, s, c, axis=-1, epsilon=1e-3))
 case("LayerNormalization", "two_trailing_axes", [_normal(2, 3, 4), _normal(3, 4), _normal(4)],
      lambda b, x, s, c: b.LayerNormalization(x, s, c, axis=1, epsilon=1e-3), symbolic=(0,))
+# training graphs: the backward reads the forward's Mean and InvStdDev outputs (float32 only)
+case("LayerNormalization", "saved_stats", [(2 * _normal(3, 5)).astype(np.float32), _normal(5).astype(np.float32),
+                                          _normal(5).astype(np.float32)],
+     lambda b, x, s, c: b.LayerNormalization(x, s, c, axis=-1, epsilon=1e-3, _stats=1)[0], keep_dtype=True)
+case("LayerNormalization", "saved_stats_two_axes", [_normal(2, 3, 4).astype(np.float32),
+                                                   _normal(3, 4).astype(np.float32), _normal(4).astype(np.float32)],
+     lambda b, x, s, c: b.LayerNormalization(x, s, c, axis=1, epsilon=1e-3, _stats=1)[0], symbolic=(0,),
+     keep_dtype=True)
 
 # ---------------------------------------------------------------- reductions
 for _op in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin"):
@@ -182,6 +190,7 @@ case("ScatterND", "overwrite", [_normal(5, 3), np.array([[4], [1]], np.int64), _
 # ---------------------------------------------------------------- control (registered by fgc.primitives.control)
 case("Split", "two", [_normal(2, 6)], lambda b, x: b.Split(x, axis=1, sizes=(2, 4)))
 case("Split", "one_output_unused_by_loss", [_normal(5, 2)], lambda b, x: b.Split(x, axis=0, sizes=(2, 3))[1])
+case("Split", "symbolic_batch", [_normal(3, 2, 4)], lambda b, x: b.Split(x, axis=-1, sizes=(2, 2)), symbolic=(0,))
 
 
 def _scan_case(b, h0, xs, w):
