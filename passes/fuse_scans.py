@@ -25,6 +25,7 @@ from fgc.ir import Graph, Value
 from fgc.ir.graph import attrs_key
 from fgc.ir.verify import infer_node
 from fgc.primitives import Builder
+from fgc.primitives.scan_grad import inline
 
 from .manager import Pass
 
@@ -135,12 +136,15 @@ def _fuse(graph, cluster: list[str]) -> None:
     attrs, ns, nx = first["attrs"], first["attrs"]["num_states"], first["attrs"]["num_scan"]
     b = Builder(graph, f"{cluster[0]}/fused", first["layer"])
     ins = [graph.node(s)["inputs"] for s in cluster]
-    states = [b.Concat(*[i[k] for i in ins], axis=0) for k in range(ns)]
-    scanned = [b.Concat(*[i[ns + k] for i in ins], axis=1) for k in range(nx)]
+    states = [b.ConcatEqual(*[i[k] for i in ins], axis=0) for k in range(ns)]
+    # Each member's scanned inputs stay separate and are joined one step at a time inside the body: a join
+    # of the whole (T, N, F) sequences would copy them through memory once forwards and once backwards.
+    scanned = [x for i in ins for x in i[ns:ns + nx]]
     closures = list(ins[0][ns + nx:])
-    body = _retyped(attrs["body"], [b.type(v) for v in states] + [b.type(v).with_shape(b.type(v).shape[1:])
-                                                                   for v in scanned] + [b.type(c) for c in closures])
-    fused = b.Scan(*states, *scanned, *closures, body=body, **{k: v for k, v in attrs.items() if k != "body"})
+    body = _fused_body(attrs["body"], ns, nx, len(cluster), [b.type(v) for v in states])
+    fused_attrs = {k: v for k, v in attrs.items() if k != "body"}
+    fused_attrs.update(num_scan=nx * len(cluster), directions=tuple(attrs.get("directions") or (0,) * nx) * len(cluster))
+    fused = b.Scan(*states, *scanned, *closures, body=body, **fused_attrs)
     fused = [fused] if isinstance(fused, Value) else list(fused)
     for k, out in enumerate(fused):
         olds = [Value(s, k) for s in cluster]
@@ -153,12 +157,18 @@ def _fuse(graph, cluster: list[str]) -> None:
         graph.remove_node(s)
 
 
-def _retyped(body: Graph, input_types) -> Graph:
-    """A copy of ``body`` whose inputs have the fused types (a batch of "N+N" rows), types re-derived."""
-    g = body.copy()
-    for v, t in zip(g.inputs, input_types):
-        g.node(v.node)["outputs"] = (t,)
-    for name in g.topo_order():
+def _fused_body(body: Graph, ns: int, nx: int, members: int, state_types) -> Graph:
+    """``body`` over the joined rows: states of the fused batch, each member's step inputs joined first."""
+    g = Graph(body.name)
+    names, types = body.input_names, [body.type_of(v) for v in body.inputs]
+    states = [g.add_input(names[k], state_types[k]) for k in range(ns)]
+    steps = [[g.add_input(f"{names[ns + j]}{m}", types[ns + j]) for j in range(nx)] for m in range(members)]
+    closures = [g.add_input(n, t) for n, t in zip(names[ns + nx:], types[ns + nx:])]
+    b = Builder(g, "join")
+    joined = [b.ConcatEqual(*[steps[m][j] for m in range(members)], axis=0) for j in range(nx)]
+    g.outputs = inline(g, body, states + joined + closures, "")
+    g.output_names = list(body.output_names)
+    for name in g.topo_order():   # every value now has the fused batch
         if g.op(name) not in ("input", "constant"):
             g.node(name)["outputs"] = tuple(infer_node(g, name))
     return g

@@ -176,3 +176,18 @@ def _split_equal_emit(e, n, ins, outs):
 
 # Undoes a Concat of equally long pieces (the batch halves of fused Scans, passes/fuse_scans.py)
 primitive("SplitEqual", _split_equal_infer, _split_equal_vjp, emit=_split_equal_emit)
+
+
+def _concat_equal_infer(types, attrs):
+    if len(set(types)) != 1:
+        raise ShapeError(f"ConcatEqual joins pieces of one type, got {', '.join(map(str, types))}")
+    from .shape_ops import _concat_infer
+
+    return _concat_infer(types, attrs)
+
+
+# Concat of pieces of one type: its gradient is one SplitEqual, where Concat's must read the run-time
+# lengths of symbolic pieces (SplitLike: Shape, Concat and Split nodes, per step inside a loop body)
+primitive("ConcatEqual", _concat_equal_infer,
+          lambda b, n, gs: list(b.SplitEqual(gs[0], axis=n.attrs["axis"], parts=len(n.inputs))),
+          emit=lambda e, n, ins, outs: e.node("Concat", ins, outs, axis=n.attrs["axis"]))
