@@ -143,7 +143,8 @@ def _fuse(graph, cluster: list[str]) -> None:
     closures = list(ins[0][ns + nx:])
     body = _fused_body(attrs["body"], ns, nx, len(cluster), [b.type(v) for v in states])
     fused_attrs = {k: v for k, v in attrs.items() if k != "body"}
-    fused_attrs.update(num_scan=nx * len(cluster), directions=tuple(attrs.get("directions") or (0,) * nx) * len(cluster))
+    fused_attrs.update(num_scan=nx * len(cluster),
+                       directions=tuple(attrs.get("directions") or (0,) * nx) * len(cluster))
     fused = b.Scan(*states, *scanned, *closures, body=body, **fused_attrs)
     fused = [fused] if isinstance(fused, Value) else list(fused)
     for k, out in enumerate(fused):
