@@ -1,14 +1,20 @@
 """Batch fusion of Scans that run the same body with the same closures: one shared recurrent layer
-called on several inputs (the siamese LSTM) becomes one Scan over the inputs concatenated along the
-batch axis, its results split back after.
+called on several inputs (the siamese LSTM) becomes one Scan over the rows of all of them, its
+results split back after.
 
-    Scan(s1, x1; W) , Scan(s2, x2; W)  ->  SplitEqual(Scan(Concat(s1, s2), Concat(x1, x2, axis=1); W))
+    Scan(s1, x1; W), Scan(s2, x2; W)  ->  SplitEqual(Scan(Concat(s1, s2), x1, x2; W'))
+    W' = W's body after joining its step inputs: body(s, ConcatEqual(x1_t, x2_t); W)
+
+Each member's sequence stays a scanned input of its own and the body joins one step of them (a
+(N, F) copy in cache), rather than a Concat of the whole (T, N, F) sequences before the loop, which
+copies them through memory forwards and again backwards (measured: that ate the gain).
 
 Exact when every row of the batch is computed independently of the others: the body is checked to
-be row-wise (elementwise ops, ``row @ closure`` MatMuls, Split/Concat along the last axis), so a
-row of the fused loop does what it did in its own loop. The rewrite halves the node executions of
-the loop (onnxruntime pays ~1 us per body node per step), and its gradient is one reverse Scan
-whose hoisted weight gradient is one MatMul instead of two.
+be row-wise (elementwise ops, ``row @ closure`` MatMuls, Split/Concat along the last axis, outputs
+with the batch first), so a row of the fused loop does what it did in its own loop. The rewrite
+halves the node executions of the loop (onnxruntime pays ~1 us per body node per step); its
+gradient is one reverse Scan, and the recurrent weight's gradient still leaves the loop
+(scan_grad.py: one outer-product MatMul per member).
 
 Conditions: the Scans are independent (no path from one to another), have equal batch dims (the
 same symbol or size; the states' types are equal) and equally long scans. Lengths are equal when
@@ -28,6 +34,7 @@ from fgc.primitives import Builder
 from fgc.primitives.scan_grad import inline
 
 from .manager import Pass
+from .shape_inference import ShapeInference
 
 # Ops that compute each row of a (batch, ...) value from the same row of their inputs
 ROWWISE = {"Add", "Sub", "Mul", "Div", "Neg", "Sigmoid", "Tanh", "Relu", "Exp", "Log", "Abs", "Sqrt", "Softplus",
@@ -53,10 +60,17 @@ class FuseScans(Pass):
                 groups.setdefault(key, []).append(scan)
         modified = False
         for members in groups.values():
-            for cluster in _independent_clusters(graph, members):
-                _record_assumption(graph, [_length(graph, s) for s in cluster])
-                _fuse(graph, cluster)
-                modified = True
+            while len(members) > 1:
+                # one cluster at a time: fusing one joins the paths of its members, so independence is
+                # judged again on the rewritten graph (two calls independent before may not be after)
+                cluster = _independent_cluster(graph, members)
+                members = [m for m in members if m not in cluster]
+                if len(cluster) > 1:
+                    _record_assumption(graph, [_length(graph, s) for s in cluster])
+                    _fuse(graph, cluster)
+                    modified = True
+        if modified:   # a member's results now carry the first member's length symbol (equal by assumption)
+            ShapeInference().run(graph)
         return modified
 
 
@@ -79,9 +93,12 @@ def _fusion_key(graph, scan, same_length):
         return None
     states, scanned, closures = ins[:ns], ins[ns:ns + nx], ins[ns + nx:]
     batch = graph.type_of(states[0]).shape[0]
+    # the batch axis: first in the states and the body's outputs, second in the scanned sequences;
+    # closures hold no symbolic dim (weights), so none of them can depend on the batch
     if any(graph.type_of(s).rank < 1 or graph.type_of(s).shape[0] != batch for s in states) \
             or any(graph.type_of(x).rank < 2 or graph.type_of(x).shape[1] != batch for x in scanned) \
-            or any(batch in graph.type_of(c).shape for c in closures) or not _rowwise(attrs["body"], len(closures)):
+            or any(isinstance(dim, str) for c in closures for dim in graph.type_of(c).shape) \
+            or not _rowwise(attrs["body"], len(closures)):
         return None
     length = _length(graph, scan)
     length = same_length.get(length, length)
@@ -91,19 +108,23 @@ def _fusion_key(graph, scan, same_length):
 
 
 def _rowwise(body: Graph, n_closures: int) -> bool:
-    """Every value of the body is computed row by row: batch rows never mix."""
-    closure_values = set(body.inputs[len(body.inputs) - n_closures:])
+    """Every value of the body is computed row by row (batch rows never mix), and every output carries
+    the batch: it is computed from a state or a step input, not from the closures alone."""
+    n_rows = len(body.inputs) - n_closures
+    closure_values, carrying = set(body.inputs[n_rows:]), set(body.inputs[:n_rows])
     for name in body.topo_order():
         d = body.node(name)
         op = d["op"]
-        if op == "input" or op in ROWWISE:
+        if op == "input":
             continue
-        if op == "MatMul" and d["inputs"][1] in closure_values and body.type_of(d["inputs"][0]).rank == 2:
-            continue
-        if op in ("Split", "Concat") and d["attrs"]["axis"] in (-1, d["outputs"][0].rank - 1):
-            continue
-        return False
-    return True
+        ok = op in ROWWISE \
+            or op == "MatMul" and d["inputs"][1] in closure_values and body.type_of(d["inputs"][0]).rank == 2 \
+            or op in ("Split", "Concat") and d["attrs"]["axis"] in (-1, d["outputs"][0].rank - 1)
+        if not ok:
+            return False
+        if any(v in carrying for v in d["inputs"]):
+            carrying.update(Value(name, i) for i in range(len(d["outputs"])))
+    return all(v in carrying for v in body.outputs)
 
 
 def _body_key(body: Graph) -> tuple:
@@ -116,19 +137,15 @@ def _body_key(body: Graph) -> tuple:
     return nodes, tuple((index[v.node], v.index) for v in body.outputs), tuple(body.output_names)
 
 
-def _independent_clusters(graph, members: list[str]) -> list[list[str]]:
-    """Greedy: each Scan joins the first cluster none of whose members it depends on or feeds."""
+def _independent_cluster(graph, members: list[str]) -> list[str]:
+    """The first Scan and, greedily, every later one that neither depends on nor feeds those taken."""
     import networkx as nx
 
-    clusters: list[list[str]] = []
-    for scan in members:
-        for cluster in clusters:
-            if not any(nx.has_path(graph.nx, other, scan) or nx.has_path(graph.nx, scan, other) for other in cluster):
-                cluster.append(scan)
-                break
-        else:
-            clusters.append([scan])
-    return [c for c in clusters if len(c) > 1]
+    cluster = members[:1]
+    for scan in members[1:]:
+        if not any(nx.has_path(graph.nx, other, scan) or nx.has_path(graph.nx, scan, other) for other in cluster):
+            cluster.append(scan)
+    return cluster
 
 
 def _fuse(graph, cluster: list[str]) -> None:

@@ -121,3 +121,35 @@ def test_fused_gradient_matches_finite_differences(fd_grads):
     want = fd_grads(loss, [w.astype(np.float64) for w in weights], h=1e-2)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=2e-2, atol=2e-3)
+
+
+def test_chained_calls_fuse_pairwise_with_the_same_gradients():
+    """x1 -> A -> B and x2 -> C -> D through one layer: A with C, then B with D (judged after the first fusion)."""
+    def build():
+        xs = [fgc.Input((None, 3), name=n) for n in ("left", "right")]
+        rnn = layers.LSTM(3, return_sequences=True, name="shared")
+        outs = [layers.GlobalAveragePooling1D()(rnn(rnn(x))) for x in xs]
+        return fgc.Model(xs, layers.Dense(1, name="out")(layers.concatenate(outs)))
+
+    assert len(lowered(build()).nodes_with_op("Scan")) == 2
+    weights, want, _ = sgd_gradients(build, fused=False)
+    _, got, _ = sgd_gradients(build, fused=True, weights=weights)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+def test_bodies_that_mix_rows_are_not_fused():
+    from fgc.ir import Graph, TensorType
+    from fgc.primitives import Builder
+
+    body = Graph("body")
+    h = body.add_input("h", TensorType(("N", 2)))
+    x = body.add_input("x", TensorType(("N", 2)))
+    w = body.add_input("c0", TensorType((2, 2)))
+    b = Builder(body, "cell")
+    body.outputs, body.output_names = [b.Add(b.MatMul(h, w), x)], ["h_new"]
+    assert fuse_scans._rowwise(body, 1)
+    body.outputs = [b.Add(body.outputs[0], b.ReduceSum(x, axes=(0,), keepdims=1))]   # a sum over the batch
+    assert not fuse_scans._rowwise(body, 1)
+    body.outputs = [b.Tanh(w)]   # a closure-only output has no batch rows to split
+    assert not fuse_scans._rowwise(body, 1)
