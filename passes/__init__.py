@@ -18,6 +18,7 @@ from .param_layouts import ParamLayouts
 from .shape_inference import ShapeInference
 from .simplify import Simplify
 from .sink_activations import SinkActivations
+from .transpose_ids import TransposeIds
 
 
 def lowering_pipeline(training: bool) -> list[Pass]:
@@ -25,8 +26,8 @@ def lowering_pipeline(training: bool) -> list[Pass]:
     the rewrites that make the forward cheaper to differentiate (they run before autodiff)."""
     passes = [InlineModels(), ShapeInference(), LowerLayers(training=training), DedupSharedWeights(),
               ShapeInference(), CSE()]
-    return passes + ([CancelTransposes(), HoistTransposes(), CancelTransposes(), SinkActivations(), FuseScans()]
-                     if training else [])
+    return passes + ([CancelTransposes(), HoistTransposes(), CancelTransposes(), SinkActivations(), TransposeIds(),
+                      FuseScans()] if training else [])
 
 
 def optimization_pipeline() -> list[Pass]:
@@ -47,5 +48,5 @@ def export_pipeline(precision: str = "float32", keep_io_types: bool = True) -> l
 
 
 __all__ = ["CancelTransposes", "ConvertFloat16", "CSE", "DCE", "DedupSharedWeights", "FoldBatchNorm", "FoldParams", "FuseConvBias", "FuseGemm", "FuseScans", "HoistTransposes", "InlineModels", "Int64Inputs",
-           "LowerLayers", "ParamLayouts", "Pass", "PassError", "PassManager", "ShapeInference", "Simplify", "SinkActivations",
+           "LowerLayers", "ParamLayouts", "Pass", "PassError", "PassManager", "ShapeInference", "Simplify", "SinkActivations", "TransposeIds",
            "export_pipeline", "inference_pipeline", "lowering_pipeline", "optimization_pipeline"]
