@@ -87,6 +87,8 @@ def test_separate_layers_and_chained_calls_are_not_fused():
     rnn = layers.LSTM(3, return_sequences=True)
     chained = fgc.Model(x, rnn(rnn(x)))   # the second call reads the first one's result
     assert len(lowered(chained, equal=False).nodes_with_op("Scan")) == 2
+    # recurrent dropout: each call's mask is a (N, units) closure of its own rows
+    assert len(lowered(shared_model(recurrent_dropout=0.5)).nodes_with_op("Scan")) == 2
 
 
 CELLS = [
