@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fgc.ir import TensorType, Value
-from fgc.ir.types import is_float
+from fgc.ir.types import BATCH, is_float
 
 
 @dataclass
@@ -356,7 +356,7 @@ def symbol_positions(graph) -> dict:
     where = {}
     for name, v in zip(graph.input_names, graph.inputs):
         for axis, dim in enumerate(graph.type_of(v).shape):
-            if isinstance(dim, str) and dim != "N":
+            if isinstance(dim, str) and dim != BATCH:
                 where.setdefault(dim, (name, axis))
     return where
 
