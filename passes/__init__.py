@@ -8,6 +8,7 @@ from .fold_batchnorm import FoldBatchNorm
 from .fold_params import FoldParams
 from .fuse_conv_bias import FuseConvBias
 from .fuse_gemm import FuseGemm
+from .fuse_scans import FuseScans
 from .hoist_transposes import HoistTransposes
 from .inline_models import InlineModels
 from .int64_inputs import Int64Inputs
@@ -17,6 +18,7 @@ from .param_layouts import ParamLayouts
 from .shape_inference import ShapeInference
 from .simplify import Simplify
 from .sink_activations import SinkActivations
+from .transpose_ids import TransposeIds
 
 
 def lowering_pipeline(training: bool) -> list[Pass]:
@@ -24,8 +26,8 @@ def lowering_pipeline(training: bool) -> list[Pass]:
     the rewrites that make the forward cheaper to differentiate (they run before autodiff)."""
     passes = [InlineModels(), ShapeInference(), LowerLayers(training=training), DedupSharedWeights(),
               ShapeInference(), CSE()]
-    return passes + ([CancelTransposes(), HoistTransposes(), CancelTransposes(), SinkActivations()] if training
-                     else [])
+    return passes + ([CancelTransposes(), HoistTransposes(), CancelTransposes(), SinkActivations(), TransposeIds(),
+                      FuseScans()] if training else [])
 
 
 def optimization_pipeline() -> list[Pass]:
@@ -45,6 +47,6 @@ def export_pipeline(precision: str = "float32", keep_io_types: bool = True) -> l
     return [Int64Inputs()] + convert + [FoldParams()]
 
 
-__all__ = ["CancelTransposes", "ConvertFloat16", "CSE", "DCE", "DedupSharedWeights", "FoldBatchNorm", "FoldParams", "FuseConvBias", "FuseGemm", "HoistTransposes", "InlineModels", "Int64Inputs",
-           "LowerLayers", "ParamLayouts", "Pass", "PassError", "PassManager", "ShapeInference", "Simplify", "SinkActivations",
+__all__ = ["CancelTransposes", "ConvertFloat16", "CSE", "DCE", "DedupSharedWeights", "FoldBatchNorm", "FoldParams", "FuseConvBias", "FuseGemm", "FuseScans", "HoistTransposes", "InlineModels", "Int64Inputs",
+           "LowerLayers", "ParamLayouts", "Pass", "PassError", "PassManager", "ShapeInference", "Simplify", "SinkActivations", "TransposeIds",
            "export_pipeline", "inference_pipeline", "lowering_pipeline", "optimization_pipeline"]

@@ -19,6 +19,9 @@ from .masks import split_mask
 from .weight_options import take_weight_options
 
 
+TRANSPOSE_NARROWER = True   # benchmarks flip it to time the old placement in the same process
+
+
 class _RNN(Layer):
     supports_masking = consumes_mask = True
     keras_only_config = {"zero_output_for_mask": False}
@@ -119,11 +122,18 @@ class _RNN(Layer):
         return self.activation == "tanh" and (self.gates == 1 or self.recurrent_activation == "sigmoid")
 
     def _projection(self, b, x, params):
-        """x @ kernel (+ input bias) for every time step at once, time-major (T, N, gates*units)."""
+        """x @ kernel (+ input bias) for every time step at once, time-major (T, N, gates*units).
+
+        The batch-major -> time-major Transpose (a copy) goes on the narrower side: on x when it has no
+        more features than the projection. Then the kernel's gradient x^T @ dz reads x and dz both
+        time-major, and the backward pass does not transpose the (T, N, gates*units) cotangent back."""
+        time_major_first = TRANSPOSE_NARROWER and b.type(x).shape[-1] <= self.gates * self.units
+        if time_major_first:
+            x = b.Transpose(x, perm=(1, 0, 2))
         xw = b.MatMul(x, params["kernel"])
         if self.use_bias:
             xw = b.Add(xw, self._input_bias(b, params))
-        return b.Transpose(xw, perm=(1, 0, 2))
+        return xw if time_major_first else b.Transpose(xw, perm=(1, 0, 2))
 
     def _input_bias(self, b, params):
         return params["bias"]

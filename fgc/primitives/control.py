@@ -145,3 +145,49 @@ def _batch_fill_emit(e, n, ins, outs):
 
 primitive("BatchFill", lambda types, attrs: [TensorType((types[0].shape[0], *attrs["dims"]), attrs["dtype"])],
           nondiff="constant", emit=_batch_fill_emit)
+
+
+def _split_equal_infer(types, attrs):
+    """``parts`` equal pieces along ``axis``. A symbolic dim must be the sum that Concat wrote for
+    ``parts`` equal dims ("N+N"), so each piece gets the summand back."""
+    x, parts = types[0], attrs["parts"]
+    axis = normalize_axis(attrs["axis"], x.rank)
+    dim = x.shape[axis]
+    if isinstance(dim, int):
+        if dim % parts:
+            raise ShapeError(f"dim {dim} does not split into {parts} equal parts")
+        piece = dim // parts
+    else:
+        terms = dim.split("+")
+        if len(terms) != parts or len(set(terms)) != 1:
+            raise ShapeError(f"dim {dim} is not a sum of {parts} equal dims")
+        piece = int(terms[0]) if terms[0].isdigit() else terms[0]
+    return [x.with_shape(x.shape[:axis] + (piece,) + x.shape[axis + 1:])] * parts
+
+
+def _split_equal_vjp(b, n, gs):
+    parts = [g if g is not None else b.ZerosLike(o) for g, o in zip(gs, n.outputs)]
+    return [b.Concat(*parts, axis=n.attrs["axis"])]
+
+
+def _split_equal_emit(e, n, ins, outs):
+    e.node("Split", ins[:1], outs, axis=n.attrs["axis"], num_outputs=n.attrs["parts"])
+
+
+# Undoes a Concat of equally long pieces (the batch halves of fused Scans, passes/fuse_scans.py)
+primitive("SplitEqual", _split_equal_infer, _split_equal_vjp, emit=_split_equal_emit)
+
+
+def _concat_equal_infer(types, attrs):
+    if len(set(types)) != 1:
+        raise ShapeError(f"ConcatEqual joins pieces of one type, got {', '.join(map(str, types))}")
+    from .shape_ops import _concat_infer
+
+    return _concat_infer(types, attrs)
+
+
+# Concat of pieces of one type: its gradient is one SplitEqual, where Concat's must read the run-time
+# lengths of symbolic pieces (SplitLike: Shape, Concat and Split nodes, per step inside a loop body)
+primitive("ConcatEqual", _concat_equal_infer,
+          lambda b, n, gs: list(b.SplitEqual(gs[0], axis=n.attrs["axis"], parts=len(n.inputs))),
+          emit=lambda e, n, ins, outs: e.node("Concat", ins, outs, axis=n.attrs["axis"]))

@@ -5,7 +5,8 @@ then optimized like any loop body would be:
 - save instead of recompute: forward values the vjp reads become per-step outputs of the forward
   Scan (the forward graph node gains ``saved_values``);
 - loop-invariant code motion: work on the closures alone (a transposed weight) runs once outside;
-- weight gradients ``sum_t a_t^T z_t`` leave the loop as one large MatMul over the stacked steps;
+- weight gradients ``sum_t a_t^T z_t`` leave the loop as one large MatMul over the stacked steps
+  (one per row block when z_t is split among a batch-fused Scan's members);
 - time vectorization: elementwise work on per-step inputs alone (activation derivatives) runs on
   the stacked arrays outside the loop, after reassociating products to expose more of it;
 - scanned inputs the body no longer reads are dropped.
@@ -128,8 +129,8 @@ def scan_vjp(b, n, gs):
     outer = {v: (o, order) for v, o, order in scanned}
     outer.update({v: (o, order) for v, o, order in zip(d_x, d_xs, outer_dx_order)})
     outer.update({v: (y, order) for v, y, order in zip(dy_t, y_cots, [d == 0 for d in out_dirs])})
-    for k, (a, z) in hoisted_grads.items():
-        d_closures[diff_closures[k]] = _sum_of_outer_products(b, *outer[a], *outer[z])
+    for k, (a, zs) in hoisted_grads.items():
+        d_closures[diff_closures[k]] = _sum_over_row_blocks(b, outer[a], [outer[z] for z in zs])
     return d_states0 + d_xs + [d_closures.get(i) for i in range(len(closures))]
 
 
@@ -240,8 +241,9 @@ def _hoist_weight_gradients(g: Graph, d_acc, new_acc, scanned, d_x) -> dict:
         if g.op(left.node) != "Transpose" or tuple(g.node(left.node)["attrs"]["perm"]) != (1, 0):
             continue
         a = g.node(left.node)["inputs"][0]
-        if a in per_step and z in per_step and g.type_of(a).rank == 2:
-            hoisted[k] = (a, z)
+        z_rows = [z] if z in per_step else _row_blocks(g, z)
+        if a in per_step and z_rows and all(v in per_step for v in z_rows) and g.type_of(a).rank == 2:
+            hoisted[k] = (a, z_rows)
     for k in hoisted:
         g.outputs.remove(new_acc[k])
     g.output_names = [f"out{i}" for i in range(len(g.outputs))]
@@ -249,6 +251,30 @@ def _hoist_weight_gradients(g: Graph, d_acc, new_acc, scanned, d_x) -> dict:
     for k in hoisted:
         g.remove_input(d_acc[k])
     return hoisted
+
+
+def _row_blocks(g: Graph, z: Value) -> list[Value]:
+    """The equal row blocks of ``z`` that a SplitEqual hands out (a batch-fused Scan's per-member
+    cotangents, passes/fuse_scans.py), or [] when nothing splits z by rows."""
+    for user, _ in g.value_users(z):
+        d = g.node(user)
+        if d["op"] == "SplitEqual" and d["attrs"]["axis"] in (0, -2) and g.type_of(z).rank == 2:
+            return [Value(user, i) for i in range(len(d["outputs"]))]
+    return []
+
+
+def _sum_over_row_blocks(b, a_stacked, z_blocks):
+    """sum_t a[t]^T @ z[t] where z[t] is the row blocks z_blocks[k][t] stacked: a's rows split alike."""
+    a, a_in_order = a_stacked
+    if len(z_blocks) == 1:
+        return _sum_of_outer_products(b, a, a_in_order, *z_blocks[0])
+    a_blocks = b.SplitEqual(a, axis=1, parts=len(z_blocks))
+    terms = [_sum_of_outer_products(b, a_k, a_in_order, z, z_in_order)
+             for a_k, (z, z_in_order) in zip(a_blocks, z_blocks)]
+    total = terms[0]
+    for term in terms[1:]:
+        total = b.Add(total, term)
+    return total
 
 
 def _sum_of_outer_products(b, a, a_in_order: bool, z, z_in_order: bool):

@@ -19,7 +19,7 @@ import json
 def train_step_proto(model):
     if model._trainer is None:
         raise RuntimeError("export(training=True) needs a compiled model: call model.compile(...) first")
-    step = model._trainer.step(True)
+    step = model._trainer.general_step()   # runs batches of any lengths
     proto = type(step.proto)()
     proto.CopyFrom(step.proto)
     from .step import stored_layouts

@@ -42,14 +42,26 @@ HOST_STATE_LIMIT = 1 << 20  # bytes of weights + optimizer state below which the
 
 
 class CompiledStep:
-    def __init__(self, model, compiled, train: bool, device: str, layouts: dict | None = None):
-        self.graph, self.spec = build_step_graph(model, compiled, train=train, layouts=layouts)
+    def __init__(self, model, compiled, train: bool, device: str, layouts: dict | None = None,
+                 assume_equal_lengths: bool = False):
+        self.graph, self.spec = build_step_graph(model, compiled, train=train, layouts=layouts,
+                                                 assume_equal_lengths=assume_equal_lengths)
         self.proto = to_onnx(self.graph, params_as_inputs=True,
                              doc=f"fgc {'train' if train else 'evaluation'} step of model '{model.name}'")
         memory_schedule(self.proto)   # node order = onnxruntime's run order: fewer activations alive at once
         self.session = rt.make_session(self.proto.SerializeToString(), device)
         self.node_count = len(self.proto.graph.node)
         self.loop_session = None  # the same step inside an ONNX Loop, built on first multi-step use
+
+
+def dims_agree(feeds: dict, groups: list, axis_offset: int = 0) -> bool:
+    """Whether each group of (input, axis) dims has one size in ``feeds`` (stacked batches: axis_offset 1)."""
+    for group in groups:
+        (name, axis), *others = group
+        size = feeds[name].shape[axis + axis_offset]
+        if any(feeds[n].shape[a + axis_offset] != size for n, a in others):
+            return False
+    return True
 
 
 class Snapshot(NamedTuple):
@@ -84,6 +96,7 @@ class Trainer:
         self.device = rt.get_device()
         self.ort_device = "cuda" if self.device == "cuda" else "cpu"
         self._steps: dict[bool, CompiledStep] = {}
+        self._general: CompiledStep | None = None   # the train step for batches the primary's assumptions miss
         self.now: Snapshot | None = None
         self._iterations = int(compiled.optimizer.iterations)   # until the first snapshot
         self._loaded: dict = {}            # Variable -> the version the device state holds
@@ -103,9 +116,32 @@ class Trainer:
                 raise RuntimeError(f"model '{self.model_name}' no longer exists")
             # the evaluation step reads the train step's device state, so it takes the train step's layouts
             layouts = None if train else stored_layouts(self.step(True).graph)
+            # The train step assumes the inputs' unknown lengths are equal wherever that lets it fuse recurrences
+            # (passes/fuse_scans.py); a batch whose lengths differ runs general_step() instead.
             with trainable_flags(self.compiled.trainable_state):
-                self._steps[train] = CompiledStep(model, self.compiled, train, self.device, layouts)
+                self._steps[train] = CompiledStep(model, self.compiled, train, self.device, layouts,
+                                                  assume_equal_lengths=train)
         return self._steps[train]
+
+    def general_step(self) -> CompiledStep:
+        """The train step that runs any batch: the primary one unless it was specialised on equal lengths."""
+        primary = self.step(True)
+        if not primary.spec.equal_dims:
+            return primary
+        if self._general is None:
+            model = self._model()
+            if model is None:
+                raise RuntimeError(f"model '{self.model_name}' no longer exists")
+            with trainable_flags(self.compiled.trainable_state):
+                self._general = CompiledStep(model, self.compiled, True, self.device, stored_layouts(primary.graph))
+        return self._general
+
+    def _train_step(self, feeds: dict, axis_offset: int = 0) -> CompiledStep:
+        """The primary train step when the batch's lengths agree with what it assumed, else the general one."""
+        compiled = self.step(True)
+        if compiled.spec.equal_dims and not dims_agree(feeds, compiled.spec.equal_dims, axis_offset):
+            return self.general_step()
+        return compiled
 
     @property
     def iterations(self) -> int:
@@ -345,9 +381,9 @@ class Trainer:
     def run_many(self, stacked: dict, steps: int) -> list[list[float]]:
         """``steps`` train steps on batches stacked (steps, batch, ...): with a host-side state, one
         onnxruntime call runs them all through the compiled step wrapped in a Loop."""
-        if self.bind:
-            return [self.run(True, {k: v[i] for k, v in stacked.items()}) for i in range(steps)]
         compiled = self.step(True)
+        if self.bind or self._train_step(stacked, axis_offset=1) is not compiled:
+            return [self.run(True, {k: v[i] for k, v in stacked.items()}) for i in range(steps)]
         self.acquire()
         now, spec, opt = self.now, compiled.spec, self.compiled.optimizer
         if compiled.loop_session is None:
@@ -371,7 +407,7 @@ class Trainer:
         return rows
 
     def run(self, train: bool, feeds: dict) -> list[float]:
-        compiled = self.step(train)
+        compiled = self._train_step(feeds) if train else self.step(False)
         self.acquire()
         now = self.now
         if train:

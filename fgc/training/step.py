@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fgc.ir import TensorType, Value
-from fgc.ir.types import is_float
+from fgc.ir.types import BATCH, is_float
 
 
 @dataclass
@@ -45,6 +45,9 @@ class StepSpec:
     # stateful metrics: state input -> (its new-value output or None when unchanged, the metric's StateVariable)
     metric_states: dict = field(default_factory=dict)
     constraints: dict = field(default_factory=dict)           # weight name -> (constraint, stored layout)
+    # data dims the graph was specialised on as equal (a fused Scan over two inputs' time axes): groups of
+    # (input, axis); the host runs this step only on batches where each group's sizes agree (runtime.py)
+    equal_dims: list = field(default_factory=list)
 
 
 def _target_type(loss, pred: TensorType) -> TensorType:
@@ -263,7 +266,7 @@ def _flatten_params(graph, names, spec: StepSpec):
 
 
 def build_step_graph(model, compiled, train: bool = True, flat: bool | None = None, layouts: dict | None = None,
-                     gradients_only: bool = False):
+                     gradients_only: bool = False, assume_equal_lengths: bool = False):
     """The compiled train step (or, with ``train=False``, the evaluation step) and its StepSpec.
 
     ``gradients_only`` (data-parallel training) stops before the optimizer: the graph outputs the
@@ -271,7 +274,10 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     the reports and buffer updates, and ``build_update_graph`` makes the optimizer step that takes
     them once the host has summed them over the processes.
     ``layouts`` (weight name -> permutation) applies the weight layouts another step graph of the
-    model chose (``stored_layouts``); None chooses them here (passes/param_layouts.py)."""
+    model chose (``stored_layouts``); None chooses them here (passes/param_layouts.py).
+    ``assume_equal_lengths`` lets passes treat the data inputs' unknown non-batch dims as equal
+    (passes/fuse_scans.py); the groups of dims they relied on come back as ``spec.equal_dims``, and
+    the graph is then valid only for batches where those agree."""
     from fgc.primitives import Builder
     from fgc.passes import CancelTransposes, ParamLayouts, PassManager, lowering_pipeline, optimization_pipeline
     from fgc.primitives.autodiff import gradients
@@ -284,10 +290,13 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     if layouts is None and not getattr(compiled.optimizer, "elementwise", True):
         layouts = {}   # a non-elementwise update (Lamb's norms, Adafactor's factors) needs Keras' layout
     given = None if layouts is None else tuple(sorted(layouts.items()))
+    where = symbol_positions(graph)
+    graph.equal_dims = (tuple(where),) if assume_equal_lengths and len(where) > 1 else ()
     PassManager(lowering_pipeline(training=train)).run(graph)
     extra_losses = take_added_losses(graph) + weight_penalties(graph)   # read the weights in Keras layout
     PassManager([ParamLayouts(given), CancelTransposes()]).run(graph)
     spec = StepSpec(list(graph.input_names), [], [])
+    spec.equal_dims = [[where[s] for s in group] for group in getattr(graph, "assumed_dims", ())]
     # Layers that update non-trainable weights (BatchNorm's moving statistics) left "new/<weight>" outputs.
     buffers = [(name[len("new/"):], v) for name, v in zip(graph.output_names, graph.outputs) if name.startswith("new/")]
     checks = [(name, v) for name, v in zip(graph.output_names, graph.outputs) if name in graph.checks]
@@ -340,6 +349,16 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
             _add_update(graph, name, value, spec)
     PassManager(optimization_pipeline()).run(graph)
     return graph, spec
+
+
+def symbol_positions(graph) -> dict:
+    """Each symbolic dim of the graph's inputs other than the batch -> its first (input name, axis)."""
+    where = {}
+    for name, v in zip(graph.input_names, graph.inputs):
+        for axis, dim in enumerate(graph.type_of(v).shape):
+            if isinstance(dim, str) and dim != BATCH:
+                where.setdefault(dim, (name, axis))
+    return where
 
 
 def stored_layouts(graph) -> dict:

@@ -191,6 +191,11 @@ case("ScatterND", "overwrite", [_normal(5, 3), np.array([[4], [1]], np.int64), _
 case("Split", "two", [_normal(2, 6)], lambda b, x: b.Split(x, axis=1, sizes=(2, 4)))
 case("Split", "one_output_unused_by_loss", [_normal(5, 2)], lambda b, x: b.Split(x, axis=0, sizes=(2, 3))[1])
 case("Split", "symbolic_batch", [_normal(3, 2, 4)], lambda b, x: b.Split(x, axis=-1, sizes=(2, 2)), symbolic=(0,))
+case("SplitEqual", "rows", [_normal(4, 3)], lambda b, x: b.SplitEqual(x, axis=0, parts=2))
+case("SplitEqual", "one_part_unused_by_loss", [_normal(2, 6)], lambda b, x: b.SplitEqual(x, axis=1, parts=3)[2])
+case("ConcatEqual", "symbolic_batch_and_back", [_normal(3, 2), _normal(3, 2)],
+     lambda b, x, y: b.SplitEqual(b.Mul(b.ConcatEqual(x, y, axis=0), b.ConcatEqual(y, x, axis=0)), axis=0,
+                                  parts=2)[0], symbolic=(0, 1))
 
 
 def _scan_case(b, h0, xs, w):
