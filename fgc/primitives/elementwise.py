@@ -44,7 +44,7 @@ _unary("Selu", lambda b, x, y, g, a: b.Mul(g, b.Where(b.Greater(x, 0.0), b.const
                                                         b.Add(y, _SELU_SCALE * _SELU_ALPHA))))
 _unary("LeakyRelu", lambda b, x, y, g, a: b.Where(b.Greater(x, 0.0), g, b.Mul(g, a.get("alpha", 0.01))))
 _unary("HardSigmoid", lambda b, x, y, g, a: b.Where(b.And(b.Greater(y, 0.0), b.Less(y, 1.0)),
-                                                    b.Mul(g, a.get("alpha", 0.2)), b.Mul(g, 0.0)))
+                                                    b.Mul(g, a.get("alpha", 0.2)), 0.0))
 
 
 def _clip_emit(e, n, ins, outs):
@@ -57,7 +57,9 @@ def _clip_emit(e, n, ins, outs):
     e.node("Clip", [ins[0], *bounds], outs)
 
 
-primitive("Clip", same_type, lambda b, n, gs: [b.Where(b.Equal(n.inputs[0], n.out), gs[0], b.Mul(gs[0], 0.0))],
+# the condition has the cotangent's shape, so a scalar 0 selects as well as g * 0 (one node less; and an
+# infinite g no longer makes NaN where the gradient is 0, as in JAX's select)
+primitive("Clip", same_type, lambda b, n, gs: [b.Where(b.Equal(n.inputs[0], n.out), gs[0], 0.0)],
           emit=_clip_emit)
 
 for _name in ("Sign", "Floor", "Ceil", "Round", "Not"):
@@ -103,10 +105,9 @@ _binary("Sub", lambda b, x, z, y, g: [g, b.Neg(g)])
 _binary("Mul", lambda b, x, z, y, g: [b.Mul(g, z), b.Mul(g, x)])
 _binary("Div", lambda b, x, z, y, g: [b.Div(g, z), b.Neg(b.Div(b.Mul(g, y), z))])
 _binary("Pow", lambda b, x, z, y, g: [b.Mul(g, b.Mul(z, b.Pow(x, b.Sub(z, 1.0)))), b.Mul(g, b.Mul(y, b.Log(x)))])
-_binary("Max", lambda b, x, z, y, g: [b.Where(b.GreaterOrEqual(x, z), g, b.Mul(g, 0.0)),
-                                      b.Where(b.GreaterOrEqual(x, z), b.Mul(g, 0.0), g)])
-_binary("Min", lambda b, x, z, y, g: [b.Where(b.LessOrEqual(x, z), g, b.Mul(g, 0.0)),
-                                      b.Where(b.LessOrEqual(x, z), b.Mul(g, 0.0), g)])
+# (a scalar 0 in Where: see Clip; the driver reduces each cotangent to its operand's shape)
+_binary("Max", lambda b, x, z, y, g: [b.Where(b.GreaterOrEqual(x, z), g, 0.0), b.Where(b.GreaterOrEqual(x, z), 0.0, g)])
+_binary("Min", lambda b, x, z, y, g: [b.Where(b.LessOrEqual(x, z), g, 0.0), b.Where(b.LessOrEqual(x, z), 0.0, g)])
 
 for _name in ("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or"):
     primitive(_name, _compare_infer, nondiff="boolean result")
@@ -120,9 +121,8 @@ def _where_infer(types, attrs):
 
 
 def _where_vjp(b, n, gs):
-    c, g = n.inputs[0], gs[0]
-    zero = b.Mul(g, 0.0)
-    return [None, b.Where(c, g, zero), b.Where(c, zero, g)]
+    c, g = n.inputs[0], gs[0]   # g has the output's shape, which c broadcasts to: a scalar 0 suffices
+    return [None, b.Where(c, g, 0.0), b.Where(c, 0.0, g)]
 
 
 primitive("Where", _where_infer, _where_vjp)
