@@ -152,7 +152,7 @@ def as_list(callbacks) -> list:
 def _listener(cb: Callback, hook: str):
     """(the bound hook, whether it takes the logs lazily: a dict or a function making it)."""
     lazy = getattr(cb, "_lazy_" + hook, None)
-    if lazy is not None and getattr(type(cb), hook, None) is getattr(ProgbarLogger, hook, None):
+    if lazy is not None and hook not in vars(cb) and getattr(type(cb), hook, None) is getattr(ProgbarLogger, hook):
         return lazy, True
     return getattr(cb, hook), False
 
