@@ -130,13 +130,16 @@ def direct_run(session: ort.InferenceSession):
     """``session.run(outputs, feeds)`` without the Python wrapper's per-call checks (that every input is
     fed, OrtValue ownership, WebGPU graph capture): ~10 us per call, which a loop feeding every input of a
     CPU session each step pays for nothing. Falls back to ``session.run`` where the wrapper's inner
-    session is not there (another onnxruntime layout)."""
+    session is not there or takes other arguments (another onnxruntime version)."""
     inner = getattr(session, "_sess", None)
     if inner is None or not callable(getattr(inner, "run", None)):
         return session.run
 
     def run(outputs, feeds):
-        return inner.run(outputs, feeds, None)
+        try:
+            return inner.run(outputs, feeds, None)
+        except TypeError:   # not the binding this was written against: the public run says what is wrong
+            return session.run(outputs, feeds)
     return run
 
 

@@ -28,3 +28,16 @@ def test_direct_run_falls_back_to_the_public_run():
         def run(self, outputs, feeds):
             return ["public"]
     assert direct_run(Wrapper())(["c"], {}) == ["public"]
+
+
+def test_direct_run_falls_back_when_the_inner_run_takes_other_arguments():
+    class Inner:
+        def run(self, outputs, feeds):   # no run_options argument
+            return ["inner"]
+
+    class Wrapper:
+        _sess = Inner()
+
+        def run(self, outputs, feeds):
+            return ["public"]
+    assert direct_run(Wrapper())(["c"], {}) == ["public"]
