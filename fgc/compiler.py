@@ -43,11 +43,13 @@ class InferenceRunner:
         if current != self.versions:
             proto = to_onnx(self.graph, params_as_inputs=False)
             self.session = rt.make_session(proto.SerializeToString(), self.device)
+            self._run = rt.direct_run(self.session)   # every input is fed each call: no wrapper checks
+            self.fetched = self.output_names + self.check_names
             self.versions = current
         self.seen = variables.clock()
 
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        outs = self.session.run(self.output_names + self.check_names, dict(zip(self.input_names, arrays)))
+        outs = self._run(self.fetched, dict(zip(self.input_names, arrays)))
         if self.check_names:
             rt.raise_failed_checks(self.check_names, outs[len(self.output_names):], self.graph.checks)
         return outs[:len(self.output_names)]

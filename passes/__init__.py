@@ -5,6 +5,7 @@ from .dce import DCE
 from .dedup_shared_weights import DedupSharedWeights
 from .float16 import ConvertFloat16
 from .fold_batchnorm import FoldBatchNorm
+from .fold_negation import FoldNegation
 from .fold_params import FoldParams
 from .fuse_conv_bias import FuseConvBias
 from .fuse_gemm import FuseGemm
@@ -31,7 +32,9 @@ def lowering_pipeline(training: bool) -> list[Pass]:
 
 
 def optimization_pipeline() -> list[Pass]:
-    return [CSE(), Simplify(), FuseGemm(), FuseConvBias(), CancelTransposes(), HoistTransposes(), CancelTransposes(), DCE()]
+    # FoldNegation after DCE: dead readers (gradients nobody needs) would make a negated value look shared
+    return [CSE(), Simplify(), FuseGemm(), FuseConvBias(), CancelTransposes(), HoistTransposes(), CancelTransposes(), DCE(),
+            FoldNegation()]
 
 
 def inference_pipeline() -> list[Pass]:
@@ -47,6 +50,6 @@ def export_pipeline(precision: str = "float32", keep_io_types: bool = True) -> l
     return [Int64Inputs()] + convert + [FoldParams()]
 
 
-__all__ = ["CancelTransposes", "ConvertFloat16", "CSE", "DCE", "DedupSharedWeights", "FoldBatchNorm", "FoldParams", "FuseConvBias", "FuseGemm", "FuseScans", "HoistTransposes", "InlineModels", "Int64Inputs",
+__all__ = ["CancelTransposes", "ConvertFloat16", "CSE", "DCE", "DedupSharedWeights", "FoldBatchNorm", "FoldNegation", "FoldParams", "FuseConvBias", "FuseGemm", "FuseScans", "HoistTransposes", "InlineModels", "Int64Inputs",
            "LowerLayers", "ParamLayouts", "Pass", "PassError", "PassManager", "ShapeInference", "Simplify", "SinkActivations", "TransposeIds",
            "export_pipeline", "inference_pipeline", "lowering_pipeline", "optimization_pipeline"]

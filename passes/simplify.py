@@ -8,6 +8,7 @@ loss fragments leave room for, each one removing a node (and its onnxruntime cal
     shape                                        -> a   (broadcasting expands it anyway)
     an op whose inputs are all constants         -> a constant (evaluated with onnx's reference
                                                     evaluator on the op's own emission)
+    ArgMax(Softmax(x)) over the softmax's axis   -> ArgMax(x)   (softmax keeps the order; accuracy reads it)
 """
 from __future__ import annotations
 
@@ -82,6 +83,9 @@ class Simplify(Pass):
                 return [merged]
         if op == "ExpandLike" and self._broadcast_suffices(graph, name):
             return [ins[0]]
+        if op == "ArgMax" and graph.op(ins[0].node) == "Softmax" and _same_axis(graph, name, ins[0].node):
+            return [Value(graph.add_node(f"{name}/logits", "ArgMax", graph.node(ins[0].node)["inputs"], out,
+                                         d["attrs"], d["layer"]))]
         if all(graph.op(v.node) == "constant" for v in ins) and ins and len(out) == 1 and _static(out[0]) \
                 and int(np.prod(out[0].shape)) <= _FOLD_LIMIT and op != "Dropout":
             value = _evaluate(graph, name)
@@ -130,6 +134,13 @@ def _drop_dead_reshapes(graph, values) -> None:
         if v.node in graph and graph.op(v.node) in _RESHAPES and not graph.users(v.node) \
                 and not graph.is_graph_output(v):
             graph.remove_node(v.node)
+
+
+def _same_axis(graph, argmax: str, softmax: str) -> bool:
+    rank = graph.type_of(Value(softmax)).rank
+    a = graph.node(argmax)["attrs"].get("axis", 0)
+    b = graph.node(softmax)["attrs"].get("axis", -1)
+    return a % rank == b % rank and not graph.node(argmax)["attrs"].get("select_last_index", 0)
 
 
 def _evaluate(graph, name):

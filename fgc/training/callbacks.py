@@ -81,19 +81,25 @@ class CallbackList:
         for cb in self.callbacks:
             cb.set_model(model)
             cb.set_params(params)
+        self._hooks: dict = {}   # mode -> (begin, end): who listens is found once, not every epoch
 
     def _call(self, hook, *args, **kwargs):
         for cb in self.callbacks:
             getattr(cb, hook)(*args, **kwargs)
 
     def batch_hooks(self, mode: str):
-        """(begin, end) for 'train', 'test' or 'predict' batches: each a function or None if nobody listens."""
-        found = []
-        for when in ("begin", "end"):
-            hook = f"on_{mode}_batch_{when}"
-            listeners = [getattr(cb, hook) for cb in self.callbacks if _listens(cb, hook)]
-            found.append(_batch_caller(listeners) if listeners else None)
-        return tuple(found)
+        """(begin, end) for 'train', 'test' or 'predict' batches: each a function or None if nobody listens.
+
+        ``end(batch, logs)`` takes the logs dict or a function that makes it: then it is made only if a
+        listener reads it (the progress bar reads it only when it redraws), once per batch."""
+        if mode not in self._hooks:
+            found = []
+            for when in ("begin", "end"):
+                hook = f"on_{mode}_batch_{when}"
+                listeners = [_listener(cb, hook) for cb in self.callbacks if _listens(cb, hook)]
+                found.append(_batch_caller(listeners) if listeners else None)
+            self._hooks[mode] = tuple(found)
+        return self._hooks[mode]
 
     def on_train_begin(self, logs=None):
         self._call("on_train_begin", logs or {})
@@ -143,11 +149,24 @@ def as_list(callbacks) -> list:
     return list(found)
 
 
+def _listener(cb: Callback, hook: str):
+    """(the bound hook, whether it takes the logs lazily: a dict or a function making it)."""
+    lazy = getattr(cb, "_lazy_" + hook, None)
+    if lazy is not None and hook not in vars(cb) and getattr(type(cb), hook, None) is getattr(ProgbarLogger, hook):
+        return lazy, True
+    return getattr(cb, hook), False
+
+
 def _batch_caller(listeners):
     def call(batch, logs=None):
-        logs = {} if logs is None else logs
-        for hook in listeners:
-            hook(batch, logs=logs)
+        made = None
+        for hook, lazy in listeners:
+            if lazy:
+                hook(batch, logs)
+                continue
+            if made is None:
+                made = {} if logs is None else logs() if callable(logs) else logs
+            hook(batch, logs=made)
     return call
 
 
@@ -185,14 +204,19 @@ def _eta(sec: float) -> str:
 class ProgbarLogger(Callback):
     """``Epoch 1/10`` then ``8/8 ━━━━━━━━━━━━━━━━━━━━ 0s 2ms/step - accuracy: 0.10 - loss: 2.30``."""
 
+    INTERVAL = 0.05   # seconds between redraws of the bar, as Keras' Progbar
+
     def __init__(self, verbose=1, stream=None):
         super().__init__()
         self.verbose, self.stream = verbose, stream or sys.stdout
         self._last_draw = 0.0
+        self._redraws = False
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_start = time.perf_counter()
         self._seen = 0   # steps done: the epoch's length when params['steps'] is None (a generator)
+        # only a terminal shows a bar redrawn in place; asked once per epoch, not every step
+        self._redraws = self.verbose == 1 and self.stream.isatty()
         print(f"Epoch {epoch + 1}/{self.params['epochs']}", file=self.stream)
 
     def _line(self, step, logs, final):
@@ -210,10 +234,17 @@ class ProgbarLogger(Callback):
         return f"{step}/{steps} {bar} {when} {_duration(per_step)}/step{metrics}"
 
     def on_train_batch_end(self, batch, logs=None):
+        self._lazy_on_train_batch_end(batch, logs)
+
+    def _lazy_on_train_batch_end(self, batch, logs):
+        """``logs``: the dict, or a function making it (CallbackList): called only for a redraw."""
         self._seen = batch + 1
+        if not self._redraws:
+            return
         now = time.perf_counter()
-        if self.verbose == 1 and now - self._last_draw > 0.1 and self.stream.isatty():
+        if now - self._last_draw > self.INTERVAL:
             self._last_draw = now
+            logs = logs() if callable(logs) else logs
             print("\r" + self._line(batch + 1, logs, False), end="", file=self.stream, flush=True)
 
     def on_epoch_end(self, epoch, logs=None):

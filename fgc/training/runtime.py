@@ -52,6 +52,12 @@ class CompiledStep:
         self.session = rt.make_session(self.proto.SerializeToString(), device)
         self.node_count = len(self.proto.graph.node)
         self.loop_session = None  # the same step inside an ONNX Loop, built on first multi-step use
+        # what every host-side run feeds and fetches, listed once rather than per step
+        spec = self.spec
+        self.state_names = tuple(spec.params + spec.weight_inputs + (spec.state_inputs if train else []))
+        self.updated = tuple(spec.update_outputs) if train else ()
+        self.fetched = list(spec.report_outputs) + [spec.update_outputs[n] for n in self.updated]
+        self.run_direct = rt.direct_run(self.session)   # every input is fed each step: no wrapper checks
 
 
 def dims_agree(feeds: dict, groups: list, axis_offset: int = 0) -> bool:
@@ -374,9 +380,11 @@ class Trainer:
     @staticmethod
     def _checked(reports, spec) -> list[float]:
         """The log values of a step, after refusing it if a check counted bad values (nothing is committed)."""
-        rt.raise_failed_checks(spec.report_outputs, reports, spec.checks)
+        if spec.checks:
+            rt.raise_failed_checks(spec.report_outputs, reports, spec.checks)
+            reports = reports[:len(reports) - len(spec.checks)]
         # scalars become floats; the state of stateful metrics (arrays) goes back to the loop as it is
-        return [float(v) if np.ndim(v) == 0 else v for v in reports[:len(reports) - len(spec.checks)]]
+        return [float(v) if v.ndim == 0 else v for v in reports]
 
     def run_many(self, stacked: dict, steps: int) -> list[list[float]]:
         """``steps`` train steps on batches stacked (steps, batch, ...): with a host-side state, one
@@ -424,13 +432,12 @@ class Trainer:
         return logs
 
     def _run_host(self, compiled, now: Snapshot, train: bool, feeds: dict):
-        spec = compiled.spec
-        for name in spec.params + spec.weight_inputs + (spec.state_inputs if train else []):
-            feeds[name] = now.arrays[name]
-        updated = list(spec.update_outputs.items()) if train else []
-        outs = compiled.session.run(spec.report_outputs + [o for _, o in updated], feeds)
-        k = len(spec.report_outputs)
-        return outs[:k], {in_name: value for (in_name, _), value in zip(updated, outs[k:])}, now.spare
+        arrays = now.arrays
+        for name in compiled.state_names:
+            feeds[name] = arrays[name]
+        outs = compiled.run_direct(compiled.fetched, feeds)
+        k = len(outs) - len(compiled.updated)
+        return outs[:k], dict(zip(compiled.updated, outs[k:])), now.spare
 
     def _run_bound(self, compiled, now: Snapshot, train: bool, feeds: dict):
         spec = compiled.spec

@@ -37,3 +37,29 @@ def test_verbose_2_line_and_number_format():
     assert [_fmt(v) for v in (12345.678, 0.5, 0.001, 0.0, -0.25)] == \
         ["12345.6780", "0.5000", "1.0000e-03", "0.0000e+00", "-0.2500"]
     assert _fmt(-0.25, signed=False) == "-2.5000e-01"   # verbose=2 compares the signed value, as Keras does
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_verbose_1_on_a_terminal_redraws_with_the_running_logs_and_ends_with_the_epoch_line(monkeypatch):
+    x, y = np.ones((10, 3), np.float32), np.ones((10, 2), np.float32)
+    stream = _Terminal()
+    logger = C.ProgbarLogger(verbose=1, stream=stream)
+    monkeypatch.setattr(C.ProgbarLogger, "INTERVAL", -1.0)   # redraw after every step
+    history = _model().fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[logger])
+    draws = stream.getvalue().split("\r")
+    assert draws[0] == "Epoch 1/1\n" and len(draws) == 1 + 3 + 1   # a redraw per step, then the final line
+    assert re.fullmatch(r"1/3 ━{6} {14} \d+s \d+(us|ms|s)/step - loss: \d\.\d{4}", draws[1]), draws[1]
+    assert draws[-1].endswith(f"loss: {history.history['loss'][0]:.4f}\n")
+
+
+def test_a_batch_hook_gets_the_same_logs_dict_as_before_alongside_the_progress_bar():
+    seen = []
+    x, y = np.ones((10, 3), np.float32), np.ones((10, 2), np.float32)
+    with_bar = C.ProgbarLogger(verbose=1, stream=_Terminal())
+    record = C.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append((batch, type(logs), sorted(logs))))
+    _model().fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[with_bar, record])
+    assert seen == [(i, dict, ["loss"]) for i in range(3)]

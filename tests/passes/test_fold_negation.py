@@ -1,0 +1,57 @@
+"""FoldNegation: a Neg whose value only flows through odd ops into a Mul by a constant (or another Neg)
+goes, the constant changes sign, and the numbers stay the same bit for bit."""
+import numpy as np
+
+from fgc.ir import Graph, TensorType, verify
+from fgc.passes import DCE, FoldNegation
+from fgc.primitives import Builder
+
+
+def _graph():
+    g = Graph("g")
+    return g, g.add_input("x", TensorType(("N", 4), "float32")), g.add_input("w", TensorType(("N",), "float32")), \
+        Builder(g, "b")
+
+
+def _ops(g):
+    return [g.op(n) for n in g.topo_order() if g.op(n) not in ("input", "constant")]
+
+
+def test_the_crossentropy_minus_moves_into_the_loss_scale(run_graph):
+    g, x, w, b = _graph()
+    per_sample = b.Neg(b.ReduceSum(b.Mul(x, x), axes=(1,), keepdims=0))
+    loss = b.Mul(b.ReduceSum(b.Mul(per_sample, w), keepdims=0), 0.25)
+    g.outputs, g.output_names = [loss], ["loss"]
+    rng = np.random.default_rng(0)
+    xs, ws = rng.normal(size=(5, 4)), rng.random(5)
+    (before,) = run_graph(g, xs, ws)
+    assert FoldNegation().run(g) is True
+    DCE().run(g)
+    verify(g)
+    assert "Neg" not in _ops(g) and "-0.25" in str(g)
+    (after,) = run_graph(g, xs, ws)
+    np.testing.assert_array_equal(before, after)
+    assert FoldNegation().run(g) is False
+
+
+def test_two_negations_cancel_and_shared_or_output_values_keep_theirs(run_graph):
+    g, x, w, b = _graph()
+    twice = b.Neg(b.Unsqueeze(b.Neg(w), axes=(1,)))            # -(-w): both go
+    shared = b.Neg(x)                                           # read by two ops: stays
+    kept = b.Mul(b.Mul(shared, 2.0), b.Exp(shared))
+    reported = b.Neg(w)                                         # a graph output itself: stays
+    g.outputs, g.output_names = [b.Add(twice, x), kept, reported, b.Mul(reported, 3.0)], ["a", "k", "r", "m"]
+    rng = np.random.default_rng(1)
+    xs, ws = rng.normal(size=(3, 4)), rng.normal(size=3)
+    before = run_graph(g, xs, ws)
+    assert FoldNegation().run(g) is True
+    verify(g)
+    assert _ops(g).count("Neg") == 2
+    for b_, a_ in zip(before, run_graph(g, xs, ws)):
+        np.testing.assert_array_equal(b_, a_)
+
+
+def test_a_non_odd_reader_stops_the_fold():
+    g, x, w, b = _graph()
+    g.outputs, g.output_names = [b.Mul(b.Exp(b.Neg(x)), 2.0)], ["y"]
+    assert FoldNegation().run(g) is False and "Neg" in _ops(g)

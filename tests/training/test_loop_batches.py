@@ -1,0 +1,41 @@
+"""Batches.chunks (fgc/training/loop.py): each batch's sample weights over its own loss elements, the
+rows of a shuffled pass gathered once."""
+import numpy as np
+
+from fgc.training.loop import Batches
+
+
+def _data(n=10):
+    rng = np.random.default_rng(0)
+    arrays = {"x": rng.random((n, 3)).astype(np.float32), "sw/out": rng.random(n).astype(np.float32)}
+    return Batches(arrays, {"sw/out": 2})   # 2 loss elements per sample
+
+
+def test_every_batch_weight_is_divided_by_its_own_batch_and_element_count():
+    data = _data()
+    got = list(data.chunks(4))
+    assert [sizes for _, sizes in got] == [[4], [4], [2]]
+    for i, (feeds, (n,)) in enumerate(got):
+        rows = slice(4 * i, 4 * i + n)
+        np.testing.assert_array_equal(feeds["x"], data.arrays["x"][rows])
+        np.testing.assert_array_equal(feeds["sw/out"], data.arrays["sw/out"][rows] * np.float32(1 / (n * 2)))
+
+
+def test_grouped_and_limited_passes_scale_as_single_batches():
+    data = _data()
+    grouped = list(data.chunks(4, group=2))
+    assert [sizes for _, sizes in grouped] == [[4, 4], [2]]
+    np.testing.assert_array_equal(grouped[0][0]["sw/out"].reshape(-1), data.arrays["sw/out"][:8] * np.float32(1 / 8))
+    assert grouped[0][0]["x"].shape == (2, 4, 3)
+    limited = list(data.chunks(3, limit=2, keys=["sw/out"]))
+    assert [sizes for _, sizes in limited] == [[3], [3]] and list(limited[0][0]) == ["sw/out"]
+    np.testing.assert_array_equal(limited[1][0]["sw/out"], data.arrays["sw/out"][3:6] * np.float32(1 / 6))
+
+
+def test_a_shuffled_subset_gathers_the_rows_in_order():
+    data = _data()
+    order = np.array([3, 1, 4, 0, 9, 2, 6, 5, 8, 7])
+    shuffled = data.subset(order)
+    for key, values in data.arrays.items():
+        np.testing.assert_array_equal(shuffled.arrays[key], values[order])
+    assert shuffled.loss_elements == data.loss_elements and data.subset(slice(2, 5)).n == 3
