@@ -28,6 +28,7 @@ import weakref
 from typing import NamedTuple
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from fgc import variables
@@ -49,7 +50,9 @@ class CompiledStep:
         self.proto = to_onnx(self.graph, params_as_inputs=True,
                              doc=f"fgc {'train' if train else 'evaluation'} step of model '{model.name}'")
         memory_schedule(self.proto)   # node order = onnxruntime's run order: fewer activations alive at once
-        self.session = rt.make_session(self.proto.SerializeToString(), device)
+        # a model with a large state has large activations too, as a rule: no memory pattern (make_session)
+        self.mem_pattern = static_input_bytes(self.proto) <= HOST_STATE_LIMIT
+        self.session = rt.make_session(self.proto.SerializeToString(), device, mem_pattern=self.mem_pattern)
         self.node_count = len(self.proto.graph.node)
         self.loop_session = None  # the same step inside an ONNX Loop, built on first multi-step use
         # what every host-side run feeds and fetches, listed once rather than per step
@@ -58,6 +61,17 @@ class CompiledStep:
         self.updated = tuple(spec.update_outputs) if train else ()
         self.fetched = list(spec.report_outputs) + [spec.update_outputs[n] for n in self.updated]
         self.run_direct = rt.direct_run(self.session)   # every input is fed each step: no wrapper checks
+
+
+def static_input_bytes(proto) -> int:
+    """Bytes of the step's inputs whose shapes are all fixed: the weights and the optimizer state."""
+    total = 0
+    for value in proto.graph.input:
+        dims = value.type.tensor_type.shape.dim
+        if dims and all(d.HasField("dim_value") for d in dims):
+            itemsize = onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type).itemsize
+            total += itemsize * int(np.prod([d.dim_value for d in dims]))
+    return total
 
 
 def dims_agree(feeds: dict, groups: list, axis_offset: int = 0) -> bool:
@@ -398,7 +412,7 @@ class Trainer:
             from .multistep import loop_proto
 
             compiled.loop_session = rt.make_session(loop_proto(compiled.proto, spec).SerializeToString(),
-                                                    self.device)
+                                                    self.device, mem_pattern=compiled.mem_pattern)
         lrs = [opt.current_lr(now.iterations + k) for k in range(steps)]
         feeds = {f"stack/{k}": v for k, v in stacked.items()}
         feeds.update({"steps": np.array(steps, np.int64), "stack/lr": np.array(lrs, np.float32),
