@@ -78,6 +78,34 @@ def fd_grads():
     return central_differences
 
 
+def sgd_step_gradients(build, batch, flag=None, weights=None):
+    """Every weight's gradient of the mse loss on ``batch(model) -> (x, y)``, read off one SGD step with learning
+    rate 1: (weights before, gradients, model). ``flag`` = (module, value) sets ``module.ENABLED`` for the step
+    (a pass's switch, to compare the graph with and without it); ``weights`` start the model from given values."""
+    import fgc
+
+    module, value = flag if flag is not None else (None, None)
+    if module is not None:
+        module.ENABLED = value
+    try:
+        model = build()
+        if weights is not None:
+            model.set_weights(weights)
+        model.compile(optimizer=fgc.optimizers.SGD(learning_rate=1.0), loss="mse")
+        before = model.get_weights()
+        model.train_on_batch(*batch(model))
+    finally:
+        if module is not None:
+            module.ENABLED = True
+    return before, [w0 - w1 for w0, w1 in zip(before, model.get_weights())], model
+
+
+@pytest.fixture
+def sgd_grads():
+    """``sgd_grads(build, batch, flag=None, weights=None)``: see sgd_step_gradients."""
+    return sgd_step_gradients
+
+
 @pytest.fixture
 def fresh_keras_names():
     """Keras numbers automatic names per process: a test module that compares names with Keras leaves them as it

@@ -35,19 +35,8 @@ def data(model, lengths=(5, 5), batch=3, seed=0):
     return xs, rng.normal(size=(batch, 1)).astype(np.float32)
 
 
-def sgd_gradients(build, fused: bool, lengths=(5, 5), weights=None):
-    """The gradient of the loss for every weight, read off one SGD step with learning rate 1."""
-    fuse_scans.ENABLED = fused
-    try:
-        model = build()
-        if weights is not None:
-            model.set_weights(weights)
-        model.compile(optimizer=fgc.optimizers.SGD(learning_rate=1.0), loss="mse")
-        before = model.get_weights()
-        model.train_on_batch(*data(model, lengths))
-    finally:
-        fuse_scans.ENABLED = True
-    return before, [w0 - w1 for w0, w1 in zip(before, model.get_weights())], model
+def sgd_gradients(sgd_grads, build, fused: bool, weights=None):
+    return sgd_grads(build, data, (fuse_scans, fused), weights)
 
 
 def lowered(model, equal=True):
@@ -103,16 +92,16 @@ CELLS = [
 
 
 @pytest.mark.parametrize("kwargs", CELLS)
-def test_fused_gradients_match_the_separate_scans(kwargs):
-    weights, want, _ = sgd_gradients(lambda: shared_model(**kwargs), fused=False)
-    _, got, model = sgd_gradients(lambda: shared_model(**kwargs), fused=True, weights=weights)
+def test_fused_gradients_match_the_separate_scans(kwargs, sgd_grads):
+    weights, want, _ = sgd_gradients(sgd_grads, lambda: shared_model(**kwargs), fused=False)
+    _, got, model = sgd_gradients(sgd_grads, lambda: shared_model(**kwargs), fused=True, weights=weights)
     assert model._trainer.step(True).spec.equal_dims == [[("left", 1), ("right", 1)]]
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
 
 
-def test_fused_gradient_matches_finite_differences(fd_grads):
-    weights, got, model = sgd_gradients(shared_model, fused=True)
+def test_fused_gradient_matches_finite_differences(fd_grads, sgd_grads):
+    weights, got, model = sgd_gradients(sgd_grads, shared_model, fused=True)
     xs, y = data(model)
 
     def loss(ws):
@@ -125,7 +114,7 @@ def test_fused_gradient_matches_finite_differences(fd_grads):
         np.testing.assert_allclose(g, w, rtol=2e-2, atol=2e-3)
 
 
-def test_chained_calls_fuse_pairwise_with_the_same_gradients():
+def test_chained_calls_fuse_pairwise_with_the_same_gradients(sgd_grads):
     """x1 -> A -> B and x2 -> C -> D through one layer: A with C, then B with D (judged after the first fusion)."""
     def build():
         xs = [fgc.Input((None, 3), name=n) for n in ("left", "right")]
@@ -134,8 +123,8 @@ def test_chained_calls_fuse_pairwise_with_the_same_gradients():
         return fgc.Model(xs, layers.Dense(1, name="out")(layers.concatenate(outs)))
 
     assert len(lowered(build()).nodes_with_op("Scan")) == 2
-    weights, want, _ = sgd_gradients(build, fused=False)
-    _, got, _ = sgd_gradients(build, fused=True, weights=weights)
+    weights, want, _ = sgd_gradients(sgd_grads, build, fused=False)
+    _, got, _ = sgd_gradients(sgd_grads, build, fused=True, weights=weights)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
 
