@@ -4,7 +4,7 @@ it into a multiplication by a constant disappears, and the constant changes sign
     Neg(a) -> f1 -> ... -> fk -> Mul(., c)    ==   a -> f1 -> ... -> fk -> Mul(., -c)
     Neg(a) -> f1 -> ... -> fk -> Neg          ==   a -> f1 -> ... -> fk
 
-where each f is the only reader of the value before it and odd in it (Mul, Div's numerator, ReduceSum,
+where each f is the only reader of the value before it and odd in it (Mul, Dot, Div's numerator, ReduceSum,
 ReduceMean, Reshape, Squeeze, Unsqueeze, Transpose): f(-x) = -f(x) holds bit for bit in floating
 point (rounding is symmetric), so the step's numbers do not change. The crossentropy's minus
 (-sum(y * log p)) moves into the loss scale this way. Runs after DCE: a dead reader (the gradient of a
@@ -31,7 +31,7 @@ from fgc.ir import Value
 from .manager import Pass
 
 # ops odd in the operand at these positions: op(..., -x, ...) == -op(..., x, ...)
-_ODD_IN = {"Mul": (0, 1), "Div": (0,), "ReduceSum": (0,), "ReduceMean": (0,), "Reshape": (0,), "ReshapeLike": (0,),
+_ODD_IN = {"Mul": (0, 1), "Dot": (0, 1), "Div": (0,), "ReduceSum": (0,), "ReduceMean": (0,), "Reshape": (0,), "ReshapeLike": (0,),
            "Squeeze": (0,), "Unsqueeze": (0,), "Transpose": (0,), "Identity": (0,)}
 _CHAIN_LIMIT = 8
 _REGION_LIMIT = 32
@@ -108,7 +108,7 @@ def _reader_kind(graph, user: str, positions: list[int]):
     op, ins = d["op"], d["inputs"]
     if op == "Neg":
         return None if graph.is_graph_output(Value(user)) else _drop_neg
-    if op in ("Mul", "Div") and len(positions) == 2:
+    if op in ("Mul", "Dot", "Div") and len(positions) == 2:
         return _keep
     if op == "Mul":
         return _flip_constant if _constant(graph, ins[1 - positions[0]]) is not None else "odd"

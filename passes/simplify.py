@@ -9,6 +9,9 @@ loss fragments leave room for, each one removing a node (and its onnxruntime cal
     an op whose inputs are all constants         -> a constant (evaluated with onnx's reference
                                                     evaluator on the op's own emission)
     ArgMax(Softmax(x)) over the softmax's axis   -> ArgMax(x)   (softmax keeps the order; accuracy reads it)
+    ReduceSum(Mul(a, b)) of two vectors, the Mul read only there
+                                                 -> Dot(a, b)   (ONNX MatMul: the weighted loss sum; the
+                                                    sum's order may differ, so float32 rounding may too)
 """
 from __future__ import annotations
 
@@ -25,7 +28,10 @@ _NEUTRAL = {"Mul": 1.0, "Div": 1.0, "Add": 0.0, "Sub": 0.0}
 _RESHAPES = {"Reshape", "ReshapeLike"}
 _SHAPE_ONLY = {"Reshape", "ReshapeLike", "Transpose", "Squeeze", "Unsqueeze", "Cast", "Identity", "ExpandLike"}
 _ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Pow", "Where"}
-_FOLD_LIMIT = 1 << 16  # elements: folding bigger constants would only bloat the model
+_FOLD_LIMIT = 1 << 16
+# readers of a value's type only (op, input position)
+_SHAPE_READS = {("ExpandLike", 1), ("ReshapeLike", 1), ("ZerosLike", 0)}
+DOT_RULE = True   # False: keep ReduceSum(Mul(a, b)) (the A/B and exactness tests switch it)  # elements: folding bigger constants would only bloat the model
 
 
 def _const(graph, v: Value):
@@ -86,6 +92,10 @@ class Simplify(Pass):
         if op == "ArgMax" and graph.op(ins[0].node) == "Softmax" and _same_axis(graph, name, ins[0].node):
             return [Value(graph.add_node(f"{name}/logits", "ArgMax", graph.node(ins[0].node)["inputs"], out,
                                          d["attrs"], d["layer"]))]
+        if op == "ReduceSum" and DOT_RULE:
+            dot = self._dot(graph, name)
+            if dot is not None:
+                return [dot]
         if all(graph.op(v.node) == "constant" for v in ins) and ins and len(out) == 1 and _static(out[0]) \
                 and int(np.prod(out[0].shape)) <= _FOLD_LIMIT and op != "Dropout":
             value = _evaluate(graph, name)
@@ -110,6 +120,26 @@ class Simplify(Pass):
         else:
             return None
         return Value(node)
+
+    @staticmethod
+    def _dot(graph, name):
+        """ReduceSum(Mul(a, b), keepdims=0) of two float vectors of one length, the Mul read only by the sum:
+        one MatMul of the vectors (the weighted loss total ``sum(loss_i * sw_i)``)."""
+        d = graph.node(name)
+        x, out = d["inputs"][0], d["outputs"][0]
+        if graph.type_of(x).rank != 1 or d["attrs"].get("keepdims", 1) or graph.op(x.node) != "Mul" or \
+                graph.is_graph_output(x):
+            return None
+        a, b = graph.node(x.node)["inputs"]
+        ta, tb = graph.type_of(a), graph.type_of(b)
+        if ta != tb or ta.rank != 1 or ta.dtype not in ("float32", "float64"):
+            return None
+        others = [(user, pos) for user, pos in graph.users(x.node) if user != name]
+        if not all((graph.op(user), pos) in _SHAPE_READS for user, pos in others):
+            return None
+        for user, pos in others:   # a gradient's ExpandLike reads the product's shape only: a's is the same
+            graph.set_inputs_of(user, tuple(a if i == pos else v for i, v in enumerate(graph.node(user)["inputs"])))
+        return Value(graph.add_node(f"{name}/dot", "Dot", (a, b), (out,), {}, d["layer"]))
 
     @staticmethod
     def _broadcast_suffices(graph, name) -> bool:

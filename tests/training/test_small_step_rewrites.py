@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fgc
-from fgc.passes import fold_negation
+from fgc.passes import fold_negation, simplify
 
 
 def _classifier(loss):
@@ -16,7 +16,7 @@ def _classifier(loss):
     return model
 
 
-def _trained_weights(loss, steps=3):
+def _trained_weights(loss, steps=3, losses=None):
     model = _classifier(loss)
     rng = np.random.default_rng(0)
     model.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in model.get_weights()])
@@ -24,7 +24,9 @@ def _trained_weights(loss, steps=3):
         x = rng.normal(size=(8, 6)).astype(np.float32) * 3
         ids = rng.integers(0, 4, 8)
         y = ids if loss.startswith("sparse") else np.eye(4, dtype=np.float32)[ids]
-        model.train_on_batch(x, y, sample_weight=rng.random(8).astype(np.float32))
+        reported = model.train_on_batch(x, y, sample_weight=rng.random(8).astype(np.float32))
+        if losses is not None:
+            losses.append(reported)
     return model.get_weights(), model._trainer.step(True).proto
 
 
@@ -41,3 +43,16 @@ def test_folding_the_negation_through_joins_keeps_the_weights(loss, monkeypatch)
     for b, a in zip(before, after):
         np.testing.assert_array_equal(a, b)
     assert _ops(new).count("Neg") < _ops(old).count("Neg")
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "sparse_categorical_crossentropy"])
+def test_the_weighted_loss_total_as_one_matmul_keeps_the_weights(loss, monkeypatch):
+    monkeypatch.setattr(simplify, "DOT_RULE", False)
+    old_losses, new_losses = [], []
+    before, old = _trained_weights(loss, losses=old_losses)
+    monkeypatch.setattr(simplify, "DOT_RULE", True)
+    after, new = _trained_weights(loss, losses=new_losses)
+    for b, a in zip(before, after):   # the gradients never read the total
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(np.array(new_losses, dtype=float), np.array(old_losses, dtype=float), rtol=1e-6)
+    assert len(new.graph.node) < len(old.graph.node)
