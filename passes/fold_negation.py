@@ -14,7 +14,7 @@ The negated value may also fan out and join again (``FOLD_THROUGH_JOINS``): ever
 Neg is negated, and each reader either passes the sign on (an odd op with one negated operand, Add of two,
 Where choosing between a negated value and a constant 0, ScatterElements of negated updates into zeros)
 or ends it: a Mul by a constant (the constant
-flips), a Neg (it goes), a Sub of two negated values (``(-x) - (-y) == y - x`` exactly: the operands
+flips), a Neg (it goes), an Add of one (``x + (-y)`` is ``x - y``), a Sub of two negated values (``(-x) - (-y) == y - x`` exactly: the operands
 swap), a Mul or Div of two (``(-x) * (-y) == x * y``: nothing to do). The crossentropy's gradient takes
 this shape: ``-w`` flows through the clip's mask into log-softmax's vjp ``g - exp(l) * sum(g)``, whose Sub
 reads it twice. Where(m, -x, 0) holds +0 where -Where(m, x, 0) holds -0: only zeros' signs can differ.
@@ -31,7 +31,7 @@ from fgc.ir import Value
 from .manager import Pass
 
 # ops odd in the operand at these positions: op(..., -x, ...) == -op(..., x, ...)
-_ODD_IN = {"Mul": (0, 1), "Dot": (0, 1), "Div": (0,), "ReduceSum": (0,), "ReduceMean": (0,), "Reshape": (0,), "ReshapeLike": (0,),
+_ODD_IN = {"Mul": (0, 1), "Dot": (0, 1), "Div": (0,), "ReduceSum": (0,), "ReduceMean": (0,), "Reshape": (0,), "ReshapeLike": (0,), "ExpandLike": (0,),
            "Squeeze": (0,), "Unsqueeze": (0,), "Transpose": (0,), "Identity": (0,)}
 _CHAIN_LIMIT = 8
 _REGION_LIMIT = 32
@@ -65,8 +65,8 @@ def _fold(graph, neg: str) -> bool:
     actions = _sign_ends(graph, neg)
     if actions is None:
         return False
-    for action, node in actions:
-        action(graph, node)
+    for action, node, positions in actions:
+        action(graph, node, positions)
     return True
 
 
@@ -97,7 +97,7 @@ def _sign_ends(graph, neg: str):
             negated.add(user)
             enqueue_readers(user)
         else:
-            ends.append((kind, user))
+            ends.append((kind, user, positions))
     return ends
 
 
@@ -115,7 +115,9 @@ def _reader_kind(graph, user: str, positions: list[int]):
     if op == "Sub":
         return _swap_operands if len(positions) == 2 else None
     if op == "Add":
-        return "odd" if len(positions) == 2 else None
+        if len(positions) == 2:
+            return "odd"
+        return None if graph.is_graph_output(Value(user)) else _add_as_sub
     if op == "Where":
         chosen = (1, 2)
         others = [i for i in chosen if i not in positions]
@@ -130,24 +132,33 @@ def _is_zero(graph, v: Value) -> bool:
     return c is not None and not np.any(c)
 
 
-def _drop_neg(graph, node: str) -> None:
+def _drop_neg(graph, node: str, positions) -> None:
     graph.replace_uses(Value(node), graph.node(node)["inputs"][0])
     graph.remove_node(node)
 
 
-def _keep(graph, node: str) -> None:
+def _keep(graph, node: str, positions) -> None:
     pass
 
 
-def _swap_operands(graph, node: str) -> None:
+def _swap_operands(graph, node: str, positions) -> None:
     a, b = graph.node(node)["inputs"]
     graph.set_inputs_of(node, (b, a))
 
 
-def _flip_constant(graph, node: str) -> None:
+def _add_as_sub(graph, node: str, positions) -> None:
+    """x + (-y) -> x - y: IEEE subtraction is that sum."""
+    d = graph.node(node)
+    y = d["inputs"][positions[0]]
+    x = d["inputs"][1 - positions[0]]
+    sub = graph.add_node(f"{node}/sub", "Sub", (x, y), d["outputs"], {}, d["layer"])
+    graph.replace_uses(Value(node), Value(sub))
+    graph.remove_node(node)
+
+
+def _flip_constant(graph, node: str, positions) -> None:
     ins = graph.node(node)["inputs"]
-    pos = next(i for i, v in enumerate(ins) if _constant(graph, v) is not None)
-    # a constant read at both positions (c * c) is not a negated operand's partner: the caller saw one
+    pos = 1 - positions[0]
     c = _constant(graph, ins[pos])
     flipped = graph.add_node(f"{ins[pos].node}/negated", "constant", outputs=graph.node(ins[pos].node)["outputs"],
                              attrs={"value": -c})

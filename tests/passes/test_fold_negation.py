@@ -109,3 +109,18 @@ def test_folding_through_joins_gives_the_single_chain_fold_s_graph_on_a_chain(ru
         return _ops(g)
 
     assert folded(True) == folded(False)
+
+
+def test_an_add_of_one_negated_operand_becomes_a_sub(run_graph):
+    g, x, w, b = _graph()
+    # the binary crossentropy's gradient: d/dz softplus(z) and -d/dz softplus(-z), summed
+    z = b.Mul(x, 1.5)
+    grad = b.Add(b.Mul(x, b.Sigmoid(z)), b.Neg(b.Mul(b.Unsqueeze(w, axes=(1,)), b.Sigmoid(b.Neg(z)))))
+    g.outputs, g.output_names = [b.Exp(grad)], ["y"]
+    rng = np.random.default_rng(3)
+    vals = rng.normal(size=(5, 4)), rng.random(5)
+    (before,) = run_graph(g, *vals)
+    assert FoldNegation().run(g) is True
+    verify(g)
+    assert _ops(g).count("Neg") == 1 and "Add" not in _ops(g) and "Sub" in _ops(g)   # the logits' Neg stays
+    np.testing.assert_array_equal(run_graph(g, *vals)[0], before)
