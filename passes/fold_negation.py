@@ -11,11 +11,11 @@ point (rounding is symmetric), so the step's numbers do not change. The crossent
 sample weight, say) would otherwise make a value look shared.
 
 The negated value may also fan out and join again (``FOLD_THROUGH_JOINS``): every value reached from the
-Neg is negated, and each reader either passes the sign on (an odd op with one negated operand, Add of two,
-Where choosing between a negated value and a constant 0, ScatterElements of negated updates into zeros)
-or ends it: a Mul by a constant (the constant
-flips), a Neg (it goes), an Add of one (``x + (-y)`` is ``x - y``), a Sub of two negated values (``(-x) - (-y) == y - x`` exactly: the operands
-swap), a Mul or Div of two (``(-x) * (-y) == x * y``: nothing to do). The crossentropy's gradient takes
+Neg is negated, and each reader either passes the sign on (an odd op with one negated operand, an Add of
+two, a Where choosing between a negated value and a constant 0, ScatterElements of negated updates into
+zeros) or ends it: a Mul by a constant (the constant flips), a Neg (it goes), an Add of one negated
+operand (``x + (-y)`` is ``x - y``), a Sub of two (``(-x) - (-y) == y - x`` exactly: the operands swap),
+a Mul, Dot or Div of two (``(-x) * (-y) == x * y``: nothing to do). The crossentropy's gradient takes
 this shape: ``-w`` flows through the clip's mask into log-softmax's vjp ``g - exp(l) * sum(g)``, whose Sub
 reads it twice. Where(m, -x, 0) holds +0 where -Where(m, x, 0) holds -0: only zeros' signs can differ.
 """
@@ -31,8 +31,9 @@ from fgc.ir import Value
 from .manager import Pass
 
 # ops odd in the operand at these positions: op(..., -x, ...) == -op(..., x, ...)
-_ODD_IN = {"Mul": (0, 1), "Dot": (0, 1), "Div": (0,), "ReduceSum": (0,), "ReduceMean": (0,), "Reshape": (0,), "ReshapeLike": (0,), "ExpandLike": (0,),
-           "Squeeze": (0,), "Unsqueeze": (0,), "Transpose": (0,), "Identity": (0,)}
+_ODD_IN = {"Mul": (0, 1), "Dot": (0, 1), "Div": (0,), "ReduceSum": (0,), "ReduceMean": (0,), "Reshape": (0,),
+           "ReshapeLike": (0,), "ExpandLike": (0,), "Squeeze": (0,), "Unsqueeze": (0,), "Transpose": (0,),
+           "Identity": (0,)}
 _CHAIN_LIMIT = 8
 _REGION_LIMIT = 32
 FOLD_THROUGH_JOINS = True   # False: single-reader chains only (the A/B and exactness tests switch it)
