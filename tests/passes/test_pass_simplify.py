@@ -106,3 +106,35 @@ def test_the_dot_rule_switched_off_keeps_the_sum(monkeypatch):
     g.outputs, g.output_names = [b.Mul(total, 0.5)], ["loss"]
     Simplify().run(g)
     assert _ops(g) == ["Mul", "ReduceSum", "Mul"]
+
+
+def test_a_sum_over_the_leading_axes_reads_their_flattening_and_the_reshapes_merge(run_graph):
+    """A Dense-on-3D bias gradient summed over (N, T) beside the weight gradient's (N*T, C) rows: the sum reads
+    the rows, and the Reshape of the Reshape that produced the cotangent becomes one."""
+    g = Graph("flat_sum")
+    x = g.add_input("x", TensorType(("N", 2, 4, 3), "float32"))
+    b = Builder(g, "t")
+    dy = b.Reshape(b.Relu(x), shape=(0, 4, 6))               # (N, 4, 6), read by the sum and the rows
+    rows = b.Reshape(dy, shape=(-1, 6))
+    g.outputs, g.output_names = [b.Exp(b.ReduceSum(dy, axes=(0, 1), keepdims=0)), b.Exp(rows)], ["db", "r"]
+    x_val = rng.normal(size=(3, 2, 4, 3))
+    before = run_graph(g, x_val)
+    assert Simplify().run(g) is True
+    verify(g)
+    assert _ops(g).count("Reshape") == 1
+    for a, b_ in zip(run_graph(g, x_val), before):
+        np.testing.assert_array_equal(a, b_)
+
+
+def test_flat_sums_switched_off_keep_the_sum_over_the_leading_axes(monkeypatch):
+    from fgc.passes import simplify
+
+    monkeypatch.setattr(simplify, "FLAT_SUMS", False)
+    g = Graph("flat_sum_off")
+    x = g.add_input("x", TensorType(("N", 2, 4, 3), "float32"))
+    b = Builder(g, "t")
+    dy = b.Reshape(b.Relu(x), shape=(0, 4, 6))
+    g.outputs, g.output_names = [b.Exp(b.ReduceSum(dy, axes=(0, 1), keepdims=0)),
+                                 b.Exp(b.Reshape(dy, shape=(-1, 6)))], ["db", "r"]
+    Simplify().run(g)
+    assert _ops(g).count("Reshape") == 2

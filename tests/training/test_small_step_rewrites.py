@@ -76,3 +76,28 @@ def test_the_binary_crossentropy_without_negations_keeps_the_weights(monkeypatch
     # the reported loss: the same sum negated, which a vectorised dot may round 1 ulp apart
     np.testing.assert_allclose(np.array(new_losses, dtype=float), np.array(old_losses, dtype=float), rtol=1e-6)
     assert _ops(new).count("Neg") < _ops(old).count("Neg")
+
+
+def _sequence_model_weights(steps=3):
+    """Dense layers on (N, T, C) inputs: their bias gradients sum over (N, T); the first one's output cotangent
+    comes from a Reshape's vjp, as attention's fused projection's does."""
+    x = fgc.Input(shape=(5, 6))
+    h = fgc.layers.Reshape((10, 2))(fgc.layers.Dense(4)(x))
+    h = fgc.layers.Dense(8, activation="relu")(h)
+    model = fgc.Model(x, fgc.layers.Dense(3)(fgc.layers.GlobalAveragePooling1D()(h)))
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in model.get_weights()])
+    for _ in range(steps):
+        model.train_on_batch(rng.normal(size=(7, 5, 6)).astype(np.float32), rng.normal(size=(7, 3)).astype(np.float32))
+    return model.get_weights(), model._trainer.step(True).proto
+
+
+def test_bias_gradients_summed_over_the_weight_gradient_rows_keep_the_weights(monkeypatch):
+    monkeypatch.setattr(simplify, "FLAT_SUMS", False)
+    before, old = _sequence_model_weights()
+    monkeypatch.setattr(simplify, "FLAT_SUMS", True)
+    after, new = _sequence_model_weights()
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    assert _ops(new).count("Reshape") < _ops(old).count("Reshape")
