@@ -50,6 +50,18 @@ def _gemm_infer(types, attrs):
 primitive("Gemm", _gemm_infer, nondiff="created by fusion after autodiff")
 
 
+def _dot_infer(types, attrs):
+    a, b = types
+    if a.rank != 1 or b.rank != 1 or a.dtype != b.dtype or not dims_compatible(a.shape[0], b.shape[0]):
+        raise ShapeError(f"Dot takes two vectors of one length and dtype, got {a} and {b}")
+    return [a.with_shape(())]
+
+
+# ONNX MatMul of two vectors (numpy's matmul: a scalar): Simplify's form of ReduceSum(Mul(a, b)).
+primitive("Dot", _dot_infer, nondiff="created by Simplify after autodiff",
+          emit=lambda e, n, ins, outs: e.node("MatMul", list(ins), outs))
+
+
 def _softmax_vjp(b, n, gs):
     y, g = n.out, gs[0]
     dot = b.ReduceSum(b.Mul(g, y), axes=(n.attrs.get("axis", -1),), keepdims=1)

@@ -37,7 +37,8 @@ def _mean_vjp(b, n, gs):
     axes = _axes(n.attrs, n.in_types[0].rank)
     dims = [n.in_types[0].shape[a] for a in axes]
     count = float(np.prod(dims)) if all(isinstance(d, int) for d in dims) else b.SizeOf(n.inputs[0], axes=axes)
-    return [b.Div(_expand_back(b, n, gs[0]), count)]
+    # divide the reduced cotangent, then broadcast it: the same quotients, count times fewer divisions
+    return [_expand_back(b, n, b.Div(gs[0], count))]
 
 
 def _max_vjp(b, n, gs):

@@ -21,6 +21,9 @@ EPSILON = 1e-7
 _P_LO, _P_HI = float(np.float32(EPSILON)), float(np.float32(1.0 - EPSILON))
 _LOG_LO, _LOG_HI = math.log(_P_LO), math.log(_P_HI)   # log p, and log(1 - p) from above
 _LOG1M_LO = math.log(1.0 - _P_HI)                     # log(1 - p) from below
+# False: the binary crossentropy from logits as -(t log p + (1 - t) log(1 - p)), negations and all (the A/B
+# and exactness tests switch it)
+BCE_WITHOUT_NEGATIONS = True
 
 
 def _mean_last(b, x):
@@ -368,6 +371,8 @@ class BinaryCrossentropy(Loss):
         if self.label_smoothing:
             t = b.Add(b.Mul(t, 1.0 - self.label_smoothing), 0.5 * self.label_smoothing)
         logits = p if self.from_logits else _producer(b, p, "Sigmoid")
+        if logits is not None and BCE_WITHOUT_NEGATIONS:
+            return self._from_logits_unsigned(b, t, logits, axis)
         if logits is not None:  # log sigmoid(z) = -softplus(-z); log(1 - sigmoid(z)) = -softplus(z)
             log_p, log_q = b.Neg(b.Softplus(b.Neg(logits))), b.Neg(b.Softplus(logits))
             if not self.from_logits:
@@ -377,6 +382,17 @@ class BinaryCrossentropy(Loss):
             log_p, log_q = b.Log(p), b.Log(b.Sub(1.0, p))
         bce = b.Add(b.Mul(t, log_p), b.Mul(b.Sub(1.0, t), log_q))
         return b.Neg(b.ReduceMean(bce, axes=(axis,), keepdims=0))   # Keras: the mean over `axis`
+
+    def _from_logits_unsigned(self, b, t, logits, axis):
+        """The same numbers from the logits with no negation left to fold: -log sigmoid(z) = softplus(-z) and
+        -log(1 - sigmoid(z)) = softplus(z), and Keras' clip of log p to [lo, hi] is the clip of -log p to
+        [-hi, -lo] (negation is exact in floating point, so are the products and sums it moves through)."""
+        neg_log_p, neg_log_q = b.Softplus(b.Neg(logits)), b.Softplus(logits)
+        if not self.from_logits:
+            neg_log_p = b.Clip(neg_log_p, min=-_LOG_HI, max=-_LOG_LO)
+            neg_log_q = b.Clip(neg_log_q, min=-_LOG_HI, max=-_LOG1M_LO)
+        bce = b.Add(b.Mul(t, neg_log_p), b.Mul(b.Sub(1.0, t), neg_log_q))
+        return b.ReduceMean(bce, axes=(axis,), keepdims=0)   # Keras: the mean over `axis`
 
     def get_config(self):
         return {**super().get_config(), "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
