@@ -12,10 +12,6 @@ from fgc.ir import Value
 from .manager import Pass
 
 
-# False leaves Swap(MatMul) alone (kept for A/B measurements of the train step)
-TRANSPOSED_PRODUCTS = True
-
-
 def _is_swap(perm) -> bool:
     """Whether ``perm`` exchanges the last two axes only."""
     r = len(perm)
@@ -71,7 +67,7 @@ class CancelTransposes(Pass):
         for name in graph.nodes_with_op("Transpose"):
             if name not in graph:
                 continue
-            if TRANSPOSED_PRODUCTS and _transposed_product(graph, name):
+            if _transposed_product(graph, name):
                 modified = True
                 continue
             d = graph.node(name)

@@ -42,7 +42,7 @@ ROWWISE = {"Add", "Sub", "Mul", "Div", "Neg", "Sigmoid", "Tanh", "Relu", "Exp", 
            "Cast", "Identity", "Not", "And", "Or", "Equal", "Greater", "Less", "Reciprocal", "Sign", "constant"}
 
 
-ENABLED = True   # benchmarks flip it to time the unfused step in the same process
+ENABLED = True   # tests switch it off to compare with the unfused step
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from fgc.primitives import Builder
 from .manager import Pass
 
 
-ENABLED = True   # benchmarks flip it to time the old graph in the same process
+ENABLED = True   # tests switch it off to compare with the old graph
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,6 @@ from .masks import explicit_mask, split_mask
 from .weight_options import take_weight_options
 
 _ROLES = "_roles"
-# False projects self-attention's query, key and value one by one (kept for A/B measurements)
-FUSED_PROJECTIONS = True
 
 
 def _positive_int(value, what):
@@ -348,7 +346,7 @@ class MultiHeadAttention(Layer):
 
     def _fusable(self, t):
         """Self-attention (query, key and value one tensor) with no per-projection activity penalty."""
-        return FUSED_PROJECTIONS and t["query"] == t["value"] == t.get("key", t["value"]) and \
+        return t["query"] == t["value"] == t.get("key", t["value"]) and \
             self.projection_activity_regularizer is None
 
     def _project_together(self, b, x, params):

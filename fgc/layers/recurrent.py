@@ -19,9 +19,6 @@ from .masks import split_mask
 from .weight_options import take_weight_options
 
 
-TRANSPOSE_NARROWER = True   # benchmarks flip it to time the old placement in the same process
-
-
 class _RNN(Layer):
     supports_masking = consumes_mask = True
     keras_only_config = {"zero_output_for_mask": False}
@@ -127,7 +124,7 @@ class _RNN(Layer):
         The batch-major -> time-major Transpose (a copy) goes on the narrower side: on x when it has no
         more features than the projection. Then the kernel's gradient x^T @ dz reads x and dz both
         time-major, and the backward pass does not transpose the (T, N, gates*units) cotangent back."""
-        time_major_first = TRANSPOSE_NARROWER and b.type(x).shape[-1] <= self.gates * self.units
+        time_major_first = b.type(x).shape[-1] <= self.gates * self.units
         if time_major_first:
             x = b.Transpose(x, perm=(1, 0, 2))
         xw = b.MatMul(x, params["kernel"])

@@ -8,8 +8,6 @@ from fgc.ir.types import ShapeError, TensorType, dims_compatible, fresh_symbol, 
 from .registry import primitive
 
 INT_MAX = 2**62
-# False emits every ReshapeLike / ExpandLike target as Shape(x) (kept for A/B measurements)
-STATIC_LIKE_TARGETS = True
 
 
 # ---------------------------------------------------------------- reshape family
@@ -88,7 +86,7 @@ def _like_emit(op, static_target):
     """Reshape or Expand to the shape of ``ins[1]``: a constant target where the types give it (a
     train step's ReshapeLike and ExpandLike mostly differ from it in the batch dim only), else Shape."""
     def emit(e, n, ins, outs):
-        target = static_target(n.in_types[0], n.in_types[1]) if STATIC_LIKE_TARGETS else None
+        target = static_target(n.in_types[0], n.in_types[1])
         shape = _shape_of(e, ins[1]) if target is None else e.const(np.array(target, np.int64))
         e.node(op, [ins[0], shape], outs)
     return emit

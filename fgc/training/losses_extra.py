@@ -38,6 +38,14 @@ def _power(b, x, gamma: float):
     return None if gamma == 0.0 else b.Pow(x, gamma)
 
 
+def _focal_arguments(loss, where, gamma, from_logits, label_smoothing, axis):
+    """The arguments both focal crossentropies take, checked and set on ``loss``."""
+    loss.gamma = _check_number(gamma, f"{where}(gamma=...)")
+    loss.from_logits = _check_bool(from_logits, f"{where}(from_logits=...)")
+    loss.label_smoothing = _check_smoothing(label_smoothing, f"{where}(label_smoothing=...)")
+    loss.axis = _check_int(axis, f"{where}(axis=...)")
+
+
 class BinaryFocalCrossentropy(Loss):
     """``mean(focal_factor * bce, axis)`` with ``focal_factor = (1 - p_t) ** gamma`` (Lin et al., 2018)."""
 
@@ -49,10 +57,7 @@ class BinaryFocalCrossentropy(Loss):
         where = "BinaryFocalCrossentropy"
         self.apply_class_balancing = _check_bool(apply_class_balancing, f"{where}(apply_class_balancing=...)")
         self.alpha = _check_number(alpha, f"{where}(alpha=...)")
-        self.gamma = _check_number(gamma, f"{where}(gamma=...)")
-        self.from_logits = _check_bool(from_logits, f"{where}(from_logits=...)")
-        self.label_smoothing = _check_smoothing(label_smoothing, f"{where}(label_smoothing=...)")
-        self.axis = _check_int(axis, f"{where}(axis=...)")
+        _focal_arguments(self, where, gamma, from_logits, label_smoothing, axis)
 
     def values(self, b, t, p):
         axis = canonical_axis(self.axis, b.type(p).rank, type(self).__name__)
@@ -88,10 +93,7 @@ class CategoricalFocalCrossentropy(Loss):
             self.alpha = [_check_number(a, f"{where}(alpha=...)") for a in np.asarray(alpha).reshape(-1).tolist()]
         else:
             self.alpha = _check_number(alpha, f"{where}(alpha=...)")
-        self.gamma = _check_number(gamma, f"{where}(gamma=...)")
-        self.from_logits = _check_bool(from_logits, f"{where}(from_logits=...)")
-        self.label_smoothing = _check_smoothing(label_smoothing, f"{where}(label_smoothing=...)")
-        self.axis = _check_int(axis, f"{where}(axis=...)")
+        _focal_arguments(self, where, gamma, from_logits, label_smoothing, axis)
 
     def values(self, b, t, p):
         axis = canonical_axis(self.axis, b.type(p).rank, type(self).__name__)
