@@ -234,9 +234,10 @@ def _window_slices(b, x, kernel, strides, dilations, first_axis: int):
     """One strided Slice per kernel offset over the spatial axes starting at ``first_axis``: the
     input element each output position reads at that offset (im2col's columns, tap-major).
 
-    A generator: each Slice is emitted only when the caller asks for it, so the caller's product
-    for that tap follows it in the graph and onnxruntime, which runs nodes in graph order and
-    reuses a buffer once its last reader ran, holds one tap's columns at a time, not all taps'."""
+    A generator: each Slice is emitted only when the caller asks for it, so each tap's columns have
+    one reader, that tap's product; onnxruntime runs a node right after the inputs it needs (a
+    depth-first order, fgc/runtime/schedule.py) and reuses a buffer once its last reader ran, so it
+    holds one tap's columns at a time, not all taps'."""
     import itertools
 
     from .shape_ops import INT_MAX

@@ -1,18 +1,33 @@
 """The order of a train step's nodes in its ONNX file, chosen for peak memory.
 
-onnxruntime's CPU executor derives its run order from the file's node order, and a tensor's buffer is
-reused only after its last reader ran, so the order decides how many activations are alive at once.
-``memory_schedule`` puts the nodes in post-order of a depth-first walk from the graph outputs: each node
-right after the inputs it needs, so side computations (a weight gradient's per-tap slices of a
-forward activation) run next to their consumer instead of wherever they became ready. The walk visits
-a Concat's inputs last-first: a train step concatenates its weight gradients in parameter order
-(first layer first), while the backward pass produces them last layer first; walking them in reverse
-computes each layer's weight gradient as soon as its output gradient exists, and frees it.
+A tensor's buffer is reused only after its last reader ran, so the run order decides how many
+activations are alive at once. onnxruntime's CPU executor (ExecutionOrder.DEFAULT) does not run the
+file's order: it runs the post-order of its own depth-first walk (GraphViewer, Graph::ReverseDFSFrom)
+that starts from the leaf node with the highest index and visits a node's producers highest index
+first, a node's index being its position in the file. Whatever the file's order, that walk runs each
+node right after the inputs it needs, so side computations (a weight gradient's per-tap slices of a
+forward activation) run next to their consumer; the file's order decides which input's subtree runs
+first.
 
-Measured (VmHWM growth of one train step at batch 64, one thread): resnet_block 7.54 -> 6.66 MB per
-sample, inception 12.2 -> 11.5, the U-Net of examples/unet.py 1.60 -> 1.20; a plain depth-first order
-without the reversed Concat gave 7.85 on resnet_block. Any topological order computes the same values:
-only when buffers are freed changes."""
+What matters most is the Concat of a train step's weight gradients, in parameter order (first layer
+first), while the backward pass produces them last layer first. Walked first input first, the first
+layer's weight gradient is asked for first: it needs the output gradients of every layer, so the
+whole chain of input gradients runs first and every layer's output gradient stays alive until its
+weight gradient runs. Walked last input first, each layer's weight gradient runs as soon as its output
+gradient exists, and frees it before the layer below.
+
+So the file holds the post-order of a depth-first walk from the outputs (last to first) that visits
+inputs first-first: then each node's last input has the highest index, and onnxruntime's walk visits
+inputs last-first. (Nodes onnxruntime's optimizer creates, fusions, get new, higher indices; that the
+order survives them is checked by measurement and by tests/runtime/test_schedule.py.)
+
+Measured (VmHWM of fit, ``benchmarks/speed.py: fit_memory``, growth over the RSS before fit, one thread)
+against the previous file order, which meant the opposite and so made onnxruntime walk the gradients'
+Concat first-first: resnet_block batch 256 1240 -> 952 MB, batch 64 334 -> 263, batch 16 108 -> 90;
+inception 32 247 -> 202; U-Net 16 53 -> 46; three_heads 64 541 -> 536; the recurrent and dense models
+unchanged. Making onnxruntime visit other nodes' inputs first-first instead gained nothing on the conv
+models and cost three_heads 80 MB (617: where its arena's chunks fall). Any topological order computes
+the same values: only when buffers are freed changes."""
 from __future__ import annotations
 
 
@@ -29,12 +44,13 @@ def _reads(node) -> list[str]:
 
 
 def memory_schedule(proto) -> None:
-    """Reorder ``proto.graph.node`` in place (top-level graph only; subgraphs keep their order)."""
+    """Reorder ``proto.graph.node`` in place (top-level graph only; subgraphs keep their order) so that
+    onnxruntime walks every node's inputs last-first (module docstring)."""
     nodes = list(proto.graph.node)
     producer = {name: i for i, node in enumerate(nodes) for name in node.output if name}
     done: set[int] = set()
     order: list[int] = []
-    for out in proto.graph.output:
+    for out in reversed(proto.graph.output):
         if out.name not in producer:
             continue
         stack = [(producer[out.name], False)]
@@ -49,9 +65,7 @@ def memory_schedule(proto) -> None:
                 continue
             stack.append((i, True))
             feeding = list(dict.fromkeys(producer[name] for name in _reads(nodes[i]) if name in producer))
-            # the stack pops last-pushed first: push reversed to visit inputs first-first, as is to visit
-            # a Concat's inputs last-first
-            for j in (feeding if nodes[i].op_type == "Concat" else feeding[::-1]):
+            for j in reversed(feeding):   # the stack pops last-pushed first: inputs visited first-first
                 if j not in done:
                     stack.append((j, False))
     unreached = [i for i in range(len(nodes)) if i not in done]   # nothing reads them; keep them first

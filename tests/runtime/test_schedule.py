@@ -1,5 +1,7 @@
 """fgc/runtime/schedule.py: the train step's node order is a topological order of the same nodes,
-computes the same values, and walks a Concat's inputs last-first."""
+computes the same values, and makes onnxruntime walk inputs last-first (a Concat of gradients last layer first)."""
+import json
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -27,7 +29,19 @@ def _model(nodes, inputs, outputs):
     return proto
 
 
-def test_side_branches_run_next_to_their_consumer_and_concat_inputs_last_first():
+def _onnxruntime_run_order(proto, feeds, tmp_path) -> list[str]:
+    """The node names in the order onnxruntime's CPU executor ran them (its profiler's kernel events)."""
+    opts = ort.SessionOptions()
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(tmp_path / "order")
+    session = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    session.run(None, feeds)
+    with open(session.end_profiling()) as f:
+        events = [e for e in json.load(f) if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+    return [e["name"][:-len("_kernel_time")] for e in sorted(events, key=lambda e: e["ts"])]
+
+
+def test_onnxruntime_walks_inputs_last_first(tmp_path):
     nodes = [helper.make_node("Neg", ["x"], ["early_side"], name="early_side"),   # ready first, needed last
              helper.make_node("Relu", ["x"], ["a"], name="a"),
              helper.make_node("Exp", ["a"], ["b"], name="b"),
@@ -37,9 +51,9 @@ def test_side_branches_run_next_to_their_consumer_and_concat_inputs_last_first()
     proto = _model(nodes, ["x"], ["flat"])
     memory_schedule(proto)
     onnx.checker.check_model(proto)
-    names = [n.name for n in proto.graph.node]
     assert _is_topological(proto)
-    assert names == ["a", "b", "early_side", "c", "first_grad", "flat"]
+    ran = _onnxruntime_run_order(proto, {"x": np.array([1.0, -2.0], np.float32)}, tmp_path)
+    assert ran == ["early_side", "a", "b", "c", "first_grad", "flat"]
 
 
 def test_unread_nodes_are_kept():
@@ -103,3 +117,31 @@ def test_a_subgraph_reading_an_outer_value_runs_after_its_producer():
     y, z = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
     np.testing.assert_array_equal(y, -np.abs(x))
     np.testing.assert_array_equal(z, np.abs(x) + x)
+
+
+def test_onnxruntime_computes_weight_gradients_last_layer_first_in_a_conv_train_step(tmp_path):
+    """Each layer's weight gradient right after its output gradient, before the backward goes on to the
+    layer below: the output gradients of all layers are never alive at once."""
+    x_in = fgc.Input((8, 8, 3))
+    y = x_in
+    for name in ("conv_a", "conv_b", "conv_c"):
+        y = fgc.layers.Conv2D(4, 3, padding="same", activation="relu", name=name)(y)
+    y = fgc.layers.GlobalAveragePooling2D()(y)
+    model = fgc.Model(x_in, fgc.layers.Dense(2, activation="softmax")(y))
+    model.compile("rmsprop", "categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x, t = rng.normal(size=(3, 8, 8, 3)).astype(np.float32), np.eye(2, dtype=np.float32)[[0, 1, 1]]
+    model.train_on_batch(x, t)
+    proto = model._trainer.step(True).proto
+    feeds = {}
+    for i in proto.graph.input:
+        shape = [3 if d.dim_param else d.dim_value for d in i.type.tensor_type.shape.dim]
+        feeds[i.name] = rng.normal(size=shape).astype(np.float32)
+    feeds.update(step=np.array(1, np.float32), lr=np.array(1e-3, np.float32))
+    ran = _onnxruntime_run_order(proto, feeds, tmp_path)
+    first_product = [min(i for i, name in enumerate(ran) if name.startswith(f"grad/{layer}/") and "MatMul" in name)
+                     for layer in ("conv_c", "conv_b", "conv_a")]
+    assert first_product == sorted(first_product)
+    # and conv_c's weight gradient is done before the backward reaches conv_a at all
+    assert max(i for i, name in enumerate(ran) if name.startswith("grad/conv_c/") and "MatMul" in name) \
+        < min(i for i, name in enumerate(ran) if name.startswith("grad/conv_a/"))
