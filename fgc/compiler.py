@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgc import variables
+from fgc import data, variables
 from fgc.export.onnx import to_onnx
 from fgc.runtime import session as rt
 
@@ -27,6 +27,8 @@ class InferenceRunner:
     def __init__(self, model, device: str):
         self.graph = inference_graph(model, guarded=True)
         self.device = device
+        # predict's batch size rule, found once: the Inputs are fixed while this graph lives
+        self.fixed_batch = data.fixed_batch_size(model.input_names, [t.type for t in model.inputs])
         self.input_names = list(self.graph.input_names)
         self.output_names = [n for n in self.graph.output_names if n not in self.graph.checks]
         self.check_names = [n for n in self.graph.output_names if n in self.graph.checks]

@@ -116,6 +116,9 @@ def cast_array(arr, t: TensorType, name: str, what: str = "input") -> np.ndarray
 
 
 def prepare(names, types, x, what: str) -> list[np.ndarray]:
+    ready = ready_arrays(x, types)
+    if ready is not None:
+        return ready
     arrays = [cast_array(a, t, n, what) for a, t, n in zip(as_array_list(names, x, what + "s", [t.rank for t in types]), types, names)]
     sizes = {n: a.shape[0] for n, a in zip(names, arrays)}
     if len(set(sizes.values())) > 1:
@@ -125,6 +128,34 @@ def prepare(names, types, x, what: str) -> list[np.ndarray]:
             raise ValueError(f"{what} '{name}' has 0 samples (shape {a.shape}); pass at least one sample along "
                              f"axis 0")
     return arrays
+
+
+def ready_arrays(x, types: list[TensorType]) -> list[np.ndarray] | None:
+    """x's arrays as they are when they are what the checks and casts of ``prepare`` would return anyway,
+    else None: one numpy array (a list or tuple of them, one per input in order, for several inputs),
+    each C-contiguous, of its input's dtype and shape, all with the same number of samples (at least
+    one). This is the common predict call, and skipping the general path saves ~3 us of each one."""
+    if len(types) == 1:
+        arrays = [x]
+    elif type(x) in (list, tuple) and len(x) == len(types):
+        arrays = x
+    else:
+        return None
+    rows = None
+    for a, t in zip(arrays, types):
+        if type(a) is not np.ndarray or not _fits(a.shape, t.shape) or not a.flags.c_contiguous \
+                or a.dtype != numpy_dtype(t.dtype) or a.shape[0] == 0 or rows not in (None, a.shape[0]):
+            return None
+        rows = a.shape[0]
+    return list(arrays)
+
+
+def _fits(shape: tuple, want: tuple) -> bool:
+    """Whether an array's shape has the rank of ``want`` and its sizes after the batch axis (a symbol
+    matches any size)."""
+    if len(shape) != len(want) or not shape:
+        return False
+    return shape[1:] == want[1:] or all(got == w or not isinstance(w, int) for got, w in zip(shape[1:], want[1:]))
 
 
 def fixed_batch_size(names: list[str], types: list[TensorType]) -> int | None:

@@ -73,6 +73,7 @@ class Model(ModelAPI, Layer):
             raise ValueError("the same Input tensor is listed twice in the model inputs")
         self._nodes = _collect_nodes(self.inputs, self.outputs)
         self._id_checks = None
+        self._runners = {}   # compiled from the graph before this one (Sequential.add): predict must not reuse them
         layers = _keras_layer_order(self.inputs, self.outputs)
         names = [layer.name for layer in layers]
         dup = sorted({n for n in names if names.count(n) > 1})

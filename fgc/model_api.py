@@ -12,6 +12,7 @@ import numpy as np
 
 from fgc import data as data_mod
 from fgc.naming import check_kwargs
+from fgc.runtime.session import get_device   # imported by fgc itself anyway; here once, not per predict
 
 
 @functools.lru_cache(maxsize=None)   # inspect.signature costs ~0.2 ms, paid on every fit() otherwise
@@ -31,8 +32,6 @@ class ModelAPI:
 
     # ------------------------------------------------------------------ inference
     def _runner(self):
-        from fgc.runtime.session import get_device
-
         device = get_device()
         if device not in self._runners:
             from fgc.compiler import InferenceRunner
@@ -62,11 +61,11 @@ class ModelAPI:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
         """Outputs for every sample of x, computed in batches of ``batch_size`` (default 32)."""
         # The named parameters never reach kwargs; listing them lets a typo suggest the right one.
-        from fgc.training import arguments as args
-        from fgc.training import sources
+        from fgc.training import arguments as args, sources
 
-        sources.refuse_loader_arguments("predict()", kwargs)
-        check_kwargs("predict()", kwargs, ("x", "batch_size", "verbose", "steps", "callbacks"))
+        if kwargs:
+            sources.refuse_loader_arguments("predict()", kwargs)
+            check_kwargs("predict()", kwargs, ("x", "batch_size", "verbose", "steps", "callbacks"))
         args.int_at_least("predict()", "batch_size", batch_size, 1, optional=True)
         args.int_at_least("predict()", "steps", steps, 1, optional=True)
         args.verbose_level("predict()", verbose)
@@ -78,8 +77,7 @@ class ModelAPI:
         arrays = self._prepare_inputs(x)
         n = arrays[0].shape[0]
         runner = self._runner()
-        fixed = data_mod.fixed_batch_size(self.input_names, [t.type for t in self.inputs])
-        bs = data_mod.batch_size_for(fixed, batch_size, n, "predict")
+        bs = data_mod.batch_size_for(runner.fixed_batch, batch_size, n, "predict")
         if n <= bs and not callbacks and steps is None:
             return self._format_outputs(runner.run(arrays))
         starts = list(range(0, n, bs))[:steps]
@@ -110,12 +108,13 @@ class ModelAPI:
 
     def predict_on_batch(self, x):
         arrays = self._prepare_inputs(x)
-        fixed = data_mod.fixed_batch_size(self.input_names, [t.type for t in self.inputs])
+        runner = self._runner()
+        fixed = runner.fixed_batch
         if fixed is not None and arrays[0].shape[0] != fixed:
             raise ValueError(f"predict_on_batch: the model's inputs have a fixed batch size of {fixed} "
                              f"(Input(batch_size={fixed}) or batch_shape), got a batch of {arrays[0].shape[0]}; "
                              f"use predict(x) to run any number of full batches")
-        return self._format_outputs(self._runner().run(arrays))
+        return self._format_outputs(runner.run(arrays))
 
     def _call_on_data(self, x):
         return self.predict_on_batch(x)

@@ -1,0 +1,50 @@
+"""model.predict's array path (fgc/model_api.py): batches, steps and the last partial batch give what
+predicting each batch on its own gives, for a dict-output model; a changed graph gets a new session."""
+import numpy as np
+import pytest
+
+import fgc
+from fgc import layers
+
+
+def two_outputs():
+    fgc.utils.set_random_seed(3)
+    x = fgc.Input((5,), name="x")
+    h = layers.Dense(4, activation="relu", name="h")(x)
+    return fgc.Model(x, {"probs": layers.Dense(3, activation="softmax", name="probs")(h),
+                         "score": layers.Dense(1, name="score")(h)})
+
+
+X = np.random.default_rng(0).standard_normal((23, 5)).astype(np.float32)
+
+
+@pytest.mark.parametrize("batch_size, steps", [(4, None), (5, None), (23, None), (64, None), (4, 3), (5, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_predict_in_batches_equals_the_batches_one_by_one(batch_size, steps, dtype):
+    model = two_outputs()
+    got = model.predict(X.astype(dtype), batch_size=batch_size, steps=steps, verbose=0)
+    rows = len(X) if steps is None else min(len(X), steps * batch_size)
+    one = [model.predict_on_batch(X[i:min(i + batch_size, rows)]) for i in range(0, rows, batch_size)]
+    assert set(got) == {"probs", "score"}
+    for key in got:
+        want = np.concatenate([o[key] for o in one])
+        assert got[key].shape == want.shape and got[key].dtype == want.dtype == np.float32
+        np.testing.assert_array_equal(got[key], want)
+
+
+def test_predict_of_a_view_equals_predict_of_a_copy():
+    model = two_outputs()
+    wide = np.repeat(X, 2, axis=1)[:, ::2]     # not C-contiguous: the checked path copies it
+    assert not wide.flags.c_contiguous
+    for key, value in model.predict(wide, batch_size=7, verbose=0).items():
+        np.testing.assert_array_equal(value, model.predict(X, batch_size=7, verbose=0)[key])
+
+
+def test_sequential_add_after_predict_predicts_with_the_new_layer():
+    model = fgc.Sequential([fgc.Input((5,)), layers.Dense(4, name="a")])
+    assert model.predict(X, verbose=0).shape == (23, 4)
+    model.add(layers.Dense(2, name="b"))
+    got = model.predict(X, verbose=0)
+    a, b = model.get_layer("a"), model.get_layer("b")
+    hidden = X @ a.get_weights()[0] + a.get_weights()[1]
+    np.testing.assert_allclose(got, hidden @ b.get_weights()[0] + b.get_weights()[1], rtol=1e-5, atol=1e-6)
