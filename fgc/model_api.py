@@ -82,7 +82,7 @@ class ModelAPI:
             return self._format_outputs(runner.run(arrays))
         starts = list(range(0, n, bs))[:steps]
         if not callbacks:
-            chunks = [runner.run([a[i:i + bs] for a in arrays]) for i in starts]
+            chunks = [runner.run_rows(arrays, i, i + bs) for i in starts]
         else:
             chunks = self._predict_with_callbacks(runner, arrays, starts, bs, callbacks)
         outs = [np.concatenate([c[k] for c in chunks], axis=0) for k in range(len(chunks[0]))]
@@ -100,7 +100,7 @@ class ModelAPI:
         for index, i in enumerate(starts):
             if begin is not None:
                 begin(index)
-            chunks.append(runner.run([a[i:i + bs] for a in arrays]))
+            chunks.append(runner.run_rows(arrays, i, i + bs))
             if end is not None:
                 end(index, {"outputs": self._format_outputs(chunks[-1])})
         cbs.on_predict_end()

@@ -48,3 +48,24 @@ def test_sequential_add_after_predict_predicts_with_the_new_layer():
     a, b = model.get_layer("a"), model.get_layer("b")
     hidden = X @ a.get_weights()[0] + a.get_weights()[1]
     np.testing.assert_allclose(got, hidden @ b.get_weights()[0] + b.get_weights()[1], rtol=1e-5, atol=1e-6)
+
+
+def embedding_model():
+    fgc.utils.set_random_seed(4)
+    ids = fgc.Input((3,), dtype="int64", name="ids")
+    # ids reshaped inside the model: the host cannot check them, the inference graph counts bad ones itself
+    return fgc.Model(ids, layers.Embedding(10, 2, name="emb")(layers.Reshape((3,), name="same")(ids)))
+
+
+def test_run_rows_is_run_on_those_rows_and_raises_the_graph_checks():
+    model = embedding_model()
+    ids = np.arange(12, dtype=np.int64).reshape(4, 3) % 10
+    runner = model._runner()
+    assert runner.check_names
+    np.testing.assert_array_equal(runner.run_rows([ids], 1, 3)[0], runner.run([ids[1:3]])[0])
+    np.testing.assert_array_equal(model.predict(ids, batch_size=3, verbose=0), runner.run([ids])[0])
+    bad = ids.copy()
+    bad[3, 0] = 10
+    runner.run_rows([bad], 0, 3)   # the bad id is not in these rows
+    with pytest.raises(ValueError, match="emb"):
+        runner.run_rows([bad], 3, 4)
