@@ -47,9 +47,9 @@ class ModelAPI:
 
             self._build_from_data(sample_inputs(x))   # a batch source: its first batch's inputs
 
-    def _prepare_inputs(self, x):
+    def _prepare_inputs(self, x, float_casts_later: bool = False):
         self._ensure_built(x)
-        arrays = data_mod.prepare(self.input_names, [t.type for t in self.inputs], x, "input")
+        arrays = data_mod.prepare(self.input_names, [t.type for t in self.inputs], x, "input", float_casts_later)
         self._check_ids(arrays)
         return arrays
 
@@ -74,12 +74,12 @@ class ModelAPI:
             from fgc.training.stream import predict
 
             return predict(self, x, batch_size, steps, callbacks)
-        arrays = self._prepare_inputs(x)
+        arrays = self._prepare_inputs(x, float_casts_later=True)   # run_rows casts them batch by batch
         n = arrays[0].shape[0]
         runner = self._runner()
         bs = data_mod.batch_size_for(runner.fixed_batch, batch_size, n, "predict")
         if n <= bs and not callbacks and steps is None:
-            return self._format_outputs(runner.run(arrays))
+            return self._format_outputs(runner.run_rows(arrays, 0, n))
         starts = list(range(0, n, bs))[:steps]
         if not callbacks:
             chunks = [runner.run_rows(arrays, i, i + bs) for i in starts]

@@ -54,3 +54,19 @@ def test_several_inputs_need_the_same_samples():
         data.prepare(["image", "ids"], [IMAGE, IDS], [x, ids], "input")
     assert data.ready_arrays({"image": x, "ids": ids}, [IMAGE, IDS]) is None   # a dict: matched by name
     assert data.ready_arrays([x], [IMAGE, IDS]) is None
+
+
+def test_float_casts_later_leaves_float_data_for_rows_as():
+    x64 = np.random.default_rng(1).random((5, 4, 3))
+    kept = data.prepare(["image"], [IMAGE], x64, "input", float_casts_later=True)[0]
+    assert kept is x64
+    rows = data.rows_as(kept, 1, 4, np.dtype(np.float32))
+    assert rows.dtype == np.float32 and rows.flags.c_contiguous
+    np.testing.assert_array_equal(rows, x64.astype(np.float32)[1:4])
+    ready = np.zeros((5, 4, 3), np.float32)
+    assert data.rows_as(ready, 1, 4, np.dtype(np.float32)).base is ready   # a view, no copy
+    # only float -> float waits: ints for a float input, floats for an int input are cast (and checked) now
+    ints = np.arange(60).reshape(5, 4, 3)
+    assert data.prepare(["image"], [IMAGE], ints, "input", float_casts_later=True)[0].dtype == np.float32
+    with pytest.raises(TypeError, match="fractions"):
+        data.prepare(["ids"], [IDS], np.full((2, 3), 0.5), "input", float_casts_later=True)

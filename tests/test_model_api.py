@@ -69,3 +69,16 @@ def test_run_rows_is_run_on_those_rows_and_raises_the_graph_checks():
     runner.run_rows([bad], 0, 3)   # the bad id is not in these rows
     with pytest.raises(ValueError, match="emb"):
         runner.run_rows([bad], 3, 4)
+
+
+def test_float64_ids_are_checked_as_the_float32_the_model_gets():
+    fgc.utils.set_random_seed(5)
+    ids = fgc.Input((2,), name="ids")   # float32 ids, as Keras allows
+    model = fgc.Model(ids, layers.Embedding(10, 2, name="emb")(ids))
+    fine = np.array([[1.0, 9.0]] * 5)
+    np.testing.assert_array_equal(model.predict(fine, batch_size=2, verbose=0),
+                                  model.predict(fine.astype(np.float32), batch_size=2, verbose=0))
+    rounds_up = fine.copy()
+    rounds_up[4, 1] = 9.99999999   # < 10 in float64, 10.0 in float32: out of range for the model
+    with pytest.raises(ValueError, match="got id 10"):
+        model.predict(rounds_up, batch_size=2, verbose=0)
