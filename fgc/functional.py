@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 
 from fgc.ir import Graph, ParamSpec, TensorType, Value
-from fgc.ir.types import ShapeError, dims_compatible
+from fgc.ir.types import ShapeError, dims_compatible, numpy_dtype
 from fgc.layers.base import InputLayer, KerasTensor, Layer, flatten
 from fgc.layers.masks import nested_output_masks, output_mask_leaves, walk_with_call_masks
 from fgc.naming import check_kwargs, snake_case, unique_name
@@ -73,6 +73,7 @@ class Model(ModelAPI, Layer):
             raise ValueError("the same Input tensor is listed twice in the model inputs")
         self._nodes = _collect_nodes(self.inputs, self.outputs)
         self._id_checks = None
+        self._runners = {}   # compiled from the graph before this one (Sequential.add): predict must not reuse them
         layers = _keras_layer_order(self.inputs, self.outputs)
         names = [layer.name for layer in layers]
         dup = sorted({n for n in names if names.count(n) > 1})
@@ -258,8 +259,10 @@ class Model(ModelAPI, Layer):
         if self._id_checks is None:  # the graph is fixed once built: find the Embeddings once
             self._id_checks = self._embedding_consumers()
         for index, layers in self._id_checks.items():
+            # the ids as the model gets them: predict leaves float data in its own dtype until each batch
+            ids = arrays[index].astype(numpy_dtype(self.inputs[index].type.dtype), copy=False)
             for layer in layers:
-                layer.check_ids(arrays[index], self.input_names[index])
+                layer.check_ids(ids, self.input_names[index])
 
     # ------------------------------------------------------------------ the walker
     def _walk(self, input_values, fn):

@@ -12,6 +12,7 @@ import numpy as np
 
 from fgc import data as data_mod
 from fgc.naming import check_kwargs
+from fgc.runtime.session import get_device   # imported by fgc itself anyway; here once, not per predict
 
 
 @functools.lru_cache(maxsize=None)   # inspect.signature costs ~0.2 ms, paid on every fit() otherwise
@@ -31,8 +32,6 @@ class ModelAPI:
 
     # ------------------------------------------------------------------ inference
     def _runner(self):
-        from fgc.runtime.session import get_device
-
         device = get_device()
         if device not in self._runners:
             from fgc.compiler import InferenceRunner
@@ -48,9 +47,9 @@ class ModelAPI:
 
             self._build_from_data(sample_inputs(x))   # a batch source: its first batch's inputs
 
-    def _prepare_inputs(self, x):
+    def _prepare_inputs(self, x, float_casts_later: bool = False):
         self._ensure_built(x)
-        arrays = data_mod.prepare(self.input_names, [t.type for t in self.inputs], x, "input")
+        arrays = data_mod.prepare(self.input_names, [t.type for t in self.inputs], x, "input", float_casts_later)
         self._check_ids(arrays)
         return arrays
 
@@ -62,11 +61,11 @@ class ModelAPI:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, **kwargs):
         """Outputs for every sample of x, computed in batches of ``batch_size`` (default 32)."""
         # The named parameters never reach kwargs; listing them lets a typo suggest the right one.
-        from fgc.training import arguments as args
-        from fgc.training import sources
+        from fgc.training import arguments as args, sources
 
-        sources.refuse_loader_arguments("predict()", kwargs)
-        check_kwargs("predict()", kwargs, ("x", "batch_size", "verbose", "steps", "callbacks"))
+        if kwargs:
+            sources.refuse_loader_arguments("predict()", kwargs)
+            check_kwargs("predict()", kwargs, ("x", "batch_size", "verbose", "steps", "callbacks"))
         args.int_at_least("predict()", "batch_size", batch_size, 1, optional=True)
         args.int_at_least("predict()", "steps", steps, 1, optional=True)
         args.verbose_level("predict()", verbose)
@@ -75,16 +74,15 @@ class ModelAPI:
             from fgc.training.stream import predict
 
             return predict(self, x, batch_size, steps, callbacks)
-        arrays = self._prepare_inputs(x)
+        arrays = self._prepare_inputs(x, float_casts_later=True)   # run_rows casts them batch by batch
         n = arrays[0].shape[0]
         runner = self._runner()
-        fixed = data_mod.fixed_batch_size(self.input_names, [t.type for t in self.inputs])
-        bs = data_mod.batch_size_for(fixed, batch_size, n, "predict")
+        bs = data_mod.batch_size_for(runner.fixed_batch, batch_size, n, "predict")
         if n <= bs and not callbacks and steps is None:
-            return self._format_outputs(runner.run(arrays))
+            return self._format_outputs(runner.run_rows(arrays, 0, n))
         starts = list(range(0, n, bs))[:steps]
         if not callbacks:
-            chunks = [runner.run([a[i:i + bs] for a in arrays]) for i in starts]
+            chunks = [runner.run_rows(arrays, i, i + bs) for i in starts]
         else:
             chunks = self._predict_with_callbacks(runner, arrays, starts, bs, callbacks)
         outs = [np.concatenate([c[k] for c in chunks], axis=0) for k in range(len(chunks[0]))]
@@ -102,7 +100,7 @@ class ModelAPI:
         for index, i in enumerate(starts):
             if begin is not None:
                 begin(index)
-            chunks.append(runner.run([a[i:i + bs] for a in arrays]))
+            chunks.append(runner.run_rows(arrays, i, i + bs))
             if end is not None:
                 end(index, {"outputs": self._format_outputs(chunks[-1])})
         cbs.on_predict_end()
@@ -110,12 +108,13 @@ class ModelAPI:
 
     def predict_on_batch(self, x):
         arrays = self._prepare_inputs(x)
-        fixed = data_mod.fixed_batch_size(self.input_names, [t.type for t in self.inputs])
+        runner = self._runner()
+        fixed = runner.fixed_batch
         if fixed is not None and arrays[0].shape[0] != fixed:
             raise ValueError(f"predict_on_batch: the model's inputs have a fixed batch size of {fixed} "
                              f"(Input(batch_size={fixed}) or batch_shape), got a batch of {arrays[0].shape[0]}; "
                              f"use predict(x) to run any number of full batches")
-        return self._format_outputs(self._runner().run(arrays))
+        return self._format_outputs(runner.run(arrays))
 
     def _call_on_data(self, x):
         return self.predict_on_batch(x)
