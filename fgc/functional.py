@@ -535,7 +535,10 @@ class Sequential(Model):
             self._input = Input(shape=layer._input_shape_arg, batch_size=layer._batch_size_arg)
         self._stack.append(layer)
         if self._input is not None:
+            was_built = self.built
             self._extend(layer)
+            if was_built:
+                self._recompile()
 
     def _extend(self, layer):
         x = self.outputs[0] if self.built else self._input
@@ -559,8 +562,27 @@ class Sequential(Model):
         elif self.built:   # nothing left but the Input: unbuilt, as Keras leaves it
             self.built, self._layers = False, []
         self._stack = remaining
-        self._runners, self._compiled, self._trainer = {}, None, None
+        self._recompile()
         return layer
+
+    def _recompile(self):
+        """After add or pop: Keras keeps a Sequential compiled, so the next fit trains the new stack with the
+        same compile arguments and optimizer (its slots for the weights that stayed carry over). Arguments
+        that no longer fit the new stack (a loss keyed by the old output's name) leave it uncompiled, and
+        fit then asks for compile()."""
+        self._runners = {}
+        previous, args = self._trainer, getattr(self, "_compile_args", None)
+        if previous is None or args is None or not self.built:
+            self._compiled, self._trainer = None, None
+            if previous is not None:
+                previous.release()
+            return
+        distribute = getattr(previous, "strategy", None)
+        try:
+            self.compile(**{**args, "optimizer": self.optimizer}, distribute=distribute)
+        except (ValueError, KeyError, TypeError):
+            self._compiled, self._trainer = None, None
+            previous.release()
 
     @property
     def layers(self):

@@ -91,3 +91,49 @@ def test_input_after_layers_is_rejected():
     model = Sequential([layers.Dense(3)])
     with pytest.raises(ValueError, match=r"Input can only be the first entry"):
         model.add(Input(shape=(4,)))
+
+
+# ------------------------------------------------------------------ add / pop on a compiled model
+def _sgd_step_reference(weights, x, y, lr):
+    """One SGD step of a linear Dense stack on mean squared error, in numpy (weights: [k, b, k, b, ...])."""
+    acts = [x]
+    for k, b in zip(weights[::2], weights[1::2]):
+        acts.append(acts[-1] @ k + b)
+    grad = 2 * (acts[-1] - y) / y.size
+    new = list(weights)
+    for i in reversed(range(len(weights) // 2)):
+        k = weights[2 * i]
+        new[2 * i] = k - lr * acts[i].T @ grad
+        new[2 * i + 1] = weights[2 * i + 1] - lr * grad.sum(axis=0)
+        grad = grad @ k.T
+    return new
+
+
+@pytest.mark.parametrize("change", ["add", "pop"])
+def test_a_compiled_sequential_trains_its_new_stack_after_add_or_pop(change):
+    """Keras keeps a Sequential compiled across add/pop: the next step trains the new stack, with the same
+    optimizer (its iteration count goes on)."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 4)).astype(np.float32)
+    start = [Input((4,)), layers.Dense(3, name="a")] + ([layers.Dense(5, name="b")] if change == "pop" else [])
+    model = Sequential(start)
+    model.compile(optimizer=fgc.optimizers.SGD(0.1), loss="mse")
+    model.train_on_batch(x, np.zeros((6, model.output_shape[-1]), np.float32))
+    if change == "add":
+        model.add(layers.Dense(2, name="c"))
+    else:
+        model.pop()
+    y = rng.normal(size=(6, model.output_shape[-1])).astype(np.float32)
+    before = model.get_weights()
+    model.train_on_batch(x, y)
+    for got, want in zip(model.get_weights(), _sgd_step_reference(before, x, y, 0.1)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert int(model.optimizer.iterations) == 2
+
+
+def test_a_loss_keyed_by_the_popped_output_leaves_the_sequential_uncompiled():
+    model = Sequential([Input((4,)), layers.Dense(3, name="a"), layers.Dense(2, name="b")])
+    model.compile(optimizer="sgd", loss={"b": "mse"})
+    model.pop()
+    with pytest.raises(RuntimeError, match="compile"):
+        model.train_on_batch(np.ones((2, 4)), np.ones((2, 3)))
