@@ -97,6 +97,7 @@ def test_floor_row_adds_node_and_flop_floors(tmp_path):
     figures = {"batch": 8, "flops": {"dense/MatMul": 1e9}, "profile": profile}
     ctx.stash[("m", "fit", 1)] = {"PyTorch eager": 8 / 4e-3}   # 4 ms per step of 8
     row = speed._floor_row(ctx, "m", figures, (1.0, 2.0, 3.0), peak=1000.0)
-    # nodes: 3 top × 1 µs + 100 body kernels × 2 µs + 10 body runs × 3 µs = 0.233 ms; FLOPs: 1 GFLOP at 1000 GFLOP/s
+    # nodes: 3 top × 1 µs + 100 body kernels × 2 µs + 10 body runs × 3 µs = 0.233 ms;
+    # FLOPs: 1 GFLOP at 1000 GFLOP/s = 1 ms
     assert row[1] == "103 (1 / 101 / 1)" and row[3] == "0.233" and row[4] == "1.000"
     assert row[6] == f"{1.233 / 2.0:.0%}" and row[8] == f"{4 / 1.233:.2f}"
