@@ -22,6 +22,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable from the repo root
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,7 +31,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import peers  # noqa: E402
 from benchmarks.models import SEED_MODELS, ModelSpec  # noqa: E402
-from benchmarks.timing import GAP, fmt_ms, fmt_rate, interleaved, measure, once  # noqa: E402
+from benchmarks.timing import GAP, fmt_ms, fmt_rate, interleaved, measure, once, repeat_for  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PREDICT_TARGET = 1 / 1.2   # fgc predict within 1.2x of onnxruntime on fgc's own exported file
@@ -848,10 +849,59 @@ def _record_error(sec: Section, ctx: Context, what: str, e: Exception) -> None:
 
 
 # ---------------------------------------------------------------------------- train-step profile
-def _profile_step(ctx: Context, model, xs, ys, batch: int, runs: int):
+class StepProfile(NamedTuple):
+    """What `_profile_step` measured on one train step."""
+    wall_ms: float          # median `model_run` of the profiled steps (the profiler inflates it)
+    plain_ms: float         # median step time of a session without the profiler
+    plain_min_ms: float     # its fastest step (load only ever adds time)
+    plain_runs: int         # how many plain steps were timed
+    nodes: dict             # top-level node -> (op type, median profiled kernel ms)
+    sizes: dict             # graph state input -> number of elements
+    bound: bool             # fed with bound preallocated outputs (a big state), else numpy feeds
+    executions: dict        # top-level node -> (kernels run inside its subgraphs, subgraph runs), last step
+
+
+# plain (unprofiled) step timing: warm-up calls, then repeats until they cover the budget and the minimum count
+PLAIN_BUDGET_S, PLAIN_MIN_RUNS, PLAIN_WARMUP = 0.5, 5, 3
+QUICK_PLAIN_BUDGET_S, QUICK_PLAIN_MIN_RUNS, QUICK_PLAIN_WARMUP = 0.1, 3, 2
+
+
+def _top_level_events(events: list[dict], top: set[str], run: dict) -> list[tuple[dict, list[dict]]]:
+    """The top-level node events of one `model_run`, each with the events nested in its time interval (the
+    kernels and `SequentialExecutor::Execute` runs of its Scan / Loop / If bodies). Sorted by start, a parent
+    comes before its children (it is written after them, with an earlier start); a body node whose name
+    happens to equal a top-level one lies inside its parent and stays nested. Only control-flow nodes have
+    children: timestamps are whole µs, so the next top-level node may start in the µs its predecessor ended."""
+    start, end = run["ts"], run["ts"] + run["dur"]
+    inside = sorted((e for e in events if e.get("cat") in ("Node", "Session") and start <= e["ts"] <= end
+                     and e is not run), key=lambda e: (e["ts"], -e["dur"]))
+    out: list[tuple[dict, list[dict]]] = []
+    for e in inside:
+        parent = out[-1][0] if out else None
+        if (parent is not None and parent["args"].get("op_name") in ("Scan", "Loop", "If")
+                and e["ts"] < parent["ts"] + parent["dur"] and e["ts"] + e["dur"] <= parent["ts"] + parent["dur"]):
+            out[-1][1].append(e)
+        elif (e.get("cat") == "Node" and e["name"].endswith("_kernel_time")
+              and e["name"][:-len("_kernel_time")] in top):
+            out.append((e, []))
+    return out
+
+
+def _executions(tops: list[tuple[dict, list[dict]]]) -> dict[str, tuple[int, int]]:
+    """top-level node -> (kernels run inside its bodies, body runs) in one step, from the profiler's events."""
+    out = {}
+    for e, nested in tops:
+        kernels = sum(1 for n in nested if n.get("cat") == "Node" and n["name"].endswith("_kernel_time"))
+        body_runs = sum(1 for n in nested if n["name"] == "SequentialExecutor::Execute")
+        out[e["name"][:-len("_kernel_time")]] = (kernels, body_runs)
+    return out
+
+
+def _profile_step(ctx: Context, model, xs, ys, batch: int, runs: int) -> StepProfile:
     """Run the compiled train step (model._trainer.step(True).proto) under onnxruntime's profiler, fed as
-    fgc/training/runtime.py feeds it (numpy feed for a small state, bound preallocated outputs for a big one).
-    Returns (median wall ms of `model_run`, {top-level node: (op type, median kernel ms)}, graph input sizes)."""
+    fgc/training/runtime.py feeds it (numpy feed for a small state, bound preallocated outputs for a big one),
+    then time the same feeding on a session without the profiler (median of enough steps to cover
+    PLAIN_BUDGET_S). Profiled kernel times are the median of the last ``runs`` steps."""
     import json
 
     import onnx
@@ -917,28 +967,26 @@ def _profile_step(ctx: Context, model, xs, ys, batch: int, runs: int):
     opts.optimized_model_filepath = ""
     profiled = sess
     sess = ort.InferenceSession(compiled.proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    run()
-    plain_ms = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        run()
-        plain_ms.append((time.perf_counter() - start) * 1e3)
+    budget, min_runs, warmup = ((QUICK_PLAIN_BUDGET_S, QUICK_PLAIN_MIN_RUNS, QUICK_PLAIN_WARMUP) if ctx.quick
+                                else (PLAIN_BUDGET_S, PLAIN_MIN_RUNS, PLAIN_WARMUP))
+    plain = repeat_for(run, budget, min_runs, warmup=warmup)
     del profiled
     with open(path) as f:
         events = json.load(f)
     top = {node.name for node in onnx.load(optimized_path).graph.node}
-    run_ms = [e["dur"] / 1e3 for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"][1:]
+    model_runs = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
     per_node: dict[str, list] = {}
-    for e in events:
-        if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time"):
-            continue
-        name = e["name"][:-len("_kernel_time")]
-        if name in top:
+    for step in model_runs:
+        for e, _ in _top_level_events(events, top, step):
+            name = e["name"][:-len("_kernel_time")]
             per_node.setdefault(name, [e["args"].get("op_name", "?"), []])[1].append(e["dur"] / 1e3)
     # the first run allocates: keep the last `runs` kernel times of each node
     nodes = {k: (op, float(np.median(ts[-runs:]))) for k, (op, ts) in per_node.items()}
     sizes = {k: int(np.prod(np.shape(v))) for k, v in state.items()}
-    return float(np.median(run_ms)), float(np.median(plain_ms)), nodes, sizes, bound
+    return StepProfile(wall_ms=float(np.median([e["dur"] / 1e3 for e in model_runs[1:]])),
+                       plain_ms=plain.median * 1e3, plain_min_ms=min(plain.samples) * 1e3,
+                       plain_runs=len(plain.samples), nodes=nodes, sizes=sizes, bound=bound,
+                       executions=_executions(_top_level_events(events, top, model_runs[-1])))
 
 
 def train_step_profile(ctx: Context) -> list[Section]:
@@ -955,7 +1003,8 @@ def train_step_profile(ctx: Context) -> list[Section]:
             model.compile(optimizer="rmsprop", loss=_loss_arg(spec.losses))
             xs, ys = spec.make_data(spec.batch, ctx.rng(7))
             model.train_on_batch(_fgc_input(xs), _fgc_input(ys))
-            wall, plain, nodes, sizes, bound = _profile_step(ctx, model, xs, ys, spec.batch, runs)
+            prof = _profile_step(ctx, model, xs, ys, spec.batch, runs)
+            wall, plain, nodes, sizes, bound = prof.wall_ms, prof.plain_ms, prof.nodes, prof.sizes, prof.bound
         except Exception as e:  # noqa: BLE001
             sec = Section(f"Train-step profile: {spec.name}")
             _record_error(sec, ctx, f"{spec.name} train-step profile", e)
@@ -967,7 +1016,9 @@ def train_step_profile(ctx: Context) -> list[Section]:
                  f"({len(nodes)} top-level nodes after onnxruntime's optimizations), fed as fgc's runtime feeds it "
                  f"({'preallocated bound outputs, ping-pong' if bound else 'numpy feeds'}); median over {runs} "
                  f"step(s) after one warm-up step. Step time on the same session without the profiler: "
-                 f"**{plain:.2f} ms** ({spec.batch / plain * 1e3:,.0f} samples/s); with it (`model_run`): "
+                 f"**{plain:.2f} ms** ({spec.batch / plain * 1e3:,.0f} samples/s; median of {prof.plain_runs} steps "
+                 f"after {QUICK_PLAIN_WARMUP if ctx.quick else PLAIN_WARMUP} warm-ups, fastest "
+                 f"{prof.plain_min_ms:.2f} ms); with it (`model_run`): "
                  f"{wall:.2f} ms, "
                  f"of which {total:.2f} ms in top-level kernels. The profiler times every node, also those inside "
                  "Scan bodies, so it inflates Scan nodes most; shares below are of the profiled kernel time.")

@@ -85,14 +85,39 @@ def _phase(name: str) -> str:
     return "forward"
 
 
-def flops_peak(ctx) -> list:
-    """FLOPs per sample of each model's train step (forward, backward), achieved GFLOP/s and its fraction of the
-    machine's practical peak (onnxruntime's own large MatMul and Conv), where the time goes by op type."""
+def _peaks(ctx) -> dict[str, tuple[float, str]]:
+    """op -> (GFLOP/s, what was run) of onnxruntime's large MatMul and Conv, measured once per run and thread count."""
+    key = ("ort_peak", ctx.threads)
+    if key not in ctx.stash:
+        ctx.stash[key] = {op: _ort_peak(ctx, op) for op in ("MatMul", "Conv")}
+    return ctx.stash[key]
+
+
+def _step_figures(ctx, name: str) -> dict:
+    """One model's train step, measured once per run and thread count (flops_peak and node_floor share it): its
+    batch, FLOPs by graph node, and `run._profile_step`'s profile (profiled kernels, plain step time, node
+    executions)."""
     from fgc.passes.flops import input_sizes, matmul_flops
     from fgc.training.loop import make_batches
 
+    key = ("step_figures", name, ctx.threads)
+    if key not in ctx.stash:
+        run = _run()
+        batch = _models()[name][3]
+        model, xs, ys = _compiled_model(name, batch, ctx.rng(7))
+        graph = model._trainer.step(True).graph
+        feeds, _ = next(make_batches(model, run._fgc_input(xs), run._fgc_input(ys)).chunks(batch))
+        counts = matmul_flops(graph, {"N": batch, **input_sizes(graph, dict(feeds))})
+        profile = run._profile_step(ctx, model, xs, ys, batch, 1 if ctx.quick else 3)
+        ctx.stash[key] = {"batch": batch, "flops": counts, "profile": profile}
+    return ctx.stash[key]
+
+
+def flops_peak(ctx) -> list:
+    """FLOPs per sample of each model's train step (forward, backward), achieved GFLOP/s and its fraction of the
+    machine's practical peak (onnxruntime's own large MatMul and Conv), where the time goes by op type."""
     run = _run()
-    peaks = {op: _ort_peak(ctx, op) for op in ("MatMul", "Conv")}
+    peaks = _peaks(ctx)
     peak = max(p for p, _ in peaks.values())
     intro = (f"Machine's practical peak at {ctx.threads} thread(s), measured by onnxruntime itself (median of 3): "
              + "; ".join(f"{what}: **{gf:.1f} GFLOP/s**" for gf, what in peaks.values())
@@ -103,21 +128,20 @@ def flops_peak(ctx) -> list:
         "elementwise ops not counted; forward = nodes not named `grad/…` (nor the loss or optimizer), backward = "
         "`grad/…`. Time: onnxruntime's profiler on the same step (as `train_step_profile`), kernel time of the "
         "top-level nodes of each phase (a Scan's time counts whole), median of the profiled steps; achieved = "
-        "FLOPs ÷ that time; the step column is FLOPs of the whole step ÷ the step's wall time without profiler.")],
+        "FLOPs ÷ that time; the step column is FLOPs of the whole step ÷ the step's wall time without profiler "
+        f"(`run._profile_step`: median of the steps that fill {_plain_budget_text(ctx)}).")],
         ["model (batch)", "MFLOP / sample fwd", "MFLOP / sample bwd", "fwd GFLOP/s (÷ peak)",
          "bwd GFLOP/s (÷ peak)", "step GFLOP/s (÷ peak)", "ms / step", "kernel time by op type"])
-    runs = 1 if ctx.quick else 3
     ceiling = []
-    for name, (_, _, _, batch, *_rest) in _models().items():
+    for name in _models():
+        batch = _models()[name][3]
         try:
-            model, xs, ys = _compiled_model(name, batch, ctx.rng(7))
-            graph = model._trainer.step(True).graph
-            feeds, _ = next(make_batches(model, run._fgc_input(xs), run._fgc_input(ys)).chunks(batch))
-            counts = matmul_flops(graph, {"N": batch, **input_sizes(graph, dict(feeds))})
-            _, plain, nodes, _, _ = run._profile_step(ctx, model, xs, ys, batch, runs)
+            figures = _step_figures(ctx, name)
         except Exception as e:  # noqa: BLE001
             sec.rows.append([f"{name} ({batch})", f"failed: {type(e).__name__}: {str(e)[:120]}"] + [""] * 6)
             continue
+        counts, profile = figures["flops"], figures["profile"]
+        nodes, plain = profile.nodes, profile.plain_ms
         flops = {p: sum(v for k, v in counts.items() if _phase(k) == p) for p in ("forward", "backward")}
         ms = {p: sum(t for k, (_, t) in nodes.items() if _phase(k) == p) for p in ("forward", "backward")}
         by_op: dict[str, float] = {}
@@ -140,18 +164,33 @@ def flops_peak(ctx) -> list:
     return [sec, _ceiling_section(run, peak, ceiling)]
 
 
+def _plain_budget_text(ctx) -> str:
+    run = _run()
+    if ctx.quick:
+        return (f"{run.QUICK_PLAIN_BUDGET_S} s and number at least {run.QUICK_PLAIN_MIN_RUNS}, after "
+                f"{run.QUICK_PLAIN_WARMUP} warm-ups")
+    return f"{run.PLAIN_BUDGET_S} s and number at least {run.PLAIN_MIN_RUNS}, after {run.PLAIN_WARMUP} warm-ups"
+
+
+def _peer_ms(ctx, name: str, batch: int) -> tuple[str, float] | None:
+    """(short name, ms / step) of the faster peer in this run's fit table of the model; None if it did not run."""
+    rates = ctx.stash.get((name, "fit", ctx.threads)) or {}
+    fastest = _run()._fastest(rates)
+    if fastest is None:
+        return None
+    peer, rate = fastest
+    return peer.split(" (")[0], batch / rate * 1e3
+
+
 def _ceiling_row(ctx, name: str, batch: int, step_flops: float, peak: float, step_ms: float) -> list:
     """How far the 1.5x target is from onnxruntime's own limit: the faster peer's step time (this run's fit
     table) against the time the step's FLOPs would take at the peak."""
-    run = _run()
-    rates = ctx.stash.get((name, "fit", ctx.threads)) or {}
-    fastest = run._fastest(rates)
     at_peak_ms = step_flops / (peak * 1e9) * 1e3
-    if fastest is None:
+    peer = _peer_ms(ctx, name, batch)
+    if peer is None:
         return [name, f"{at_peak_ms:.2f}", f"{step_ms:.2f}", "–", "–", "–"]
-    peer, rate = fastest
-    peer_ms = batch / rate * 1e3
-    return [name, f"{at_peak_ms:.2f}", f"{step_ms:.2f}", f"{peer_ms:.2f} ({peer.split(' (')[0]})",
+    peer_name, peer_ms = peer
+    return [name, f"{at_peak_ms:.2f}", f"{step_ms:.2f}", f"{peer_ms:.2f} ({peer_name})",
             f"{peer_ms / at_peak_ms:.2f}", f"{1.5 * at_peak_ms / peer_ms:.0%}"]
 
 
@@ -163,11 +202,242 @@ def _ceiling_section(run, peak: float, rows: list):
         "reachable with every MatMul and Conv at onnxruntime's peak and everything else free. Where it is "
         "below 1.5 the target is out of reach on this CPU with onnxruntime; the last column is the fraction "
         "of the peak the whole step would have to sustain to reach 1.5 (above 100 %: impossible). fgc's own "
-        "ms / step (profiled session, without profiler) is given for scale. The MLP's FLOPs are negligible: "
-        "its step is bound by per-node and host overhead, not by the peak (see the fit-overhead table)."],
+        "ms / step (profiled session, without profiler) is given for scale. The MLP's FLOPs are negligible, "
+        "so the peak does not bound its step: the per-node floor table below measures what onnxruntime's node "
+        "launches add, the fit-overhead table what fgc's host loop adds."],
         ["model", "ms / step at peak", "fgc ms / step", "faster peer ms / step", "ceiling fgc ÷ peer",
          "share of peak needed for 1.5×"], rows=rows)
 
+
+# ---------------------------------------------------------------------------- (a') the per-node floor
+CHAIN_NODES = (10, 100, 1000)     # top-level chain lengths
+BODY_NODES = (1, 4, 16, 64)       # nodes in a Scan / Loop body
+BODY_ITERATIONS = (20, 100)       # Scan sequence lengths and Loop trip counts
+TINY, SMALL = [1], [128, 32]      # scalar-sized tensors: the launch alone; [128, 32]: a small activation's worth
+COST_ROUNDS = 3                   # each graph is timed in this many interleaved rounds
+
+
+def _tiny_proto(nodes: list, inputs: list, outputs: list) -> bytes:
+    import onnx
+    from onnx import helper
+
+    proto = helper.make_model(helper.make_graph(nodes, "per_node", inputs, outputs),
+                              opset_imports=[helper.make_opsetid("", 18)])
+    proto.ir_version = 8
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def _alternating(n: int, source: str, other: str, last: str) -> list:
+    """n elementwise nodes in a chain from ``source``: Add then Sub of ``other``, so values stay bounded and
+    onnxruntime has nothing to fuse or fold (``other`` is a graph or body input, never a constant)."""
+    from onnx import helper
+
+    names = [f"{last}_{i}" for i in range(n - 1)] + [last]
+    return [helper.make_node("Add" if i % 2 == 0 else "Sub", [src, other], [dst])
+            for i, (src, dst) in enumerate(zip([source] + names[:-1], names))]
+
+
+def _value(name: str, shape: list):
+    from onnx import TensorProto, helper
+
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+
+def _chain_graph(n: int, shape: list) -> tuple[bytes, dict]:
+    ones = np.ones(shape, np.float32)
+    proto = _tiny_proto(_alternating(n, "x", "b", "y"), [_value("x", shape), _value("b", shape)], [_value("y", shape)])
+    return proto, {"x": ones, "b": ones}
+
+
+def _scan_graph(k: int, t: int, shape: list) -> tuple[bytes, dict]:
+    """One Scan over t steps whose body is k nodes: state s, scanned slice x_t, s <- s ± x_t k times."""
+    from onnx import helper
+
+    body = helper.make_graph(_alternating(k, "s_in", "x_t", "s_out"), "body", [_value("s_in", shape),
+                             _value("x_t", shape)], [_value("s_out", shape)])
+    node = helper.make_node("Scan", ["s0", "xs"], ["y"], body=body, num_scan_inputs=1)
+    proto = _tiny_proto([node], [_value("s0", shape), _value("xs", [t] + shape)], [_value("y", shape)])
+    return proto, {"s0": np.ones(shape, np.float32), "xs": np.ones([t] + shape, np.float32)}
+
+
+def _loop_graph(k: int, t: int, shape: list) -> tuple[bytes, dict]:
+    """One Loop of t trips (as steps_per_execution runs the step) whose body is k nodes on the carried state
+    (against an outer-scope tensor) plus the Identity that carries the condition: k + 1 nodes per trip."""
+    from onnx import TensorProto, helper
+
+    body = helper.make_graph(
+        _alternating(k, "s_in", "b", "s_out") + [helper.make_node("Identity", ["cond_in"], ["cond_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []), _value("s_in", shape)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), _value("s_out", shape)])
+    node = helper.make_node("Loop", ["trips", "", "s0"], ["y"], body=body)
+    proto = _tiny_proto([node], [helper.make_tensor_value_info("trips", TensorProto.INT64, []), _value("s0", shape),
+                                 _value("b", shape)], [_value("y", shape)])
+    ones = np.ones(shape, np.float32)
+    return proto, {"trips": np.array(t, np.int64), "s0": ones, "b": ones}
+
+
+def _time_graphs(ctx, graphs: dict) -> dict:
+    """key -> Timing of session.run on each (proto, feeds), in COST_ROUNDS interleaved rounds, each round
+    repeating a graph until its calls cover a share of the budget."""
+    from benchmarks.timing import Timing, repeat_for
+
+    sessions = {key: (ctx.ort_session(proto), feeds) for key, (proto, feeds) in graphs.items()}
+    budget = (0.03 if ctx.quick else 0.15) / COST_ROUNDS
+    out = {key: Timing() for key in graphs}
+    for _ in range(COST_ROUNDS):
+        for key, (sess, feeds) in sessions.items():
+            out[key].samples += repeat_for(lambda: sess.run(None, feeds), budget, 5, warmup=2).samples
+    return out
+
+
+def _fit_us(features: list[list[float]], seconds: list[float]) -> list[float]:
+    """Least-squares coefficients (µs) of run time over the features (the first feature a constant 1), each point
+    weighted by 1 / its time: noise is about proportional to a run's length, and unweighted the longest graphs'
+    noise would swamp the small per-iteration term, which the short ones carry."""
+    weights = 1.0 / np.array(seconds, float)
+    coef = np.linalg.lstsq(np.array(features, float) * weights[:, None], np.ones(len(seconds)), rcond=None)[0]
+    return [float(c) * 1e6 for c in coef]
+
+
+def _node_costs(ctx) -> dict:
+    """onnxruntime's own per-node cost at ctx.threads, from the slopes of run time: over the chain length at top
+    level, over nodes × iterations and iterations in Scan and Loop bodies. kind -> shape -> {"median": µs,
+    "fastest": µs} (per node, per node-iteration, and for "scan iteration" / "loop iteration" per iteration
+    besides the body's nodes). Measured once per run and thread count."""
+    key = ("node_costs", ctx.threads)
+    if key in ctx.stash:
+        return ctx.stash[key]
+    graphs = {}
+    for shape in (TINY, SMALL):
+        for n in CHAIN_NODES:
+            graphs[("top", str(shape), n, 1)] = _chain_graph(n, shape)
+        for k in BODY_NODES:
+            for t in BODY_ITERATIONS:
+                graphs[("scan", str(shape), k, t)] = _scan_graph(k, t, shape)
+    for k in BODY_NODES:
+        for t in BODY_ITERATIONS:
+            graphs[("loop", str(TINY), k + 1, t)] = _loop_graph(k, t, TINY)
+    timings = _time_graphs(ctx, graphs)
+    costs: dict = {}
+    for kind in ("top", "scan", "loop"):
+        for shape in {g[1] for g in timings if g[0] == kind}:
+            points = [(n, t, timing) for (k_, s, n, t), timing in timings.items() if k_ == kind and s == shape]
+            for stat, pick in (("median", lambda tm: tm.median), ("fastest", lambda tm: min(tm.samples))):
+                if kind == "top":
+                    _, per_node = _fit_us([[1, n] for n, _, _ in points], [pick(tm) for *_, tm in points])
+                    costs.setdefault(kind, {}).setdefault(shape, {})[stat] = per_node
+                    continue
+                _, per_iteration, per_node = _fit_us([[1, t, n * t] for n, t, _ in points],
+                                                     [pick(tm) for *_, tm in points])
+                costs.setdefault(kind, {}).setdefault(shape, {})[stat] = per_node
+                costs.setdefault(f"{kind} iteration", {}).setdefault(shape, {})[stat] = per_iteration
+    ctx.stash[key] = costs
+    return costs
+
+
+def _floor_costs(costs: dict) -> tuple[float, float, float]:
+    """(µs per top-level node, per body node-iteration, per body run besides its nodes): the scalar-sized
+    fits at the median, none below zero (a fit on noisy points can give a small negative intercept-like term)."""
+    tiny = str(TINY)
+    return tuple(max(costs[kind][tiny]["median"], 0.0) for kind in ("top", "scan", "scan iteration"))
+
+
+def _node_cost_section(ctx, costs: dict):
+    run = _run()
+    labels = {"top": "top-level node", "scan": "Scan body node, per iteration",
+              "scan iteration": "Scan iteration itself (besides its body's nodes)",
+              "loop": "Loop body node, per trip", "loop iteration": "Loop trip itself (besides its body's nodes)"}
+    rows = []
+    for kind, label in labels.items():
+        for shape, stats in sorted(costs.get(kind, {}).items()):
+            rows.append([label, shape.replace(", ", "×").strip("[]"), f"{stats['median']:.2f}",
+                         f"{stats['fastest']:.2f}"])
+    return run.Section("Per-node cost of onnxruntime's CPU executor", [
+        f"Measured by onnxruntime itself at {ctx.threads} thread(s), same session settings as fgc's: graphs of tiny "
+        "elementwise nodes (Add and Sub alternating, every operand a graph or body input, so nothing is folded "
+        f"or fused), on a scalar-sized float tensor (1 element: the launch alone) and on a 128×32 one. Top level: "
+        f"chains of {', '.join(map(str, CHAIN_NODES))} nodes; µs per node = the least-squares slope of run time "
+        f"over the chain length. Scan: one Scan of T = {', '.join(map(str, BODY_ITERATIONS))} steps whose body is "
+        f"K = {', '.join(map(str, BODY_NODES))} nodes; run time fitted as a + b·T + c·K·T: c is the cost of a body "
+        "node per iteration, b the Scan's own cost per iteration (slicing the scanned input, running the body's "
+        "frame). Loop: the same with a Loop of T trips (as `steps_per_execution` runs the step), K + 1 body "
+        f"nodes (the condition's Identity counts). Every graph timed in {COST_ROUNDS} interleaved rounds, "
+        "repeated to cover a time budget; the fit on the medians, and on the fastest runs (load only adds time). "
+        "The 128×32 rows include the elementwise work itself (4,096 floats), which the FLOP count below leaves "
+        "out."],
+        ["what", "tensor", "µs (fit on medians)", "µs (fit on fastest runs)"], rows=rows)
+
+
+def _executions_by_phase(profile) -> dict[str, list[int]]:
+    """phase -> [top-level kernels, kernels inside their bodies, body runs] in one step."""
+    out = {p: [0, 0, 0] for p in ("forward", "backward", "other")}
+    for node, (inside, body_runs) in profile.executions.items():
+        counts = out[_phase(node)]
+        counts[0] += 1
+        counts[1] += inside
+        counts[2] += body_runs
+    return out
+
+
+def _floor_row(ctx, name: str, figures: dict, costs: tuple[float, float, float], peak: float) -> list:
+    profile, batch = figures["profile"], figures["batch"]
+    per_top, per_body_node, per_body_run = costs
+    phases = _executions_by_phase(profile)
+    top, inside, body_runs = (sum(c[i] for c in phases.values()) for i in range(3))
+    node_ms = (top * per_top + inside * per_body_node + body_runs * per_body_run) / 1e3
+    flop_ms = sum(figures["flops"].values()) / (peak * 1e9) * 1e3
+    floor_ms = node_ms + flop_ms
+    split = " / ".join(f"{c[0] + c[1]:,}" for c in phases.values())
+    peer = _peer_ms(ctx, name, batch)
+    ctx.summary.append([f"{name} train step: node + FLOP floor ÷ fgc step", f"{floor_ms / profile.plain_ms:.0%}", ""])
+    return [f"{name} ({batch})", f"{top + inside:,} ({split})", f"{inside:,} in {body_runs:,} body runs",
+            f"{node_ms:.3f}", f"{flop_ms:.3f}", f"{profile.plain_ms:.3f} ({profile.plain_min_ms:.3f})",
+            f"{floor_ms / profile.plain_ms:.0%}",
+            f"{peer[1]:.3f} ({peer[0]})" if peer else "–", f"{peer[1] / floor_ms:.2f}" if peer else "–"]
+
+
+def node_floor(ctx) -> list:
+    """The fastest each model's train step can run on onnxruntime with its present node count: node executions
+    per step × onnxruntime's measured per-node cost, plus the step's FLOPs at onnxruntime's measured peak."""
+    run = _run()
+    costs = _node_costs(ctx)
+    peak = max(p for p, _ in _peaks(ctx).values())
+    per_top, per_body_node, per_body_run = _floor_costs(costs)
+    sec = run.Section("The per-node floor: node executions × onnxruntime's per-node cost, plus FLOPs at peak", [
+        "Per model: how many kernels onnxruntime runs for one train step, counted by onnxruntime's profiler on "
+        "the step as `flops_peak` profiles it (`run._profile_step`, the graph after onnxruntime's own "
+        "optimizations, one step): every top-level kernel, every kernel inside Scan / Loop / If bodies each time it "
+        "runs (a Scan body's nodes × the sequence length, nested bodies too, only the If branch taken), and how "
+        "many times a body ran (the profiler's `SequentialExecutor::Execute` events inside a top-level node). "
+        "Split forward / backward / other (loss, optimizer) by the top-level node's name, as the FLOPs table "
+        f"splits them. Node floor = top-level kernels × {per_top:.2f} µs + body kernels × {per_body_node:.2f} µs + "
+        f"body runs × {per_body_run:.2f} µs (the scalar-sized fits on medians of the table above); FLOP floor = "
+        f"the step's counted FLOPs at onnxruntime's peak ({peak:.1f} GFLOP/s, the FLOPs table); fgc ms / step = "
+        "the step alone in onnxruntime, no profiler and no fit loop (median, fastest in brackets; "
+        f"{_plain_budget_text(ctx)}); the faster peer from this run's fit table of the model (– when it did "
+        "not run). Last column: the fgc ÷ peer speed ratio that a step running exactly at the floor would reach.",
+        "What it assumes: that each kernel's launch cost adds to its compute time, and that the compute is at "
+        "best the MatMul / Conv FLOPs at peak, with elementwise work, copies, transposes, reductions and "
+        "memory traffic free. So the floor is a lower bound, and floors ÷ fgc says how much of fgc's step these "
+        "two costs explain; the rest is the kernels' real work beyond that (elementwise ops on real tensors "
+        "cost far more than a scalar's launch: see the 128×32 rows) and kernels below peak. What it cannot "
+        "say: a graph with fewer nodes (fused cells, merged recurrences) has a lower floor, so a floor-allowed "
+        "ratio below 1.5 rules the target out for this node count, not for the model."],
+        ["model (batch)", "node executions / step (fwd / bwd / other)", "of which in bodies", "node floor ms",
+         "FLOP floor ms", "fgc ms / step (fastest)", "floors ÷ fgc", "faster peer ms / step",
+         "fgc ÷ peer the floor allows"])
+    for name in _models():
+        try:
+            figures = _step_figures(ctx, name)
+        except Exception as e:  # noqa: BLE001
+            sec.rows.append([name, f"failed: {type(e).__name__}: {str(e)[:120]}"] + [""] * 7)
+            continue
+        sec.rows.append(_floor_row(ctx, name, figures, (per_top, per_body_node, per_body_run), peak))
+    ctx.summary.append(["onnxruntime per-node cost, top level / Scan body node-iteration (scalar-sized)",
+                        f"{per_top:.2f} / {per_body_node:.2f} µs", ""])
+    return [_node_cost_section(ctx, costs), sec]
 
 # ---------------------------------------------------------------------------- (b) compile time
 def compile_time(ctx) -> list:
@@ -447,4 +717,4 @@ def fit_overhead(ctx) -> list:
     return [sec]
 
 
-BENCHMARKS = [flops_peak, compile_time, fit_memory, scaling, fit_overhead]
+BENCHMARKS = [flops_peak, node_floor, compile_time, fit_memory, scaling, fit_overhead]

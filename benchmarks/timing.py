@@ -98,3 +98,24 @@ def fmt_ms(seconds: float) -> str:
 
 def fmt_us(seconds: float) -> str:
     return f"{seconds * 1e6:.1f} µs"
+
+
+def repeat_for(fn: Callable[[], object], budget_s: float, min_runs: int, warmup: int = 3,
+               max_runs: int = 1000) -> Timing:
+    """Time ``fn`` until its timed calls cover ``budget_s`` seconds and number at least ``min_runs`` (at most
+    ``max_runs``), after ``warmup`` untimed calls.
+
+    For one contestant's steady per-call time: a step of 1 ms gets hundreds of samples, so its median
+    does not hang on the two or three calls a busy machine happened to slow down, and one of 600 ms
+    still gets ``min_runs``. The warm-up calls take the first runs' arena growth and thread-pool
+    start out of the samples."""
+    for _ in range(warmup):
+        fn()
+    out = Timing()
+    spent = 0.0
+    while (spent < budget_s or len(out.samples) < min_runs) and len(out.samples) < max_runs:
+        start = time.perf_counter()
+        fn()
+        out.samples.append(time.perf_counter() - start)
+        spent += out.samples[-1]
+    return out
