@@ -229,13 +229,13 @@ CORPUS = {
 RECURRENT = ["shared_lstm_embedding", "shared_gru_masking", "shared_bidirectional"]
 
 
-def _compiled(name):
+def _compiled(name, optimizer=None):
     build, _ = CORPUS[name]
     model, loss = build()
     loss, weights = loss if isinstance(loss, tuple) else (loss, None)
     if loss == "binary_crossentropy_logits":
         loss = fgc.losses.BinaryCrossentropy(from_logits=True)
-    model.compile(optimizer=fgc.optimizers.Adam(0.01), loss=loss, loss_weights=weights)
+    model.compile(optimizer=optimizer or fgc.optimizers.Adam(0.01), loss=loss, loss_weights=weights)
     return model
 
 
@@ -344,3 +344,53 @@ def test_the_run_time_choice_of_rule_agrees_with_each_rule(length, rule, monkeyp
     chosen = one_step("sequence_conv1d", batch, weights)
     monkeypatch.setattr(conv, "weight_grad", forced_weight_grad(rule))
     assert_steps_agree(chosen, one_step("sequence_conv1d", batch, weights))
+
+
+# ---------------------------------------------------------------- finite differences
+def sgd_gradients(name, batch, weights):
+    """Every weight's gradient, read off one SGD step at learning rate 1, and the model (weights restored)."""
+    model = _compiled(name, fgc.optimizers.SGD(1.0))
+    model.set_weights(weights)
+    x, y, sw = batch
+    model.train_on_batch(x, y, sample_weight=sw)
+    grads = [w0 - w1 for w0, w1 in zip(weights, model.get_weights())]
+    model.set_weights(weights)
+    return grads, model
+
+
+def sampled_central_differences(model, batch, weights, per_weight=6, h=1e-3, seed=0):
+    """{(weight, flat index): central difference of the evaluation loss} at ``per_weight`` random entries of
+    each weight: float32 losses, hence the large step (rounding error ~1e-7 / h; a small step, as ReLU kinks bend larger ones)."""
+    rng = np.random.default_rng(seed)
+    x, y, sw = batch
+
+    def loss(ws):
+        model.set_weights(ws)
+        value = model.test_on_batch(x, y, sample_weight=sw)
+        return float(value[0] if isinstance(value, list) else value)
+
+    out = {}
+    for i, w in enumerate(weights):
+        for j in rng.choice(w.size, min(per_weight, w.size), replace=False):
+            up, dn = [v.copy() for v in weights], [v.copy() for v in weights]
+            up[i].reshape(-1)[j] += h
+            dn[i].reshape(-1)[j] -= h
+            out[i, j] = (loss(up) - loss(dn)) / (2 * h)
+    return out
+
+
+FD_MODELS = ["transformer_masked", "transformer", "shared_lstm_embedding", "shared_bidirectional", "multi_output",
+             "conv2d_transpose", "conv2d_groups_depthwise", "sequence_dense", "conv2d_narrow", "conv3d", "conv1d",
+             "siamese_dense", "shared_gru_masking", "sequence_conv1d"]
+
+
+@pytest.mark.parametrize("name", FD_MODELS)
+def test_gradients_match_finite_differences(name):
+    model = _compiled(name)
+    weights = start_weights(model)
+    batch = make_batch(name, lengths=(5, 4))
+    grads, model = sgd_gradients(name, batch, weights)
+    fd = sampled_central_differences(model, batch, weights)
+    scale = max(float(np.max(np.abs(g))) for g in grads)
+    worst = max(abs(grads[i].reshape(-1)[j] - value) for (i, j), value in fd.items())
+    assert worst <= 1e-3 * scale + 2e-4, (worst, scale)

@@ -187,7 +187,8 @@ def test_several_steps_per_call_with_a_partial_last_batch_agree(name, lengths):
     _agree(name, _fit_on(name, lengths, 7, 2, epochs=2), steps_per_execution=3)
 
 
-def test_a_generator_of_changing_lengths_agrees():
+@pytest.mark.parametrize("steps_per_execution", [1, 2])
+def test_a_generator_of_changing_lengths_agrees(steps_per_execution):
     """fit over batches whose lengths change from batch to batch (equal within some, not others)."""
     schedule = [(4, (5, 5)), (4, (3, 6)), (4, (7, 7)), (2, (2, 2)), (3, (6, 2))]
 
@@ -198,4 +199,4 @@ def test_a_generator_of_changing_lengths_agrees():
             while True:
                 yield from ((tuple(x), y) for x, y in batches)
         return model.fit(data(), steps_per_epoch=len(schedule), epochs=2, shuffle=False, verbose=0).history["loss"]
-    _agree("masked_siamese", train)
+    _agree("masked_siamese", train, steps_per_execution)
