@@ -193,8 +193,51 @@ def sequence_dense_batch(rng, n, lengths):
     return [rng.normal(size=(n, 5, 6)).astype(np.float32)], rng.normal(size=(n, 3)).astype(np.float32)
 
 
+def layer_norm_variants():
+    """LayerNormalization over a middle axis, two axes, without centering or scaling, and RMS scaling."""
+    x = fgc.Input((4, 5, 3), name="x")
+    h = layers.LayerNormalization(axis=1)(x)
+    h = layers.LayerNormalization(axis=[1, 2], center=False)(layers.Dense(3, activation="tanh")(h))
+    h = layers.LayerNormalization(scale=False, epsilon=0.1)(h)
+    h = layers.LayerNormalization(rms_scaling=True)(h)
+    return fgc.Model(x, layers.Dense(2)(layers.Flatten()(h))), "mse"
+
+
+def layer_norm_variants_batch(rng, n, lengths):
+    return [rng.normal(size=(n, 4, 5, 3)).astype(np.float32) * 3 + 1], rng.normal(size=(n, 2)).astype(np.float32)
+
+
+def saturated_bce():
+    """Sigmoid outputs driven into Keras' probability clip, soft targets and label smoothing."""
+    x = fgc.Input((4,), name="x")
+    h = layers.Dense(6)(x)
+    heads = [layers.Dense(3, activation="sigmoid", name="hard")(h), layers.Dense(3, activation="sigmoid", name="soft")(h)]
+    loss = {"hard": "binary_crossentropy", "soft": fgc.losses.BinaryCrossentropy(label_smoothing=0.2)}
+    return fgc.Model(x, heads), (loss, {"hard": 1.0, "soft": 0.7})
+
+
+def saturated_bce_batch(rng, n, lengths):
+    return [rng.normal(size=(n, 4)).astype(np.float32) * 12], \
+        [rng.integers(0, 2, (n, 3)).astype(np.float32), rng.random((n, 3)).astype(np.float32)]
+
+
+def masked_sequence_output():
+    """Per-step outputs of a masked recurrence: the loss is masked per step (N, T) and weighted per sample."""
+    ids = fgc.Input((None,), dtype="int32", name="ids")
+    h = layers.LSTM(4, return_sequences=True)(layers.Embedding(7, 3, mask_zero=True)(ids))
+    h = layers.Bidirectional(layers.GRU(2, return_sequences=True))(h)
+    return fgc.Model(ids, layers.Dense(3, activation="softmax")(h)), "sparse_categorical_crossentropy"
+
+
+def masked_sequence_output_batch(rng, n, lengths):
+    return [_ids(rng, n, lengths[0], 7)], rng.integers(0, 3, (n, lengths[0]))
+
+
 C = layers
 CORPUS = {
+    "layer_norm_variants": (layer_norm_variants, layer_norm_variants_batch),
+    "saturated_bce": (saturated_bce, saturated_bce_batch),
+    "masked_sequence_output": (masked_sequence_output, masked_sequence_output_batch),
     "sequence_dense": (sequence_dense, sequence_dense_batch),
     "shared_lstm_embedding": (shared_lstm_embedding, shared_lstm_embedding_batch),
     "shared_gru_masking": (shared_gru_masking, shared_gru_masking_batch),
@@ -274,7 +317,7 @@ def make_batch(name, n=5, lengths=(5, 5), seed=1, weighted=True):
     x, y = CORPUS[name][1](rng, n, lengths)
     sw = rng.uniform(0.2, 2.0, n).astype(np.float32) if weighted else None
     if isinstance(y, list) and weighted:
-        sw = {k: rng.uniform(0.2, 2.0, n).astype(np.float32) for k in ("cls", "tag", "logit")}
+        sw = [rng.uniform(0.2, 2.0, n).astype(np.float32) for _ in y]
     return x, y, sw
 
 
@@ -379,7 +422,7 @@ def sampled_central_differences(model, batch, weights, per_weight=6, h=1e-3, see
     return out
 
 
-FD_MODELS = ["transformer_masked", "transformer", "shared_lstm_embedding", "shared_bidirectional", "multi_output",
+FD_MODELS = ["layer_norm_variants", "saturated_bce", "masked_sequence_output", "transformer_masked", "transformer", "shared_lstm_embedding", "shared_bidirectional", "multi_output",
              "conv2d_transpose", "conv2d_groups_depthwise", "sequence_dense", "conv2d_narrow", "conv3d", "conv1d",
              "siamese_dense", "shared_gru_masking", "sequence_conv1d"]
 
