@@ -154,8 +154,8 @@ def conv_stack(dim, conv_layers, channels=3, size=8, transpose=False):
         for make in conv_layers:
             h = make()(h)
             outs.append(h)
-        pooled = [[layers.GlobalAveragePooling1D, layers.GlobalAveragePooling2D, layers.GlobalAveragePooling3D][dim - 1]()(o)
-                  for o in outs]
+        pool = [layers.GlobalAveragePooling1D, layers.GlobalAveragePooling2D, layers.GlobalAveragePooling3D][dim - 1]
+        pooled = [pool()(o) for o in outs]
         joined = layers.concatenate(pooled) if len(pooled) > 1 else pooled[0]
         return fgc.Model(x, layers.Dense(2)(joined)), "mse"
     return build
@@ -211,7 +211,7 @@ def saturated_bce():
     """Sigmoid outputs driven into Keras' probability clip, soft targets and label smoothing."""
     x = fgc.Input((4,), name="x")
     h = layers.Dense(6)(x)
-    heads = [layers.Dense(3, activation="sigmoid", name="hard")(h), layers.Dense(3, activation="sigmoid", name="soft")(h)]
+    heads = [layers.Dense(3, activation="sigmoid", name=name)(h) for name in ("hard", "soft")]
     loss = {"hard": "binary_crossentropy", "soft": fgc.losses.BinaryCrossentropy(label_smoothing=0.2)}
     return fgc.Model(x, heads), (loss, {"hard": 1.0, "soft": 0.7})
 
@@ -367,7 +367,12 @@ def forced_weight_grad(rule):
     return weight_grad
 
 
-@pytest.mark.parametrize("rule", ["batch_swap", "one_gemm", "im2col", "shifted_dy"])
+def _slow_unless(value, fast):
+    return value if value in fast else pytest.param(value, marks=pytest.mark.slow)
+
+
+@pytest.mark.parametrize("rule", [_slow_unless(r, {"batch_swap"})
+                                  for r in ("batch_swap", "one_gemm", "im2col", "shifted_dy")])
 @pytest.mark.parametrize("name", CONV_MODELS)
 def test_conv_weight_gradient_rules_agree(name, rule, monkeypatch):
     model = _compiled(name)
@@ -403,7 +408,8 @@ def sgd_gradients(name, batch, weights):
 
 def sampled_central_differences(model, batch, weights, per_weight=6, h=1e-3, seed=0):
     """{(weight, flat index): central difference of the evaluation loss} at ``per_weight`` random entries of
-    each weight: float32 losses, hence the large step (rounding error ~1e-7 / h; a small step, as ReLU kinks bend larger ones)."""
+    each weight. The losses are float32 (rounding error ~1e-7 / h), and a larger step than 1e-3 bends over
+    ReLU kinks."""
     rng = np.random.default_rng(seed)
     x, y, sw = batch
 
@@ -422,12 +428,17 @@ def sampled_central_differences(model, batch, weights, per_weight=6, h=1e-3, see
     return out
 
 
-FD_MODELS = ["layer_norm_variants", "saturated_bce", "masked_sequence_output", "transformer_masked", "transformer", "shared_lstm_embedding", "shared_bidirectional", "multi_output",
+FD_MODELS = ["layer_norm_variants", "saturated_bce", "masked_sequence_output", "transformer_masked", "transformer",
+             "shared_lstm_embedding", "shared_bidirectional", "multi_output",
              "conv2d_transpose", "conv2d_groups_depthwise", "sequence_dense", "conv2d_narrow", "conv3d", "conv1d",
              "siamese_dense", "shared_gru_masking", "sequence_conv1d"]
 
 
-@pytest.mark.parametrize("name", FD_MODELS)
+FD_FAST = {"transformer_masked", "shared_lstm_embedding", "conv2d_transpose", "saturated_bce", "layer_norm_variants",
+           "multi_output"}
+
+
+@pytest.mark.parametrize("name", [_slow_unless(n, FD_FAST) for n in FD_MODELS])
 def test_gradients_match_finite_differences(name):
     model = _compiled(name)
     weights = start_weights(model)

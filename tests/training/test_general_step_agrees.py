@@ -43,9 +43,15 @@ def masked_tagger():
 
 MODELS = {"masked_siamese": (masked_siamese, "categorical_crossentropy"),
           # a state over HOST_STATE_LIMIT (fgc/training/runtime.py): bound ping-pong buffers on the CPU too
-          "bound_siamese": (lambda: masked_siamese(vocab=40000), "categorical_crossentropy"), "gru_tower_pair": (gru_tower_pair, "mse"),
+          "bound_siamese": (lambda: masked_siamese(vocab=40000), "categorical_crossentropy"),
+          "gru_tower_pair": (gru_tower_pair, "mse"),
           "masked_tagger": (masked_tagger, "sparse_categorical_crossentropy")}
 FUSED = ["masked_siamese", "bound_siamese", "gru_tower_pair"]
+
+
+def fused_models(fast=("masked_siamese",)):
+    """The fused models, the ones not in ``fast`` marked slow (the default suite keeps one)."""
+    return [n if n in fast else pytest.param(n, marks=pytest.mark.slow) for n in FUSED]
 
 
 def padded_ids(rng, n, t):
@@ -179,14 +185,14 @@ def _fit_on(name, lengths, n, batch_size, epochs=1):
     return train
 
 
-@pytest.mark.parametrize("name", FUSED)
+@pytest.mark.parametrize("name", fused_models())
 @pytest.mark.parametrize("lengths, n, batch_size", [((6, 6), 7, 3), ((6, 4), 7, 3), ((5, 5), 9, 4)],
                          ids=["equal_partial_last", "unequal_partial_last", "equal_partial_of_one"])
 def test_fit_with_a_partial_last_batch_agrees(name, lengths, n, batch_size):
     _agree(name, _fit_on(name, lengths, n, batch_size, epochs=2))
 
 
-@pytest.mark.parametrize("name", FUSED)
+@pytest.mark.parametrize("name", fused_models())
 def test_train_on_batch_then_fit_on_other_lengths_agrees(name):
     def train(model):
         model.train_on_batch(*make_batch(name, 3, (4, 4), 0))
@@ -198,13 +204,13 @@ def test_train_on_batch_then_fit_on_other_lengths_agrees(name):
     _agree(name, train)
 
 
-@pytest.mark.parametrize("name", FUSED)
+@pytest.mark.parametrize("name", fused_models(("masked_siamese", "bound_siamese")))
 @pytest.mark.parametrize("lengths", [(5, 5), (5, 3)])
 def test_several_steps_per_call_with_a_partial_last_batch_agree(name, lengths):
     _agree(name, _fit_on(name, lengths, 7, 2, epochs=2), steps_per_execution=3)
 
 
-@pytest.mark.parametrize("steps_per_execution", [1, 2])
+@pytest.mark.parametrize("steps_per_execution", [pytest.param(1, marks=pytest.mark.slow), 2])
 def test_a_generator_of_changing_lengths_agrees(steps_per_execution):
     """fit over batches whose lengths change from batch to batch (equal within some, not others)."""
     schedule = [(4, (5, 5)), (4, (3, 6)), (4, (7, 7)), (2, (2, 2)), (3, (6, 2))]
