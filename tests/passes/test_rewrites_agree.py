@@ -233,8 +233,27 @@ def masked_sequence_output_batch(rng, n, lengths):
     return [_ids(rng, n, lengths[0], 7)], rng.integers(0, 3, (n, lengths[0]))
 
 
+def attention_variants():
+    """Self-attention's fused projections with value_dim != key_dim, no biases, an output shape, a causal mask, a
+    gate and an explicit key, over a masked sequence; and cross-attention (not fused) between two lengths."""
+    x, other = fgc.Input((None, 6), name="x"), fgc.Input((None, 6), name="other")
+    h = layers.Masking(0.0)(x)
+    a = layers.MultiHeadAttention(2, key_dim=3, value_dim=5)(h, h, use_causal_mask=True)
+    b = layers.MultiHeadAttention(3, key_dim=2, use_bias=False, output_shape=4)(h, h)
+    c = layers.MultiHeadAttention(2, key_dim=2, use_gate=True)(h, h, h)
+    d = layers.MultiHeadAttention(2, key_dim=2)(h, other)
+    joined = layers.concatenate([a, b, c, d])
+    return fgc.Model([x, other], layers.Dense(2)(layers.GlobalAveragePooling1D()(joined))), "mse"
+
+
+def attention_variants_batch(rng, n, lengths):
+    return [_padded(rng, n, lengths[0], 6), rng.normal(size=(n, lengths[1], 6)).astype(np.float32)], \
+        rng.normal(size=(n, 2)).astype(np.float32)
+
+
 C = layers
 CORPUS = {
+    "attention_variants": (attention_variants, attention_variants_batch),
     "layer_norm_variants": (layer_norm_variants, layer_norm_variants_batch),
     "saturated_bce": (saturated_bce, saturated_bce_batch),
     "masked_sequence_output": (masked_sequence_output, masked_sequence_output_batch),
@@ -278,7 +297,10 @@ def _compiled(name, optimizer=None):
     loss, weights = loss if isinstance(loss, tuple) else (loss, None)
     if loss == "binary_crossentropy_logits":
         loss = fgc.losses.BinaryCrossentropy(from_logits=True)
-    model.compile(optimizer=optimizer or fgc.optimizers.Adam(0.01), loss=loss, loss_weights=weights)
+    # Adam's epsilon above the float32 noise of gradients that are 0 in exact arithmetic (attention's key bias:
+    # softmax ignores a shift shared by a row): with 1e-7, any rounding noise there is a full lr-sized step
+    optimizer = optimizer or fgc.optimizers.Adam(0.01, epsilon=1e-4)
+    model.compile(optimizer=optimizer, loss=loss, loss_weights=weights)
     return model
 
 
@@ -428,7 +450,7 @@ def sampled_central_differences(model, batch, weights, per_weight=6, h=1e-3, see
     return out
 
 
-FD_MODELS = ["layer_norm_variants", "saturated_bce", "masked_sequence_output", "transformer_masked", "transformer",
+FD_MODELS = ["attention_variants", "layer_norm_variants", "saturated_bce", "masked_sequence_output", "transformer_masked", "transformer",
              "shared_lstm_embedding", "shared_bidirectional", "multi_output",
              "conv2d_transpose", "conv2d_groups_depthwise", "sequence_dense", "conv2d_narrow", "conv3d", "conv1d",
              "siamese_dense", "shared_gru_masking", "sequence_conv1d"]
