@@ -1,12 +1,13 @@
 """Differential check of the train step's speed rewrites: one Adam step of each model of a small corpus gives
 the same loss, updated weights and optimizer slots (Adam's first slot after one step is 0.1 x the gradient,
 so the slots compare the gradients) with every rewrite switched on as with every one switched off, and with
-each switch alone. The unconditional rewrites (concat's vjp as one Split, the fused QKV projection, the
-(AB)^T rule, static Like targets) are checked against finite differences of predict's loss, and the conv
-weight-gradient rules against the textbook batch <-> channel swap Conv.
+each switch alone (slow). The unconditional rewrites (concat's vjp as one Split, the fused QKV projection, the
+(AB)^T rule, static Like targets) are checked against central differences of the evaluation step's loss, and
+the conv weight-gradient rules against each other and the textbook batch <-> channel swap Conv.
+tests/training/test_general_step_agrees.py checks the equal-length train step against the general one.
 
-Tolerances: float32 rounding of a reordered sum, relative to each tensor's scale (rtol 1e-5 of max |value|,
-plus atol 1e-6 for tensors that are all but zero)."""
+Tolerances: float32 rounding of a reordered sum, relative to each tensor's scale (rtol 1e-5, plus an atol of
+1e-5 of the tensor's max |value| and 1e-6 for tensors that are all but zero)."""
 from __future__ import annotations
 
 import contextlib
@@ -48,12 +49,10 @@ def switched_off(names):
 
 
 # ---------------------------------------------------------------- the corpus: build() and batch(rng, n, lengths)
-def _ids(rng, n, t, vocab, pad=True):
+def _ids(rng, n, t, vocab):
     """Ids in [1, vocab) with each row zero-padded after a random length >= 1 (mask_zero's padding)."""
     ids = rng.integers(1, vocab, (n, t))
-    if pad:
-        keep = rng.integers(1, t + 1, n)
-        ids[np.arange(t)[None, :] >= keep[:, None]] = 0
+    ids[np.arange(t)[None, :] >= rng.integers(1, t + 1, n)[:, None]] = 0
     return ids
 
 
