@@ -354,7 +354,7 @@ def test_every_rewrite_on_agrees_with_every_rewrite_off(name):
 
 
 @pytest.mark.parametrize("name", RECURRENT)
-@pytest.mark.parametrize("lengths", [(4, 6), (6, 3)])
+@pytest.mark.parametrize("lengths", [(4, 6), pytest.param((6, 3), marks=pytest.mark.slow)])
 def test_unequal_lengths_agree_with_the_unfused_step(name, lengths):
     model = _compiled(name)
     weights = start_weights(model)
@@ -404,7 +404,7 @@ def test_conv_weight_gradient_rules_agree(name, rule, monkeypatch):
     assert_steps_agree(chosen, one_step(name, batch, weights))
 
 
-@pytest.mark.parametrize("rule", ["one_gemm", "im2col"])
+@pytest.mark.parametrize("rule", ["one_gemm", pytest.param("im2col", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("length", [6, 45])   # fewer / more positions than output channels: each If branch
 def test_the_run_time_choice_of_rule_agrees_with_each_rule(length, rule, monkeypatch):
     model = _compiled("sequence_conv1d")
@@ -449,8 +449,8 @@ def sampled_central_differences(model, batch, weights, per_weight=6, h=1e-3, see
     return out
 
 
-FD_MODELS = ["attention_variants", "layer_norm_variants", "saturated_bce", "masked_sequence_output", "transformer_masked", "transformer",
-             "shared_lstm_embedding", "shared_bidirectional", "multi_output",
+FD_MODELS = ["attention_variants", "layer_norm_variants", "saturated_bce", "masked_sequence_output",
+             "transformer_masked", "transformer", "shared_lstm_embedding", "shared_bidirectional", "multi_output",
              "conv2d_transpose", "conv2d_groups_depthwise", "sequence_dense", "conv2d_narrow", "conv3d", "conv1d",
              "siamese_dense", "shared_gru_masking", "sequence_conv1d"]
 

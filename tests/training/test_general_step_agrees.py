@@ -148,7 +148,8 @@ class BareStep:
 SCHEDULE = [(4, (5, 5)), (3, (5, 5)), (6, (2, 7)), (1, (4, 4)), (5, (8, 3))]
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", [n if n in ("masked_siamese", "masked_tagger") else
+                                  pytest.param(n, marks=pytest.mark.slow) for n in sorted(MODELS)])
 def test_the_exported_step_gives_train_on_batchs_updates(name, tmp_path):
     model = compiled(name)
     path = tmp_path / "step.onnx"
@@ -186,7 +187,8 @@ def _fit_on(name, lengths, n, batch_size, epochs=1):
 
 
 @pytest.mark.parametrize("name", fused_models())
-@pytest.mark.parametrize("lengths, n, batch_size", [((6, 6), 7, 3), ((6, 4), 7, 3), ((5, 5), 9, 4)],
+@pytest.mark.parametrize("lengths, n, batch_size", [pytest.param((6, 6), 7, 3, marks=pytest.mark.slow), ((6, 4), 7, 3),
+                                                     pytest.param((5, 5), 9, 4, marks=pytest.mark.slow)],
                          ids=["equal_partial_last", "unequal_partial_last", "equal_partial_of_one"])
 def test_fit_with_a_partial_last_batch_agrees(name, lengths, n, batch_size):
     _agree(name, _fit_on(name, lengths, n, batch_size, epochs=2))
@@ -204,8 +206,8 @@ def test_train_on_batch_then_fit_on_other_lengths_agrees(name):
     _agree(name, train)
 
 
-@pytest.mark.parametrize("name", fused_models(("masked_siamese", "bound_siamese")))
-@pytest.mark.parametrize("lengths", [(5, 5), (5, 3)])
+@pytest.mark.parametrize("name", fused_models())
+@pytest.mark.parametrize("lengths", [pytest.param((5, 5), marks=pytest.mark.slow), (5, 3)])
 def test_several_steps_per_call_with_a_partial_last_batch_agree(name, lengths):
     _agree(name, _fit_on(name, lengths, 7, 2, epochs=2), steps_per_execution=3)
 
