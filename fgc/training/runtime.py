@@ -404,9 +404,9 @@ class Trainer:
         """``steps`` train steps on batches stacked (steps, batch, ...): with a host-side state, one
         onnxruntime call runs them all through the compiled step wrapped in a Loop."""
         compiled = self.step(True)
+        self.acquire()   # first: the first snapshot decides ``bind`` (a state over HOST_STATE_LIMIT binds)
         if self.bind or self._train_step(stacked, axis_offset=1) is not compiled:
             return [self.run(True, {k: v[i] for k, v in stacked.items()}) for i in range(steps)]
-        self.acquire()
         now, spec, opt = self.now, compiled.spec, self.compiled.optimizer
         if compiled.loop_session is None:
             from .multistep import loop_proto

@@ -39,3 +39,21 @@ def test_multi_step_calls_match_single_steps(optimizer):
 def test_steps_per_execution_must_be_positive():
     with pytest.raises(ValueError, match="steps_per_execution"):
         _model(0, "sgd")
+
+
+def test_a_state_too_big_for_the_host_runs_its_first_fit_with_several_steps_per_call(monkeypatch):
+    """Regression: the first snapshot decides whether the state is bound (over HOST_STATE_LIMIT), and
+    run_many read that flag before taking its first snapshot: the Loop ran with the host path, stored
+    its numpy outputs as the state, and the next call bound them as OrtValues (AttributeError)."""
+    from fgc.training import runtime
+
+    monkeypatch.setattr(runtime, "HOST_STATE_LIMIT", 0)   # every state is "big": bound buffers
+    rng = np.random.default_rng(0)
+    x, y = rng.random((20, 6)), np.eye(3)[rng.integers(0, 3, 20)]
+    single, multi = _model(1, "adam"), _model(3, "adam")
+    h1 = single.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
+    h2 = multi.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
+    assert multi._trainer.bind
+    for a, b in zip(single.get_weights(), multi.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(h1.history["loss"], h2.history["loss"], rtol=1e-6)
