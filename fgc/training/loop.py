@@ -35,9 +35,12 @@ class Batches:
     Feeds not listed (``sum`` and ``mean_with_sample_weight`` losses, weighted metrics alone) go
     as they are."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], loss_elements: dict[str, int]):
+    def __init__(self, arrays: dict[str, np.ndarray], loss_elements: dict[str, int], uniform=frozenset()):
         self.arrays, self.loss_elements = arrays, loss_elements
         self.n = next(iter(arrays.values())).shape[0]
+        # feeds whose rows are all equal (the sample weights of ones when none are given): any order of them
+        # is the array itself, so a shuffle does not gather them
+        self.uniform = frozenset(uniform)
         self._plans: dict = {}   # chunks' arguments -> its BatchPlan: the batch views, made once
 
     def weight_scale(self, key: str, batch_n: int) -> float:
@@ -45,8 +48,9 @@ class Batches:
 
     def subset(self, index) -> "Batches":
         if isinstance(index, np.ndarray):   # a shuffle's order: take gathers rows faster than fancy indexing
-            return Batches({k: v.take(index, axis=0) for k, v in self.arrays.items()}, self.loss_elements)
-        return Batches({k: v[index] for k, v in self.arrays.items()}, self.loss_elements)
+            return Batches({k: v[:len(index)] if k in self.uniform else v.take(index, axis=0)
+                            for k, v in self.arrays.items()}, self.loss_elements, self.uniform)
+        return Batches({k: v[index] for k, v in self.arrays.items()}, self.loss_elements, self.uniform)
 
     def shuffled(self, order: np.ndarray, into: "Batches | None" = None) -> "Batches":
         """The rows in ``order`` (a permutation of all rows), written into ``into``'s arrays when given (an
@@ -54,6 +58,8 @@ class Batches:
         if into is None:
             return self.subset(order)
         for key, rows in self.arrays.items():
+            if key in self.uniform:   # the view subset made of it reads the same values
+                continue
             # mode="clip" only spares the buffered copy that take makes for out= in its default mode: every
             # index of a permutation is in range
             np.take(rows, order, axis=0, out=into.arrays[key], mode="clip")
@@ -147,7 +153,9 @@ def make_batches(model, x, y, sample_weight=None, class_weight=None) -> Batches:
         loss = compiled.losses.get(k)
         if loss is not None and loss.reduction in ("sum_over_batch_size", "mean"):
             elements[f"sw/{k}"] = loss.elements_per_sample(targets[k].shape)
-    return Batches(arrays, elements)
+    given = sample_weight is not None or class_weight is not None
+    ones = [] if given else [key for key in arrays if key.startswith(("sw/", "msw/"))]   # sample_weights' ones
+    return Batches(arrays, elements, uniform=ones)
 
 
 def _fixed_batch(model) -> int | None:

@@ -63,6 +63,18 @@ class CompiledStep:
         self.run_direct = rt.direct_run(self.session)   # every input is fed each step: no wrapper checks
 
 
+def scalar_reports(compiled: CompiledStep) -> bool:
+    """Whether every report output (loss, metrics) of the step is a scalar in its graph."""
+    ranks = {o.name: len(o.type.tensor_type.shape.dim) if o.type.tensor_type.HasField("shape") else None
+             for o in compiled.proto.graph.output}
+    return all(ranks.get(name) == 0 for name in compiled.spec.report_outputs)
+
+
+def _logs(reports) -> list:
+    # scalars become floats; the state of stateful metrics (arrays) goes back to the loop as it is
+    return [float(v) if v.ndim == 0 else v for v in reports]
+
+
 def static_input_bytes(proto) -> int:
     """Bytes of the step's inputs whose shapes are all fixed: the weights and the optimizer state."""
     total = 0
@@ -397,8 +409,7 @@ class Trainer:
         if spec.checks:
             rt.raise_failed_checks(spec.report_outputs, reports, spec.checks)
             reports = reports[:len(reports) - len(spec.checks)]
-        # scalars become floats; the state of stateful metrics (arrays) goes back to the loop as it is
-        return [float(v) if v.ndim == 0 else v for v in reports]
+        return _logs(reports)
 
     def run_many(self, stacked: dict, steps: int) -> list[list[float]]:
         """``steps`` train steps on batches stacked (steps, batch, ...): with a host-side state, one
@@ -448,7 +459,9 @@ class Trainer:
             return general
         run, fetched, names, updated = compiled.run_direct, compiled.fetched, compiled.state_names, compiled.updated
         n_reports = len(spec.report_outputs)
+        all_scalar = scalar_reports(compiled)
         acquire, current_lr = self.acquire, self.compiled.optimizer.current_lr
+        lr_fed = [None, None]   # the last learning rate and its array: a constant rate is one array for the fit
 
         def host_step(feeds: dict) -> list:
             acquire()
@@ -456,12 +469,18 @@ class Trainer:
             if self.bind:   # the state moved to bound buffers (not expected after the first acquire)
                 return self.run(train, feeds)
             arrays, iterations = now.arrays, now.iterations
-            feeds = {**feeds, **{name: arrays[name] for name in names}}
+            feeds = dict(feeds)
+            for name in names:
+                feeds[name] = arrays[name]
             if train:
-                feeds["lr"] = np.array(current_lr(iterations), np.float32)
+                lr = current_lr(iterations)
+                if lr != lr_fed[0]:
+                    lr_fed[:] = lr, np.array(lr, np.float32)
+                feeds["lr"] = lr_fed[1]
                 feeds["step"] = np.array(iterations, np.float32)
             outs = run(fetched, feeds)
-            logs = [float(v) if v.ndim == 0 else v for v in outs[:n_reports]]
+            reports = outs[:n_reports]
+            logs = list(map(float, reports)) if all_scalar else _logs(reports)
             if train:
                 arrays = dict(arrays)
                 arrays.update(zip(updated, outs[n_reports:]))

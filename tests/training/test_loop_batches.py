@@ -65,3 +65,16 @@ def test_batches_read_the_arrays_as_they_are_at_each_pass():
     for feeds, (n,) in data.chunks(4):
         np.testing.assert_array_equal(feeds["sw/out"], np.full(n, np.float32(1 / (n * 2))))
         np.testing.assert_array_equal(feeds["x"], np.full((n, 3), 2.0, np.float32))
+
+
+def test_a_shuffle_leaves_uniform_feeds_ungathered():
+    rng = np.random.default_rng(0)
+    data = Batches({"x": rng.random((10, 3)).astype(np.float32), "sw/out": np.ones(10, np.float32)},
+                   {"sw/out": 1}, uniform=["sw/out"])
+    order = rng.permutation(10)
+    first = data.shuffled(order)
+    assert np.shares_memory(first.arrays["sw/out"], data.arrays["sw/out"])
+    again = data.shuffled(order[::-1].copy(), into=first)
+    np.testing.assert_array_equal(again.arrays["x"], data.arrays["x"][order[::-1]])
+    np.testing.assert_array_equal(again.arrays["sw/out"], np.ones(10, np.float32))
+    assert again.uniform == {"sw/out"}

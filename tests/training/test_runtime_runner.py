@@ -36,8 +36,9 @@ def _train(step_with_runner: bool, reset_at: int | None = None):
     step = trainer.runner(True) if step_with_runner else (lambda feeds: trainer.run(True, feeds))
     assert not step_with_runner or step.__name__ == "host_step"   # the path this test is about, not the fallback
     for k, batch in enumerate(_batches()):
-        if k == reset_at:   # weights set between two steps reach the next step
+        if k == reset_at:   # weights and a learning rate set between two steps reach the next step
             model.set_weights(start)
+            model.optimizer.learning_rate = 0.02
         logs.append(step(_feeds(model, batch)))
     return model, logs
 
