@@ -61,13 +61,14 @@ class CompiledStep:
         self.updated = tuple(spec.update_outputs) if train else ()
         self.fetched = list(spec.report_outputs) + [spec.update_outputs[n] for n in self.updated]
         self.run_direct = rt.direct_run(self.session)   # every input is fed each step: no wrapper checks
+        self.scalar_reports = scalar_reports(self.proto, spec.report_outputs)
 
 
-def scalar_reports(compiled: CompiledStep) -> bool:
+def scalar_reports(proto, reports) -> bool:
     """Whether every report output (loss, metrics) of the step is a scalar in its graph."""
     ranks = {o.name: len(o.type.tensor_type.shape.dim) if o.type.tensor_type.HasField("shape") else None
-             for o in compiled.proto.graph.output}
-    return all(ranks.get(name) == 0 for name in compiled.spec.report_outputs)
+             for o in proto.graph.output}
+    return all(ranks.get(name) == 0 for name in reports)
 
 
 def _logs(reports) -> list:
@@ -459,7 +460,7 @@ class Trainer:
             return general
         run, fetched, names, updated = compiled.run_direct, compiled.fetched, compiled.state_names, compiled.updated
         n_reports = len(spec.report_outputs)
-        all_scalar = scalar_reports(compiled)
+        all_scalar = compiled.scalar_reports
         acquire, current_lr = self.acquire, self.compiled.optimizer.current_lr
         lr_fed = [None, None]   # the last learning rate and its array: a constant rate is one array for the fit
 
