@@ -158,6 +158,9 @@ def _listener(cb: Callback, hook: str):
 
 
 def _batch_caller(listeners):
+    if len(listeners) == 1 and listeners[0][1]:   # the progress bar alone: it takes the lazy logs itself
+        return listeners[0][0]
+
     def call(batch, logs=None):
         made = None
         for hook, lazy in listeners:

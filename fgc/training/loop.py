@@ -35,47 +35,98 @@ class Batches:
     Feeds not listed (``sum`` and ``mean_with_sample_weight`` losses, weighted metrics alone) go
     as they are."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], loss_elements: dict[str, int]):
+    def __init__(self, arrays: dict[str, np.ndarray], loss_elements: dict[str, int], uniform=frozenset()):
         self.arrays, self.loss_elements = arrays, loss_elements
         self.n = next(iter(arrays.values())).shape[0]
+        # feeds whose rows are all equal (the sample weights of ones when none are given): any order of them
+        # is the array itself, so a shuffle does not gather them
+        self.uniform = frozenset(uniform)
+        self._plans: dict = {}   # chunks' arguments -> its BatchPlan: the batch views, made once
 
     def weight_scale(self, key: str, batch_n: int) -> float:
         return weight_scale(self.loss_elements, key, batch_n)
 
     def subset(self, index) -> "Batches":
         if isinstance(index, np.ndarray):   # a shuffle's order: take gathers rows faster than fancy indexing
-            return Batches({k: v.take(index, axis=0) for k, v in self.arrays.items()}, self.loss_elements)
-        return Batches({k: v[index] for k, v in self.arrays.items()}, self.loss_elements)
+            return Batches({k: v[:len(index)] if k in self.uniform else v.take(index, axis=0)
+                            for k, v in self.arrays.items()}, self.loss_elements, self.uniform)
+        return Batches({k: v[index] for k, v in self.arrays.items()}, self.loss_elements, self.uniform)
+
+    def shuffled(self, order: np.ndarray, into: "Batches | None" = None) -> "Batches":
+        """The rows in ``order`` (a permutation of all rows), written into ``into``'s arrays when given (an
+        earlier shuffle of this data): its batches, views of those arrays, are then made once per fit."""
+        if into is None:
+            return self.subset(order)
+        for key, rows in self.arrays.items():
+            if key in self.uniform:   # the view subset made of it reads the same values
+                continue
+            # mode="clip" only spares the buffered copy that take makes for out= in its default mode: every
+            # index of a permutation is in range
+            np.take(rows, order, axis=0, out=into.arrays[key], mode="clip")
+        return into
 
     def chunks(self, batch_size: int, group: int = 1, limit: int | None = None, keys=None):
-        """Yields (feeds, batch sizes): ``group`` consecutive full batches at once, stacked as
-        (group, batch, ...) views for a multi-step call, else one batch; a short last batch alone."""
-        keys = list(self.arrays) if keys is None else keys
-        total = -(-self.n // batch_size) if limit is None else min(limit, -(-self.n // batch_size))
-        # each batch's weights over its loss elements (see the class doc): every full batch has the same
-        # scale, so the rows the pass reads are scaled once here rather than batch by batch
-        used = min(self.n, total * batch_size)
-        sources = {key: self.arrays[key] for key in keys}
-        scaled = [key for key in self.loss_elements if key in sources]
-        for key in scaled:
-            sources[key] = sources[key][:used] * np.float32(self.weight_scale(key, batch_size))
+        """Iterates (feeds, batch sizes): ``group`` consecutive full batches at once, stacked as
+        (group, batch, ...) views for a multi-step call, else one batch; a short last batch alone.
+
+        The batches are made once per set of arguments (see BatchPlan) and reused: the views read the
+        arrays as they are now, and the scaled weights are recomputed from them on each call."""
+        keys = tuple(self.arrays) if keys is None else tuple(keys)
+        plan = self._plans.get((batch_size, group, limit, keys))
+        if plan is None:
+            plan = self._plans[batch_size, group, limit, keys] = BatchPlan(self, batch_size, group, limit, keys)
+        else:
+            plan.rescale()
+        return iter(plan.batches)
+
+
+class BatchPlan:
+    """The (feeds, batch sizes) of one pass over a Batches, made before the first batch is run: slicing
+    between two onnxruntime runs costs several times more (each run evicts the interpreter's caches),
+    and made once, as slicing 8 batches of 3 feeds costs as much as a step's host work.
+
+    Each batch's weights are divided by its loss elements (see Batches): every full batch has the same
+    scale, so the rows they read are scaled in one product; the short last batch has a scale of its own.
+    Those products are arrays of the plan's own, recomputed in place by ``rescale``."""
+
+    def __init__(self, data: Batches, batch_size: int, group: int, limit: int | None, keys: tuple):
+        n = data.n
+        total = -(-n // batch_size) if limit is None else min(limit, -(-n // batch_size))
+        used = min(n, total * batch_size)
+        sources = {key: data.arrays[key] for key in keys}
+        self.products = []   # (scaled array, the rows it is made from, scale)
+        for key in [key for key in data.loss_elements if key in sources]:
+            sources[key] = self._scaled(data.arrays[key][:used], data.weight_scale(key, batch_size))
+        self.batches = []
         done = 0
         while done < total:
             start = done * batch_size
-            full = min((self.n - start) // batch_size, total - done)
+            full = min((n - start) // batch_size, total - done)
             k = group if group > 1 and full >= group else 1
-            stop = min(start + k * batch_size, self.n)
+            stop = min(start + k * batch_size, n)
             if k > 1:
                 feeds = {key: a[start:stop].reshape(k, batch_size, *a.shape[1:]) for key, a in sources.items()}
                 sizes = [batch_size] * k
             else:
                 feeds = {key: a[start:stop] for key, a in sources.items()}
                 sizes = [stop - start]
-                if stop - start < batch_size:   # the short last batch has a scale of its own
-                    for key in scaled:
-                        feeds[key] = self.arrays[key][start:stop] * np.float32(self.weight_scale(key, stop - start))
-            yield feeds, sizes
+                if stop - start < batch_size:
+                    for key in data.loss_elements:
+                        if key in sources:
+                            feeds[key] = self._scaled(data.arrays[key][start:stop],
+                                                      data.weight_scale(key, stop - start))
+            self.batches.append((feeds, sizes))
             done += k
+
+    def _scaled(self, rows: np.ndarray, scale: float) -> np.ndarray:
+        scale = np.float32(scale)
+        product = rows * scale
+        self.products.append((product, rows, scale))
+        return product
+
+    def rescale(self) -> None:
+        for product, rows, scale in self.products:
+            np.multiply(rows, scale, out=product)
 
 
 def make_batches(model, x, y, sample_weight=None, class_weight=None) -> Batches:
@@ -102,7 +153,9 @@ def make_batches(model, x, y, sample_weight=None, class_weight=None) -> Batches:
         loss = compiled.losses.get(k)
         if loss is not None and loss.reduction in ("sum_over_batch_size", "mean"):
             elements[f"sw/{k}"] = loss.elements_per_sample(targets[k].shape)
-    return Batches(arrays, elements)
+    given = sample_weight is not None or class_weight is not None
+    ones = [] if given else [key for key in arrays if key.startswith(("sw/", "msw/"))]   # sample_weights' ones
+    return Batches(arrays, elements, uniform=ones)
 
 
 def _fixed_batch(model) -> int | None:
@@ -125,8 +178,13 @@ class Mean:
         for key, (weight_key, feed) in weighted.items():
             self.feed_of[names.index(key)] = self.feed_of[names.index(weight_key)] = feed
         self.ratios = {names.index(k): names.index(w) for k, (w, _) in weighted.items()}
+        self.plain = not (self.latest or self.unlogged or self.feed_of)
 
     def add(self, values, n):
+        if self.plain:   # batch means weighted by batch size alone: the same sums, one comprehension
+            self.sums = [total + v * n for total, v in zip(self.sums, values)]
+            self.count += n
+            return
         if self.latest or self.unlogged:   # stateful metrics: their results replace, their states skip
             values = list(values)
             for i in self.latest:
@@ -170,26 +228,26 @@ def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, ca
     begin, end = callbacks.batch_hooks("train" if train else "test") if callbacks is not None else (None, None)
     # with several processes, fit's callbacks run on rank 0 and every process stops where they say
     dist = getattr(trainer, "distributed", None) if callbacks is not None else None
+    step = trainer.runner(train)
+    add, logs = mean.add, mean.result
+    # the loss is checked here, on the float the step returned; the watch is called only to warn
+    watched = loss_watch.loss_index if loss_watch is not None and not loss_watch.silent else None
     index = 0
     for feeds, sizes in data.chunks(batch_size, group, steps, wanted):
         if begin is not None:  # once per execution, with its first step (Keras' begin_step)
             begin(index)
         if states is not None:
             feeds = states.feed(feeds)
-        if not train:
-            results = [trainer.run(False, feeds)]
-        elif len(sizes) > 1:
-            results = trainer.run_many(feeds, len(sizes))
-        else:
-            results = [trainer.run(True, feeds)]
+        results = trainer.run_many(feeds, len(sizes)) if len(sizes) > 1 else (step(feeds),)
         for n, values in zip(sizes, results):
             if states is not None:
                 states.take(values)
-            mean.add(values, n)
-            if loss_watch is not None:
-                loss_watch.check(index, values)
+            add(values, n)
+            if watched is not None and not math.isfinite(values[watched]):
+                loss_watch.warn(index, values)
+                watched = None
             if end is not None:   # the logs dict is made only if a listener reads it (see batch_hooks)
-                end(index, mean.result)
+                end(index, logs)
             index += 1
         if train and (model.stop_training if dist is None else dist.agree_stop(model)):
             break
@@ -200,16 +258,15 @@ def run_epoch(model, data: Batches, batch_size: int, train: bool, steps=None, ca
 
 class LossWatch:
     """Warns once per fit at the first non-finite training loss (Keras is silent), unless a
-    TerminateOnNaN callback already reports it. One float check per step."""
+    TerminateOnNaN callback already reports it. run_epoch checks the loss, one float check per step."""
 
     def __init__(self, report_outputs, callbacks):
         self.loss_index = report_outputs.index("loss") if "loss" in report_outputs else None
         self.silent = self.loss_index is None or any(isinstance(c, cbks.TerminateOnNaN) for c in callbacks)
         self.epoch = 0
 
-    def check(self, step, values):
-        if self.silent or math.isfinite(values[self.loss_index]):
-            return
+    def warn(self, step, values):
+        """Called by run_epoch at the first non-finite loss while the watch is not silent."""
         self.silent = True
         warnings.warn(f"fit: the training loss became {values[self.loss_index]} at epoch {self.epoch + 1}, step "
                       f"{step + 1}; the weights are no longer finite from here on. Lower the learning rate, check "
@@ -356,6 +413,7 @@ def _fit_epochs(model, data, val, cbs, watch, batch_size, epochs, shuffle, initi
     resumed, model._initial_epoch = getattr(model, "_initial_epoch", None), None
     initial_epoch = resumed or initial_epoch
     logs = {}
+    shuffled = None   # the arrays each epoch's shuffle is written into, made by the first
     for epoch in range(initial_epoch, epochs):
         if epoch > initial_epoch and _out_of_data(data, "fit()"):
             break
@@ -366,7 +424,7 @@ def _fit_epochs(model, data, val, cbs, watch, batch_size, epochs, shuffle, initi
             epoch_data = data
         elif shuffle:
             order = initializers.rng().permutation(data.n)
-            epoch_data = data.subset(order if dist is None else dist.same_everywhere(order))
+            shuffled = epoch_data = data.shuffled(order if dist is None else dist.same_everywhere(order), shuffled)
         else:
             epoch_data = data
         logs = run_epoch(model, epoch_data, batch_size, True, steps_per_epoch, cbs, watch)

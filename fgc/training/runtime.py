@@ -61,6 +61,19 @@ class CompiledStep:
         self.updated = tuple(spec.update_outputs) if train else ()
         self.fetched = list(spec.report_outputs) + [spec.update_outputs[n] for n in self.updated]
         self.run_direct = rt.direct_run(self.session)   # every input is fed each step: no wrapper checks
+        self.scalar_reports = scalar_reports(self.proto, spec.report_outputs)
+
+
+def scalar_reports(proto, reports) -> bool:
+    """Whether every report output (loss, metrics) of the step is a scalar in its graph."""
+    ranks = {o.name: len(o.type.tensor_type.shape.dim) if o.type.tensor_type.HasField("shape") else None
+             for o in proto.graph.output}
+    return all(ranks.get(name) == 0 for name in reports)
+
+
+def _logs(reports) -> list:
+    # scalars become floats; the state of stateful metrics (arrays) goes back to the loop as it is
+    return [float(v) if v.ndim == 0 else v for v in reports]
 
 
 def static_input_bytes(proto) -> int:
@@ -397,8 +410,7 @@ class Trainer:
         if spec.checks:
             rt.raise_failed_checks(spec.report_outputs, reports, spec.checks)
             reports = reports[:len(reports) - len(spec.checks)]
-        # scalars become floats; the state of stateful metrics (arrays) goes back to the loop as it is
-        return [float(v) if v.ndim == 0 else v for v in reports]
+        return _logs(reports)
 
     def run_many(self, stacked: dict, steps: int) -> list[list[float]]:
         """``steps`` train steps on batches stacked (steps, batch, ...): with a host-side state, one
@@ -428,6 +440,55 @@ class Trainer:
         self.now = Snapshot(arrays, now.spare, now.iterations + steps)   # the commit
         return rows
 
+    def runner(self, train: bool):
+        """``feeds -> logs``: the same as ``run(train, feeds)``, for a loop that calls it once per batch.
+
+        With the state on the host (the CPU's small models) and a step without checks or length
+        assumptions, the function holds what every step reads (the compiled step, its names, the
+        learning-rate array while the rate is unchanged) instead of finding it again through several
+        calls each step: on the seed MLP a step is ~100 us of onnxruntime, so each microsecond of
+        Python around it is a percent of fit. Each step still calls ``acquire`` (a callback may set
+        weights between steps), reads the learning rate, and commits one Snapshot."""
+        def general(feeds: dict) -> list:
+            return self.run(train, feeds)
+        if type(self).run is not Trainer.run:   # a subclass (data-parallel) runs its own way
+            return general
+        self.acquire()   # decides ``bind`` (the size of the state) on the first call
+        compiled = self.step(train)
+        spec = compiled.spec
+        if self.bind or spec.checks or (train and spec.equal_dims):
+            return general
+        run, fetched, names, updated = compiled.run_direct, compiled.fetched, compiled.state_names, compiled.updated
+        n_reports = len(spec.report_outputs)
+        all_scalar = compiled.scalar_reports
+        acquire, current_lr = self.acquire, self.compiled.optimizer.current_lr
+        lr_fed = [None, None]   # the last learning rate and its array: a constant rate is one array for the fit
+
+        def host_step(feeds: dict) -> list:
+            acquire()
+            now = self.now
+            if self.bind:   # the state moved to bound buffers (not expected after the first acquire)
+                return self.run(train, feeds)
+            arrays, iterations = now.arrays, now.iterations
+            feeds = dict(feeds)
+            for name in names:
+                feeds[name] = arrays[name]
+            if train:
+                lr = current_lr(iterations)
+                if lr != lr_fed[0]:
+                    lr_fed[:] = lr, np.array(lr, np.float32)
+                feeds["lr"] = lr_fed[1]
+                feeds["step"] = np.array(iterations, np.float32)
+            outs = run(fetched, feeds)
+            reports = outs[:n_reports]
+            logs = list(map(float, reports)) if all_scalar else _logs(reports)
+            if train:
+                arrays = dict(arrays)
+                arrays.update(zip(updated, outs[n_reports:]))
+                self.now = Snapshot(arrays, now.spare, iterations + 1)   # the commit: one assignment
+            return logs
+        return host_step
+
     def run(self, train: bool, feeds: dict) -> list[float]:
         compiled = self._train_step(feeds) if train else self.step(False)
         self.acquire()
@@ -447,8 +508,8 @@ class Trainer:
 
     def _run_host(self, compiled, now: Snapshot, train: bool, feeds: dict):
         arrays = now.arrays
-        for name in compiled.state_names:
-            feeds[name] = arrays[name]
+        # a new dict: the caller's batch dicts are reused from epoch to epoch (loop.BatchPlan)
+        feeds = {**feeds, **{name: arrays[name] for name in compiled.state_names}}
         outs = compiled.run_direct(compiled.fetched, feeds)
         k = len(outs) - len(compiled.updated)
         return outs[:k], dict(zip(compiled.updated, outs[k:])), now.spare

@@ -39,3 +39,42 @@ def test_a_shuffled_subset_gathers_the_rows_in_order():
     for key, values in data.arrays.items():
         np.testing.assert_array_equal(shuffled.arrays[key], values[order])
     assert shuffled.loss_elements == data.loss_elements and data.subset(slice(2, 5)).n == 3
+
+
+def test_a_shuffle_into_an_earlier_one_rewrites_its_arrays_and_batches():
+    data = _data()
+    first = data.shuffled(np.arange(10)[::-1])
+    batches = list(first.chunks(4))
+    order = np.array([3, 1, 4, 0, 9, 2, 6, 5, 8, 7])
+    again = data.shuffled(order, into=first)
+    assert again is first
+    fresh = list(data.subset(order).chunks(4))
+    reused = list(again.chunks(4))
+    for (got, got_sizes), (want, want_sizes), (old, _) in zip(reused, fresh, batches):
+        assert got_sizes == want_sizes and got.keys() == want.keys()
+        for key in want:
+            assert got[key] is old[key]   # the same views (and scaled arrays), made once
+            np.testing.assert_array_equal(got[key], want[key])   # the weights rescaled, the short batch too
+
+
+def test_batches_read_the_arrays_as_they_are_at_each_pass():
+    data = _data()
+    list(data.chunks(4))
+    data.arrays["sw/out"][:] = 1.0
+    data.arrays["x"][:] = 2.0
+    for feeds, (n,) in data.chunks(4):
+        np.testing.assert_array_equal(feeds["sw/out"], np.full(n, np.float32(1 / (n * 2))))
+        np.testing.assert_array_equal(feeds["x"], np.full((n, 3), 2.0, np.float32))
+
+
+def test_a_shuffle_leaves_uniform_feeds_ungathered():
+    rng = np.random.default_rng(0)
+    data = Batches({"x": rng.random((10, 3)).astype(np.float32), "sw/out": np.ones(10, np.float32)},
+                   {"sw/out": 1}, uniform=["sw/out"])
+    order = rng.permutation(10)
+    first = data.shuffled(order)
+    assert np.shares_memory(first.arrays["sw/out"], data.arrays["sw/out"])
+    again = data.shuffled(order[::-1].copy(), into=first)
+    np.testing.assert_array_equal(again.arrays["x"], data.arrays["x"][order[::-1]])
+    np.testing.assert_array_equal(again.arrays["sw/out"], np.ones(10, np.float32))
+    assert again.uniform == {"sw/out"}
