@@ -49,7 +49,9 @@ def _compiled_model(name: str, batch: int, rng):
 
 # ---------------------------------------------------------------------------- (a) FLOPs and the machine's peak
 def _ort_peak(ctx, op: str) -> tuple[float, str]:
-    """GFLOP/s of one large float32 MatMul or Conv in onnxruntime at ctx.threads (median of 3 after a warm-up)."""
+    """GFLOP/s of one large float32 MatMul or Conv in onnxruntime at ctx.threads: the fastest of 7 runs after 2
+    warm-ups (a peak is the best the machine does; load only takes from it: medians of 3 read 86-122 GFLOP/s
+    for the same MatMul across runs)."""
     import onnx
     from onnx import TensorProto, helper
 
@@ -73,8 +75,8 @@ def _ort_peak(ctx, op: str) -> tuple[float, str]:
     sess = ctx.ort_session(proto.SerializeToString())
     rng = ctx.rng(11)
     feeds = {k: rng.standard_normal(s).astype(np.float32) for k, s in zip("ab", shapes)}
-    timing = interleaved({"peak": lambda: sess.run(None, feeds)}, warmup=1, runs=3, settle=0)["peak"]
-    return flops / timing.median / 1e9, what
+    timing = interleaved({"peak": lambda: sess.run(None, feeds)}, warmup=2, runs=7, settle=0)["peak"]
+    return flops / min(timing.samples) / 1e9, what
 
 
 def _phase(name: str) -> str:
@@ -119,7 +121,7 @@ def flops_peak(ctx) -> list:
     run = _run()
     peaks = _peaks(ctx)
     peak = max(p for p, _ in peaks.values())
-    intro = (f"Machine's practical peak at {ctx.threads} thread(s), measured by onnxruntime itself (median of 3): "
+    intro = (f"Machine's practical peak at {ctx.threads} thread(s), measured by onnxruntime itself (fastest of 7 runs): "
              + "; ".join(f"{what}: **{gf:.1f} GFLOP/s**" for gf, what in peaks.values())
              + f". Fractions below are of the larger, {peak:.1f} GFLOP/s.")
     sec = run.Section("Train-step FLOPs and fraction of peak", [intro, (
@@ -718,10 +720,24 @@ def fit_overhead(ctx) -> list:
         sec.rows.append([name, f"{med * 1e3:.3f}", f"{fastest[name] * 1e3:.3f}", f"{1000 / med / 1e3:,.0f}k",
                          "–" if previous is None else f"{(med - previous) * 1e3:+.3f}", f"{med / full:.0%}"])
         previous = med
-    ctx.summary.append(["mlp fit(verbose=1): host overhead over onnxruntime alone (share of the epoch)",
-                        f"{(full - base) / full:.0%}", "< 10 %"])
-    ctx.summary.append(["mlp model.fit samples/s (steps_per_execution=1)", f"{1000 / full / 1e3:,.0f}k", "≥ 1.25M"])
+    # a row's medians can fall in different groups on a loaded machine (the core to itself, or shared): the
+    # overhead is read from each round's own pair of runs, which sit next to each other in time
+    names = list(per_epoch)
+    paired = _paired_shares(timings[names[0]].samples, [t / EPOCHS for t in timings[names[-1]].samples])
+    fastest_share = (fastest[names[-1]] - fastest[names[0]]) / fastest[names[-1]]
+    sec.notes.append(f"fit(verbose=1)'s overhead over onnxruntime alone, as a share of the epoch: {paired:.0%} "
+                     f"(median over the rounds of each round's own pair of runs); {fastest_share:.0%} from the "
+                     f"fastest runs; {(full - base) / full:.0%} from the medians.")
+    ctx.summary.append(["mlp fit(verbose=1): host overhead over onnxruntime alone (share of the epoch, paired "
+                        "per round; fastest runs)", f"{paired:.0%}; {fastest_share:.0%}", "< 10 %"])
+    ctx.summary.append(["mlp model.fit samples/s (steps_per_execution=1): median; fastest run",
+                        f"{1000 / full / 1e3:,.0f}k; {1000 / fastest[names[-1]] / 1e3:,.0f}k", "≥ 1.25M"])
     return [sec]
+
+
+def _paired_shares(base: list, full: list) -> float:
+    """The median over rounds of (full - base) / full, each round's two runs taken together."""
+    return float(np.median([(f - b) / f for b, f in zip(base, full)]))
 
 
 BENCHMARKS = [flops_peak, node_floor, compile_time, fit_memory, scaling, fit_overhead]

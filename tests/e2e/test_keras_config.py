@@ -104,7 +104,7 @@ def test_keras_layer_config_round_trips_through_fgc_and_back(name, args, kwargs)
 
 def _wrappers(api):
     L = api.layers
-    return [L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode="sum", name="bi"),
+    return [L.Bidirectional(L.LSTM(3, return_sequences=True, name="lstm"), merge_mode="sum", name="bi"),
             L.TimeDistributed(L.Dense(2, activation="relu", name="inner_dense"), name="td")]
 
 
