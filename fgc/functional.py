@@ -580,9 +580,11 @@ class Sequential(Model):
         distribute = getattr(previous, "strategy", None)
         try:
             self.compile(**{**args, "optimizer": self.optimizer}, distribute=distribute)
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError) as e:   # the arguments no longer fit this stack
             self._compiled, self._trainer = None, None
             previous.release()
+            warnings.warn(f"Sequential '{self.name}' changed and its compile() arguments no longer fit it ({e}); "
+                          f"call compile() again before training", stacklevel=3)
 
     @property
     def layers(self):

@@ -165,7 +165,8 @@ class ModelAPI:
         check_kwargs("compile()", kwargs, _named_arguments(ModelAPI.compile))
         compile_args = dict(optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
                             weighted_metrics=weighted_metrics, run_eagerly=run_eagerly,
-                            steps_per_execution=steps_per_execution, jit_compile=jit_compile)
+                            steps_per_execution=steps_per_execution, jit_compile=jit_compile,
+                            auto_scale_loss=auto_scale_loss)
         from fgc.training.config import resolve
         from fgc.training.runtime import Trainer
 
@@ -180,7 +181,9 @@ class ModelAPI:
             if not isinstance(distribute, DataParallel):
                 raise TypeError(f"compile(distribute=...) takes an fgc.distribute.DataParallel(), got "
                                 f"{type(distribute).__name__}")
-        compiled = resolve(self, optimizer, loss, loss_weights, metrics, weighted_metrics)
+        if not isinstance(auto_scale_loss, bool):
+            raise TypeError(f"compile(auto_scale_loss=...) takes True or False, got {auto_scale_loss!r}")
+        compiled = resolve(self, optimizer, loss, loss_weights, metrics, weighted_metrics, auto_scale_loss)
         compiled.steps_per_execution = steps_per_execution
         # Keras 3: the trainable flags in force now are the ones this compiled model trains with.
         compiled.trainable_state = self._trainable_state()
@@ -209,7 +212,8 @@ class ModelAPI:
         if args is None or self._compiled is None:
             return {}
         # Keras records the optimizer it resolved, and "auto" jit as the JAX backend resolves it.
-        config = {**args, "optimizer": self.optimizer,
+        # Keras' compile config has no auto_scale_loss (the optimizer it records is already wrapped or not)
+        config = {**{k: v for k, v in args.items() if k != "auto_scale_loss"}, "optimizer": self.optimizer,
                   "jit_compile": True if args["jit_compile"] == "auto" else args["jit_compile"]}
         return {k: serialize_keras_object(v) for k, v in config.items()}
 

@@ -243,10 +243,9 @@ class DistributedTrainer(Trainer):
         feeds["lr"], feeds["step"] = red.lr.reshape(()), np.array(now.iterations, np.float32)
         updated = list(step.update_spec.update_outputs.items())
         outs = step.update_session.run([out for _, out in updated], feeds)
-        arrays = dict(now.arrays)
-        arrays.update({name: value for (name, _), value in zip(updated, outs)})
-        arrays.update({name: red.buffers[name].copy() for name in red.buffer_names})
-        self.now = Snapshot(arrays, now.spare, now.iterations + 1)   # the commit: one assignment
+        new_state = {name: value for (name, _), value in zip(updated, outs)}
+        new_state.update({name: red.buffers[name].copy() for name in red.buffer_names})
+        self._commit(now, new_state, now.spare)
         return logs
 
     def _gradients(self, step: SplitStep, now: Snapshot, local: dict, red: Reduction):

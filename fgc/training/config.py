@@ -60,14 +60,15 @@ def _metrics_by_output(metrics, names: list[str], what: str) -> dict:
     return {n: list(ms) if isinstance(ms, (list, tuple)) else [ms] for n, ms in by_output.items()}
 
 
-def resolve(model, optimizer, loss, loss_weights, metrics, weighted_metrics=None) -> Compiled:
+def resolve(model, optimizer, loss, loss_weights, metrics, weighted_metrics=None,
+            auto_scale_loss: bool = True) -> Compiled:
     names = list(model.output_names)
     types = {n: t.type for n, t in zip(names, model.outputs)}
     if loss is None:
         raise ValueError("compile() needs a loss, e.g. loss='categorical_crossentropy'")
     from .loss_scale import wrap_for_policy
 
-    compiled = Compiled(wrap_for_policy(optimizers_mod.get(optimizer), model.dtype_policy))
+    compiled = Compiled(wrap_for_policy(optimizers_mod.get(optimizer), model.dtype_policy, auto_scale_loss))
     for name, value in per_output(loss, names, "loss", allow_missing=True).items():
         if value is not None:
             try:

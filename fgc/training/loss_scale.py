@@ -185,9 +185,9 @@ def _all_finite(b, grads):
     return b.Equal(total, 0.0)
 
 
-def wrap_for_policy(optimizer, policy):
+def wrap_for_policy(optimizer, policy, auto_scale_loss: bool = True):
     """Keras' compile: a model whose policy is mixed_float16 trains with its optimizer wrapped in a
-    LossScaleOptimizer (unless it is one already)."""
-    if policy.name == "mixed_float16" and not isinstance(optimizer, LossScaleOptimizer):
+    LossScaleOptimizer (unless it is one already, or compile(auto_scale_loss=False))."""
+    if auto_scale_loss and policy.name == "mixed_float16" and not isinstance(optimizer, LossScaleOptimizer):
         return LossScaleOptimizer(optimizer, name="loss_scale_optimizer")
     return optimizer

@@ -435,10 +435,14 @@ class Trainer:
         outs = compiled.loop_session.run([f"final/{n}" for n in carried] +
                                          [f"reports/{r}" for r in spec.report_outputs], feeds)
         rows = [self._checked(list(row), spec) for row in np.stack(outs[len(carried):], axis=1)]
-        arrays = dict(now.arrays)
-        arrays.update(zip(carried, outs))
-        self.now = Snapshot(arrays, now.spare, now.iterations + steps)   # the commit
+        self._commit(now, zip(carried, outs), now.spare, steps)
         return rows
+
+    def _commit(self, now: Snapshot, updated, spare: dict, steps: int = 1) -> None:
+        """The next snapshot, ``now`` with the updated state, in one assignment (nothing before it is visible)."""
+        arrays = dict(now.arrays)
+        arrays.update(updated)
+        self.now = Snapshot(arrays, spare, now.iterations + steps)
 
     def runner(self, train: bool):
         """``feeds -> logs``: the same as ``run(train, feeds)``, for a loop that calls it once per batch.
@@ -461,7 +465,7 @@ class Trainer:
         run, fetched, names, updated = compiled.run_direct, compiled.fetched, compiled.state_names, compiled.updated
         n_reports = len(spec.report_outputs)
         all_scalar = compiled.scalar_reports
-        acquire, current_lr = self.acquire, self.compiled.optimizer.current_lr
+        acquire, commit, current_lr = self.acquire, self._commit, self.compiled.optimizer.current_lr
         lr_fed = [None, None]   # the last learning rate and its array: a constant rate is one array for the fit
 
         def host_step(feeds: dict) -> list:
@@ -483,9 +487,7 @@ class Trainer:
             reports = outs[:n_reports]
             logs = list(map(float, reports)) if all_scalar else _logs(reports)
             if train:
-                arrays = dict(arrays)
-                arrays.update(zip(updated, outs[n_reports:]))
-                self.now = Snapshot(arrays, now.spare, iterations + 1)   # the commit: one assignment
+                commit(now, zip(updated, outs[n_reports:]), now.spare)
             return logs
         return host_step
 
@@ -501,9 +503,7 @@ class Trainer:
         reports, updated, spare = run(compiled, now, train, feeds)
         logs = self._checked(reports, compiled.spec)
         if train:
-            arrays = dict(now.arrays)
-            arrays.update(updated)
-            self.now = Snapshot(arrays, spare, now.iterations + 1)   # the commit: one assignment
+            self._commit(now, updated, spare)
         return logs
 
     def _run_host(self, compiled, now: Snapshot, train: bool, feeds: dict):

@@ -197,6 +197,29 @@ def test_compile_wraps_only_under_mixed_float16():
         assert isinstance(model.optimizer, Adam)
 
 
+def test_compile_auto_scale_loss_false_keeps_the_optimizer_unwrapped():
+    """Keras: auto_scale_loss=False trains mixed_float16 with the optimizer as given (no loss scaling)."""
+    mixed_precision.set_global_policy("mixed_float16")
+    try:
+        x = fgc.Input(shape=(3,))
+        model = fgc.Model(x, layers.Dense(1, dtype="float32")(x))
+        inner = SGD(0.1)
+        model.compile(optimizer=inner, loss="mse", auto_scale_loss=False)
+        assert model.optimizer is inner
+        assert "auto_scale_loss" not in model.get_compile_config()   # Keras' compile config has none
+        with pytest.raises(TypeError, match="auto_scale_loss"):
+            model.compile(optimizer="sgd", loss="mse", auto_scale_loss="no")
+        assert model.optimizer is inner   # the refused compile changed nothing
+        w0 = model.get_weights()
+        xb, yb = np.ones((2, 3), np.float32), np.zeros((2, 1), np.float32)
+        model.train_on_batch(xb, yb)
+        kernel, bias = w0
+        grad = 2 * (xb @ kernel + bias - yb) / yb.size
+        np.testing.assert_allclose(model.get_weights()[0], kernel - 0.1 * xb.T @ grad, rtol=1e-3, atol=1e-4)
+    finally:
+        mixed_precision.set_global_policy("float32")
+
+
 def test_weights_file_has_keras_layout_and_resumes(tmp_path):
     batches = _batches()
     model = _model(LossScaleOptimizer(Adam(LR), initial_scale=8.0, dynamic_growth_steps=2))
