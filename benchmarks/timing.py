@@ -35,6 +35,14 @@ class Timing:
         return items / self.median
 
 
+def paired_speedup(t: Timing, ref: Timing) -> float:
+    """How many times faster ``t`` ran than ``ref``, as the median over rounds of ref's time ÷ t's time in
+    the same round. For contestants timed by ``interleaved``: a slow spell of the machine lands on both
+    runs of a round, so each round's ratio cancels it, where a ratio of the two medians can pair a calm
+    run of one with a loaded run of the other."""
+    return statistics.median(r / x for x, r in zip(t.samples, ref.samples))
+
+
 def measure(fn: Callable[[], object], warmup: int = 2, runs: int = 7) -> Timing:
     """Call ``fn`` ``warmup`` times untimed, then ``runs`` times timed."""
     return interleaved({"fn": fn}, warmup=warmup, runs=runs)["fn"]
@@ -44,7 +52,7 @@ GAP = 0.1  # seconds idle at the start of each contestant's turn when contestant
 
 
 def interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, runs: int = 7,
-                settle: int = 1) -> dict[str, Timing]:
+                settle: int = 1, budget_s: float = 0.0, max_runs: int = 41) -> dict[str, Timing]:
     """Time several contestants round-robin so that slow drifts of the machine hit them alike.
 
     Every function gets ``warmup`` untimed calls first. Then each round, for every function in the
@@ -59,10 +67,21 @@ def interleaved(fns: dict[str, Callable[[], object]], warmup: int = 2, runs: int
     fall asleep, and its settle calls wake its own pool again before the timed call (a pool woken
     from sleep for the timed call itself made fgc's 2-thread qa epoch 35 instead of 23 ms per
     step). OMP_WAIT_POLICY=PASSIVE instead silenced PyTorch's pool but made PyTorch itself up to 2x
-    slower on the LSTM models, whose many small parallel regions need its threads awake."""
-    for fn in fns.values():
+    slower on the LSTM models, whose many small parallel regions need its threads awake.
+
+    With ``budget_s``, the rounds grow beyond ``runs`` (up to ``max_runs``) while the rounds' estimated
+    time stays within it, estimated from the last warm-up call of each contestant: fast contestants get
+    more rounds, so the median and the paired ratios hang less on a few runs a busy machine slowed."""
+    last = {}
+    for name, fn in fns.items():
         for _ in range(warmup):
+            start = time.perf_counter()
             fn()
+            last[name] = time.perf_counter() - start
+    if budget_s and last:
+        per_round = sum(last.values()) * (1 + (settle if len(fns) > 1 else 0)) + (GAP * len(fns) if len(fns) > 1
+                                                                                  else 0.0)
+        runs = max(runs, min(max_runs, int(budget_s / per_round)))
     out = {name: Timing() for name in fns}
     for _ in range(runs):
         for name, fn in fns.items():
