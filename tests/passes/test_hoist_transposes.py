@@ -105,3 +105,67 @@ def test_a_train_step_keeps_its_gradients_and_loses_transposes(monkeypatch):
     np.testing.assert_allclose(p_on, p_off, rtol=1e-5, atol=1e-6)
     for a, b in zip(g_on, g_off):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def _softmax(a, axis):
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _branches_then(reduce_axes, keepdims):
+    """x -> to NCHW -> two branches that must run channels-first (as convs do: softmaxes over the NCHW
+    axes 1 and 2 here), each back to NHWC -> channels-last Concat -> ReduceMean."""
+    g = Graph("pool")
+    x = g.add_input("x", TensorType(("N", 5, 4, 3), "float32"))
+    b = Builder(g, "p")
+    x_cf = b.Transpose(x, perm=TO_NCHW)
+    cat = b.Concat(b.Transpose(b.Softmax(x_cf, axis=1), perm=TO_NHWC),
+                   b.Transpose(b.Softmax(x_cf, axis=2), perm=TO_NHWC), axis=-1)
+    out = b.ReduceMean(cat, axes=reduce_axes, keepdims=keepdims)
+    g.outputs, g.output_names = [out], ["out"]
+    return g
+
+
+def test_a_global_pooling_reads_the_branches_channels_first(run_graph):
+    # Inception's tail: the branches' Transposes back to NHWC go; the mean over H, W reads NCHW instead
+    g = _branches_then((1, 2), 0)
+    (before,) = run_graph(g, X)
+    assert _hoist_and_cancel(g) is True
+    assert _transposes(g) == 1            # only x's own
+    (mean,) = [n for n in g.topo_order() if g.op(n) == "ReduceMean"]
+    assert tuple(g.node(mean)["attrs"]["axes"]) == (2, 3)
+    (after,) = run_graph(g, X)
+    np.testing.assert_allclose(after, before, rtol=1e-6)
+    x_t = np.moveaxis(X, -1, 1)
+    branches = [np.moveaxis(_softmax(x_t, 1), 1, -1), np.moveaxis(_softmax(x_t, 2), 1, -1)]
+    np.testing.assert_allclose(after, np.concatenate(branches, axis=-1).mean(axis=(1, 2)), rtol=1e-5)
+
+
+def test_a_reduction_that_keeps_dims_or_reorders_them_keeps_its_transposes():
+    # keepdims=1 leaves a 4-D result whose layout would change; reducing H alone keeps (N, W, C) from
+    # NHWC but (N, C, W) from NCHW: both must read the channels-last value
+    for axes, keepdims in (((1, 2), 1), ((1,), 0)):
+        g = _branches_then(axes, keepdims)
+        text = str(g)
+        assert HoistTransposes().run(g) is False
+        assert str(g) == text
+
+
+def test_the_inception_export_keeps_one_transpose(tmp_path):
+    x_in = fgc.Input((8, 8, 3))
+    branches = [layers.Conv2D(4, 1, activation="relu")(x_in),
+                layers.Conv2D(4, 3, padding="same", activation="relu")(layers.Conv2D(2, 1)(x_in)),
+                layers.Conv2D(4, 1)(layers.AveragePooling2D(3, strides=1, padding="same")(x_in))]
+    y = layers.GlobalAveragePooling2D()(layers.concatenate(branches))
+    model = fgc.Model(x_in, layers.Dense(2)(y))
+    path = tmp_path / "inception.onnx"
+    model.export(str(path))
+    import onnx
+    import onnxruntime as ort
+
+    proto = onnx.load(str(path))
+    assert sum(n.op_type == "Transpose" for n in proto.graph.node) == 1   # the input's, to channels-first
+    x = np.random.default_rng(2).normal(size=(3, 8, 8, 3)).astype(np.float32)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(sess.run(None, {sess.get_inputs()[0].name: x})[0], model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
