@@ -194,10 +194,12 @@ def _reverse_scan_by_size(b, g: Graph, r: _ReverseScan, stacked_state, name: str
 
 
 def _vectorizable_work(g: Graph, r: _ReverseScan) -> bool:
-    """Whether the body has elementwise work on per-step inputs alone that vectorizing would move out."""
+    """Whether the body has elementwise work on per-step inputs alone (once products are reassociated, as
+    vectorizing does) that vectorizing would move out."""
     per_step = {v for v, _, _ in r.plan}
-    found = _step_only_values(g, per_step, r.closure_outer)
-    return any(v not in per_step for v in found)
+    trial = g.copy()
+    _reassociate_products(trial, _step_only_values(trial, per_step, r.closure_outer))
+    return any(v not in per_step for v in _step_only_values(trial, per_step, r.closure_outer))
 
 
 def _reverse_scan(b, g: Graph, r: _ReverseScan, vectorize: bool) -> list[Value]:
