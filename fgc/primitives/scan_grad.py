@@ -8,14 +8,19 @@ then optimized like any loop body would be:
 - weight gradients ``sum_t a_t^T z_t`` leave the loop as one large MatMul over the stacked steps
   (one per row block when z_t is split among a batch-fused Scan's members);
 - time vectorization: elementwise work on per-step inputs alone (activation derivatives) runs on
-  the stacked arrays outside the loop, after reassociating products to expose more of it;
+  the stacked arrays outside the loop, after reassociating products to expose more of it, while
+  those arrays are small enough for the cache; larger ones keep it in the loop (an If picks at run
+  time when the length or batch is unknown);
 - scanned inputs the body no longer reads are dropped.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fgc.ir import Graph, Value
 from fgc.ir.types import is_float
 
+from .builder import Builder
 from .control import _scan_infer as scan_infer
 
 
@@ -112,17 +117,10 @@ def scan_vjp(b, n, gs):
         + list(zip(dy_t, y_cots, [1 - d for d in out_dirs])) + list(zip(scanned[ns + nx + len(dy_t):], saved_outer,
                                                                          [1] * len(saved_outer)))
     plan = [(v if isinstance(v, Value) else v[0], outer_v, d) for v, outer_v, d in plan]
-    plan += _vectorize_over_time(b, g, plan, dict(zip(inner_closures, closures)) | _hoisted_map(g, hoisted))
-    unread = [p for p in plan if not g.users(p[0].node)]
-    if len(unread) == len(plan):   # a Scan counts its steps from a scanned input: keep one, even if unread
-        unread = unread[1:]
-    for v, _, _ in unread:
-        g.remove_input(v)
-    plan = [p for p in plan if p[0].node in g]
-    back = b.Scan(*final_cots, *acc0, *[o for _, o, _ in plan], *closures, *hoisted, body=g,
-                  num_states=ns + len(kept), num_scan=len(plan), directions=tuple(d for _, _, d in plan),
-                  out_directions=tuple(1 - d for d in dirs))
-    back = [back] if isinstance(back, Value) else list(back)
+    closure_outer = dict(zip(inner_closures, closures)) | _hoisted_map(g, hoisted)
+    reverse = _ReverseScan(final_cots + acc0, plan, list(closures) + list(hoisted), closure_outer,
+                           num_states=ns + len(kept), out_directions=tuple(1 - d for d in dirs))
+    back = _reverse_scan_by_size(b, g, reverse, saved[0], n.name)
     d_states0 = back[:ns]
     d_closures = {diff_closures[k]: v for k, v in zip(kept, back[ns:ns + len(kept)])}
     d_xs = back[ns + len(kept):]
@@ -132,6 +130,92 @@ def scan_vjp(b, n, gs):
     for k, (a, zs) in hoisted_grads.items():
         d_closures[diff_closures[k]] = _sum_over_row_blocks(b, outer[a], [outer[z] for z in zs])
     return d_states0 + d_xs + [d_closures.get(i) for i in range(len(closures))]
+
+
+VECTORIZE_OVER_TIME = True   # A/B switch for measurements: False keeps every body op in the loop
+# Stacked (T, N, units) states of at least this many elements run the gradient loop with its elementwise
+# work inside (see _reverse_scan_by_size); smaller ones vectorize that work over time (None: always).
+LOOP_FROM_ELEMENTS = 1 << 18
+
+
+@dataclass
+class _ReverseScan:
+    """What the reverse Scan is made of, in outer values: initial states (final cotangents, zeroed
+    accumulators), the scan plan (body input, outer stacked value, direction), the closures and
+    hoisted invariants (passed whole), and the inner closure -> outer value map vectorization reads."""
+    states0: list
+    plan: list
+    fixed: list
+    closure_outer: dict
+    num_states: int
+    out_directions: tuple
+
+    def outer_values(self) -> list:
+        seen: dict = {}
+        for v in self.states0 + [o for _, o, _ in self.plan] + self.fixed + list(self.closure_outer.values()):
+            seen.setdefault(v, None)
+        return list(seen)
+
+    def renamed(self, new: dict) -> "_ReverseScan":
+        return _ReverseScan([new[v] for v in self.states0], [(v, new[o], d) for v, o, d in self.plan],
+                            [new[v] for v in self.fixed], {k: new[v] for k, v in self.closure_outer.items()},
+                            self.num_states, self.out_directions)
+
+
+def _reverse_scan_by_size(b, g: Graph, r: _ReverseScan, stacked_state, name: str) -> list[Value]:
+    """The reverse Scan, with its per-step elementwise work (activation derivatives) either vectorized
+    over time outside the loop or left in it, whichever is faster for the size of the stacked arrays.
+
+    Outside, each such op is one pass over whole (T, N, units) arrays: cheap while they stay in the
+    L2 cache, memory-bound once they do not (qa's 100 x 128 x 32 = 1.6 MB each: ~0.2 ms per pass, 15
+    passes per LSTM). Inside, each op adds a node launch per step on an (N, units) block that is in
+    cache. Interleaved train steps, one thread (T x N x units): 20x16x16 and 50x32x32 were 18-24 %
+    and 16 % faster vectorized, 100x32x32 6-11 %; 50x128x32 and 100x64x32 (205K) break even; qa
+    (410K and 205K) and the siamese pair (50x256x32) 2-6 % faster in the loop. With the length or
+    batch unknown until run time an If picks at run time, on the stacked state's element count."""
+    if not VECTORIZE_OVER_TIME or not _vectorizable_work(g, r):
+        return _reverse_scan(b, g, r, vectorize=False)
+    if LOOP_FROM_ELEMENTS is None:
+        return _reverse_scan(b, g, r, vectorize=True)
+    size = b.type(stacked_state).numel()
+    if size is not None:
+        return _reverse_scan(b, g, r, vectorize=size < LOOP_FROM_ELEMENTS)
+    outer = r.outer_values()
+    branches = []
+    for vectorize in (True, False):
+        branch = Graph(f"{name}_grad_{'vectorized' if vectorize else 'in_loop'}")
+        inner = {v: branch.add_input(f"in{i}", b.type(v)) for i, v in enumerate(outer)}
+        outs = _reverse_scan(Builder(branch, b.prefix, b.layer), g.copy(), r.renamed(inner), vectorize)
+        branch.outputs, branch.output_names = outs, [f"out{i}" for i in range(len(outs))]
+        branches.append(branch)
+    back = b.If(b.SizeBelow(stacked_state, start=0, limit=LOOP_FROM_ELEMENTS), *outer,
+                then_body=branches[0], else_body=branches[1])
+    return [back] if isinstance(back, Value) else list(back)
+
+
+def _vectorizable_work(g: Graph, r: _ReverseScan) -> bool:
+    """Whether the body has elementwise work on per-step inputs alone (once products are reassociated, as
+    vectorizing does) that vectorizing would move out."""
+    per_step = {v for v, _, _ in r.plan}
+    trial = g.copy()
+    _reassociate_products(trial, _step_only_values(trial, per_step, r.closure_outer))
+    return any(v not in per_step for v in _step_only_values(trial, per_step, r.closure_outer))
+
+
+def _reverse_scan(b, g: Graph, r: _ReverseScan, vectorize: bool) -> list[Value]:
+    """Emit the reverse Scan over body ``g`` (modified: vectorized work leaves it, unread inputs go)."""
+    plan = list(r.plan)
+    if vectorize:
+        plan += _vectorize_over_time(b, g, plan, r.closure_outer)
+    unread = [p for p in plan if not g.users(p[0].node)]
+    if len(unread) == len(plan):   # a Scan counts its steps from a scanned input: keep one, even if unread
+        unread = unread[1:]
+    for v, _, _ in unread:
+        g.remove_input(v)
+    plan = [p for p in plan if p[0].node in g]
+    back = b.Scan(*r.states0, *[o for _, o, _ in plan], *r.fixed, body=g, num_states=r.num_states,
+                  num_scan=len(plan), directions=tuple(d for _, _, d in plan), out_directions=r.out_directions)
+    return [back] if isinstance(back, Value) else list(back)
 
 
 _TIME_VECTORIZABLE = {"Add", "Sub", "Mul", "Div", "Neg", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Relu", "Abs",
