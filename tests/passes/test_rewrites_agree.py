@@ -19,7 +19,7 @@ import fgc
 from fgc import layers
 from fgc.layers import layer_norm
 from fgc.passes import fold_negation, fuse_scans, simplify, transpose_ids
-from fgc.primitives import conv
+from fgc.primitives import autodiff, conv
 from fgc.training import losses as train_losses
 
 # name -> (module, attribute, value that switches the rewrite off)
@@ -32,6 +32,7 @@ SWITCHES = {
     "fold_through_joins": (fold_negation, "FOLD_THROUGH_JOINS", False),
     "bce_without_negations": (train_losses, "BCE_WITHOUT_NEGATIONS", False),
     "small_channels": (conv, "SMALL_CHANNELS", 0),       # 0: the narrow one-product rule never applies
+    "one_sum_unbroadcast": (autodiff, "ONE_SUM", False),  # False: a bias gradient summed in two ReduceSums
 }
 
 
