@@ -18,7 +18,7 @@ import pytest
 import fgc
 from fgc import layers
 from fgc.layers import layer_norm
-from fgc.passes import fold_negation, fuse_scans, simplify, transpose_ids
+from fgc.passes import fold_negation, fuse_conv_bias, fuse_scans, simplify, transpose_ids
 from fgc.primitives import autodiff, conv
 from fgc.training import losses as train_losses
 
@@ -33,6 +33,7 @@ SWITCHES = {
     "bce_without_negations": (train_losses, "BCE_WITHOUT_NEGATIONS", False),
     "small_channels": (conv, "SMALL_CHANNELS", 0),       # 0: the narrow one-product rule never applies
     "one_sum_unbroadcast": (autodiff, "ONE_SUM", False),  # False: a bias gradient summed in two ReduceSums
+    "conv_transpose_bias": (fuse_conv_bias, "TRANSPOSED", False),
 }
 
 
