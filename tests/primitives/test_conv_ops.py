@@ -286,6 +286,7 @@ def test_max_pool_gradient_of_windows_apart_unpools_what_the_scatter_adds(xs, ke
     # element MaxPool's Indices name, bit for bit what the ScatterElements form gives
     from fgc.primitives import conv
 
+    monkeypatch.setattr(conv, "_unpool_runs_on_the_device", lambda: True)   # as on an onnxruntime without CUDA
     rng = np.random.default_rng(9)
     x = rng.integers(0, 3, size=xs).astype(np.float32)
     want = pool_ref(x, "max", kernel, strides)
@@ -301,7 +302,10 @@ def test_max_pool_gradient_of_windows_apart_unpools_what_the_scatter_adds(xs, ke
 
 
 @pytest.mark.parametrize("xs, kernel, strides", UNPOOL_CASES[:3])
-def test_max_pool_gradient_of_windows_apart_matches_finite_differences(xs, kernel, strides):
+def test_max_pool_gradient_of_windows_apart_matches_finite_differences(xs, kernel, strides, monkeypatch):
+    from fgc.primitives import conv
+
+    monkeypatch.setattr(conv, "_unpool_runs_on_the_device", lambda: True)
     x = np.random.default_rng(10).permutation(np.prod(xs)).reshape(xs) / 7.0     # distinct: no ties
     g = check_grads(lambda b, x: b.MaxPool(x, kernel_shape=kernel, strides=strides),
                     lambda x: pool_ref(x, "max", kernel, strides), [x], in_types=[("N", *xs[1:])])
