@@ -46,8 +46,6 @@ symbolic A and B (TimeDistributed folds the time axis into the batch with them).
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from fgc.ir.types import INT_DTYPES, ShapeError, TensorType, dims_compatible, fresh_symbol, numpy_dtype, product
@@ -473,13 +471,12 @@ def _windows_apart(a: _Attrs, pads) -> bool:
             and a.auto_pad in ("NOTSET", "VALID"))
 
 
-@functools.lru_cache(maxsize=1)
 def _unpool_runs_on_the_device() -> bool:
     """onnxruntime's CUDA provider has no MaxUnpool kernel: a CUDA step would run it on the CPU and copy dY, the
-    indices and the gradient across. Where the installed onnxruntime offers CUDA, the scatter form stays."""
-    import onnxruntime
+    indices and the gradient across. Where models run on CUDA (fgc's device now), the scatter form stays."""
+    from fgc.runtime.session import get_device
 
-    return "CUDAExecutionProvider" not in onnxruntime.get_available_providers()
+    return get_device() != "cuda"
 
 
 def _max_pool_vjp(b, n, gs):

@@ -286,7 +286,7 @@ def test_max_pool_gradient_of_windows_apart_unpools_what_the_scatter_adds(xs, ke
     # element MaxPool's Indices name, bit for bit what the ScatterElements form gives
     from fgc.primitives import conv
 
-    monkeypatch.setattr(conv, "_unpool_runs_on_the_device", lambda: True)   # as on an onnxruntime without CUDA
+    monkeypatch.setattr(conv, "_unpool_runs_on_the_device", lambda: True)   # as on the CPU
     rng = np.random.default_rng(9)
     x = rng.integers(0, 3, size=xs).astype(np.float32)
     want = pool_ref(x, "max", kernel, strides)
@@ -310,6 +310,16 @@ def test_max_pool_gradient_of_windows_apart_matches_finite_differences(xs, kerne
     g = check_grads(lambda b, x: b.MaxPool(x, kernel_shape=kernel, strides=strides),
                     lambda x: pool_ref(x, "max", kernel, strides), [x], in_types=[("N", *xs[1:])])
     assert any(g.op(n) == "MaxUnpoolLike" for n in g.topo_order())
+
+
+def test_max_pool_gradient_keeps_the_scatter_form_on_cuda(monkeypatch):
+    # onnxruntime's CUDA provider has no MaxUnpool: a CUDA step keeps ScatterElements
+    from fgc.runtime import session
+
+    monkeypatch.setattr(session, "get_device", lambda: "cuda")
+    g = grad_graph(lambda b, x: b.MaxPool(x, kernel_shape=(2, 2), strides=(2, 2)), [("N", 3, 8, 8)])
+    ops = {g.op(n) for n in g.topo_order()}
+    assert "MaxUnpoolLike" not in ops and "ScatterElements" in ops
 
 
 def test_max_pool_with_indices_output():
