@@ -3,8 +3,8 @@
     Add(Conv(x, W), c)  ==  Conv(x, W, B)      for c of shape (O, 1, ..., 1) or (1, O, 1, ..., 1), B = c as (O,)
     Add(ConvTranspose(x, W), c)  ==  ConvTranspose(x, W, B)     likewise (O: the output channels)
 
-Conv and Conv*DTranspose layers lower their bias as ``Add(Conv(x, W), Reshape(bias, (O, 1, 1)))`` (the NCHW form); the
-Reshape's source is used as B directly when it is the (O,) vector, else c is reshaped to (O,). The
+Conv and Conv*DTranspose layers lower their bias as ``Add(Conv(x, W), Reshape(bias, (O, 1, 1)))`` (the NCHW
+form); the Reshape's source is used as B directly when it is the (O,) vector, else c is reshaped to (O,). The
 fusion refuses (and records why in the Conv's meta) when the Conv result has another user or is a
 graph output (the fused Conv would no longer produce it), or when the Conv already has a bias.
 """

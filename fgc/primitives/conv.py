@@ -33,7 +33,8 @@ r = (H + pb + pe - ((k-1)d+1)) mod s the input rows the last window does not rea
                   dB = ReduceSum(dY) over batch and space
     MaxPool       dX = ScatterElements(0, Indices, dY, reduction='add') on the flat tensor (overlapping
                        windows that pick the same input add up); windows apart (kernel <= stride, no
-                       padding or dilation, float32): MaxUnpool(dY, Indices), the same without additions
+                       padding or dilation, float32, not on CUDA): MaxUnpool(dY, Indices), the same
+                       without additions
     AveragePool   dX = ConvTranspose(dY / count, ones[C,1,k], group=C, output_padding=r)  (count: the
                        window's element count, padding excluded unless count_include_pad)
 
