@@ -25,16 +25,26 @@ def _same_shape(a, b) -> bool:
     return len(a) == len(b) and all(x == y or (isinstance(x, str) and isinstance(y, str)) for x, y in zip(a, b))
 
 
+ONE_SUM = True   # False: sum the leading axes and then the size-1 axes, two ReduceSums (the A/B switch)
+
+
 def unbroadcast(b, cot: Value, primal: Value) -> Value:
     """Sum a cotangent over the axes along which ``primal`` was broadcast."""
     want, have = b.type(primal).shape, b.type(cot).shape
     if _same_shape(want, have):
         return cot
     lead = len(have) - len(want)
+    ones = tuple(lead + i for i, (w, h) in enumerate(zip(want, have[lead:])) if w == 1 and h != 1)
+    if lead and ones and ONE_SUM:
+        # a conv bias (C, 1, 1) added to (N, C, H, W): onnxruntime sums over (0, 2, 3) at once 3-5x faster than
+        # over (0), then (1, 2) (0.017 vs 0.090 ms at (16, 8, 32, 32), one thread); same sums, other order
+        summed = b.ReduceSum(cot, axes=tuple(range(lead)) + ones, keepdims=0)
+        if all(isinstance(d, int) for d in want):
+            return b.Reshape(summed, shape=tuple(want))
+        return b.ReshapeLike(summed, primal)
     if lead:
         cot = b.ReduceSum(cot, axes=tuple(range(lead)), keepdims=0)
-        have = have[lead:]
-    ones = tuple(i for i, (w, h) in enumerate(zip(want, have)) if w == 1 and h != 1)
+    ones = tuple(i - lead for i in ones)
     if ones:
         cot = b.ReduceSum(cot, axes=ones, keepdims=1)
     return cot

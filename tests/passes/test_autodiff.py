@@ -49,6 +49,35 @@ def test_broadcast_operands_get_cotangents_reduced_to_their_own_shape():
     np.testing.assert_allclose(got_s, (R * (X + bv)).sum(0, keepdims=True), rtol=1e-12)
 
 
+@pytest.mark.parametrize("one_sum", [True, False])
+def test_a_bias_broadcast_over_leading_and_inner_axes_gets_its_gradient_from_one_sum(one_sum, monkeypatch):
+    # a conv bias (C, 1, 1) on (N, C, H, W) and a (T, 1) bias on (N, T, 4) with T symbolic: one ReduceSum over
+    # the leading and the size-1 axes at once (ONE_SUM), or two; both the numpy sums
+    from fgc.primitives import autodiff
+
+    monkeypatch.setattr(autodiff, "ONE_SUM", one_sum)
+    rng = np.random.default_rng(2)
+    g = Graph("t")
+    x = g.add_input("x", TensorType(("N", 3, 4, 5), "float64"))
+    bias = g.add_input("bias", TensorType((3, 1, 1), "float64"))
+    seq = g.add_input("seq", TensorType(("N", "T", 4), "float64"))
+    row = g.add_input("row", TensorType(("T", 1), "float64"))
+    w1 = g.add_input("w1", TensorType(("N", 3, 4, 5), "float64"))
+    w2 = g.add_input("w2", TensorType(("N", "T", 4), "float64"))
+    b = Builder(g, "t")
+    loss = b.Add(b.ReduceSum(b.Mul(b.Add(x, bias), w1), keepdims=0),
+                 b.ReduceSum(b.Mul(b.Mul(b.Add(seq, row), seq), w2), keepdims=0))
+    gb, gr = gradients(g, loss, [bias, row])
+    sums = [n for n in g.topo_order() if g.op(n) == "ReduceSum" and n.startswith("grad/")]
+    assert len(sums) == (2 if one_sum else 4)
+    xv, sv = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 6, 4))
+    r1, r2 = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal((2, 6, 4))
+    got_b, got_r = _run(g, [gb, gr], ["gb", "gr"], {"x": xv, "bias": np.zeros((3, 1, 1)), "seq": sv,
+                                                     "row": np.zeros((6, 1)), "w1": r1, "w2": r2})
+    np.testing.assert_allclose(got_b, r1.sum((0, 2, 3)).reshape(3, 1, 1), rtol=1e-12)
+    np.testing.assert_allclose(got_r, (r2 * sv).sum((0, 2)).reshape(6, 1), rtol=1e-12)
+
+
 def test_values_off_the_loss_path_and_integer_paths_get_no_gradient():
     g = Graph("t")
     x = g.add_input("x", TensorType((4, 3), "float64"))

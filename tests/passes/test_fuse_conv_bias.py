@@ -105,3 +105,21 @@ def test_training_graph_fuses_the_bias_too():
     x, y = np.random.default_rng(7).normal(size=(16, 6, 6, 2)), np.random.default_rng(8).normal(size=(16, 3))
     losses = model.fit(x, y, epochs=5, batch_size=4, verbose=0).history["loss"]
     assert losses[-1] < losses[0]
+
+
+def test_fuse_conv_bias_into_a_conv_transpose(graph_before, run_graph):
+    # Conv2DTranspose(2, strides 2) and a Conv1DTranspose: ConvTranspose takes the bias input B as Conv does
+    for shape, layer in (((5, 4, 3), layers.Conv2DTranspose(4, 2, strides=2, padding="same")),
+                         ((7, 3), layers.Conv1DTranspose(2, 3, strides=2))):
+        i = Input(shape=shape)
+        model = Model(i, layer(i))
+        k, b = layer.get_weights()
+        layer.set_weights([k, np.random.default_rng(4).normal(size=b.shape)])
+        g = graph_before(model, "fuse_conv_bias")
+        x = np.random.default_rng(5).normal(size=(3, *shape))
+        (before,) = run_graph(g, x)
+        assert FuseConvBias().run(g) is True
+        verify(g)
+        assert op_path(g) == "Transpose -> ConvTranspose -> Transpose"
+        np.testing.assert_allclose(run_graph(g, x)[0], before, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(model.predict(x, verbose=0), before, rtol=1e-5, atol=1e-6)

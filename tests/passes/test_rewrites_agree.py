@@ -18,8 +18,8 @@ import pytest
 import fgc
 from fgc import layers
 from fgc.layers import layer_norm
-from fgc.passes import fold_negation, fuse_scans, simplify, transpose_ids
-from fgc.primitives import conv
+from fgc.passes import fold_negation, fuse_conv_bias, fuse_scans, simplify, transpose_ids
+from fgc.primitives import autodiff, conv
 from fgc.training import losses as train_losses
 
 # name -> (module, attribute, value that switches the rewrite off)
@@ -32,6 +32,9 @@ SWITCHES = {
     "fold_through_joins": (fold_negation, "FOLD_THROUGH_JOINS", False),
     "bce_without_negations": (train_losses, "BCE_WITHOUT_NEGATIONS", False),
     "small_channels": (conv, "SMALL_CHANNELS", 0),       # 0: the narrow one-product rule never applies
+    "one_sum_unbroadcast": (autodiff, "ONE_SUM", False),  # False: a bias gradient summed in two ReduceSums
+    "conv_transpose_bias": (fuse_conv_bias, "TRANSPOSED", False),
+    "max_unpool": (conv, "UNPOOL", False),                 # False: every MaxPool gradient a ScatterElements
 }
 
 
@@ -285,6 +288,9 @@ CORPUS = {
                                         lambda: C.Conv2DTranspose(34, 3, padding="valid"),
                                         lambda: C.Conv2D(36, 3, padding="same")], channels=3, size=4),
                          conv_batch(2, 3, 4)),
+    "conv2d_pooled": (conv_stack(2, [lambda: C.Conv2D(6, 3, padding="same"), lambda: layers.MaxPooling2D(2),
+                                     lambda: C.Conv2D(5, 3, padding="same", activation="relu"),
+                                     lambda: layers.MaxPooling2D((1, 2), strides=2)]), conv_batch(2)),
     "sequence_conv1d": (sequence_conv1d, sequence_conv1d_batch),
 }
 RECURRENT = ["shared_lstm_embedding", "shared_gru_masking", "shared_bidirectional"]
@@ -452,11 +458,11 @@ def sampled_central_differences(model, batch, weights, per_weight=6, h=1e-3, see
 FD_MODELS = ["attention_variants", "layer_norm_variants", "saturated_bce", "masked_sequence_output",
              "transformer_masked", "transformer", "shared_lstm_embedding", "shared_bidirectional", "multi_output",
              "conv2d_transpose", "conv2d_groups_depthwise", "sequence_dense", "conv2d_narrow", "conv3d", "conv1d",
-             "siamese_dense", "shared_gru_masking", "sequence_conv1d"]
+             "siamese_dense", "shared_gru_masking", "sequence_conv1d", "conv2d_pooled"]
 
 
 FD_FAST = {"transformer_masked", "shared_lstm_embedding", "conv2d_transpose", "saturated_bce", "layer_norm_variants",
-           "multi_output"}
+           "multi_output", "conv2d_pooled"}
 
 
 @pytest.mark.parametrize("name", [_slow_unless(n, FD_FAST) for n in FD_MODELS])

@@ -272,6 +272,56 @@ def test_max_pool_gradient_with_a_symbolic_length_and_auto_pad():
                 in_types=[("N", 3, "T")])
 
 
+UNPOOL_CASES = [   # windows apart: kernel <= stride, no padding; input shape (batch symbolic), kernel, strides
+    ((2, 3, 8, 8), (2, 2), (2, 2)),                 # the U-Net's pooling
+    ((1, 2, 7, 6), (2, 2), (2, 2)),                 # remainder rows and columns past the last window
+    ((2, 2, 11), (2,), (3,)),                       # gaps between windows, 1-D
+    ((1, 2, 4, 6, 5), (2, 2, 2), (2, 3, 2)),        # 3-D
+]
+
+
+@pytest.mark.parametrize("xs, kernel, strides", UNPOOL_CASES)
+def test_max_pool_gradient_of_windows_apart_unpools_what_the_scatter_adds(xs, kernel, strides, monkeypatch):
+    # float32 with many ties (values from {0, 1, 2}): MaxUnpool routes dY to the window's first maximum, the
+    # element MaxPool's Indices name, bit for bit what the ScatterElements form gives
+    from fgc.primitives import conv
+
+    monkeypatch.setattr(conv, "_unpool_runs_on_the_device", lambda: True)   # as on the CPU
+    rng = np.random.default_rng(9)
+    x = rng.integers(0, 3, size=xs).astype(np.float32)
+    want = pool_ref(x, "max", kernel, strides)
+    r = rng.normal(size=want.shape).astype(np.float32)
+    got = {}
+    for unpool in (True, False):
+        monkeypatch.setattr(conv, "UNPOOL", unpool)
+        g = grad_graph(lambda b, x: b.MaxPool(x, kernel_shape=kernel, strides=strides), [("N", *xs[1:])])
+        assert any(g.op(n) == "MaxUnpoolLike" for n in g.topo_order()) == unpool
+        got[unpool] = _session(g).run(None, {"x0": x, "r": r})
+    np.testing.assert_array_equal(got[True][2], got[False][2])
+    np.testing.assert_array_equal(got[True][1], want)
+
+
+@pytest.mark.parametrize("xs, kernel, strides", UNPOOL_CASES[:3])
+def test_max_pool_gradient_of_windows_apart_matches_finite_differences(xs, kernel, strides, monkeypatch):
+    from fgc.primitives import conv
+
+    monkeypatch.setattr(conv, "_unpool_runs_on_the_device", lambda: True)
+    x = np.random.default_rng(10).permutation(np.prod(xs)).reshape(xs) / 7.0     # distinct: no ties
+    g = check_grads(lambda b, x: b.MaxPool(x, kernel_shape=kernel, strides=strides),
+                    lambda x: pool_ref(x, "max", kernel, strides), [x], in_types=[("N", *xs[1:])])
+    assert any(g.op(n) == "MaxUnpoolLike" for n in g.topo_order())
+
+
+def test_max_pool_gradient_keeps_the_scatter_form_on_cuda(monkeypatch):
+    # onnxruntime's CUDA provider has no MaxUnpool: a CUDA step keeps ScatterElements
+    from fgc.runtime import session
+
+    monkeypatch.setattr(session, "get_device", lambda: "cuda")
+    g = grad_graph(lambda b, x: b.MaxPool(x, kernel_shape=(2, 2), strides=(2, 2)), [("N", 3, 8, 8)])
+    ops = {g.op(n) for n in g.topo_order()}
+    assert "MaxUnpoolLike" not in ops and "ScatterElements" in ops
+
+
 def test_max_pool_with_indices_output():
     g = Graph("g")
     x = g.add_input("x", TensorType((1, 1, 4), "float32"))
