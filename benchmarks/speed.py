@@ -628,7 +628,7 @@ def fit_overhead(ctx) -> list:
     import contextlib
     import io
 
-    from fgc.training.loop import make_batches, run_epoch
+    from fgc.training.loop import EpochLoop, make_batches
 
     run = _run()
     build, make_data, losses, batch, *_ = _models()["mlp"]
@@ -670,13 +670,15 @@ def fit_overhead(ctx) -> list:
                                        "step": np.array(i, np.float32)}, None)
             current.update(zip(spec.update_outputs, outs[len(spec.report_outputs):]))
 
-    def trainer_run():   # the step function run_epoch calls (Trainer.runner)
+    def trainer_run():   # the step function EpochLoop.run calls (Trainer.runner)
         step = trainer.runner(True)
         for feeds in batches:
             step(feeds)
 
+    loop = EpochLoop(model, True)   # fit keeps one per call: what each pass reads is found on its first run
+
     def epoch_loop():   # batching (no shuffle), the running mean of the logs, no callbacks
-        run_epoch(model, data, batch, train=True)
+        loop.run(data, batch)
 
     # fit runs EPOCHS epochs per call and is divided by EPOCHS below: the per-epoch cost of a long fit, not
     # the per-call setup (argument checks, casting the data once, callbacks made once)
@@ -690,7 +692,7 @@ def fit_overhead(ctx) -> list:
     contestants = {"onnxruntime alone, its inner `run` as fgc calls it (no Python wrapper checks)": ort_inner,
                    "onnxruntime alone (`session.run` × 8, same feeds)": ort_alone,
                    "`Trainer.runner` × 8 (+ lr/step feeds, commit, log floats)": trainer_run,
-                   "`run_epoch` (+ batching, running mean)": epoch_loop,
+                   "`EpochLoop.run` (+ batching, running mean)": epoch_loop,
                    "`model.fit(verbose=0)` (+ shuffle, make_batches, callbacks, History)": fit_silent,
                    "`model.fit(verbose=1)` (+ progress bar, to a buffer)": fit_progress}
     if not host_state:

@@ -188,7 +188,8 @@ class History(Callback):
 def _fmt(v, signed: bool = True) -> str:
     """Keras' Progbar: 4 decimals above 1e-3, else scientific (verbose=2 compares the signed value); a
     metric whose result is a vector (F1Score per class) shows its mean, as Keras does."""
-    v = float(np.mean(v)) if isinstance(v, np.ndarray) else float(v)   # np.mean of a float costs ~40 us
+    if type(v) is not float:   # the logs' floats as they are (checking for an array cost more than the format)
+        v = float(np.mean(v)) if isinstance(v, np.ndarray) else float(v)   # np.mean of a float costs ~40 us
     return f"{v:.4f}" if (abs(v) if signed else v) > 1e-3 else f"{v:.4e}"
 
 
@@ -226,7 +227,8 @@ class ProgbarLogger(Callback):
         steps = self.params["steps"] or (step if final else None)
         elapsed = time.perf_counter() - self.epoch_start
         per_step = elapsed / max(step, 1)
-        metrics = "".join(f" - {k}: {_fmt(v, self.verbose != 2)}" for k, v in sorted((logs or {}).items()))
+        signed = self.verbose != 2
+        metrics = "".join([f" - {k}: {_fmt(v, signed)}" for k, v in sorted(logs.items())]) if logs else ""
         if self.verbose == 2:   # Keras: the epoch's time in whole seconds
             return f"{steps}/{steps} - {elapsed:.0f}s - {_duration(per_step)}/step{metrics}"
         if steps is None:   # Keras: an unknown epoch length shows the count alone

@@ -176,7 +176,7 @@ class Loss:
                 raise ValueError(f"{type(self).__name__}(axis={axis}) reduces the batch axis; in training the "
                                  f"loss axis must be a per-sample axis (1 to {len(target_shape) - 1}, or -1)")
             del dims[where - 1]
-        return int(np.prod(dims, dtype=np.int64))
+        return math.prod(dims)   # python ints: np.prod cost ~5 us of every fit call
 
     def valid_mask(self, b, y_true, y_pred):
         """A bool Value shaped like ``values`` marking the elements that count, or None (all count)."""

@@ -66,11 +66,18 @@ def _cast_target(name, a, ptype, loss):
                          f"loss='sparse_categorical_crossentropy' or fgc.utils.to_categorical(y, {pred_shape[-1]})")
     if a.ndim != len(pred_shape) or any(p is not None and p != s for p, s in zip(pred_shape[1:], a.shape[1:])):
         raise ValueError(f"target for output '{name}' has shape {a.shape}, but the output has shape {pred_shape}")
-    if isinstance(loss, CategoricalCrossentropy) and a.size and np.all(a.reshape(-1, a.shape[-1]).sum(-1) == 0):
+    if isinstance(loss, CategoricalCrossentropy) and a.size and _all_rows_sum_to_zero(a):
         warnings.warn(f"every target row for output '{name}' is all zeros, so categorical_crossentropy is exactly 0 "
                       f"and nothing is learned; targets should be one-hot rows (e.g. fgc.utils.to_categorical(ids, "
                       f"{pred_shape[-1]}))", stacklevel=4)
     return np.ascontiguousarray(a.astype(np.float32))
+
+
+def _all_rows_sum_to_zero(a: np.ndarray) -> bool:
+    rows = a.reshape(-1, a.shape[-1])
+    # the first row decides for any real targets (one-hot rows sum to 1): summing every row cost more
+    # than the cast of the targets, once per fit call
+    return bool(np.all(rows[:1].sum(-1) == 0)) and bool(np.all(rows.sum(-1) == 0))
 
 
 def sample_weights(names, n: int, sample_weight, class_weight, targets) -> dict[str, np.ndarray]:

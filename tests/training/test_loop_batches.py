@@ -78,3 +78,15 @@ def test_a_shuffle_leaves_uniform_feeds_ungathered():
     np.testing.assert_array_equal(again.arrays["x"], data.arrays["x"][order[::-1]])
     np.testing.assert_array_equal(again.arrays["sw/out"], np.ones(10, np.float32))
     assert again.uniform == {"sw/out"}
+
+
+def test_the_weights_of_ones_are_scaled_once_and_not_rescaled_each_pass():
+    data = Batches({"x": np.zeros((10, 3), np.float32), "sw/out": np.ones(10, np.float32)}, {"sw/out": 2},
+                   uniform=["sw/out"])
+    first = [feeds["sw/out"] for feeds, _ in data.chunks(4)]
+    plan = next(iter(data._plans.values()))
+    assert plan.products == []   # nothing to recompute: a shuffle never writes the uniform rows
+    again = [feeds["sw/out"] for feeds, _ in data.chunks(4)]
+    for got, old, n in zip(again, first, (4, 4, 2)):
+        assert got is old
+        np.testing.assert_array_equal(got, np.full(n, np.float32(1 / (n * 2))))

@@ -6,13 +6,14 @@ import fgc
 from fgc import Input, Model, layers, optimizers
 
 
-def _model():
+def _model(adam=False):
     fgc.utils.set_random_seed(5)
     i = Input((6,))
     model = Model(i, layers.Dense(3, activation="softmax")(layers.Dense(8, activation="relu")(i)))
-    # a schedule: the learning rate fed changes every step
+    # a schedule: the learning rate fed changes every step; Adam's bias correction reads the step count fed
     lr = optimizers.schedules.ExponentialDecay(0.05, decay_steps=1, decay_rate=0.9)
-    model.compile(optimizer=optimizers.RMSprop(lr), loss="categorical_crossentropy", metrics=["accuracy"])
+    optimizer = optimizers.Adam(0.01) if adam else optimizers.RMSprop(lr)
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -28,8 +29,8 @@ def _feeds(model, batch):
             **{k: np.full(len(batch["x"]), 1 / len(batch["x"]), np.float32) for k in spec.target_inputs[1:]}}
 
 
-def _train(step_with_runner: bool, reset_at: int | None = None):
-    model = _model()
+def _train(step_with_runner: bool, reset_at: int | None = None, adam=False):
+    model = _model(adam)
     model.train_on_batch(_batches(1)[0]["x"], _batches(1)[0]["y"])   # builds the trainer and its state
     start = model.get_weights()
     trainer, logs = model._trainer, []
@@ -44,8 +45,8 @@ def _train(step_with_runner: bool, reset_at: int | None = None):
 
 
 def test_runner_steps_equal_run_steps_bit_for_bit():
-    for reset_at in (None, 2):
-        (by_runner, runner_logs), (by_run, run_logs) = _train(True, reset_at), _train(False, reset_at)
+    for reset_at, adam in ((None, False), (2, False), (None, True)):
+        (by_runner, runner_logs), (by_run, run_logs) = _train(True, reset_at, adam), _train(False, reset_at, adam)
         assert runner_logs == run_logs
         assert by_runner.optimizer.iterations == by_run.optimizer.iterations == 5
         for got, want in zip(by_runner.get_weights(), by_run.get_weights()):

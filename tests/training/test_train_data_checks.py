@@ -64,6 +64,14 @@ def test_all_zero_one_hot_rows_warn_and_give_zero_loss(softmax_model):
     assert history.history["loss"] == [0.0]
 
 
+def test_zero_rows_warn_only_when_every_row_is_zero(softmax_model):
+    y = np.zeros((8, 3))
+    y[7, 1] = 1.0   # the first rows are zero, the last is not: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        softmax_model.fit(X, y, epochs=1, verbose=0)
+
+
 def test_sparse_ids_out_of_range_are_an_error(dense_model):
     model = dense_model(3, 3, "softmax")
     model.compile("sgd", "sparse_categorical_crossentropy")
