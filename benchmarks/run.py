@@ -1119,7 +1119,8 @@ def threads_compare(ctx: Context) -> list[Section]:
     sec = Section(f"Threads: {ctx.threads} vs {alt} intra-op threads (mlp and qa)",
                   [f"The same contestants and method as the main tables (mlp fit: median of {ctx.runs} interleaved "
                    f"epochs; qa: median of {runs}), rebuilt with {alt} intra-op thread(s) for every contestant "
-                   f"(`FGC_NUM_THREADS={alt}` before fgc creates its sessions, onnxruntime `intra_op_num_threads`, "
+                   f"(`FGC_NUM_THREADS={alt}` before fgc creates its sessions, a cap under which fgc runs the MLP's "
+                   "small train step on one thread, onnxruntime `intra_op_num_threads`, "
                    f"`torch.set_num_threads({alt})`, {_jax_threads_text(ctx, alt)}) and measured after the main "
                    f"tables. The {ctx.threads}-thread column is copied from the main tables (measured earlier in "
                    "this run): compare within a column, and read the column ratio as indicative only (other load "
@@ -1561,7 +1562,8 @@ def header(ctx: Context, argv: list[str], elapsed: float, only: list[str] | None
         f"- **Machine**: {_nproc()} CPUs (`nproc`), {_cpu_model()}, {platform.system()} {platform.machine()}; "
         f"fgc device: cpu.",
         f"- **Versions**: {', '.join(versions)}.",
-        f"- **Threads**: {ctx.threads} intra-op thread(s) for every contestant (fgc via `FGC_NUM_THREADS`, "
+        f"- **Threads**: {ctx.threads} intra-op thread(s) for every contestant (fgc via `FGC_NUM_THREADS`, a cap: "
+        "fgc runs a train step under 50 MFLOP per batch on one thread, fgc/runtime/threads.py; "
         "onnxruntime `intra_op_num_threads`, `torch.set_num_threads`"
         + (", Keras-JAX via the environment variable `PJRT_NPROC`, which sizes XLA's CPU thread pool when JAX "
            "creates its CPU client: set before jax is imported, and for `threads_compare` the client is remade "

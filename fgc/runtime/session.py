@@ -95,20 +95,26 @@ def providers_for(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def make_session(model_bytes: bytes, device: str | None = None, mem_pattern: bool = True) -> ort.InferenceSession:
+def make_session(model_bytes: bytes, device: str | None = None, mem_pattern: bool = True,
+                 threads: int | None = None) -> ort.InferenceSession:
     """``mem_pattern=False`` for steps with large activations: onnxruntime's memory pattern allocates one block
     planned from the first run on top of the arena chunks that run left cached, so the peak holds the
     activations about twice (fit's peak RSS without it: resnet_block batch 256 2399 -> 1507 MB, three_heads
     959 -> 682, inception 503 -> 345, at the same step time); for small steps the pattern's fewer allocations
-    are worth a few percent (seed MLP step 6 % faster with it)."""
+    are worth a few percent (seed MLP step 6 % faster with it).
+
+    ``threads``: the intra-op threads the caller wants (fgc/runtime/threads.py), at most FGC_NUM_THREADS;
+    None leaves FGC_NUM_THREADS, or else onnxruntime, to decide."""
     device = device or get_device()
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     opts.enable_mem_pattern = mem_pattern
-    threads = os.environ.get("FGC_NUM_THREADS")
+    cap = int(os.environ["FGC_NUM_THREADS"]) if os.environ.get("FGC_NUM_THREADS") else None
+    if threads is None or (cap is not None and cap < threads):
+        threads = cap
     if threads:
-        opts.intra_op_num_threads = int(threads)
+        opts.intra_op_num_threads = threads
     disabled = _FLOAT16_UNSAFE_OPTIMIZERS if _computes_in_float16(model_bytes) else []
     sess = ort.InferenceSession(model_bytes, opts, providers=providers_for(device), disabled_optimizers=disabled)
     if device == "cuda" and "CUDAExecutionProvider" not in sess.get_providers():

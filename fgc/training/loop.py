@@ -416,6 +416,7 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, 
         validation_batch_size = batch_size_for(fixed, validation_batch_size, val.n, f"fit (validation data{split})",
                                                default=batch_size or 32)
     steps = steps_per_epoch or (data.num_batches if isinstance(data, Stream) else -(-data.n // batch_size))
+    _expect_rows(model, batch_size)
     if dist is not None:
         if dist.rank != 0:   # progress, callbacks and checkpoints belong to rank 0; History is everywhere
             verbose, callbacks = 0, None
@@ -532,6 +533,7 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
             data = make_batches(model, x, y, sample_weight)
             batch_size = batch_size_for(_fixed_batch(model), batch_size, data.n, "evaluate")
             n_steps = steps or -(-data.n // batch_size)
+            _expect_rows(model, batch_size)
         cbs = cbks.CallbackList(callbacks or [], model, {"epochs": 1, "steps": n_steps, "verbose": verbose})
         try:
             logs = _test_pass(model, data, batch_size, steps, cbs)
@@ -545,9 +547,17 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     return values[0] if len(values) == 1 else values
 
 
+def _expect_rows(model, rows) -> None:
+    """Tell the trainer the rows per batch of this call: a step built during it sizes its thread pool by the
+    work of such a batch (fgc/runtime/threads.py). A step already built keeps its pool."""
+    if rows and hasattr(model._trainer, "batch_rows"):
+        model._trainer.batch_rows = int(rows)
+
+
 def on_batch(model, x, y, sample_weight=None, class_weight=None, train=True, return_dict=False):
     data = make_batches(model, x, y, sample_weight, class_weight)
     where = "train_on_batch" if train else "test_on_batch"
+    _expect_rows(model, data.n)
     logs = run_epoch(model, data, batch_size_for(_fixed_batch(model), data.n, data.n, where), train)
     if return_dict:
         return logs

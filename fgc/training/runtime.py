@@ -36,6 +36,7 @@ from fgc.export.onnx import to_onnx
 from fgc.naming import outside_stacklevel
 from fgc.runtime import session as rt
 from fgc.runtime.schedule import memory_schedule
+from fgc.runtime.threads import step_threads
 
 from .step import build_step_graph, keras_value, stored_layouts, stored_value
 
@@ -44,7 +45,7 @@ HOST_STATE_LIMIT = 1 << 20  # bytes of weights + optimizer state below which the
 
 class CompiledStep:
     def __init__(self, model, compiled, train: bool, device: str, layouts: dict | None = None,
-                 assume_equal_lengths: bool = False):
+                 assume_equal_lengths: bool = False, batch_rows: int | None = None):
         self.graph, self.spec = build_step_graph(model, compiled, train=train, layouts=layouts,
                                                  assume_equal_lengths=assume_equal_lengths)
         self.proto = to_onnx(self.graph, params_as_inputs=True,
@@ -52,7 +53,10 @@ class CompiledStep:
         memory_schedule(self.proto)   # node order = onnxruntime's run order: fewer activations alive at once
         # a model with a large state has large activations too, as a rule: no memory pattern (make_session)
         self.mem_pattern = static_input_bytes(self.proto) <= HOST_STATE_LIMIT
-        self.session = rt.make_session(self.proto.SerializeToString(), device, mem_pattern=self.mem_pattern)
+        # a step with little arithmetic per batch runs on one thread (fgc/runtime/threads.py)
+        self.threads = step_threads(self.graph, batch_rows) if device == "cpu" else None
+        self.session = rt.make_session(self.proto.SerializeToString(), device, mem_pattern=self.mem_pattern,
+                                       threads=self.threads)
         self.node_count = len(self.proto.graph.node)
         self.loop_session = None  # the same step inside an ONNX Loop, built on first multi-step use
         # what every host-side run feeds and fetches, listed once rather than per step
@@ -133,6 +137,8 @@ class Trainer:
         self.ort_device = "cuda" if self.device == "cuda" else "cpu"
         self._steps: dict[bool, CompiledStep] = {}
         self._general: CompiledStep | None = None   # the train step for batches the primary's assumptions miss
+        # rows per batch of the fit / evaluate / train_on_batch that first builds a step: sizes its thread pool
+        self.batch_rows: int | None = None
         self.now: Snapshot | None = None
         self._iterations = int(compiled.optimizer.iterations)   # until the first snapshot
         self._loaded: dict = {}            # Variable -> the version the device state holds
@@ -156,7 +162,7 @@ class Trainer:
             # (passes/fuse_scans.py); a batch whose lengths differ runs general_step() instead.
             with trainable_flags(self.compiled.trainable_state):
                 self._steps[train] = CompiledStep(model, self.compiled, train, self.device, layouts,
-                                                  assume_equal_lengths=train)
+                                                  assume_equal_lengths=train, batch_rows=self.batch_rows)
         return self._steps[train]
 
     def general_step(self) -> CompiledStep:
@@ -169,7 +175,8 @@ class Trainer:
             if model is None:
                 raise RuntimeError(f"model '{self.model_name}' no longer exists")
             with trainable_flags(self.compiled.trainable_state):
-                self._general = CompiledStep(model, self.compiled, True, self.device, stored_layouts(primary.graph))
+                self._general = CompiledStep(model, self.compiled, True, self.device, stored_layouts(primary.graph),
+                                             batch_rows=self.batch_rows)
         return self._general
 
     def _train_step(self, feeds: dict, axis_offset: int = 0) -> CompiledStep:
@@ -427,7 +434,8 @@ class Trainer:
             from .multistep import loop_proto
 
             compiled.loop_session = rt.make_session(loop_proto(compiled.proto, spec).SerializeToString(),
-                                                    self.device, mem_pattern=compiled.mem_pattern)
+                                                    self.device, mem_pattern=compiled.mem_pattern,
+                                                    threads=compiled.threads)
         lrs = [opt.current_lr(now.iterations + k) for k in range(steps)]
         feeds = {f"stack/{k}": v for k, v in stacked.items()}
         feeds.update({"steps": np.array(steps, np.int64), "stack/lr": np.array(lrs, np.float32),
