@@ -942,7 +942,7 @@ def _profile_step(ctx: Context, model, xs, ys, batch: int, runs: int) -> StepPro
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
-    opts.intra_op_num_threads = ctx.threads
+    opts.intra_op_num_threads = min(ctx.threads, compiled.threads or ctx.threads)   # as fgc's own session
     opts.enable_profiling = True
     prefix = os.path.join(ctx.tmpdir, f"profile_{model.name}")
     opts.profile_file_prefix = prefix
