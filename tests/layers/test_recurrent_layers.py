@@ -436,8 +436,19 @@ GRAD_CASES = [
 ]
 
 
+# ------------------------------------------------------- the reverse loop's two forms (fgc/primitives/scan_grad.py)
+@pytest.fixture(params=["vectorized", "in_loop"])
+def reverse_loop_form(request, monkeypatch):
+    """Force the run-time choice of the reverse Scan's form: its elementwise work vectorized over time
+    outside the loop (a limit no size reaches) or kept in the loop (a limit every size reaches)."""
+    from fgc.primitives import scan_grad
+
+    monkeypatch.setattr(scan_grad, "LOOP_FROM_ELEMENTS", 1 << 62 if request.param == "vectorized" else 0)
+    return request.param
+
+
 @pytest.mark.parametrize("kind, kw", GRAD_CASES)
-def test_gradients_through_scan(kind, kw):
+def test_gradients_through_scan(kind, kw, reverse_loop_form):
     rng = np.random.default_rng(12)
     inp = Input(shape=(None, 4))
     model = Model(inp, getattr(layers, kind)(3, **kw)(inp))
@@ -645,28 +656,6 @@ def test_linear_rnn_whose_backward_loop_reads_no_step_input_trains():
     model.train_on_batch(x, y)
     np.testing.assert_allclose(model.get_weights()[0], w - 0.1 * gw, atol=1e-6)
     np.testing.assert_allclose(model.get_weights()[1], r - 0.1 * gr, atol=1e-6)
-
-
-# ------------------------------------------------------- the reverse loop's two forms (fgc/primitives/scan_grad.py)
-@pytest.fixture(params=["vectorized", "in_loop"])
-def reverse_loop_form(request, monkeypatch):
-    """Force the run-time choice of the reverse Scan's form: its elementwise work vectorized over time
-    outside the loop (a limit no size reaches) or kept in the loop (a limit every size reaches)."""
-    from fgc.primitives import scan_grad
-
-    monkeypatch.setattr(scan_grad, "LOOP_FROM_ELEMENTS", 1 << 62 if request.param == "vectorized" else 0)
-    return request.param
-
-
-@pytest.mark.parametrize("kind, kw", GRAD_CASES)
-def test_gradients_through_scan_in_both_reverse_loop_forms(kind, kw, reverse_loop_form):
-    rng = np.random.default_rng(31)
-    inp = Input(shape=(None, 4))
-    model = Model(inp, getattr(layers, kind)(3, **kw)(inp))
-    _randomize(model, rng, scale=0.2)
-    x = rng.normal(size=(4, 5, 4)).astype(np.float32)
-    y = rng.normal(size=model.predict(x).shape).astype(np.float32)
-    _check_gradients(model, x, y, rng)
 
 
 def test_masked_bidirectional_gradients_in_both_reverse_loop_forms(reverse_loop_form):
