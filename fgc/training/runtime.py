@@ -137,7 +137,7 @@ class Trainer:
         self.ort_device = "cuda" if self.device == "cuda" else "cpu"
         self._steps: dict[bool, CompiledStep] = {}
         self._general: CompiledStep | None = None   # the train step for batches the primary's assumptions miss
-        # rows per batch of the fit / evaluate / train_on_batch that first builds a step: sizes its thread pool
+        # rows per batch of the latest fit / evaluate / train_on_batch: a step built during it sizes its thread pool
         self.batch_rows: int | None = None
         self.now: Snapshot | None = None
         self._iterations = int(compiled.optimizer.iterations)   # until the first snapshot
