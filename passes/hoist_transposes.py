@@ -97,14 +97,16 @@ class HoistTransposes(Pass):
             return False
         absorbed = {}   # reduction reader -> the axes it reduces in the permuted layout
         for u, _ in readers:
-            if _perm_of(graph, u) != q and (axes := _absorbed_axes(graph, u, rank, q)) is None:
+            if _perm_of(graph, u) == q:
+                continue
+            axes = _absorbed_axes(graph, u, rank, q)
+            if axes is None:
                 return False
-            if _perm_of(graph, u) != q:
-                absorbed[u] = axes
+            absorbed[u] = axes
         inv = _inverse(q)
         saved, added = len({u for u, _ in readers} - set(absorbed)), 0
         for v in d["inputs"]:
-            if graph.op(v.node) == "Transpose" and tuple(graph.node(v.node)["attrs"]["perm"]) == inv:
+            if _perm_of(graph, v.node) == inv:
                 saved += 1
             elif _existing_transpose(graph, v, q) is None:
                 added += 1

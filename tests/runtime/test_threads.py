@@ -9,9 +9,9 @@ from fgc.runtime import session as rt
 from fgc.runtime.threads import SMALL_STEP_FLOPS, step_threads
 
 
-def _mlp(width=32):
+def _mlp():
     x = fgc.Input((64,))
-    h = layers.Dense(width, activation="relu")(x)
+    h = layers.Dense(32, activation="relu")(x)
     return fgc.Model(x, layers.Dense(10, activation="softmax")(h))
 
 
@@ -22,10 +22,15 @@ def _compiled_step(model, rows):
     return model._trainer.step(True)
 
 
-def _flops_per_row(width=32):
-    # forward 64*w + w*10 multiply-adds, backward twice that (input and weight gradients; the first layer's
-    # input gradient is not needed, but counting it only makes the bound looser), 2 FLOPs each
-    return 2 * 3 * (64 * width + width * 10)
+def _batch_symbols(graph):
+    return {graph.type_of(v).shape[0] for v in graph.inputs
+            if graph.type_of(v).shape and isinstance(graph.type_of(v).shape[0], str)}
+
+
+def _flops_per_row(graph):
+    from fgc.passes.flops import matmul_flops
+
+    return sum(matmul_flops(graph, {d: 1 for d in _batch_symbols(graph)}).values())
 
 
 def test_a_small_step_gets_one_thread_and_a_large_one_is_left_to_onnxruntime(monkeypatch):
@@ -33,25 +38,16 @@ def test_a_small_step_gets_one_thread_and_a_large_one_is_left_to_onnxruntime(mon
     small = _compiled_step(_mlp(), 16)
     assert small.threads == 1
     assert small.session.get_session_options().intra_op_num_threads == 1
-    rows = int(2 * SMALL_STEP_FLOPS / _flops_per_row()) + 1   # well over the line
-    assert step_threads(small.graph, rows) is None
-    assert step_threads(small.graph, 16) == 1
     assert step_threads(small.graph, None) is None
+    # a batch twice the line's size
+    assert step_threads(small.graph, int(2 * SMALL_STEP_FLOPS / _flops_per_row(small.graph))) is None
 
 
 def test_the_count_decides_at_the_line():
     step = _compiled_step(_mlp(), 16)
-    from fgc.passes.flops import matmul_flops
-
-    per_row = sum(matmul_flops(step.graph, {d: 1 for d in _batch_symbols(step.graph)}).values())
-    below = int(SMALL_STEP_FLOPS // per_row)
+    below = int(SMALL_STEP_FLOPS // _flops_per_row(step.graph))
     assert step_threads(step.graph, below) == 1
     assert step_threads(step.graph, below + 2) is None
-
-
-def _batch_symbols(graph):
-    return {graph.type_of(v).shape[0] for v in graph.inputs
-            if graph.type_of(v).shape and isinstance(graph.type_of(v).shape[0], str)}
 
 
 def test_unknown_lengths_leave_the_choice_to_onnxruntime():
