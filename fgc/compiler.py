@@ -86,12 +86,8 @@ class InferenceRunner:
         self._small_run = rt.direct_run(self.small_session)
         return self._small_run(outputs, feed)
 
-    def _run_for(self, rows: int):
-        """The run for a call of ``rows`` rows: the 1-thread session's under small_rows."""
-        return self._small_run if rows < self.small_rows else self._run
-
     def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        run = self._run_for(len(arrays[0])) if arrays else self._run
+        run = self._small_run if len(arrays[0]) < self.small_rows else self._run
         return self._outputs(run(self.fetched, dict(zip(self.input_names, arrays))))
 
     def run_rows(self, arrays: list[np.ndarray], start: int, stop: int) -> list[np.ndarray]:
@@ -103,7 +99,9 @@ class InferenceRunner:
         else:
             feed = {name: data.rows_as(a, start, stop, dtype)
                     for name, a, dtype in zip(self.input_names, arrays, self.input_dtypes)}
-        return self._outputs(self._run_for(min(stop, len(arrays[0])) - start)(self.fetched, feed))
+        # stop - start: a last, shorter batch may take the default session, which computes the same numbers
+        run = self._small_run if stop - start < self.small_rows else self._run
+        return self._outputs(run(self.fetched, feed))
 
     def _outputs(self, outs: list[np.ndarray]) -> list[np.ndarray]:
         if not self.check_names:   # most models: onnxruntime's list is the outputs already
