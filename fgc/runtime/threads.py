@@ -60,10 +60,12 @@ def _flops_at(graph: Graph, batch_rows: int) -> float | None:
 # FGC_NUM_THREADS unset: onnxruntime's default pool is 2 threads there too; the machine shared, so the second
 # thread's gains read low): under 8 MFLOP one thread wins everywhere: the seed MLP at 32 rows (0.2 MFLOP)
 # 1.26, at 256 (1.7) 1.03, at 1024 (7.0) 1.03-1.08; headline_dense at 32 (0.7) 1.17, at 256 (5.5) 1.02; the
-# Transformer block at 1-16 rows (0.3-4.7) 1.06-1.09. Above it the second thread ties or wins: the Transformer
-# at 32 rows (9.4) 0.92-1.02 (fastest 0.93), at 64 (19) fastest 0.86; the MLP ties at 2048-8192 rows (14-56),
-# U-Net and the LSTM models gain. Lower than the train rule's SMALL_STEP_FLOPS: an inference graph has fewer,
-# larger kernels per FLOP than a train step, so the pool's joins weigh less.
+# Transformer block at 1-16 rows (0.3-4.7) 1.04-1.09. Around it the Transformer ties at 24 rows (7.1) 1.00 and
+# gains from 32 rows (9.4) 0.92-1.02 (fastest 0.93), at 64 (19) fastest 0.86-0.87, while the dense models still
+# lose a little up to ~40 MFLOP (MLP at 2048 rows 1.01-1.03, headline_dense at 1024-2048 0.97-1.02) and tie
+# beyond; U-Net and the LSTM models gain. The line sits where the Transformer's gain starts. It is lower than
+# SMALL_STEP_FLOPS by measurement: the Transformer's train step at batch 32 (25 MFLOP, its many small gradient
+# kernels included) lost at 2 threads, its forward alone at 32 rows (9.4) gains.
 SMALL_CALL_FLOPS = 8e6
 # The 1-thread session holds its own copy of the weights (initializers in the inference proto; onnxruntime
 # also prepacks them per session), so predict keeps one only for models whose weights are at most this big.
@@ -72,8 +74,9 @@ SMALL_CALL_MAX_WEIGHT_BYTES = 16 * 2 ** 20
 
 def small_call_rows(graph: Graph, weight_bytes: int) -> int:
     """Predict calls with fewer rows than this run on a 1-thread session; 0 where none ever does: the
-    default pool is one thread already (FGC_NUM_THREADS=1), the weights are too big to hold twice, the FLOPs are not known before a batch (sequence
-    lengths), or the graph has no counted arithmetic to decide by."""
+    default pool is one thread already (FGC_NUM_THREADS=1), the weights are too big to hold twice, the
+    FLOPs are not known before a batch (sequence lengths), or the graph has no counted arithmetic to
+    decide by."""
     cap = os.environ.get("FGC_NUM_THREADS")
     if (cap and int(cap) <= 1) or weight_bytes > SMALL_CALL_MAX_WEIGHT_BYTES:
         return 0

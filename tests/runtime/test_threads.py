@@ -162,3 +162,17 @@ def test_one_thread_as_the_cap_makes_no_second_session(monkeypatch):
     model.predict(np.zeros((3, 64), np.float32), verbose=0)
     assert runner.small_rows == 0 and runner.small_session is None
     assert runner.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_a_fixed_batch_decides_once_and_a_graph_without_counted_work_never(monkeypatch):
+    x = fgc.Input((64,), batch_size=4)
+    model = fgc.Model(x, layers.Dense(3)(x))
+    runner = _runner(model, monkeypatch)
+    assert runner.small_rows > 4   # every call does the same 4 rows of work, under the line
+    data = np.random.default_rng(2).normal(size=(8, 64)).astype(np.float32)
+    small = model.predict(data, verbose=0)
+    assert runner.small_session is not None
+    runner.small_rows = 0
+    np.testing.assert_array_equal(model.predict(data, verbose=0), small)
+    y = fgc.Input((5,))
+    assert _runner(fgc.Model(y, layers.Activation("relu")(y)), monkeypatch).small_rows == 0
