@@ -285,6 +285,7 @@ def predict_throughput(ctx: Context) -> list[Section]:
         for name, fn in contestants.items():
             if isinstance(fn, _CpuMeter):
                 sec.notes.append(f"{name}: {_cpu_note(fn)}.")
+        sec.notes.extend(_small_call_note(ctx, model))
         if spec.name in REFERENCE:
             ref = ", ".join(f"{k} {fmt_rate(v)}" for k, v in REFERENCE[spec.name]["predict"].items())
             sec.notes.append(f"Reference predict figures on the CI-class machine (shared/reference/peers.md): {ref}.")
@@ -306,9 +307,10 @@ def predict_overhead(ctx: Context) -> list[Section]:
     model.predict(x32, batch_size=bs, verbose=0)
     try:  # fgc internals: if they change, this breakdown is skipped rather than wrong
         runner = model._runner()
-        sess, in_name, out_names = runner.session, runner.input_names[0], runner.output_names
+        runner.run([x32[:bs]])   # makes the session a batch of bs rows runs on (a small call's: one thread)
+        sess = runner.small_session if bs < runner.small_rows else runner.session
+        in_name, out_names = runner.input_names[0], runner.output_names
         types = [t.type for t in model.inputs]
-        runner.run([x32[:bs]])
     except (AttributeError, TypeError) as e:
         raise Skip(f"fgc internals this breakdown reads have changed ({e})")
     path = os.path.join(ctx.tmpdir, "mlp_overhead.onnx")
@@ -374,7 +376,18 @@ def predict_overhead(ctx: Context) -> list[Section]:
                      f"batch; one small predict call (row 8b ÷ row 8a): {med['8a'] / med['8b']:.2f} "
                      f"(paired {paired_speedup(by_row['8b'], by_row['8a']):.2f}), {(med['8b'] - med['8a']) / nb * 1e6:.1f} "
                      "µs per call beyond onnxruntime's run.")
+    sec.notes.extend(_small_call_note(ctx, model))
     return [sec]
+
+
+def _small_call_note(ctx: Context, model) -> list[str]:
+    """Where fgc's predict runs a call on one thread while ORT-direct keeps ctx.threads (fgc/runtime/threads.py)."""
+    rows = model._runner().small_rows
+    if ctx.threads == 1 or not rows:
+        return []
+    return [f"fgc's predict runs a call of under {rows:,} rows of this model (under SMALL_CALL_FLOPS of work) on "
+            f"one intra-op thread, its rule (fgc/runtime/threads.py); onnxruntime on the exported file runs on "
+            f"{ctx.threads}, the setting both were given."]
 
 
 SMALL_PREDICT_ROWS = 32   # Keras' default predict batch: a call on a few samples, where per-call work shows
@@ -1563,7 +1576,8 @@ def header(ctx: Context, argv: list[str], elapsed: float, only: list[str] | None
         f"fgc device: cpu.",
         f"- **Versions**: {', '.join(versions)}.",
         f"- **Threads**: {ctx.threads} intra-op thread(s) for every contestant (fgc via `FGC_NUM_THREADS`, a cap: "
-        "fgc runs a train step under 50 MFLOP per batch on one thread, fgc/runtime/threads.py; "
+        "fgc runs a train step under 50 MFLOP per batch, and a predict call under 8 MFLOP, on one thread, "
+        "fgc/runtime/threads.py; "
         "onnxruntime `intra_op_num_threads`, `torch.set_num_threads`"
         + (", Keras-JAX via the environment variable `PJRT_NPROC`, which sizes XLA's CPU thread pool when JAX "
            "creates its CPU client: set before jax is imported, and for `threads_compare` the client is remade "

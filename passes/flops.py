@@ -1,7 +1,7 @@
 """FLOP count of a graph: an analysis, not a transformation (it never changes the graph).
 
 ``matmul_flops(graph, sizes)`` returns {node name: FLOPs} for the ops that do the arithmetic of a
-deep-learning step: MatMul, Gemm, Conv, ConvTranspose (2 FLOPs per multiply-add, the usual
+deep-learning step: MatMul, Gemm, Conv, ConvTranspose, LSTM / GRU / RNN (2 FLOPs per multiply-add, the usual
 convention for GEMM peaks), with symbolic dims resolved through ``sizes`` (e.g. {"N": 32}). A Scan
 counts its body once per step of its scanned axis; an If counts its costlier branch. Elementwise
 ops, reductions and data movement are not counted: they are cheap in FLOPs and what they cost is
@@ -63,6 +63,9 @@ def _node_flops(graph: Graph, name: str, sizes: dict) -> float:
     if op == "ConvTranspose":
         x, w = shapes[0], shapes[1]
         return 2.0 * prod(x) * prod(w[1:])              # each input element scatters into (O/group) * kernel
+    if op in ("LSTM", "GRU", "RNN"):   # every step, both directions: each gate's input and recurrent products
+        x, w, r = shapes[0], shapes[1], shapes[2]   # x (T, N, I) or (N, T, I), w (D, gates*H, I), r (D, gates*H, H)
+        return 2.0 * x[0] * x[1] * w[0] * w[1] * (w[2] + r[2])
     if op == "Scan":
         attrs = node["attrs"]
         steps = shapes[attrs["num_states"]][0]

@@ -94,3 +94,16 @@ def test_an_if_counts_its_costlier_branch_with_the_outer_sizes():
 
 def g_op(graph, name):
     return graph.op(name)
+
+
+@pytest.mark.parametrize("layer, gates", [(fgc.layers.LSTM, 4), (fgc.layers.GRU, 3), (fgc.layers.SimpleRNN, 1)])
+def test_an_inference_graphs_recurrent_op_counts_every_gate_over_every_step(layer, gates):
+    from fgc.compiler import inference_graph
+
+    inp = fgc.Input((7, 3))
+    graph = inference_graph(fgc.Model(inp, fgc.layers.Bidirectional(layer(5))(inp)))
+    ops = {graph.op(name) for name in graph.topo_order()}
+    assert ops & {"LSTM", "GRU", "RNN"}
+    counts = matmul_flops(graph, {graph.type_of(graph.inputs[0]).shape[0]: 4})
+    # both directions: x @ W (3 -> gates*5) and h @ U (5 -> gates*5) per step, batch 4, 7 steps
+    assert sum(counts.values()) == 2 * (2 * 4 * 7 * (3 + 5) * gates * 5)

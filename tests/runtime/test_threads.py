@@ -75,3 +75,104 @@ def test_fgc_num_threads_is_a_cap(monkeypatch, cap, wanted, expected):
     onnx.checker.check_model(proto)
     sess = rt.make_session(proto.SerializeToString(), "cpu", threads=wanted)
     assert sess.get_session_options().intra_op_num_threads == expected
+
+
+# ---------------------------------------------------------------------------- predict: small calls on one thread
+from fgc.runtime.threads import SMALL_CALL_FLOPS, small_call_rows  # noqa: E402
+
+
+def _conv():
+    x = fgc.Input((8, 8, 3))
+    y = layers.Conv2D(4, 3, padding="same", activation="relu")(x)
+    return fgc.Model(x, layers.Dense(2)(layers.GlobalAveragePooling2D()(y)))
+
+
+def _attention():
+    x = fgc.Input((6, 8))
+    y = layers.LayerNormalization()(x + layers.MultiHeadAttention(2, 4)(x, x))
+    return fgc.Model(x, layers.Dense(3, activation="softmax")(layers.GlobalAveragePooling1D()(y)))
+
+
+def _fixed_lstm():
+    x = fgc.Input((5, 3))
+    return fgc.Model(x, layers.Dense(2)(layers.LSTM(4)(x)))
+
+
+def _runner(model, monkeypatch, cap=None):
+    if cap is None:
+        monkeypatch.delenv("FGC_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("FGC_NUM_THREADS", cap)
+    if rt.get_device() != "cpu":
+        pytest.skip("the 1-thread session is a CPU rule")
+    return model._runner()
+
+
+def test_the_call_rule_counts_flops_per_row(monkeypatch):
+    runner = _runner(_mlp(), monkeypatch)
+    per_row = _flops_per_row(runner.graph)
+    assert runner.small_rows == small_call_rows(runner.graph, 0) > 1
+    assert (runner.small_rows - 1) * per_row < SMALL_CALL_FLOPS <= runner.small_rows * per_row
+
+
+def test_no_small_calls_where_one_thread_is_the_cap_the_weights_are_large_or_the_work_unknown(monkeypatch):
+    graph = _runner(_mlp(), monkeypatch, cap="1").graph
+    assert small_call_rows(graph, 0) == 0
+    monkeypatch.setenv("FGC_NUM_THREADS", "2")
+    assert small_call_rows(graph, 0) > 0
+    assert small_call_rows(graph, 2 ** 30) == 0
+    x = fgc.Input((None, 3))
+    assert _runner(fgc.Model(x, layers.LSTM(4)(x)), monkeypatch).small_rows == 0   # the length comes with a batch
+
+
+@pytest.mark.parametrize("build", [_mlp, _conv, _attention, _fixed_lstm])
+def test_a_small_call_runs_on_a_one_thread_session_with_the_same_numbers(monkeypatch, build):
+    model = build()
+    runner = _runner(model, monkeypatch)
+    assert runner.small_rows > 4
+    x = np.random.default_rng(0).normal(size=(3, *model.inputs[0].shape[1:])).astype(np.float32)
+    small = model.predict(x, verbose=0)
+    assert runner.small_session.get_session_options().intra_op_num_threads == 1
+    assert runner._session is None   # the default session is made by the first call that needs it
+    runner.small_rows = 0   # every call on the default session now
+    np.testing.assert_array_equal(model.predict(x, verbose=0), small)
+    assert runner._session is not None
+    np.testing.assert_array_equal(model.predict_on_batch(x), small)
+
+
+def test_a_large_call_keeps_the_default_session_and_new_weights_remake_both(monkeypatch):
+    model = _mlp()
+    runner = _runner(model, monkeypatch)
+    rng = np.random.default_rng(1)
+    large = rng.normal(size=(runner.small_rows, 64)).astype(np.float32)
+    model.predict(large, batch_size=len(large), verbose=0)
+    assert runner._session is not None and runner.small_session is None
+    before = model.predict(large[:2], verbose=0)
+    model.set_weights([w + 0.5 for w in model.get_weights()])
+    after = model.predict(large[:2], verbose=0)
+    assert not np.array_equal(before, after)
+    assert model._runner() is runner and runner._session is None   # dropped: no call has needed it yet
+    runner.small_rows = 0
+    np.testing.assert_array_equal(after, model.predict(large[:2], verbose=0))   # the default one has them too
+
+
+def test_one_thread_as_the_cap_makes_no_second_session(monkeypatch):
+    model = _mlp()
+    runner = _runner(model, monkeypatch, cap="1")
+    model.predict(np.zeros((3, 64), np.float32), verbose=0)
+    assert runner.small_rows == 0 and runner.small_session is None
+    assert runner.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_a_fixed_batch_decides_once_and_a_graph_without_counted_work_never(monkeypatch):
+    x = fgc.Input((64,), batch_size=4)
+    model = fgc.Model(x, layers.Dense(3)(x))
+    runner = _runner(model, monkeypatch)
+    assert runner.small_rows > 4   # every call does the same 4 rows of work, under the line
+    data = np.random.default_rng(2).normal(size=(8, 64)).astype(np.float32)
+    small = model.predict(data, verbose=0)
+    assert runner.small_session is not None
+    runner.small_rows = 0
+    np.testing.assert_array_equal(model.predict(data, verbose=0), small)
+    y = fgc.Input((5,))
+    assert _runner(fgc.Model(y, layers.Activation("relu")(y)), monkeypatch).small_rows == 0
