@@ -42,13 +42,19 @@ def layer_norm_2d():
     return fgc.Model(x, layers.LayerNormalization()(layers.Dense(64)(x)))
 
 
+def layer_norm_3d():
+    """gamma's and beta's sums over (N, T) read a Reshape of their own (no weight gradient reshapes those)."""
+    x = fgc.Input((5, 6))
+    return fgc.Model(x, layers.LayerNormalization()(layers.Dense(64)(x)))
+
+
 def row_bias():
     x = fgc.Input((6,))
     return fgc.Model(x, RowBias()(layers.Dense(64)(x)))
 
 
 MODELS = {"dense_2d": dense_2d, "dense_3d": dense_3d, "lstm": lstm, "layer_norm_2d": layer_norm_2d,
-          "row_bias": row_bias}
+          "layer_norm_3d": layer_norm_3d, "row_bias": row_bias}
 
 
 def _batch(model, n=7):
@@ -125,7 +131,7 @@ def test_small_sums_keep_reduce_sum():
 def test_chained_sums_share_ones_without_a_cycle(run_graph):
     """Sums over one row count share one ones vector, sized from a value no sum feeds (here the second sum's
     rows depend on the first sum's result); keepdims keeps its (1, C) shape; 3-D sums read an existing
-    (rows, C) Reshape of their input. Values as numpy gives them."""
+    (rows, C) Reshape of their input, or one of their own. Values as numpy gives them."""
     graph = Graph("chain")
     b = Builder(graph, "t")
     x = graph.add_input("x", TensorType(("N", 4, 64), "float32"))
@@ -134,18 +140,20 @@ def test_chained_sums_share_ones_without_a_cycle(run_graph):
     z = b.Add(sq, first)
     kept = b.ReduceSum(b.Reshape(z, shape=(-1, 64)), axes=(0,), keepdims=1)
     second = b.ReduceSum(z, axes=(0, 1), keepdims=0)
-    graph.outputs = [first, b.Add(b.Reshape(sq, shape=(-1, 64)), first), kept, second]
-    graph.output_names = ["first", "rows", "kept", "second"]
+    third = b.ReduceSum(b.Mul(z, sq), axes=(0, 1), keepdims=0)   # no Reshape reads this product
+    graph.outputs = [first, b.Add(b.Reshape(sq, shape=(-1, 64)), first), kept, second, third]
+    graph.output_names = ["first", "rows", "kept", "second", "third"]
     xs = np.random.default_rng(0).normal(size=(3, 4, 64)).astype(np.float32)
     want = run_graph(graph, xs)
     assert RowSumsAsProducts().run(graph)
     ops = [graph.op(n) for n in graph.topo_order()]
-    assert ops.count("VecMat") == 3 and ops.count("RowOnes") == 1 and "ReduceSum" not in ops
+    assert ops.count("VecMat") == 4 and ops.count("RowOnes") == 1 and "ReduceSum" not in ops
     got = run_graph(graph, xs)
     s = xs.astype(np.float64) ** 2
     zs = s + s.sum((0, 1))
     np.testing.assert_allclose(got[0], s.sum((0, 1)), rtol=1e-5)
     np.testing.assert_allclose(got[2], zs.reshape(-1, 64).sum(0, keepdims=True), rtol=1e-5)
     np.testing.assert_allclose(got[3], zs.sum((0, 1)), rtol=1e-5)
+    np.testing.assert_allclose(got[4], (zs * s).sum((0, 1)), rtol=1e-5)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5)
