@@ -16,6 +16,7 @@ from .int64_inputs import Int64Inputs
 from .lower_layers import LowerLayers
 from .manager import Pass, PassError, PassManager
 from .param_layouts import ParamLayouts
+from .row_sums import RowSumsAsProducts
 from .shape_inference import ShapeInference
 from .simplify import Simplify
 from .sink_activations import SinkActivations
@@ -51,5 +52,5 @@ def export_pipeline(precision: str = "float32", keep_io_types: bool = True) -> l
 
 
 __all__ = ["CancelTransposes", "ConvertFloat16", "CSE", "DCE", "DedupSharedWeights", "FoldBatchNorm", "FoldNegation", "FoldParams", "FuseConvBias", "FuseGemm", "FuseScans", "HoistTransposes", "InlineModels", "Int64Inputs",
-           "LowerLayers", "ParamLayouts", "Pass", "PassError", "PassManager", "ShapeInference", "Simplify", "SinkActivations", "TransposeIds",
+           "LowerLayers", "ParamLayouts", "Pass", "PassError", "PassManager", "RowSumsAsProducts", "ShapeInference", "Simplify", "SinkActivations", "TransposeIds",
            "export_pipeline", "inference_pipeline", "lowering_pipeline", "optimization_pipeline"]

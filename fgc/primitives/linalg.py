@@ -1,7 +1,9 @@
 """MatMul, Gemm and the softmax family."""
 from __future__ import annotations
 
-from fgc.ir.types import ShapeError, broadcast_shapes, dims_compatible, normalize_axis
+import numpy as np
+
+from fgc.ir.types import ShapeError, TensorType, broadcast_shapes, dims_compatible, normalize_axis
 
 from .elementwise import same_type
 from .registry import primitive
@@ -60,6 +62,36 @@ def _dot_infer(types, attrs):
 # ONNX MatMul of two vectors (numpy's matmul: a scalar): Simplify's form of ReduceSum(Mul(a, b)).
 primitive("Dot", _dot_infer, nondiff="created by Simplify after autodiff",
           emit=lambda e, n, ins, outs: e.node("MatMul", list(ins), outs))
+
+
+def _vec_mat_infer(types, attrs):
+    v, m = types
+    if v.rank != 1 or m.rank != 2 or v.dtype != m.dtype or not dims_compatible(v.shape[0], m.shape[0]):
+        raise ShapeError(f"VecMat takes a vector and a matrix of its length in rows, got {v} and {m}")
+    return [m.with_shape(m.shape[1:])]
+
+
+# ONNX MatMul of a (R,) vector and a (R, C) matrix: passes/row_sums.py's form of a sum over rows (ones @ x).
+primitive("VecMat", _vec_mat_infer, nondiff="created after autodiff",
+          emit=lambda e, n, ins, outs: e.node("MatMul", list(ins), outs))
+
+
+def _row_ones_emit(e, n, ins, outs):
+    import onnx
+
+    from fgc.ir.types import onnx_dtype
+
+    rows = n.out_types[0].shape[0]
+    length = e.const(np.array([rows], np.int64)) if isinstance(rows, int) else \
+        e.node("Shape", [ins[0]], [e.fresh("rows")], start=0, end=1)[0]
+    one = onnx.helper.make_tensor("value", onnx_dtype(n.attrs["dtype"]), [1], [1])
+    e.node("ConstantOfShape", [length], outs, value=one)
+
+
+# A vector of ones as long as x's first axis, in ``dtype``: the left operand of a VecMat that sums x's rows.
+# A static length is a constant shape (onnxruntime folds the node); a symbolic one reads x's shape at run time.
+primitive("RowOnes", lambda types, attrs: [TensorType(types[0].shape[:1], attrs["dtype"])],
+          nondiff="constant", emit=_row_ones_emit)
 
 
 def _softmax_vjp(b, n, gs):

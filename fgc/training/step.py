@@ -279,7 +279,8 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     (passes/fuse_scans.py); the groups of dims they relied on come back as ``spec.equal_dims``, and
     the graph is then valid only for batches where those agree."""
     from fgc.primitives import Builder
-    from fgc.passes import CancelTransposes, ParamLayouts, PassManager, lowering_pipeline, optimization_pipeline
+    from fgc.passes import (CancelTransposes, ParamLayouts, PassManager, RowSumsAsProducts, lowering_pipeline,
+                            optimization_pipeline)
     from fgc.primitives.autodiff import gradients
 
     from .penalties import take_added_losses, weight_constraints, weight_penalties
@@ -347,7 +348,8 @@ def build_step_graph(model, compiled, train: bool = True, flat: bool | None = No
     if train:
         for name, value in buffers:
             _add_update(graph, name, value, spec)
-    PassManager(optimization_pipeline()).run(graph)
+    # RowSumsAsProducts last: the bias gradients' sums as MatMuls with ones (passes/row_sums.py)
+    PassManager(optimization_pipeline() + [RowSumsAsProducts()]).run(graph)
     return graph, spec
 
 

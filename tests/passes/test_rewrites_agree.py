@@ -18,7 +18,7 @@ import pytest
 import fgc
 from fgc import layers
 from fgc.layers import layer_norm
-from fgc.passes import fold_negation, fuse_conv_bias, fuse_scans, simplify, transpose_ids
+from fgc.passes import fold_negation, fuse_conv_bias, fuse_scans, row_sums, simplify, transpose_ids
 from fgc.primitives import autodiff, conv
 from fgc.training import losses as train_losses
 
@@ -35,6 +35,7 @@ SWITCHES = {
     "one_sum_unbroadcast": (autodiff, "ONE_SUM", False),  # False: a bias gradient summed in two ReduceSums
     "conv_transpose_bias": (fuse_conv_bias, "TRANSPOSED", False),
     "max_unpool": (conv, "UNPOOL", False),                 # False: every MaxPool gradient a ScatterElements
+    "row_sums": (row_sums, "ENABLED", False),               # False: bias gradients summed by ReduceSum, not ones @ x
 }
 
 
