@@ -19,7 +19,7 @@ import fgc
 from fgc import layers
 from fgc.layers import layer_norm
 from fgc.passes import fold_negation, fuse_conv_bias, fuse_scans, simplify, transpose_ids
-from fgc.primitives import autodiff, conv
+from fgc.primitives import autodiff, conv, elementwise
 from fgc.training import losses as train_losses
 
 # name -> (module, attribute, value that switches the rewrite off)
@@ -35,6 +35,7 @@ SWITCHES = {
     "one_sum_unbroadcast": (autodiff, "ONE_SUM", False),  # False: a bias gradient summed in two ReduceSums
     "conv_transpose_bias": (fuse_conv_bias, "TRANSPOSED", False),
     "max_unpool": (conv, "UNPOOL", False),                 # False: every MaxPool gradient a ScatterElements
+    "relu_mask_product": (elementwise, "RELU_MASK_PRODUCT", False),   # False: Relu's gradient a Where
 }
 
 
