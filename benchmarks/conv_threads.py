@@ -53,7 +53,11 @@ inception, with inception's stride-2 ConvTranspose (49 / 41 ms) and its one-prod
 Tried and dropped: the dW taps' columns as one Gather per tap over the flattened channels-last input (so that
 the copy splits across threads): onnxruntime's Gather of (N*P) C-vectors did not split either and is slower
 than the Slice at 1 thread (a 3x3 tap of 32x34x34x64: 1.09 / 1.12 ms against the Slice's 0.71 / 0.70; C 8:
-0.084 against 0.037); the routed per-tap Slice rule stays.
+0.084 against 0.037); the routed per-tap Slice rule stays. Whether another dW rule wins at 2 threads (the one-hot
+patch Conv + one Gemm over all taps split 1.2-1.5x where the routed rule split ~1x in some runs: inception 3x3/2
+96 / 62 ms against 78 / 96) stayed open: under this session's load (load average 3-5 on the 2 cores) one rule's
+fastest of 15 moved 3x between runs. ``python -m benchmarks.conv_weight_grad --threads 2`` rechecks it on a quiet
+machine; the rule keeps its 1-thread measurements.
 """
 from __future__ import annotations
 
