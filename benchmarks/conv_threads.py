@@ -25,10 +25,11 @@ the shared 2-core machine, loaded; ms at 1 thread / 2 threads, speedup in bracke
 | all kernels | 418 / 284 (1.47) | 554 / 423 (1.31) | 602 / 452 (1.33) | 28.8 / 25.2 (1.14) |
 
 The Conv and GEMM kernels split (1.3-1.8x; inception's stride-2 dW products, K = N*P = 8192, only 1.1x); what
-does not: Slice, Pad, Where, ReduceSum over the batch of the per-sample dW products (a (32, 64, 64) sum:
-0.024 ms at 1 thread, 0.069 at 2), Transpose of these sizes, and the stride-2 dX ConvTranspose (a GEMM, then a col2im that onnxruntime runs on one thread). At 2
-threads they hold 20-25 % of resnet_block's and inception's kernel time. The U-Net step (batch 16, 588 nodes) is
-bound by its node count: its small MatMuls, Slices, Reshapes and Transposes take the same time at 2 threads.
+does not: Slice, Pad, Where, ReduceSum over the batch of the per-sample dW products (a (32, 64, 64) sum: 0.024 ms
+at 1 thread, 0.069 at 2), Transpose of these sizes, and the stride-2 dX ConvTranspose (a GEMM, then a col2im
+that onnxruntime runs on one thread). At 2 threads they hold 20-25 % of resnet_block's and inception's kernel
+time. The U-Net step (batch 16, 588 nodes) is bound by its node count: its small MatMuls, Slices, Reshapes and
+Transposes take the same time at 2 threads.
 
 Single kernels on 2M floats (ms, fastest of 30 interleaved, 1t / 2t): Slice of a 3x3 tap 0.70 / 0.70, Pad 1.11 /
 1.14, Transpose NCHW->NHWC 1.08 / 1.11, Cast bool->float 0.47 / 0.47, Where(mask, g, 0) 3.34 / 3.31 (the
@@ -193,10 +194,10 @@ def _kernel_cases():
         ("Relu gradient: Greater + Where", model([h.make_node("Greater", ["x", "zero"], ["m"]),
                                                   h.make_node("Where", ["m", "g", "zero"], ["y"])],
                                                  [vi("x", s), vi("g", s)], [vi("y", s)], [zero]), {"x": x, "g": x}),
-        ("Relu gradient: Greater + Cast + Mul", model([h.make_node("Greater", ["x", "zero"], ["m"]),
-                                                       h.make_node("Cast", ["m"], ["f"], to=T.FLOAT),
-                                                       h.make_node("Mul", ["g", "f"], ["y"])],
-                                                      [vi("x", s), vi("g", s)], [vi("y", s)], [zero]), {"x": x, "g": x}),
+        ("Relu gradient: Greater + Cast + Mul",
+         model([h.make_node("Greater", ["x", "zero"], ["m"]), h.make_node("Cast", ["m"], ["f"], to=T.FLOAT),
+                h.make_node("Mul", ["g", "f"], ["y"])], [vi("x", s), vi("g", s)], [vi("y", s)], [zero]),
+         {"x": x, "g": x}),
         ("Slice: a 3x3 tap, channels-last", model([h.make_node("Slice", ["x", "b", "e", "a"], ["y"])],
                                                    [vi("x", list(padded.shape))], [vi("y", sl)],
                                                    [ints("b", [1, 1]), ints("e", [w + 1, w + 1]), ints("a", [1, 2])]),

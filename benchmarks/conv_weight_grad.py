@@ -1,6 +1,6 @@
 """The Conv weight-gradient formulations of fgc/primitives/conv.py on the seed models' conv shapes, timed
-interleaved on one onnxruntime thread (or --threads): what ``weight_grad`` routes each shape to against every alternative,
-so that the rule in ``_dense_weight_grad`` can be re-checked on another machine or onnxruntime.
+interleaved on one onnxruntime thread (or --threads): what ``weight_grad`` routes each shape to against every
+alternative, so that the rule in ``_dense_weight_grad`` can be re-checked on another machine or onnxruntime.
 
     python -m benchmarks.conv_weight_grad [--threads N] [name filter ...]
 
