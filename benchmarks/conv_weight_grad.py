@@ -1,8 +1,10 @@
 """The Conv weight-gradient formulations of fgc/primitives/conv.py on the seed models' conv shapes, timed
-interleaved on one onnxruntime thread: what ``weight_grad`` routes each shape to against every alternative,
-so that the rule in ``_dense_weight_grad`` can be re-checked on another machine or onnxruntime.
+interleaved on one onnxruntime thread (or --threads): what ``weight_grad`` routes each shape to against every
+alternative, so that the rule in ``_dense_weight_grad`` can be re-checked on another machine or onnxruntime.
 
-    python -m benchmarks.conv_weight_grad [name filter ...]
+    python -m benchmarks.conv_weight_grad [--threads N] [name filter ...]
+
+(``--threads``: onnxruntime's intra-op threads, 1 unless given; benchmarks/conv_threads.py says which kernels split.)
 
 Shapes come from the train-step graphs (N, C in, O out, spatial, kernel, strides, pads begins + ends);
 a ConvTranspose's dW is a Conv dW with input and output gradient exchanged (the U-Net's up-sampling).
@@ -156,7 +158,7 @@ def _rules(strides):
     return rules
 
 
-def _session(rule, x_shape, gy_shape, kernel, strides, pads):
+def _session(rule, x_shape, gy_shape, kernel, strides, pads, threads=1):
     import onnxruntime as ort
 
     from fgc.export.onnx import to_onnx
@@ -167,16 +169,16 @@ def _session(rule, x_shape, gy_shape, kernel, strides, pads):
     ins = [g.add_input("x", TensorType(x_shape, "float32")), g.add_input("gy", TensorType(gy_shape, "float32"))]
     g.outputs, g.output_names = [rule(Builder(g, "dw"), *ins, kernel, strides, pads, (1,) * len(kernel))], ["dw"]
     options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     return ort.InferenceSession(to_onnx(g).SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def main(filters):
+def main(filters, threads=1):
     from benchmarks.timing import interleaved
 
     rng = np.random.default_rng(0)
     print("| shape | " + " | ".join(COLUMNS) +
-          " |  (ms, median / fastest of 9 interleaved runs, 1 thread)")
+          f" |  (ms, median / fastest of 9 interleaved runs, {threads} thread(s))")
     print("|---" * (1 + len(COLUMNS)) + "|")
     for name, n, c, o, dims, kernel, strides, pads in SHAPES:
         if filters and not any(f in name for f in filters):
@@ -185,7 +187,7 @@ def main(filters):
         out = tuple((dims[i] + pads[i] + pads[nd + i] - kernel[i]) // strides[i] + 1 for i in range(nd))
         feed = {"x": rng.standard_normal((n, c, *dims)).astype(np.float32),
                 "gy": rng.standard_normal((n, o, *out)).astype(np.float32)}
-        sessions = {k: _session(r, (n, c, *dims), (n, o, *out), kernel, strides, pads)
+        sessions = {k: _session(r, (n, c, *dims), (n, o, *out), kernel, strides, pads, threads)
                     for k, r in _rules(strides).items()}
         want = sessions["routed"].run(None, feed)[0]
         for k, s in sessions.items():   # every formulation computes the same dW
@@ -198,4 +200,10 @@ def main(filters):
 
 if __name__ == "__main__":
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    threads = 1
+    if "--threads" in args:
+        at = args.index("--threads")
+        threads = int(args[at + 1])
+        args = args[:at] + args[at + 2:]
+    main(args, threads)
