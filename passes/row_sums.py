@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from fgc.ir import TensorType, Value
-from fgc.ir.types import product
+from fgc.ir.types import estimated_size, product
 
 from .manager import Pass
 
@@ -69,15 +69,7 @@ def _row_sum(graph, name) -> bool:
     if tuple(sorted(a % t.rank for a in d["attrs"]["axes"])) != tuple(range(k)) or not trailing or \
             not all(isinstance(c, int) for c in trailing):
         return False
-    return _estimated_elements(t.shape) >= MIN_ELEMENTS
-
-
-def _estimated_elements(shape) -> int:
-    count = 1
-    for dim in shape:
-        for factor in str(dim).split("*"):
-            count *= int(factor) if factor.isdigit() else SYMBOL_ROWS
-    return count
+    return estimated_size(t.shape, SYMBOL_ROWS) >= MIN_ELEMENTS
 
 
 def _matrix(graph, name) -> Value:

@@ -125,6 +125,16 @@ def dims_compatible(a: Dim, b: Dim) -> bool:
     return a == b or isinstance(a, str) or isinstance(b, str)
 
 
+def estimated_size(shape, symbol: int = 32) -> int:
+    """Elements of a tensor of ``shape``, each symbolic factor counted as ``symbol`` (a batch of 32, as
+    Keras' default): for rules that pick a formulation by size before the sizes are known."""
+    count = 1
+    for dim in shape:
+        for factor in str(dim).split("*"):
+            count *= int(factor) if factor.isdigit() else symbol
+    return count
+
+
 def product(dims) -> Dim:
     """Product of dims; symbolic when any dim is a symbol (e.g. 'N*T0')."""
     known, syms = 1, []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from fgc.ir.types import ShapeError, broadcast_shapes
+from fgc.ir.types import ShapeError, broadcast_shapes, estimated_size
 
 from .registry import primitive
 
@@ -31,6 +31,9 @@ _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 _unary("Identity", lambda b, x, y, g, a: g)
 _unary("Neg", lambda b, x, y, g, a: b.Neg(g))
 RELU_MASK_PRODUCT = True   # False: Relu's gradient is Where(y > 0, g, 0) (the A/B and tests switch it)
+# From this many elements (a symbolic batch counted as 32) the product form is no slower at one thread; below
+# it the extra Cast is a node more where the step is bound by node count (the seed MLP's (N, 32) activations)
+RELU_MASK_PRODUCT_FROM = 8192
 
 
 def _relu_grad(b, x, y, g, a):
@@ -41,7 +44,7 @@ def _relu_grad(b, x, y, g, a):
     as Where (onnxruntime's Sign is one-threaded too). g * 1 is g bit for bit; g * 0 is 0 up to its sign
     (NaN where g is not finite, which Where would have zeroed)."""
     mask = b.Greater(y, 0.0)
-    if not RELU_MASK_PRODUCT:
+    if not RELU_MASK_PRODUCT or estimated_size(b.type(g).shape) < RELU_MASK_PRODUCT_FROM:
         return b.Where(mask, g, 0.0)
     return b.Mul(g, b.Cast(mask, to=b.type(g).dtype))
 

@@ -17,3 +17,14 @@ def graph_before():
         return graph
 
     return build
+
+
+@pytest.fixture
+def size_rules_everywhere(monkeypatch):
+    """Rewrites that apply only above a size (they lose on small tensors) apply to every size, so that the
+    small models of the rewrite-agreement corpora exercise them."""
+    from fgc.passes import row_sums
+    from fgc.primitives import elementwise
+
+    monkeypatch.setattr(row_sums, "MIN_ELEMENTS", 0)
+    monkeypatch.setattr(elementwise, "RELU_MASK_PRODUCT_FROM", 0)

@@ -22,6 +22,9 @@ from fgc.passes import fold_negation, fuse_conv_bias, fuse_scans, row_sums, simp
 from fgc.primitives import autodiff, conv, elementwise
 from fgc.training import losses as train_losses
 
+# the size-gated rewrites (Relu's mask product, row sums) apply to these small models too
+pytestmark = pytest.mark.usefixtures("size_rules_everywhere")
+
 # name -> (module, attribute, value that switches the rewrite off)
 SWITCHES = {
     "fuse_scans": (fuse_scans, "ENABLED", False),

@@ -18,8 +18,10 @@ _spec = importlib.util.spec_from_file_location("rewrites_agree", Path(__file__).
 agree = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(agree)
 
-# Flatten ends a mask (as in Keras), with a warning each time
-pytestmark = pytest.mark.filterwarnings("ignore:.*does not support masking:UserWarning")
+# Flatten ends a mask (as in Keras), with a warning each time; the size-gated rewrites (Relu's mask product,
+# row sums) apply to these small models too
+pytestmark = [pytest.mark.filterwarnings("ignore:.*does not support masking:UserWarning"),
+              pytest.mark.usefixtures("size_rules_everywhere")]
 
 T = 4
 MERGES = [layers.add, layers.subtract, layers.multiply, layers.average, layers.maximum]

@@ -43,6 +43,7 @@ def test_relu_gradient_as_a_mask_product_equals_the_where_form(dtype, monkeypatc
     x = _kinks_and_ties(rng, shape, dtype)
     r = rng.normal(size=shape).astype(dtype)      # negative cotangents too: g * 0 may be -0, equal to 0
     got = {}
+    monkeypatch.setattr(elementwise, "RELU_MASK_PRODUCT_FROM", 0)
     for product in (True, False):
         monkeypatch.setattr(elementwise, "RELU_MASK_PRODUCT", product)
         sess, ops = _relu_grad_session(shape, dtype)
@@ -55,6 +56,7 @@ def test_relu_gradient_as_a_mask_product_equals_the_where_form(dtype, monkeypatc
 
 def test_relu_gradient_as_a_mask_product_matches_finite_differences(fd_grads, monkeypatch):
     monkeypatch.setattr(elementwise, "RELU_MASK_PRODUCT", True)
+    monkeypatch.setattr(elementwise, "RELU_MASK_PRODUCT_FROM", 0)
     rng = np.random.default_rng(4)
     shape = (2, 3, 4)
     x = rng.uniform(0.1, 1.0, size=shape) * rng.choice([-1.0, 1.0], size=shape)   # no kink within h
@@ -63,3 +65,17 @@ def test_relu_gradient_as_a_mask_product_matches_finite_differences(fd_grads, mo
     dx = sess.run(["dx"], {"x": x, "r": r})[0]
     want, = fd_grads(lambda p: float(sess.run(["loss"], {"x": p[0], "r": r})[0]), [x])
     np.testing.assert_allclose(dx, want, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape, product", [((8, 32), False), (("N", 32), False), (("N", 16, 64), True),
+                                            ((64, 128), True)])
+def test_relu_gradient_keeps_the_where_form_on_small_tensors(shape, product):
+    """Below RELU_MASK_PRODUCT_FROM elements (a symbolic batch counted as 32) the Cast would be one node more
+    where the step is bound by node count; from there on the product form is no slower."""
+    g = Graph("relu_grad")
+    x = g.add_input("x", TensorType(shape, "float32"))
+    b = Builder(g, "f")
+    loss = b.ReduceSum(b.Relu(x), keepdims=0)
+    gradients(g, loss, [x])
+    ops = {g.op(n) for n in g.topo_order()}
+    assert ("Cast" in ops) == product and ("Where" in ops) != product
