@@ -19,7 +19,7 @@ import fgc
 from fgc import layers
 from fgc.layers import layer_norm
 from fgc.passes import fold_negation, fuse_conv_bias, fuse_scans, row_sums, simplify, transpose_ids
-from fgc.primitives import autodiff, conv
+from fgc.primitives import autodiff, conv, scan_grad
 from fgc.training import losses as train_losses
 
 # name -> (module, attribute, value that switches the rewrite off)
@@ -36,6 +36,8 @@ SWITCHES = {
     "conv_transpose_bias": (fuse_conv_bias, "TRANSPOSED", False),
     "max_unpool": (conv, "UNPOOL", False),                 # False: every MaxPool gradient a ScatterElements
     "row_sums": (row_sums, "ENABLED", False),               # False: bias gradients summed by ReduceSum, not ones @ x
+    # the one-thread rule: a step on a pool of threads keeps the If on the stacked state's size
+    "pooled_vectorize": (scan_grad, "POOLED_LOOP_FROM_ELEMENTS", scan_grad.LOOP_FROM_ELEMENTS),
 }
 
 
