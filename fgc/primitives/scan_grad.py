@@ -8,13 +8,14 @@ then optimized like any loop body would be:
 - weight gradients ``sum_t a_t^T z_t`` leave the loop as one large MatMul over the stacked steps
   (one per row block when z_t is split among a batch-fused Scan's members);
 - time vectorization: elementwise work on per-step inputs alone (activation derivatives) runs on
-  the stacked arrays outside the loop, after reassociating products to expose more of it, while
-  those arrays are small enough for the cache; larger ones keep it in the loop (an If picks at run
-  time when the length or batch is unknown);
+  the stacked arrays outside the loop, after reassociating products to expose more of it; on one
+  thread only while those arrays are small enough for the cache, larger ones keeping it in the loop
+  (an If picks at run time when the length or batch is unknown); on more threads at every size;
 - scanned inputs the body no longer reads are dropped.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from fgc.ir import Graph, Value
@@ -136,6 +137,57 @@ VECTORIZE_OVER_TIME = True   # A/B switch for measurements: False keeps every bo
 # Stacked (T, N, units) states of at least this many elements run the gradient loop with its elementwise
 # work inside (see _reverse_scan_by_size); smaller ones vectorize that work over time (None: always).
 LOOP_FROM_ELEMENTS = 1 << 18
+# The same limit for a step whose session runs more than one intra-op thread (built under built_for_pool):
+# None, vectorized at every size. Outside the loop the vectorized passes split across the pool, while every
+# elementwise kernel inside the loop stays on one thread ((N, units) blocks are under onnxruntime's parallel
+# cost threshold; only the per-step product splits, and pays a join each step), so the second thread helps
+# the vectorized form only. Train steps at FGC_NUM_THREADS=2, vectorized / the one-thread rule's form (in the
+# loop at these sizes), paired median of 25 interleaved rounds, 2-core machine (benchmarks/recurrent_threads.py):
+# siamese (50 x 256 x 32) 0.85-0.92 in five runs, qa (100 x 128 x 32) 0.91-0.99 in five; at length 200
+# siamese 0.95-0.97, at 400 qa 0.63 (its in-loop step ran no faster on 2 threads than on 1; at 1 thread the
+# in-loop form still wins there, 1.05-1.15). Only while other work held the second core (2-thread steps
+# slower than 1-thread ones) did the pairs read 1.02-1.08.
+POOLED_LOOP_FROM_ELEMENTS = None
+
+
+@dataclass
+class _PoolRule:
+    """Which limit a build uses, and whether a choice it made would differ under the other thread count."""
+    pooled: bool = False
+    thread_dependent: bool = False
+
+    def limit(self):
+        return POOLED_LOOP_FROM_ELEMENTS if self.pooled else LOOP_FROM_ELEMENTS
+
+    def note(self, size) -> None:
+        other = LOOP_FROM_ELEMENTS if self.pooled else POOLED_LOOP_FROM_ELEMENTS
+        if _form(self.limit(), size) != _form(other, size):
+            self.thread_dependent = True
+
+
+_rule = _PoolRule()
+
+
+@contextmanager
+def built_for_pool(pooled: bool):
+    """Reverse loops built inside pick their form for a session of more than one intra-op thread
+    (``pooled``) or of one; yields the rule, whose ``thread_dependent`` says afterwards whether any choice
+    depended on it (the step builder then rebuilds a step that ends up on one thread)."""
+    global _rule
+    saved, _rule = _rule, _PoolRule(pooled)
+    try:
+        yield _rule
+    finally:
+        _rule = saved
+
+
+def _form(limit, size):
+    """The form a limit gives a stacked state of ``size`` elements (None: unknown until run time)."""
+    if limit is None:
+        return "vectorized"
+    if size is None:
+        return ("if", limit)
+    return "vectorized" if size < limit else "in_loop"
 
 
 @dataclass
@@ -175,11 +227,13 @@ def _reverse_scan_by_size(b, g: Graph, r: _ReverseScan, stacked_state, name: str
     batch unknown until run time an If picks at run time, on the stacked state's element count."""
     if not VECTORIZE_OVER_TIME or not _vectorizable_work(g, r):
         return _reverse_scan(b, g, r, vectorize=False)
-    if LOOP_FROM_ELEMENTS is None:
-        return _reverse_scan(b, g, r, vectorize=True)
     size = b.type(stacked_state).numel()
+    _rule.note(size)
+    limit = _rule.limit()
+    if limit is None:
+        return _reverse_scan(b, g, r, vectorize=True)
     if size is not None:
-        return _reverse_scan(b, g, r, vectorize=size < LOOP_FROM_ELEMENTS)
+        return _reverse_scan(b, g, r, vectorize=size < limit)
     outer = r.outer_values()
     branches = []
     for vectorize in (True, False):
@@ -188,7 +242,7 @@ def _reverse_scan_by_size(b, g: Graph, r: _ReverseScan, stacked_state, name: str
         outs = _reverse_scan(Builder(branch, b.prefix, b.layer), g.copy(), r.renamed(inner), vectorize)
         branch.outputs, branch.output_names = outs, [f"out{i}" for i in range(len(outs))]
         branches.append(branch)
-    back = b.If(b.SizeBelow(stacked_state, start=0, limit=LOOP_FROM_ELEMENTS), *outer,
+    back = b.If(b.SizeBelow(stacked_state, start=0, limit=limit), *outer,
                 then_body=branches[0], else_body=branches[1])
     return [back] if isinstance(back, Value) else list(back)
 

@@ -39,6 +39,14 @@ def step_threads(graph: Graph, batch_rows: int | None) -> int | None:
     return 1 if flops < SMALL_STEP_FLOPS else None
 
 
+def pool_threads() -> int:
+    """The intra-op threads a step's session runs where step_threads leaves the choice open:
+    FGC_NUM_THREADS, else onnxruntime's default of one per core (os.cpu_count(), which also counts
+    hyperthreads)."""
+    cap = os.environ.get("FGC_NUM_THREADS")
+    return int(cap) if cap else (os.cpu_count() or 1)
+
+
 def _flops_at(graph: Graph, batch_rows: int) -> float | None:
     """MatMul / Gemm / Conv / recurrent FLOPs of one run at ``batch_rows`` rows; None where another dim
     (a sequence length) is unknown until a batch arrives."""

@@ -34,9 +34,10 @@ import onnxruntime as ort
 from fgc import variables
 from fgc.export.onnx import to_onnx
 from fgc.naming import outside_stacklevel
+from fgc.primitives.scan_grad import built_for_pool
 from fgc.runtime import session as rt
 from fgc.runtime.schedule import memory_schedule
-from fgc.runtime.threads import step_threads
+from fgc.runtime.threads import pool_threads, step_threads
 
 from .step import build_step_graph, keras_value, stored_layouts, stored_value
 
@@ -46,15 +47,24 @@ HOST_STATE_LIMIT = 1 << 20  # bytes of weights + optimizer state below which the
 class CompiledStep:
     def __init__(self, model, compiled, train: bool, device: str, layouts: dict | None = None,
                  assume_equal_lengths: bool = False, batch_rows: int | None = None):
-        self.graph, self.spec = build_step_graph(model, compiled, train=train, layouts=layouts,
-                                                 assume_equal_lengths=assume_equal_lengths)
+        def build(pooled: bool):
+            # the reverse loops' form depends on the session's thread count (fgc/primitives/scan_grad.py)
+            with built_for_pool(pooled) as rule:
+                graph, spec = build_step_graph(model, compiled, train=train, layouts=layouts,
+                                               assume_equal_lengths=assume_equal_lengths)
+            return graph, spec, rule.thread_dependent
+
+        pooled = device == "cpu" and pool_threads() > 1
+        self.graph, self.spec, thread_dependent = build(pooled)
+        # a step with little arithmetic per batch runs on one thread (fgc/runtime/threads.py)
+        self.threads = step_threads(self.graph, batch_rows) if device == "cpu" else None
+        if pooled and self.threads == 1 and thread_dependent:   # a small step: its session has one thread
+            self.graph, self.spec, _ = build(False)
         self.proto = to_onnx(self.graph, params_as_inputs=True,
                              doc=f"fgc {'train' if train else 'evaluation'} step of model '{model.name}'")
         memory_schedule(self.proto)   # node order = onnxruntime's run order: fewer activations alive at once
         # a model with a large state has large activations too, as a rule: no memory pattern (make_session)
         self.mem_pattern = static_input_bytes(self.proto) <= HOST_STATE_LIMIT
-        # a step with little arithmetic per batch runs on one thread (fgc/runtime/threads.py)
-        self.threads = step_threads(self.graph, batch_rows) if device == "cpu" else None
         self.session = rt.make_session(self.proto.SerializeToString(), device, mem_pattern=self.mem_pattern,
                                        threads=self.threads)
         self.node_count = len(self.proto.graph.node)

@@ -443,7 +443,9 @@ def reverse_loop_form(request, monkeypatch):
     outside the loop (a limit no size reaches) or kept in the loop (a limit every size reaches)."""
     from fgc.primitives import scan_grad
 
-    monkeypatch.setattr(scan_grad, "LOOP_FROM_ELEMENTS", 1 << 62 if request.param == "vectorized" else 0)
+    limit = 1 << 62 if request.param == "vectorized" else 0
+    monkeypatch.setattr(scan_grad, "LOOP_FROM_ELEMENTS", limit)
+    monkeypatch.setattr(scan_grad, "POOLED_LOOP_FROM_ELEMENTS", limit)   # whatever the session's threads
     return request.param
 
 

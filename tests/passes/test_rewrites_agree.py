@@ -19,7 +19,7 @@ import fgc
 from fgc import layers
 from fgc.layers import layer_norm
 from fgc.passes import fold_negation, fuse_conv_bias, fuse_scans, row_sums, simplify, transpose_ids
-from fgc.primitives import autodiff, conv, elementwise
+from fgc.primitives import autodiff, conv, elementwise, scan_grad
 from fgc.training import losses as train_losses
 
 # the size-gated rewrites (Relu's mask product, row sums) apply to these small models too
@@ -40,6 +40,8 @@ SWITCHES = {
     "max_unpool": (conv, "UNPOOL", False),                 # False: every MaxPool gradient a ScatterElements
     "row_sums": (row_sums, "ENABLED", False),               # False: bias gradients summed by ReduceSum, not ones @ x
     "relu_mask_product": (elementwise, "RELU_MASK_PRODUCT", False),   # False: Relu's gradient a Where
+    # the one-thread rule: a step on a pool of threads keeps the If on the stacked state's size
+    "pooled_vectorize": (scan_grad, "POOLED_LOOP_FROM_ELEMENTS", scan_grad.LOOP_FROM_ELEMENTS),
 }
 
 
