@@ -21,7 +21,32 @@ lost to the routed per-tap rule (fastest of 9, ms, one thread, loaded 2-core mac
 | 3x3 C16 O16 16x16 | 0.44 | 0.91 | 1.10 | 0.98 |
 | 3x3 C32 O16 16x16 | 0.83 (one product 0.78) | 1.69 | 1.97 | 1.11 |
 | 3x3 C32 O32 8x8 | 0.29 | 0.61 | 0.78 | 0.74 |
-| ConvTranspose 2x2/2 C16 O32 | 0.15 | 0.19 | 0.27 | – |"""
+| ConvTranspose 2x2/2 C16 O32 | 0.15 | 0.19 | 0.27 | – |
+
+At 2 threads (--threads 2) the patch Conv + Gemm beat the routed rule on inception's wide shapes; routed on a
+step built for a pool of threads only (a pool_rule context read by conv.weight_grad, 1-thread builds unchanged), it
+was tried and dropped: too little of the step, too much memory. Kernel alone, ms median / fastest, interleaved
+(lead, quiet machine, 9 runs; then 25 runs on a loaded one), routed vs patch:
+
+| shape | routed (9) | patch (9) | routed (25) | patch (25) |
+|---|---|---|---|---|
+| inception 3x3 C128 O128 32x32 | 125.4 / 82.1 | 103.6 / 62.9 | 91.6 / 65.1 | 89.4 / 56.8 |
+| inception 3x3/2 C128 | 33.6 / 31.1 | 27.5 / 24.0 | 29.4 / 21.7 | 25.5 / 17.4 |
+| resnet 1x1/2 C64 | 3.29 / 2.86 | 2.88 / 2.37 | 2.76 / 2.29 | 2.38 / 1.67 |
+| inception 1x1/2 C64 | 3.84 / 3.19 | 3.27 / 2.62 | 3.13 / 2.67 | 2.88 / 2.34 |
+| resnet 3x3 C64 O64 32x32 | 28.8 / 23.0 | 34.8 / 24.0 | 26.3 / 19.8 | 34.3 / 21.2 |
+
+Routed for stride-2 and >= 128-channel 2-D convs with more than one tap (inception's 3x3 C128 and 3x3/2; resnet_block
+unchanged), inception's train step at 2 threads, FGC_NUM_THREADS=2, batch 32, same feeds (outputs equal to 2e-8
+relative): 346 -> 231 top-level nodes; onnxruntime profiler, per-node minima of 20 alternating runs: the dW kernels
+(MatMul, FusedMatMul, Slice, Pad vs Gemm and the one-hot Conv) ~109 -> ~87 ms of a 317 ms step (~7 %), step
+model_run median 436 vs 436, fastest 354 vs 340; raw step interleaved 31 rounds each order: medians 0.97 and 1.01,
+paired medians 0.93 and 0.98, while an A/A control (resnet_block, graphs alike) read 0.91 and 1.04 on this load.
+Peak RSS of fit (inception, batch 32, 2 threads, benchmarks/speed.py: _memory_worker) 306 -> 474 MB: the 3x3 C128
+patches are taps x the input (151 MB). A patch-byte bound that keeps RSS near 306 MB (~64 MB) leaves only the 3x3/2
+(~4-6 ms, ~1.5 % of the step). The patches in channel blocks (a Slice of the channel-major input per block, one Gemm
+per block, Concat of dW's columns; one block's patches alive at a time) measured once, 3x3 C128, 2 threads, 21
+interleaved, loaded: routed 87.3 / 64.9, patch 86.7 / 60.4, blocks of 64 channels 87.8 / 61.2, of 32 92.1 / 75.9."""
 from __future__ import annotations
 
 import os
