@@ -63,72 +63,16 @@ machine; the rule keeps its 1-thread measurements.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import sys
 import time
 
 import numpy as np
 
+from benchmarks.step_kernels import node_minima, session, train_step
+
 MODELS = ("resnet_block", "inception", "three_heads", "unet")
 THREADS = (1, 2)
-CONTROL_FLOW = {"If", "Loop", "Scan"}
-
-
-def train_step(name: str):
-    """(train-step proto, its feeds, whether fit's session keeps the memory pattern) of a benchmark model."""
-    from benchmarks.models import TRAIN_MODELS
-    from benchmarks.run import _fgc_input, _loss_arg
-    from fgc.training.loop import make_batches
-
-    spec = TRAIN_MODELS[name]
-    model = spec.build_fgc()
-    model.compile(optimizer="rmsprop", loss=_loss_arg(spec.losses))
-    xs, ys = spec.make_data(spec.batch, np.random.default_rng(0))
-    model.train_on_batch(_fgc_input(xs), _fgc_input(ys))
-    trainer = model._trainer
-    compiled = trainer.step(True)
-    data = make_batches(model, _fgc_input(xs), _fgc_input(ys))
-    wanted = [k for k in compiled.spec.data_inputs + compiled.spec.target_inputs if k in data.arrays]
-    feeds = dict(next(data.chunks(spec.batch, keys=wanted))[0])
-    feeds["lr"], feeds["step"] = np.array(1e-3, np.float32), np.array(1, np.float32)
-    feeds.update({k: np.array(trainer._host(v)) for k, v in trainer.now.arrays.items()})
-    graph_inputs = {i.name for i in compiled.proto.graph.input}
-    return compiled.proto, {k: v for k, v in feeds.items() if k in graph_inputs}, compiled.mem_pattern
-
-
-def _session(proto_bytes: bytes, threads: int, mem_pattern: bool = True, profile_prefix: str | None = None):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    opts.enable_mem_pattern = mem_pattern
-    opts.intra_op_num_threads = threads
-    if profile_prefix:
-        opts.enable_profiling = True
-        opts.profile_file_prefix = profile_prefix
-    return ort.InferenceSession(proto_bytes, opts, providers=["CPUExecutionProvider"])
-
-
-def node_minima(profile_file: str, skip: int) -> tuple[dict, dict, list]:
-    """From an onnxruntime profile: each node's fastest kernel time (ms) over the runs after the first
-    ``skip``, each node's op type, and every run's time. An If, Loop or Scan is left out: its body's nodes
-    are profiled themselves, and its own time is theirs."""
-    events = json.load(open(profile_file))
-    runs = [e for e in events if e.get("name") == "model_run"][skip:]
-    kernels = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
-    best, ops = {}, {}
-    for run in runs:
-        per_node = collections.defaultdict(float)   # a node inside a body may run several times a step
-        for e in kernels:
-            if run["ts"] <= e["ts"] <= run["ts"] + run["dur"] and e["args"].get("op_name") not in CONTROL_FLOW:
-                node = e["name"][:-len("_kernel_time")]
-                per_node[node] += e["dur"] / 1e3
-                ops[node] = e["args"].get("op_name")
-        for node, ms in per_node.items():
-            best[node] = min(ms, best.get(node, ms))
-    return best, ops, [r["dur"] / 1e3 for r in runs]
 
 
 def profile_threads(name: str, runs: int = 15, warmup: int = 2) -> dict:
@@ -139,13 +83,13 @@ def profile_threads(name: str, runs: int = 15, warmup: int = 2) -> dict:
 
     proto, feeds, mem_pattern = train_step(name)
     tmp = tempfile.mkdtemp(prefix="conv_threads_")
-    sessions = {t: _session(proto.SerializeToString(), t, mem_pattern, os.path.join(tmp, f"{name}_{t}"))
+    sessions = {t: session(proto.SerializeToString(), t, mem_pattern, os.path.join(tmp, f"{name}_{t}"))
                 for t in THREADS}
     for _ in range(warmup + runs):
         for t, s in sessions.items():
             time.sleep(GAP)   # the other session's idle pool stops spinning first
             s.run(None, feeds)
-    return {t: node_minima(s.end_profiling(), warmup) for t, s in sessions.items()}
+    return {t: node_minima(s.end_profiling(), warmup)[:3] for t, s in sessions.items()}
 
 
 def op_table(name: str, result: dict) -> str:
@@ -220,7 +164,7 @@ def kernel_table(runs: int = 30) -> str:
     lines = ["| kernel (32x64x32x32 floats) | ms 1t | ms 2t | speedup |  (fastest of %d interleaved)" % runs,
              "|---|---|---|---|"]
     for name, model, feeds in _kernel_cases():
-        sessions = {t: _session(model, t) for t in THREADS}
+        sessions = {t: session(model, t) for t in THREADS}
         times = {t: [] for t in THREADS}
         for i in range(runs + 3):
             for t, s in sessions.items():

@@ -69,69 +69,20 @@ the 2-thread pairs read 1.02-1.08: contention, not the form.
 from __future__ import annotations
 
 import collections
-import json
 import os
 import statistics
 import sys
 import tempfile
 
-import numpy as np
+from benchmarks.step_kernels import node_minima, session, train_step
 
 DEFAULT_MODELS = ("qa", "siamese")
 PROFILED_RUNS = 15   # per session and alternation; each node's fastest kernel time over them counts
 
 
 def _step(name: str, threads: int):
-    """(train-step proto, feeds) of ``name`` in benchmarks.models.TRAIN_MODELS as fgc builds it for a session
-    of ``threads`` intra-op threads (the reverse loops' form depends on it), compiled with rmsprop and run
-    once, fed as the trainer feeds it (state as host arrays)."""
-    from benchmarks.models import TRAIN_MODELS
-    from benchmarks.run import _fgc_input, _loss_arg
-    from fgc.training.loop import make_batches
-
-    spec = TRAIN_MODELS[name]
-    model = spec.build_fgc()
-    model.compile(optimizer="rmsprop", loss=_loss_arg(spec.losses))
-    xs, ys = spec.make_data(spec.batch, np.random.default_rng(0))
-    x, y = _fgc_input(xs), _fgc_input(ys)
-    saved = os.environ.get("FGC_NUM_THREADS")
-    os.environ["FGC_NUM_THREADS"] = str(threads)
-    try:
-        model.train_on_batch(x, y)
-    finally:
-        if saved is None:
-            os.environ.pop("FGC_NUM_THREADS")
-        else:
-            os.environ["FGC_NUM_THREADS"] = saved
-    compiled = model._trainer.step(True)
-    state = {k: np.asarray(v) for k, v in model._trainer.now.arrays.items()}
-    names = [i.name for i in compiled.proto.graph.input]
-    data = make_batches(model, x, y)
-    batch, _ = next(iter(data.chunks(spec.batch, keys=[k for k in names if k in data.arrays])))
-    feeds = {}
-    for n in names:
-        if n in batch:
-            feeds[n] = batch[n]
-        elif n in state:
-            feeds[n] = state[n]
-        elif n in ("lr", "step"):
-            feeds[n] = np.array(1e-3 if n == "lr" else 1, np.float32)
-        elif n.startswith("sw/"):
-            feeds[n] = np.ones((spec.batch,), np.float32)
-        else:
-            raise KeyError(f"no feed for the step's input {n}")
-    return compiled.proto, feeds
-
-
-def _session(proto, threads: int, profile_prefix: str | None = None):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    opts.log_severity_level = 3
-    if profile_prefix:
-        opts.enable_profiling, opts.profile_file_prefix = True, profile_prefix
-    return ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    """(train-step proto, feeds) of ``name`` as fgc builds it for a session of ``threads`` intra-op threads."""
+    return train_step(name, threads)[:2]
 
 
 def _interleaved_ms(runs: dict, rounds: int) -> dict[object, list[float]]:
@@ -190,32 +141,12 @@ def _group(name: str, op: str, scans: list[str], ifs: list[str]) -> str:
 
 def _profiled_kernels(proto, feeds, threads: int, tmpdir: str):
     """Each node's fastest kernel time (ms) over PROFILED_RUNS profiled steps, node -> op type, the fastest
-    profiled step, and node -> [executions, parallel sections] in the last step (a section: one split of a
-    kernel's work across the intra-op pool, with its join; onnxruntime's thread_scheduling_stats)."""
-    sess = _session(proto, threads, os.path.join(tmpdir, f"t{threads}"))
+    profiled step, and node -> [executions, parallel sections] in the last step (step_kernels.node_minima)."""
+    sess = session(proto.SerializeToString(), threads, profile_prefix=os.path.join(tmpdir, f"t{threads}"))
     for _ in range(3 + PROFILED_RUNS):
         sess.run(None, feeds)
-    with open(sess.end_profiling()) as f:
-        events = json.load(f)
-    steps = [e for e in events if e.get("name") == "model_run"][3:]
-    fastest: dict[str, float] = {}
-    ops: dict[str, str] = {}
-    for step in steps:
-        t0, t1 = step["ts"], step["ts"] + step["dur"]
-        this_step = collections.defaultdict(float)
-        splits = collections.defaultdict(lambda: [0, 0])
-        for e in events:
-            if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and t0 <= e["ts"] <= t1:
-                node = e["name"][:-len("_kernel_time")]
-                this_step[node] += e["dur"] / 1e3
-                ops[node] = e["args"].get("op_name", "?")
-                stats = e["args"].get("thread_scheduling_stats") or {}
-                main = (json.loads(stats) if isinstance(stats, str) else stats).get("main_thread", {})
-                splits[node][0] += 1
-                splits[node][1] += len(main.get("block_size", ()))
-        for node, ms in this_step.items():
-            fastest[node] = min(ms, fastest.get(node, ms))
-    return fastest, ops, min(s["dur"] / 1e3 for s in steps), splits
+    fastest, ops, step_ms, splits = node_minima(sess.end_profiling(), skip=3, control_flow=True)
+    return fastest, ops, min(step_ms), splits
 
 
 def _table(title: str, rows: dict, key_width: int = 46) -> None:
@@ -227,7 +158,7 @@ def _table(title: str, rows: dict, key_width: int = 46) -> None:
 
 def profile_model(name: str, rounds: int, alternations: int = 2) -> None:
     steps = {t: _step(name, t) for t in (1, 2)}
-    plain = {t: _session(steps[t][0], t) for t in (1, 2)}
+    plain = {t: session(steps[t][0].SerializeToString(), t) for t in (1, 2)}
     times = _interleaved_ms({t: (lambda s=s, f=steps[t][1]: s.run(None, f)) for t, s in plain.items()}, rounds)
     print(f"\n## {name}: plain step, {rounds} interleaved rounds")
     for t in (1, 2):
@@ -291,7 +222,7 @@ def loop_form(name: str, rounds: int) -> None:
         try:
             for t in (1, 2):
                 proto, feeds = _step(name, t)
-                sess = _session(proto, t)
+                sess = session(proto.SerializeToString(), t)
                 runs[(label, t)] = lambda s=sess, f=feeds: s.run(None, f)
         finally:
             scan_grad.LOOP_FROM_ELEMENTS, scan_grad.POOLED_LOOP_FROM_ELEMENTS = limits

@@ -1,4 +1,4 @@
-"""benchmarks/conv_threads.py's arithmetic on a hand-written onnxruntime profile: each node's fastest time over
+"""benchmarks/step_kernels.py's and conv_threads.py's arithmetic on a hand-written onnxruntime profile: each node's fastest time over
 the runs kept, a body node's kernels within one run summed, control-flow nodes left out (their bodies are
 profiled themselves), and the table by op type. No timings are measured or asserted."""
 import json
@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))   # benchmarks/ is not installed; appended so the installed fgc still wins
 
-from benchmarks import conv_threads  # noqa: E402
+from benchmarks import conv_threads, step_kernels  # noqa: E402
 
 
 def _event(name, op, ts, dur_us):
@@ -35,10 +35,13 @@ def test_node_minima_keeps_each_nodes_fastest_run_and_leaves_out_control_flow(tm
          ("if/then/mm", "MatMul", 300)],
         [("conv", "Conv", 2000), ("tap", "Slice", 800), ("if", "If", 800), ("if/then/mm", "MatMul", 800)],
     ]
-    best, ops, run_ms = conv_threads.node_minima(_profile(tmp_path, runs), skip=1)
+    best, ops, run_ms, splits = step_kernels.node_minima(_profile(tmp_path, runs), skip=1)
     assert best == {"conv": 2.0, "tap": 0.7, "if/then/mm": 0.7}   # a body node's two kernels in one run add up
     assert ops["tap"] == "Slice" and "if" not in best
     assert run_ms == [0.9, 0.9]
+    assert splits["if/then/mm"] == [1, 0]   # the last run's kernel runs, none split (no thread statistics)
+    best, *_ = step_kernels.node_minima(_profile(tmp_path, runs), skip=1, control_flow=True)
+    assert best["if"] == 0.8
 
 
 def test_op_table_sums_by_op_type_with_speedups():
