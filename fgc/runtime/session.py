@@ -10,6 +10,8 @@ import os
 
 import onnxruntime as ort
 
+from fgc.runtime.threads import thread_cap
+
 _device = os.environ.get("FGC_DEVICE", "auto")
 CUDA_HINT = ("install onnxruntime-gpu with matching CUDA 12/13 and cuDNN 9 libraries (for example "
              "`pip install onnxruntime-gpu nvidia-cudnn-cu12 nvidia-cublas-cu12`) on a machine with an NVIDIA GPU, "
@@ -110,7 +112,7 @@ def make_session(model_bytes: bytes, device: str | None = None, mem_pattern: boo
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     opts.enable_mem_pattern = mem_pattern
-    cap = int(os.environ["FGC_NUM_THREADS"]) if os.environ.get("FGC_NUM_THREADS") else None
+    cap = thread_cap()
     if threads is None or (cap is not None and cap < threads):
         threads = cap
     if threads:

@@ -39,12 +39,26 @@ def step_threads(graph: Graph, batch_rows: int | None) -> int | None:
     return 1 if flops < SMALL_STEP_FLOPS else None
 
 
+def thread_cap() -> int | None:
+    """FGC_NUM_THREADS, the most intra-op threads any fgc session gets; None when it is not set."""
+    value = os.environ.get("FGC_NUM_THREADS")
+    if not value:
+        return None
+    try:
+        cap = int(value)
+    except ValueError:
+        cap = 0
+    if cap < 1:
+        raise ValueError(f"FGC_NUM_THREADS={value!r}: expected a whole number of threads, 1 or more "
+                         f"(unset it to let onnxruntime choose)")
+    return cap
+
+
 def pool_threads() -> int:
     """The intra-op threads a step's session runs where step_threads leaves the choice open:
     FGC_NUM_THREADS, else onnxruntime's default of one per core (os.cpu_count(), which also counts
     hyperthreads)."""
-    cap = os.environ.get("FGC_NUM_THREADS")
-    return int(cap) if cap else (os.cpu_count() or 1)
+    return thread_cap() or os.cpu_count() or 1
 
 
 def _flops_at(graph: Graph, batch_rows: int) -> float | None:
@@ -85,8 +99,7 @@ def small_call_rows(graph: Graph, weight_bytes: int) -> int:
     default pool is one thread already (FGC_NUM_THREADS=1), the weights are too big to hold twice, the
     FLOPs are not known before a batch (sequence lengths), or the graph has no counted arithmetic to
     decide by."""
-    cap = os.environ.get("FGC_NUM_THREADS")
-    if (cap and int(cap) <= 1) or weight_bytes > SMALL_CALL_MAX_WEIGHT_BYTES:
+    if pool_threads() <= 1 or weight_bytes > SMALL_CALL_MAX_WEIGHT_BYTES:
         return 0
     one, two = _flops_at(graph, 1), _flops_at(graph, 2)
     if one is None or two is None or two == 0:

@@ -77,6 +77,15 @@ def test_fgc_num_threads_is_a_cap(monkeypatch, cap, wanted, expected):
     assert sess.get_session_options().intra_op_num_threads == expected
 
 
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_a_cap_that_is_not_a_thread_count_is_refused(monkeypatch, value):
+    from fgc.runtime.threads import thread_cap
+
+    monkeypatch.setenv("FGC_NUM_THREADS", value)
+    with pytest.raises(ValueError, match=f"FGC_NUM_THREADS={value!r}: expected a whole number"):
+        thread_cap()
+
+
 # ---------------------------------------------------------------------------- predict: small calls on one thread
 from fgc.runtime.threads import SMALL_CALL_FLOPS, small_call_rows  # noqa: E402
 
@@ -98,11 +107,9 @@ def _fixed_lstm():
     return fgc.Model(x, layers.Dense(2)(layers.LSTM(4)(x)))
 
 
-def _runner(model, monkeypatch, cap=None):
-    if cap is None:
-        monkeypatch.delenv("FGC_NUM_THREADS", raising=False)
-    else:
-        monkeypatch.setenv("FGC_NUM_THREADS", cap)
+def _runner(model, monkeypatch, cap="2"):
+    """The model's inference runner on a pool of ``cap`` threads (2 by default, whatever this machine has)."""
+    monkeypatch.setenv("FGC_NUM_THREADS", cap)
     if rt.get_device() != "cpu":
         pytest.skip("the 1-thread session is a CPU rule")
     return model._runner()
