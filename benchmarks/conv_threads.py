@@ -83,7 +83,7 @@ def profile_threads(name: str, runs: int = 15, warmup: int = 2) -> dict:
 
     proto, feeds, mem_pattern = train_step(name)
     tmp = tempfile.mkdtemp(prefix="conv_threads_")
-    sessions = {t: session(proto.SerializeToString(), t, mem_pattern, os.path.join(tmp, f"{name}_{t}"))
+    sessions = {t: session(proto, t, mem_pattern, os.path.join(tmp, f"{name}_{t}"))
                 for t in THREADS}
     for _ in range(warmup + runs):
         for t, s in sessions.items():
@@ -114,13 +114,13 @@ def op_table(name: str, result: dict) -> str:
 
 # ---------------------------------------------------------------- single kernels
 def _kernel_cases():
-    """(name, model bytes, feeds) of single kernels on a 32x64x32x32 map (resnet_block's)."""
+    """(name, model, feeds) of single kernels on a 32x64x32x32 map (resnet_block's)."""
     from onnx import TensorProto as T
     from onnx import helper as h
 
     def model(nodes, inputs, outputs, inits=()):
         graph = h.make_graph(nodes, "k", inputs, outputs, initializer=list(inits))
-        return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8).SerializeToString()
+        return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)
 
     def vi(name, shape, t=T.FLOAT):
         return h.make_tensor_value_info(name, t, shape)

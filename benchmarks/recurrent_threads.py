@@ -142,7 +142,7 @@ def _group(name: str, op: str, scans: list[str], ifs: list[str]) -> str:
 def _profiled_kernels(proto, feeds, threads: int, tmpdir: str):
     """Each node's fastest kernel time (ms) over PROFILED_RUNS profiled steps, node -> op type, the fastest
     profiled step, and node -> [executions, parallel sections] in the last step (step_kernels.node_minima)."""
-    sess = session(proto.SerializeToString(), threads, profile_prefix=os.path.join(tmpdir, f"t{threads}"))
+    sess = session(proto, threads, profile_prefix=os.path.join(tmpdir, f"t{threads}"))
     for _ in range(3 + PROFILED_RUNS):
         sess.run(None, feeds)
     fastest, ops, step_ms, splits = node_minima(sess.end_profiling(), skip=3, control_flow=True)
@@ -158,7 +158,7 @@ def _table(title: str, rows: dict, key_width: int = 46) -> None:
 
 def profile_model(name: str, rounds: int, alternations: int = 2) -> None:
     steps = {t: _step(name, t) for t in (1, 2)}
-    plain = {t: session(steps[t][0].SerializeToString(), t) for t in (1, 2)}
+    plain = {t: session(steps[t][0], t) for t in (1, 2)}
     times = _interleaved_ms({t: (lambda s=s, f=steps[t][1]: s.run(None, f)) for t, s in plain.items()}, rounds)
     print(f"\n## {name}: plain step, {rounds} interleaved rounds")
     for t in (1, 2):
@@ -222,7 +222,7 @@ def loop_form(name: str, rounds: int) -> None:
         try:
             for t in (1, 2):
                 proto, feeds = _step(name, t)
-                sess = session(proto.SerializeToString(), t)
+                sess = session(proto, t)
                 runs[(label, t)] = lambda s=sess, f=feeds: s.run(None, f)
         finally:
             scan_grad.LOOP_FROM_ELEMENTS, scan_grad.POOLED_LOOP_FROM_ELEMENTS = limits

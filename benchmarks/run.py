@@ -939,6 +939,7 @@ def _profile_step(ctx: Context, model, xs, ys, batch: int, runs: int) -> StepPro
     import onnx
     import onnxruntime as ort
 
+    from fgc.runtime import nchwc
     from fgc.training.loop import make_batches
 
     trainer = model._trainer
@@ -960,7 +961,8 @@ def _profile_step(ctx: Context, model, xs, ys, batch: int, runs: int) -> StepPro
     prefix = os.path.join(ctx.tmpdir, f"profile_{model.name}")
     opts.profile_file_prefix = prefix
     optimized_path = opts.optimized_model_filepath = prefix + "_optimized.onnx"
-    sess = ort.InferenceSession(compiled.proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    step_bytes = nchwc.session_bytes(compiled.proto, "cpu")   # what fit's own session gets (blocked convs)
+    sess = ort.InferenceSession(step_bytes, opts, providers=["CPUExecutionProvider"])
     updated = list(spec.update_outputs.items())
     outputs = spec.report_outputs + [o for _, o in updated]
 
@@ -998,7 +1000,7 @@ def _profile_step(ctx: Context, model, xs, ys, batch: int, runs: int) -> StepPro
     opts.enable_profiling = False
     opts.optimized_model_filepath = ""
     profiled = sess
-    sess = ort.InferenceSession(compiled.proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(step_bytes, opts, providers=["CPUExecutionProvider"])
     budget, min_runs, warmup = ((QUICK_PLAIN_BUDGET_S, QUICK_PLAIN_MIN_RUNS, QUICK_PLAIN_WARMUP) if ctx.quick
                                 else (PLAIN_BUDGET_S, PLAIN_MIN_RUNS, PLAIN_WARMUP))
     plain = repeat_for(run, budget, min_runs, warmup=warmup)

@@ -55,10 +55,13 @@ def train_step(name: str, threads: int | None = None):
     return compiled.proto, feeds, compiled.mem_pattern
 
 
-def session(proto_bytes: bytes, threads: int, mem_pattern: bool = True, profile_prefix: str | None = None):
-    """An onnxruntime CPU session with fgc's settings on ``threads`` intra-op threads (one inter-op thread),
-    profiling to files named from ``profile_prefix`` when given."""
+def session(proto, threads: int, mem_pattern: bool = True, profile_prefix: str | None = None):
+    """An onnxruntime CPU session of ``proto`` as fgc makes it (the copy with blocked convs,
+    fgc/runtime/nchwc.py, and fgc's settings) on ``threads`` intra-op threads (one inter-op thread), profiling to
+    files named from ``profile_prefix`` when given."""
     import onnxruntime as ort
+
+    from fgc.runtime import nchwc
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -67,7 +70,7 @@ def session(proto_bytes: bytes, threads: int, mem_pattern: bool = True, profile_
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
     if profile_prefix:
         opts.enable_profiling, opts.profile_file_prefix = True, profile_prefix
-    return ort.InferenceSession(proto_bytes, opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(nchwc.session_bytes(proto, "cpu"), opts, providers=["CPUExecutionProvider"])
 
 
 def node_minima(profile_file: str, skip: int, control_flow: bool = False):

@@ -25,6 +25,7 @@ import numpy as np
 import onnxruntime as ort
 
 from fgc.export.onnx import to_onnx
+from fgc.runtime import nchwc
 from fgc.runtime import session as rt
 from fgc.training.runtime import Snapshot, Trainer, trainable_flags
 from fgc.training.step import build_step_graph, build_update_graph, keras_value, stored_layouts
@@ -46,7 +47,7 @@ class SplitStep:
         grad_proto = to_onnx(self.graph, params_as_inputs=True, doc=f"fgc gradient step of model '{model.name}'")
         update_proto = to_onnx(update_graph, params_as_inputs=True, doc=f"fgc update step of model '{model.name}'")
         self.digest = _digest(grad_proto.graph, update_proto.graph)
-        self.grad_session = rt.make_session(grad_proto.SerializeToString(), device)
+        self.grad_session = rt.make_session(nchwc.session_bytes(grad_proto, device), device)
         self.update_session = rt.make_session(update_proto.SerializeToString(), device)
         self.node_count = len(grad_proto.graph.node) + len(update_proto.graph.node)
         self.loop_session = None

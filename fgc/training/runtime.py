@@ -35,6 +35,7 @@ from fgc import variables
 from fgc.export.onnx import to_onnx
 from fgc.naming import outside_stacklevel
 from fgc.primitives.scan_grad import built_for_pool
+from fgc.runtime import nchwc
 from fgc.runtime import session as rt
 from fgc.runtime.schedule import memory_schedule
 from fgc.runtime.threads import pool_threads, step_threads
@@ -65,7 +66,8 @@ class CompiledStep:
         memory_schedule(self.proto)   # node order = onnxruntime's run order: fewer activations alive at once
         # a model with a large state has large activations too, as a rule: no memory pattern (make_session)
         self.mem_pattern = static_input_bytes(self.proto) <= HOST_STATE_LIMIT
-        self.session = rt.make_session(self.proto.SerializeToString(), device, mem_pattern=self.mem_pattern,
+        # the session's copy runs onnxruntime's blocked conv kernels where they apply (fgc/runtime/nchwc.py)
+        self.session = rt.make_session(nchwc.session_bytes(self.proto, device), device, mem_pattern=self.mem_pattern,
                                        threads=self.threads)
         self.node_count = len(self.proto.graph.node)
         self.loop_session = None  # the same step inside an ONNX Loop, built on first multi-step use
@@ -443,7 +445,7 @@ class Trainer:
         if compiled.loop_session is None:
             from .multistep import loop_proto
 
-            compiled.loop_session = rt.make_session(loop_proto(compiled.proto, spec).SerializeToString(),
+            compiled.loop_session = rt.make_session(nchwc.session_bytes(loop_proto(compiled.proto, spec), self.device),
                                                     self.device, mem_pattern=compiled.mem_pattern,
                                                     threads=compiled.threads)
         lrs = [opt.current_lr(now.iterations + k) for k in range(steps)]

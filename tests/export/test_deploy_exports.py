@@ -172,7 +172,8 @@ def test_static_int8_calibrates_on_the_data_given(tmp_path):
     assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
     assert {p.key: p.value for p in proto.metadata_props}["quantize"] == "int8-static"
     (got,) = _run(tmp_path / "s.onnx", x.astype(np.float32))
-    assert np.abs(got - _numpy_dense_bn(model, x)).max() < 0.05
+    # 0.008 with the 7-bit weights export uses; full-range ones overflow on CPUs without VNNI (0.050 on AVX2)
+    assert np.abs(got - _numpy_dense_bn(model, x)).max() < 0.025
 
 
 def _digits():
