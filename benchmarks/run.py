@@ -30,6 +30,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable f
 import numpy as np  # noqa: E402
 
 from benchmarks import peers  # noqa: E402
+from benchmarks.machine_probe import MachineProbe  # noqa: E402
 from benchmarks.models import SEED_MODELS, ModelSpec  # noqa: E402
 from benchmarks.timing import (GAP, fmt_ms, fmt_rate, interleaved, measure, once, paired_speedup,  # noqa: E402
                                repeat_for)
@@ -1520,13 +1521,20 @@ OPT_IN = {"distributed_step"}   # runs only when named in --only (it launches mp
 
 # ============================================================================ report
 def _cpu_model() -> str:
+    """The CPU's model name and its widest vector instructions: VMs of one name ("AMD EPYC") come with and
+    without AVX-512, and onnxruntime's kernels (and these figures) differ by about 3x between the two."""
     try:
+        model, flags = None, set()
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            if line.startswith("model name") and model is None:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+        isa = next((f for f in ("avx512f", "avx2", "avx") if f in flags), None)
+        isa = {"avx512f": "AVX-512"}.get(isa, (isa or "").upper())
+        return f"{model or platform.processor()}{' with ' + isa if isa else ''}"
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return platform.processor() or platform.machine()
 
 
 def _loadavg() -> str:
@@ -1603,8 +1611,10 @@ def header(ctx: Context, argv: list[str], elapsed: float, only: list[str] | None
         f"- **Load**: 1-minute load average {ctx.stash.get('load_start', '?')} at the start, "
         f"{_loadavg()} at the end (other jobs on this shared machine; on 2 vCPUs anything above ~1 competes with "
         "the contestants, and hurts multi-threaded runs most).",
-        "",
     ]
+    if "probe" in ctx.stash:
+        lines.append(f"- **Machine speed**: {ctx.stash['probe'].summary()}.")
+    lines.append("")
     if ctx.summary:
         lines += ["## Key figures", "", "| figure | value | target |", "|---|---|---|"]
         lines += ["| " + " | ".join(r) + " |" for r in ctx.summary]
@@ -1654,10 +1664,13 @@ def main(argv: list[str] | None = None) -> int:
                       warmup=1 if args.quick else 3, runs=5 if args.quick else 31,
                       predict_batches=10 if args.quick else 40)
         ctx.stash["load_start"] = _loadavg()
+        probe = ctx.stash["probe"] = MachineProbe(ctx)
         for bench in BENCHMARKS:
             if (only and bench.__name__ not in only) or (not only and bench.__name__ in OPT_IN):
                 continue
-            print(f"[bench] {bench.__name__} ...", file=sys.stderr, flush=True)
+            speed = probe.take(bench.__name__)
+            print(f"[bench] {bench.__name__} ... (machine: {speed.node_us:.2f} µs/node, "
+                  f"{speed.matmul_gflops:.1f} GFLOP/s)", file=sys.stderr, flush=True)
             t0 = time.perf_counter()
             try:
                 result = [s.markdown() for s in bench(ctx)]
@@ -1669,6 +1682,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(tb, file=sys.stderr)
             sections += result
             print(f"[bench] {bench.__name__} done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        probe.take("end")
+        sections.append(probe.markdown())
         report = header(ctx, argv, time.perf_counter() - started, only) + "\n" + "\n".join(sections)
     Path(args.output).write_text(report)
     print(report)
