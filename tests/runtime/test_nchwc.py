@@ -117,7 +117,7 @@ def test_a_conv_output_that_is_a_graph_output_keeps_its_name():
 @pytest.mark.parametrize("why,kwargs", [
     ("1x1 kernel: its reorders cost more than its arithmetic", dict(c=OUTS, o=OUTS, k=1, pad=0)),
     ("input channels above the block and not a multiple of it", dict(c=BLOCK + 4, o=OUTS)),
-    ("output channels not a multiple of the block", dict(c=OUTS, o=OUTS + 4)),
+    ("output channels padded to the block would more than double the work", dict(c=OUTS, o=BLOCK // 2 - 1)),
     ("grouped", dict(c=OUTS, o=OUTS, group=2)),
 ])
 def test_convs_the_kernels_do_not_take_stay_standard(why, kwargs):
@@ -125,6 +125,20 @@ def test_convs_the_kernels_do_not_take_stay_standard(why, kwargs):
     new, count = lowered(model)
     assert count == 0, why
     assert ops(new) == ops(model)
+
+
+@pytest.mark.parametrize("c,o,bias", [(OUTS, OUTS + BLOCK // 2, True), (3, BLOCK // 2, True), (OUTS, BLOCK // 2, False)])
+def test_output_channels_short_of_a_block_are_padded_and_cropped(c, o, bias):
+    new, count = lowered(conv_model(c, o, bias=bias))
+    assert count == 1
+    reorder = next(n for n in new.graph.node if n.op_type == "ReorderOutput")
+    assert helper.get_attribute_value(next(a for a in reorder.attribute if a.name == "channels")) == o
+    f = feeds_for(c, o)
+    if not bias:
+        f.pop("b")
+    (y,) = run(new, f)
+    assert y.shape == (2, o, 10, 10)
+    np.testing.assert_allclose(y, np.maximum(conv_ref(f["x"], f["w"], f.get("b"), pad=1), 0), rtol=1e-4, atol=1e-4)
 
 
 def test_a_constant_filter_is_left_to_onnxruntime():
