@@ -72,9 +72,11 @@ def has_buffer(x) -> bool:
     return True
 
 
-def cast_array(arr, t: TensorType, name: str, what: str = "input", float_cast_later: bool = False) -> np.ndarray:
+def cast_array(arr, t: TensorType, name: str, what: str = "input", float_cast_later: bool = False,
+               empty=None) -> np.ndarray:
     """Check one array against a model input type and cast it the way Keras does; with ``float_cast_later``
-    float data for a float input of another precision comes back checked but uncast (see ``rows_as``)."""
+    float data for a float input of another precision comes back checked but uncast (see ``rows_as``).
+    ``empty(shape, dtype)`` makes the array a cast is written into (default: a new one)."""
     if arr is None:
         raise ValueError(f"{what} '{name}' is None; pass an array of shape {t.keras_shape()}")
     if hasattr(arr, "_keras_history"):
@@ -115,10 +117,19 @@ def cast_array(arr, t: TensorType, name: str, what: str = "input", float_cast_la
         info = np.iinfo(target)
         if a.size and (a.min() < info.min or a.max() > info.max):
             raise ValueError(f"{what} '{name}' has values outside the range of {t.dtype}")
-    return np.ascontiguousarray(a.astype(target))
+    return cast_into(a, target, empty)
 
 
-def prepare(names, types, x, what: str, float_casts_later: bool = False) -> list[np.ndarray]:
+def cast_into(a: np.ndarray, dtype, empty=None) -> np.ndarray:
+    """``a`` as a new C-contiguous array of ``dtype`` (astype's values), made by ``empty`` when given."""
+    if empty is None:
+        return np.ascontiguousarray(a.astype(dtype))
+    out = empty(a.shape, dtype)
+    np.copyto(out, a, casting="unsafe")
+    return out
+
+
+def prepare(names, types, x, what: str, float_casts_later: bool = False, empty=None) -> list[np.ndarray]:
     """x as the model's arrays, checked and cast. ``float_casts_later``: float data for float inputs of
     another precision (float64 data, float32 inputs) is left as it came, for the caller to cast batch by
     batch with ``rows_as``: each batch is cast while it is in cache, and no full-size copy is made
@@ -126,7 +137,7 @@ def prepare(names, types, x, what: str, float_casts_later: bool = False) -> list
     ready = ready_arrays(x, types)
     if ready is not None:
         return ready
-    arrays = [cast_array(a, t, n, what, float_casts_later)
+    arrays = [cast_array(a, t, n, what, float_casts_later, empty)
               for a, t, n in zip(as_array_list(names, x, what + "s", [t.rank for t in types]), types, names)]
     sizes = {n: a.shape[0] for n, a in zip(names, arrays)}
     if len(set(sizes.values())) > 1:

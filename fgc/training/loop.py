@@ -14,6 +14,7 @@ from fgc.naming import outside_stacklevel
 from . import arguments as args
 from . import callbacks as cbks
 from .metrics.in_step import EpochState, needs_raw_weights
+from .scratch import Loan
 from .sources import Source, wrap
 from .stream import Stream, open_stream, ran_out
 from .targets import check_finite, prepare_targets, sample_weights
@@ -35,8 +36,10 @@ class Batches:
     Feeds not listed (``sum`` and ``mean_with_sample_weight`` losses, weighted metrics alone) go
     as they are."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], loss_elements: dict[str, int], uniform=frozenset()):
+    def __init__(self, arrays: dict[str, np.ndarray], loss_elements: dict[str, int], uniform=frozenset(),
+                 loan: Loan | None = None):
         self.arrays, self.loss_elements = arrays, loss_elements
+        self.loan = loan   # where a shuffle's copies come from (the trainer's ScratchArrays), else new arrays
         self.n = next(iter(arrays.values())).shape[0]
         # feeds whose rows are all equal (the sample weights of ones when none are given): any order of them
         # is the array itself, so a shuffle does not gather them
@@ -48,9 +51,16 @@ class Batches:
 
     def subset(self, index) -> "Batches":
         if isinstance(index, np.ndarray):   # a shuffle's order: take gathers rows faster than fancy indexing
-            return Batches({k: v[:len(index)] if k in self.uniform else v.take(index, axis=0)
-                            for k, v in self.arrays.items()}, self.loss_elements, self.uniform)
-        return Batches({k: v[index] for k, v in self.arrays.items()}, self.loss_elements, self.uniform)
+            return Batches({k: v[:len(index)] if k in self.uniform else self._gather(v, index)
+                            for k, v in self.arrays.items()}, self.loss_elements, self.uniform, self.loan)
+        return Batches({k: v[index] for k, v in self.arrays.items()}, self.loss_elements, self.uniform, self.loan)
+
+    def _gather(self, rows: np.ndarray, index: np.ndarray) -> np.ndarray:
+        if self.loan is None:
+            return rows.take(index, axis=0)
+        # mode="clip": see shuffled
+        return np.take(rows, index, axis=0, out=self.loan.empty((len(index), *rows.shape[1:]), rows.dtype),
+                       mode="clip")
 
     def shuffled(self, order: np.ndarray, into: "Batches | None" = None) -> "Batches":
         """The rows in ``order`` (a permutation of all rows), written into ``into``'s arrays when given (an
@@ -132,14 +142,16 @@ class BatchPlan:
             np.multiply(rows, scale, out=product)
 
 
-def make_batches(model, x, y, sample_weight=None, class_weight=None) -> Batches:
+def make_batches(model, x, y, sample_weight=None, class_weight=None, loan: Loan | None = None) -> Batches:
+    """x, y and the weights as feeds, checked and cast; the casts are made by ``loan`` when given."""
     compiled = model._compiled
     model._ensure_built(x)
-    xs = prepare(model.input_names, [t.type for t in model.inputs], x, "input")
+    empty = None if loan is None else loan.empty
+    xs = prepare(model.input_names, [t.type for t in model.inputs], x, "input", empty=empty)
     for name, a in zip(model.input_names, xs):
         check_finite(name, a, "input")
     model._check_ids(xs)
-    targets = prepare_targets(model, compiled, y)
+    targets = prepare_targets(model, compiled, y, empty)
     n = xs[0].shape[0]
     for name, t in targets.items():
         if t.shape[0] != n:
@@ -158,7 +170,7 @@ def make_batches(model, x, y, sample_weight=None, class_weight=None) -> Batches:
             elements[f"sw/{k}"] = loss.elements_per_sample(targets[k].shape)
     given = sample_weight is not None or class_weight is not None
     ones = [] if given else [key for key in arrays if key.startswith(("sw/", "msw/"))]   # sample_weights' ones
-    return Batches(arrays, elements, uniform=ones)
+    return Batches(arrays, elements, uniform=ones, loan=loan)
 
 
 def _fixed_batch(model) -> int | None:
@@ -353,7 +365,7 @@ def _check_fit_arguments(batch_size, epochs, verbose, validation_split, initial_
     return args.verbose_level(where, verbose)
 
 
-def _validation_batches(model, validation_data, validation_steps=None):
+def _validation_batches(model, validation_data, validation_steps=None, loan=None):
     if isinstance(validation_data, Source):   # a generator / PyDataset: its batches carry the targets
         return open_stream(model, validation_data, "fit(): validation_data", train=False, steps=validation_steps,
                            steps_name="validation_steps")
@@ -364,7 +376,7 @@ def _validation_batches(model, validation_data, validation_steps=None):
     vx, vy = validation_data[0], validation_data[1]
     vsw = validation_data[2] if len(validation_data) > 2 else None
     try:
-        return make_batches(model, vx, vy, vsw)
+        return make_batches(model, vx, vy, vsw, loan=loan)
     except (ValueError, TypeError) as e:  # the same checks as for x and y: say which data they were about
         raise type(e)(f"fit(): validation_data: {e}") from None
 
@@ -373,19 +385,20 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
         steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
     dist = getattr(model._trainer, "distributed", None)
-    if dist is None:
-        return _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-                    class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps,
-                    validation_batch_size, validation_freq)
-    with dist.guard("in fit()"):   # a failure here is told to the other processes, which would wait for it
-        return _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
-                    class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps,
-                    validation_batch_size, validation_freq, dist)
+    loan = Loan(model._trainer.scratch)   # the data's casts and shuffled copies, back to the pool at the end
+    try:
+        with contextlib.nullcontext() if dist is None else dist.guard("in fit()"):
+            # (a failure under the guard is told to the other processes, which would wait for it)
+            return _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data,
+                        shuffle, class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps,
+                        validation_batch_size, validation_freq, loan, dist)
+    finally:
+        loan.close()
 
 
 def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle,
          class_weight, sample_weight, initial_epoch, steps_per_epoch, validation_steps, validation_batch_size,
-         validation_freq, dist=None):
+         validation_freq, loan, dist=None):
     verbose = _check_fit_arguments(batch_size, epochs, verbose, validation_split, initial_epoch, steps_per_epoch,
                                    validation_steps, validation_batch_size, validation_freq)
     if dist is not None and (isinstance(x, Source) or isinstance(validation_data, Source)):
@@ -396,10 +409,10 @@ def _fit(model, x, y, batch_size, epochs, verbose, callbacks, validation_split, 
                            sample_weight=sample_weight, batch_size=batch_size, validation_split=validation_split,
                            steps=steps_per_epoch, steps_name="steps_per_epoch")
     else:
-        data = make_batches(model, x, y, sample_weight, class_weight)
+        data = make_batches(model, x, y, sample_weight, class_weight, loan)
     val = None
     if validation_data is not None:
-        val = _validation_batches(model, wrap(validation_data, "fit()", "validation_data"), validation_steps)
+        val = _validation_batches(model, wrap(validation_data, "fit()", "validation_data"), validation_steps, loan)
     elif validation_split:
         # the last fraction, taken before shuffling (Keras)
         cut = args.split_for_validation(data.n, float(validation_split))
@@ -530,7 +543,8 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
                                batch_size=batch_size, steps=steps)
             n_steps = steps or data.num_batches
         else:
-            data = make_batches(model, x, y, sample_weight)
+            loan = Loan(model._trainer.scratch)
+            data = make_batches(model, x, y, sample_weight, loan=loan)
             batch_size = batch_size_for(_fixed_batch(model), batch_size, data.n, "evaluate")
             n_steps = steps or -(-data.n // batch_size)
             _expect_rows(model, batch_size)
@@ -539,6 +553,8 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
             logs = _test_pass(model, data, batch_size, steps, cbs)
         finally:
             _close(data)
+            if not isinstance(data, Stream):
+                data.loan.close()
     if verbose:
         print(" - ".join(f"{k}: {float(np.mean(v)):.4f}" for k, v in logs.items()))
     if return_dict:

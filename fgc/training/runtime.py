@@ -40,6 +40,7 @@ from fgc.runtime import session as rt
 from fgc.runtime.schedule import memory_schedule
 from fgc.runtime.threads import pool_threads, step_threads
 
+from .scratch import ScratchArrays
 from .step import build_step_graph, keras_value, stored_layouts, stored_value
 
 HOST_STATE_LIMIT = 1 << 20  # bytes of weights + optimizer state below which the CPU uses plain run
@@ -144,6 +145,7 @@ class Trainer:
     def __init__(self, model, compiled):
         self._model = weakref.ref(model)   # the model owns the trainer, not the other way round
         self.model_name = model.name
+        self.scratch = ScratchArrays()     # fit's and evaluate's data-sized arrays, for the next call
         self.compiled = compiled
         self.device = rt.get_device()
         self.ort_device = "cuda" if self.device == "cuda" else "cpu"

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from fgc.data import as_array_list
+from fgc.data import as_array_list, cast_into
 
 from .losses import CategoricalCrossentropy
 
@@ -17,8 +17,9 @@ def check_finite(name: str, a: np.ndarray, what: str) -> None:
                          f"before training")
 
 
-def prepare_targets(model, compiled, y) -> dict[str, np.ndarray]:
-    """{output name: target array} for every output that has a loss or metrics."""
+def prepare_targets(model, compiled, y, empty=None) -> dict[str, np.ndarray]:
+    """{output name: target array} for every output that has a loss or metrics; ``empty(shape, dtype)``
+    makes the arrays the targets are cast into (default: new ones)."""
     names = [n for n in model.output_names
              if n in compiled.losses or compiled.metrics.get(n) or compiled.weighted_metrics.get(n)]
     if y is None:
@@ -33,10 +34,11 @@ def prepare_targets(model, compiled, y) -> dict[str, np.ndarray]:
         y = [t for t, n in zip(y, model.output_names) if n in names]
     arrays = as_array_list(names, y, "targets")
     types = {n: t.type for n, t in zip(model.output_names, model.outputs)}
-    return {n: _cast_target(n, np.asarray(a), types[n], compiled.losses.get(n)) for n, a in zip(names, arrays)}
+    return {n: _cast_target(n, np.asarray(a), types[n], compiled.losses.get(n), empty)
+            for n, a in zip(names, arrays)}
 
 
-def _cast_target(name, a, ptype, loss):
+def _cast_target(name, a, ptype, loss, empty=None):
     pred_shape = ptype.keras_shape()
     if a.dtype.kind in "OUSV":
         raise TypeError(f"target for output '{name}' has dtype {a.dtype}; targets must be numbers")
@@ -57,7 +59,7 @@ def _cast_target(name, a, ptype, loss):
             raise ValueError(f"output '{name}': class ids must be in [0, {pred_shape[-1]}){also}, got values in "
                              f"[{counted.min()}, {counted.max()}]")
         fit_targets = getattr(loss, "fit_targets", None)   # CTC pads its label sequences to the timesteps
-        return np.ascontiguousarray((fit_targets(a, pred_shape) if fit_targets else a).astype(np.int64))
+        return cast_into(fit_targets(a, pred_shape) if fit_targets else a, np.int64, empty)
     if len(pred_shape) == a.ndim + 1 and pred_shape[-1] == 1:
         a = a[..., None]  # (N,) targets for a (N, 1) output, as Keras accepts
     if isinstance(loss, CategoricalCrossentropy) and a.ndim == len(pred_shape) - 1 and (pred_shape[-1] or 0) > 1:
@@ -70,7 +72,7 @@ def _cast_target(name, a, ptype, loss):
         warnings.warn(f"every target row for output '{name}' is all zeros, so categorical_crossentropy is exactly 0 "
                       f"and nothing is learned; targets should be one-hot rows (e.g. fgc.utils.to_categorical(ids, "
                       f"{pred_shape[-1]}))", stacklevel=4)
-    return np.ascontiguousarray(a.astype(np.float32))
+    return cast_into(a, np.float32, empty)
 
 
 def _all_rows_sum_to_zero(a: np.ndarray) -> bool:
