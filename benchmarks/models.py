@@ -187,7 +187,7 @@ class TrainSpec:
     fit_target: float | None = None      # samples/s (the task's target for fit)
     fit_target_source: str = ""
     predict_batch: int = 256
-    runs: int = 3                # timed runs (full run), after one warm-up run
+    runs: int = 7                # timed runs (full run), after one warm-up run (3 left conv ratios ±0.15 apart)
     build_keras: Callable[[object], object] | None = None   # fgc model -> keras.Model with its weights (run.py
                                                             # compiles it as it compiles fgc's)
 
