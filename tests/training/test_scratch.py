@@ -108,3 +108,32 @@ def test_the_callers_arrays_are_neither_written_nor_kept():
     np.testing.assert_array_equal(y, y0)
     kept = [a for free in model._trainer.scratch._free.values() for a in free]
     assert kept and not any(np.shares_memory(a, x) or np.shares_memory(a, y) for a in kept)
+
+
+def _ids_model(seed=5):
+    fgc.utils.set_random_seed(seed)
+    ids = Input(shape=(7,), dtype="int32")
+    x = layers.GlobalAveragePooling1D()(layers.Embedding(20, 4)(ids))
+    model = Model(ids, layers.Dense(3, activation="softmax")(x))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_ids_sparse_targets_weights_and_validation_train_as_with_new_arrays():
+    rng = np.random.default_rng(2)
+    x, y = rng.integers(0, 20, (150, 7)), rng.integers(0, 3, 150).astype(np.float64)   # int64 -> int32, float ids
+    w = rng.random(150)
+    val = (rng.integers(0, 20, (40, 7)), rng.integers(0, 3, 40))
+    runs = []
+    for limit in (64 << 20, 0):
+        model = _ids_model()
+        model._trainer.scratch.limit = limit
+        fgc.utils.set_random_seed(4)
+        histories = [model.fit(x, y, sample_weight=w, validation_data=val, batch_size=32, epochs=2, verbose=0).history
+                     for _ in range(2)]
+        runs.append((histories, model.get_weights(), model.evaluate(*val, verbose=0), model._trainer.scratch.nbytes))
+    (h1, w1, e1, kept), (h0, w0, e0, none) = runs
+    assert h1 == h0 and e1 == e0
+    for a, b in zip(w1, w0):
+        np.testing.assert_array_equal(a, b)
+    assert kept > 0 and none == 0
