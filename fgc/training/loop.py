@@ -543,8 +543,7 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
                                batch_size=batch_size, steps=steps)
             n_steps = steps or data.num_batches
         else:
-            loan = Loan(model._trainer.scratch)
-            data = make_batches(model, x, y, sample_weight, loan=loan)
+            data = make_batches(model, x, y, sample_weight, loan=Loan(model._trainer.scratch))
             batch_size = batch_size_for(_fixed_batch(model), batch_size, data.n, "evaluate")
             n_steps = steps or -(-data.n // batch_size)
             _expect_rows(model, batch_size)
