@@ -1,0 +1,121 @@
+"""Two kernel-level limits of the recurrent models' train steps (qa, siamese), timed in onnxruntime alone.
+
+    python -m benchmarks.recurrent_kernels [--threads N] [--rounds R]
+
+1. onnxruntime's own fused kernel for the standard ONNX ``LSTM`` op (what fgc's inference export runs), on the
+   shapes of the LSTMs in the seed models' train steps: the input projection and the recurrence of every step in
+   one kernel. Compare it with the forward part of fgc's train step (its products plus its loop bodies, the rows
+   "forward products + gathers" and "forward loop bodies" of ``python -m benchmarks.recurrent_threads``).
+2. A weight gradient over rows, dW = X^T @ dZ with X (R, F) and dZ (R, G) both stored rows first (a Dense layer
+   over rows, an LSTM's input and recurrent kernels over time x batch), three ways: as the train step runs it
+   (Transpose + MatMul, which onnxruntime fuses into one MatMul with a transposed A), with the Transpose kept
+   apart (that fusion disabled), and with X^T already in memory (a plain product: what the first two would cost if
+   the transposition were free).
+
+Every form is checked against numpy before it is timed; times are medians of interleaved rounds.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+# (name, steps T, batch N, input features F, units U): the LSTMs of benchmarks.models' train specs; the siamese
+# tower's two calls run as one loop over both batches (passes/fuse_scans.py), hence its batch of 2 x 128
+LSTMS = [("qa text_lstm", 100, 128, 64, 32), ("qa question_lstm", 100, 128, 32, 16),
+         ("siamese shared_lstm", 50, 256, 128, 32)]
+# (name, rows R, F, G): the weight-gradient products those steps run over time x batch
+PRODUCTS = [("qa text input kernel", 12800, 64, 128), ("qa text recurrent kernel", 12800, 32, 128),
+            ("siamese input kernel", 12800, 128, 128), ("siamese recurrent kernel", 12800, 32, 128)]
+
+
+def _session(nodes, inputs, outputs, threads: int, disabled=()):
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    def info(name, shape):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+    graph = helper.make_graph(nodes, "kernel", [info(*i) for i in inputs], [info(*o) for o in outputs])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads, opts.log_severity_level = threads, 1, 3
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=list(disabled))
+
+
+def _interleaved(contestants: dict, rounds: int) -> dict:
+    """{name: median ms} of (session, feeds) pairs run one after another, round after round."""
+    for sess, feeds in contestants.values():
+        sess.run(None, feeds)
+    times = {k: [] for k in contestants}
+    for _ in range(rounds):
+        for k, (sess, feeds) in contestants.items():
+            t0 = time.perf_counter()
+            sess.run(None, feeds)
+            times[k].append(time.perf_counter() - t0)
+    return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+
+
+def lstm_op_table(threads: int, rounds: int, lstms=LSTMS) -> str:
+    from onnx import helper
+
+    rng = np.random.default_rng(0)
+    rows = ["| LSTM (T, N, F -> U) | onnxruntime's LSTM op, ms |", "|---|---|"]
+    for name, steps, batch, features, units in lstms:
+        node = helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y", "Y_h", "Y_c"], hidden_size=units)
+        sess = _session([node], [("X", [steps, batch, features]), ("W", [1, 4 * units, features]),
+                                 ("R", [1, 4 * units, units]), ("B", [1, 8 * units])],
+                        [("Y", [steps, 1, batch, units]), ("Y_h", [1, batch, units]), ("Y_c", [1, batch, units])],
+                        threads)
+        feeds = {"X": rng.random((steps, batch, features), dtype=np.float32),
+                 "W": rng.normal(0, 0.1, (1, 4 * units, features)).astype(np.float32),
+                 "R": rng.normal(0, 0.1, (1, 4 * units, units)).astype(np.float32),
+                 "B": np.zeros((1, 8 * units), np.float32)}
+        ms = _interleaved({"lstm": (sess, feeds)}, rounds)["lstm"]
+        rows.append(f"| {name} ({steps}, {batch}, {features} -> {units}) | {ms:.2f} |")
+    return "\n".join(rows)
+
+
+def product_table(threads: int, rounds: int, products=PRODUCTS) -> str:
+    from onnx import helper
+
+    rng = np.random.default_rng(0)
+    rows = ["| product X^T @ dZ (R x F)^T (R x G) | transposed A (as the step runs it) | explicit Transpose + "
+            "MatMul | X^T already in memory | GFLOP/s of the three |", "|---|---|---|---|---|"]
+    for name, r, f, g in products:
+        x, dz = rng.random((r, f), dtype=np.float32), rng.random((r, g), dtype=np.float32)
+        want = x.T.astype(np.float64) @ dz
+        nodes = [helper.make_node("Transpose", ["X"], ["XT"], perm=[1, 0]), helper.make_node("MatMul", ["XT", "dZ"],
+                                                                                             ["dW"])]
+        io = ([("X", [r, f]), ("dZ", [r, g])], [("dW", [f, g])])
+        contestants = {
+            "fused": (_session(nodes, *io, threads), {"X": x, "dZ": dz}),
+            "apart": (_session(nodes, *io, threads, disabled=["MatmulTransposeFusion"]), {"X": x, "dZ": dz}),
+            "given": (_session([helper.make_node("MatMul", ["XT", "dZ"], ["dW"])], [("XT", [f, r]), ("dZ", [r, g])],
+                               [("dW", [f, g])], threads), {"XT": np.ascontiguousarray(x.T), "dZ": dz}),
+        }
+        for k, (sess, feeds) in contestants.items():
+            got = sess.run(None, feeds)[0]
+            if not np.allclose(got, want, rtol=1e-4, atol=1e-2):
+                raise AssertionError(f"{name}: the {k} form is off by {np.abs(got - want).max()}")
+        ms = _interleaved(contestants, rounds)
+        rates = " / ".join(f"{2 * r * f * g / ms[k] / 1e6:.0f}" for k in ("fused", "apart", "given"))
+        rows.append(f"| {name} ({r} x {f})^T ({r} x {g}) | {ms['fused']:.2f} | {ms['apart']:.2f} | "
+                    f"{ms['given']:.2f} | {rates} |")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=15)
+    args = ap.parse_args(argv)
+    print(f"onnxruntime intra-op threads: {args.threads}; medians of {args.rounds} interleaved rounds\n")
+    print(lstm_op_table(args.threads, args.rounds), "\n")
+    print(product_table(args.threads, args.rounds))
+
+
+if __name__ == "__main__":
+    main()
