@@ -4,8 +4,9 @@
 
 1. onnxruntime's own fused kernel for the standard ONNX ``LSTM`` op (what fgc's inference export runs), on the
    shapes of the LSTMs in the seed models' train steps: the input projection and the recurrence of every step in
-   one kernel. Compare it with the forward part of fgc's train step (its products plus its loop bodies, the rows
-   "forward products + gathers" and "forward loop bodies" of ``python -m benchmarks.recurrent_threads``).
+   one kernel. Timed interleaved with the forward part of each model's train step as fit builds it (the nodes its
+   forward Scans read, cut out of the step: lookups, input products and loops, which also save the values the
+   backward reads; the op returns only the outputs h).
 2. A weight gradient over rows, dW = X^T @ dZ with X (R, F) and dZ (R, G) both stored rows first (a Dense layer
    over rows, an LSTM's input and recurrent kernels over time x batch), three ways: as the train step runs it
    (Transpose + MatMul, which onnxruntime fuses into one MatMul with a transposed A), with the Transpose kept
@@ -58,23 +59,71 @@ def _interleaved(contestants: dict, rounds: int) -> dict:
     return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
 
 
-def lstm_op_table(threads: int, rounds: int, lstms=LSTMS) -> str:
+def _lstm_contestant(steps: int, batch: int, features: int, units: int, threads: int, rng):
     from onnx import helper
 
+    node = helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y", "Y_h", "Y_c"], hidden_size=units)
+    sess = _session([node], [("X", [steps, batch, features]), ("W", [1, 4 * units, features]),
+                             ("R", [1, 4 * units, units]), ("B", [1, 8 * units])],
+                    [("Y", [steps, 1, batch, units]), ("Y_h", [1, batch, units]), ("Y_c", [1, batch, units])], threads)
+    feeds = {"X": rng.random((steps, batch, features), dtype=np.float32),
+             "W": rng.normal(0, 0.1, (1, 4 * units, features)).astype(np.float32),
+             "R": rng.normal(0, 0.1, (1, 4 * units, units)).astype(np.float32),
+             "B": np.zeros((1, 8 * units), np.float32)}
+    return sess, feeds
+
+
+def forward_part(proto):
+    """The train step cut to what its forward Scans (those not named grad/...) read: a model whose outputs are
+    those Scans' outputs, with only the nodes, initializers and inputs they need."""
+    import onnx
+    from onnx import helper
+
+    graph = proto.graph
+    scans = [n for n in graph.node if n.op_type == "Scan" and not n.name.startswith("grad")]
+    outputs = [o for n in scans for o in n.output]
+    needed, kept = set(outputs), []
+    for node in reversed(list(graph.node)):
+        if any(o in needed for o in node.output):
+            kept.append(node)
+            needed.update(node.input)
+            for attr in node.attribute:   # a body reads outer values by name
+                if attr.type == onnx.AttributeProto.GRAPH:
+                    needed.update(i for body_node in attr.g.node for i in body_node.input)
+    cut = onnx.ModelProto()
+    cut.CopyFrom(proto)
+    del cut.graph.node[:], cut.graph.output[:], cut.graph.initializer[:], cut.graph.input[:]
+    cut.graph.node.extend(reversed(kept))
+    cut.graph.output.extend(helper.make_tensor_value_info(o, onnx.TensorProto.FLOAT, None) for o in outputs)
+    cut.graph.initializer.extend(i for i in graph.initializer if i.name in needed)
+    cut.graph.input.extend(i for i in graph.input if i.name in needed)
+    return cut
+
+
+def lstm_op_table(threads: int, rounds: int, lstms=LSTMS, models=("qa", "siamese")) -> str:
+    """The LSTM op per layer, and per model (with ``models``) its layers' ops against its train step's forward."""
     rng = np.random.default_rng(0)
     rows = ["| LSTM (T, N, F -> U) | onnxruntime's LSTM op, ms |", "|---|---|"]
+    ops = {}
     for name, steps, batch, features, units in lstms:
-        node = helper.make_node("LSTM", ["X", "W", "R", "B"], ["Y", "Y_h", "Y_c"], hidden_size=units)
-        sess = _session([node], [("X", [steps, batch, features]), ("W", [1, 4 * units, features]),
-                                 ("R", [1, 4 * units, units]), ("B", [1, 8 * units])],
-                        [("Y", [steps, 1, batch, units]), ("Y_h", [1, batch, units]), ("Y_c", [1, batch, units])],
-                        threads)
-        feeds = {"X": rng.random((steps, batch, features), dtype=np.float32),
-                 "W": rng.normal(0, 0.1, (1, 4 * units, features)).astype(np.float32),
-                 "R": rng.normal(0, 0.1, (1, 4 * units, units)).astype(np.float32),
-                 "B": np.zeros((1, 8 * units), np.float32)}
-        ms = _interleaved({"lstm": (sess, feeds)}, rounds)["lstm"]
+        ops[name] = _lstm_contestant(steps, batch, features, units, threads, rng)
+        ms = _interleaved({name: ops[name]}, rounds)[name]
         rows.append(f"| {name} ({steps}, {batch}, {features} -> {units}) | {ms:.2f} |")
+    if not models:
+        return "\n".join(rows)
+    from benchmarks.step_kernels import session, train_step
+
+    rows += ["", "| model | its LSTM ops, ms (sum) | forward part of fgc's train step, ms |", "|---|---|---|"]
+    for model in models:
+        proto, feeds, mem_pattern = train_step(model, threads)
+        cut = forward_part(proto)
+        names = {i.name for i in cut.graph.input}
+        contestants = {"forward": (session(cut, threads, mem_pattern), {k: v for k, v in feeds.items() if k in names})}
+        contestants.update({k: v for k, v in ops.items() if k.startswith(model + " ")})
+        ms = _interleaved(contestants, rounds)
+        layers = [k for k in contestants if k != "forward"]
+        rows.append(f"| {model} | {sum(ms[k] for k in layers):.2f} ({' + '.join(f'{ms[k]:.2f}' for k in layers)}) | "
+                    f"{ms['forward']:.2f} |")
     return "\n".join(rows)
 
 
