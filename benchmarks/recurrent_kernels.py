@@ -13,7 +13,9 @@
    apart (that fusion disabled), and with X^T already in memory (a plain product: what the first two would cost if
    the transposition were free).
 
-Every form is checked against numpy before it is timed; times are medians of interleaved rounds.
+Every form of the product is checked against numpy before it is timed; times are medians of interleaved rounds,
+each run after a short idle gap (on 2 threads, the pool of the session that just ran would otherwise still be
+spinning and take the CPU from the next: that made single large products read 2x slower at 2 threads than at 1).
 """
 from __future__ import annotations
 
@@ -46,6 +48,9 @@ def _session(nodes, inputs, outputs, threads: int, disabled=()):
                                 disabled_optimizers=list(disabled))
 
 
+GAP = 0.01   # seconds idle before each timed run
+
+
 def _interleaved(contestants: dict, rounds: int) -> dict:
     """{name: median ms} of (session, feeds) pairs run one after another, round after round."""
     for sess, feeds in contestants.values():
@@ -53,6 +58,7 @@ def _interleaved(contestants: dict, rounds: int) -> dict:
     times = {k: [] for k in contestants}
     for _ in range(rounds):
         for k, (sess, feeds) in contestants.items():
+            time.sleep(GAP)
             t0 = time.perf_counter()
             sess.run(None, feeds)
             times[k].append(time.perf_counter() - t0)
