@@ -13,16 +13,17 @@
    apart (that fusion disabled), and with X^T already in memory (a plain product: what the first two would cost if
    the transposition were free).
 
-Every form of the product is checked against numpy before it is timed; times are medians of interleaved rounds,
-each run after a short idle gap (on 2 threads, the pool of the session that just ran would otherwise still be
-spinning and take the CPU from the next: that made single large products read 2x slower at 2 threads than at 1).
+Every form of the product is checked against numpy before it is timed; times are medians of interleaved rounds
+(benchmarks.timing.interleaved: without its idle gap, the 2-thread pool of the session that just ran still spun
+and made single large products read 2x slower at 2 threads than at 1).
 """
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+
+from benchmarks.timing import interleaved
 
 # (name, steps T, batch N, input features F, units U): the LSTMs of benchmarks.models' train specs; the siamese
 # tower's two calls run as one loop over both batches (passes/fuse_scans.py), hence its batch of 2 x 128
@@ -48,21 +49,11 @@ def _session(nodes, inputs, outputs, threads: int, disabled=()):
                                 disabled_optimizers=list(disabled))
 
 
-GAP = 0.01   # seconds idle before each timed run
-
-
 def _interleaved(contestants: dict, rounds: int) -> dict:
-    """{name: median ms} of (session, feeds) pairs run one after another, round after round."""
-    for sess, feeds in contestants.values():
-        sess.run(None, feeds)
-    times = {k: [] for k in contestants}
-    for _ in range(rounds):
-        for k, (sess, feeds) in contestants.items():
-            time.sleep(GAP)
-            t0 = time.perf_counter()
-            sess.run(None, feeds)
-            times[k].append(time.perf_counter() - t0)
-    return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+    """{name: median ms} of (session, feeds) pairs, timed round-robin by benchmarks.timing.interleaved (its idle
+    gap before each turn keeps a 2-thread pool that just ran from taking the CPU from the next contestant)."""
+    fns = {k: (lambda sess=sess, feeds=feeds: sess.run(None, feeds)) for k, (sess, feeds) in contestants.items()}
+    return {k: 1e3 * t.median for k, t in interleaved(fns, warmup=1, runs=rounds).items()}
 
 
 def _lstm_contestant(steps: int, batch: int, features: int, units: int, threads: int, rng):

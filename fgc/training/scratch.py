@@ -4,7 +4,8 @@ for the next call on the same model.
 Why: each call makes a few data-sized arrays and frees them at its end. glibc returns freed blocks of
 that size to the system, so the next call's arrays start as fresh pages, and a page fault costs ~2 us
 on this class of VM: ~1.4 ms per `fit(epochs=1)` of the seed MLP over 5,120 float64 samples, a third of
-the call (4.2 -> 2.8 ms, about 1.2M -> 1.8M samples/s, measured). Reusing the arrays of the last call removes that cost.
+the call (4.2 -> 2.8 ms, about 1.2M -> 1.8M samples/s, measured). Reusing the arrays of the last call
+removes that cost.
 
 Ownership: an array is either checked out (in use by one call) or free (in this pool), never both, so
 a fit started from a callback of another fit gets arrays of its own. Only arrays the pool made are put
