@@ -17,6 +17,7 @@ from .lower_layers import LowerLayers
 from .manager import Pass, PassError, PassManager
 from .param_layouts import ParamLayouts
 from .row_sums import RowSumsAsProducts
+from .scalar_ranks import ScalarRanks
 from .shape_inference import ShapeInference
 from .simplify import Simplify
 from .sink_activations import SinkActivations
@@ -33,9 +34,10 @@ def lowering_pipeline(training: bool) -> list[Pass]:
 
 
 def optimization_pipeline() -> list[Pass]:
-    # FoldNegation after DCE: dead readers (gradients nobody needs) would make a negated value look shared
+    # FoldNegation after DCE: dead readers (gradients nobody needs) would make a negated value look shared;
+    # ScalarRanks last: no other pass meets its reshaped scalars
     return [CSE(), Simplify(), FuseGemm(), FuseConvBias(), CancelTransposes(), HoistTransposes(), CancelTransposes(), DCE(),
-            FoldNegation()]
+            FoldNegation(), ScalarRanks()]
 
 
 def inference_pipeline() -> list[Pass]:
@@ -52,5 +54,5 @@ def export_pipeline(precision: str = "float32", keep_io_types: bool = True) -> l
 
 
 __all__ = ["CancelTransposes", "ConvertFloat16", "CSE", "DCE", "DedupSharedWeights", "FoldBatchNorm", "FoldNegation", "FoldParams", "FuseConvBias", "FuseGemm", "FuseScans", "HoistTransposes", "InlineModels", "Int64Inputs",
-           "LowerLayers", "ParamLayouts", "Pass", "PassError", "PassManager", "RowSumsAsProducts", "ShapeInference", "Simplify", "SinkActivations", "TransposeIds",
+           "LowerLayers", "ParamLayouts", "Pass", "PassError", "PassManager", "RowSumsAsProducts", "ScalarRanks", "ShapeInference", "Simplify", "SinkActivations", "TransposeIds",
            "export_pipeline", "inference_pipeline", "lowering_pipeline", "optimization_pipeline"]
