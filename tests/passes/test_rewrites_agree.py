@@ -38,6 +38,7 @@ SWITCHES = {
     "one_sum_unbroadcast": (autodiff, "ONE_SUM", False),  # False: a bias gradient summed in two ReduceSums
     "conv_transpose_bias": (fuse_conv_bias, "TRANSPOSED", False),
     "max_unpool": (conv, "UNPOOL", False),                 # False: every MaxPool gradient a ScatterElements
+    "tiled_max_pool": (conv, "TILED", False),              # False: tiling windows' gradients read Indices too
     "row_sums": (row_sums, "ENABLED", False),               # False: bias gradients summed by ReduceSum, not ones @ x
     "relu_mask_product": (elementwise, "RELU_MASK_PRODUCT", False),   # False: Relu's gradient a Where
     # the one-thread rule: a step on a pool of threads keeps the If on the stacked state's size

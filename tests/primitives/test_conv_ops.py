@@ -287,6 +287,7 @@ def test_max_pool_gradient_of_windows_apart_unpools_what_the_scatter_adds(xs, ke
     from fgc.primitives import conv
 
     monkeypatch.setattr(conv, "_unpool_runs_on_the_device", lambda: True)   # as on the CPU
+    monkeypatch.setattr(conv, "TILED", False)   # the tiling windows' form has tests of its own (below)
     rng = np.random.default_rng(9)
     x = rng.integers(0, 3, size=xs).astype(np.float32)
     want = pool_ref(x, "max", kernel, strides)
@@ -306,6 +307,7 @@ def test_max_pool_gradient_of_windows_apart_matches_finite_differences(xs, kerne
     from fgc.primitives import conv
 
     monkeypatch.setattr(conv, "_unpool_runs_on_the_device", lambda: True)
+    monkeypatch.setattr(conv, "TILED", False)
     x = np.random.default_rng(10).permutation(np.prod(xs)).reshape(xs) / 7.0     # distinct: no ties
     g = check_grads(lambda b, x: b.MaxPool(x, kernel_shape=kernel, strides=strides),
                     lambda x: pool_ref(x, "max", kernel, strides), [x], in_types=[("N", *xs[1:])])
@@ -313,13 +315,92 @@ def test_max_pool_gradient_of_windows_apart_matches_finite_differences(xs, kerne
 
 
 def test_max_pool_gradient_keeps_the_scatter_form_on_cuda(monkeypatch):
-    # onnxruntime's CUDA provider has no MaxUnpool: a CUDA step keeps ScatterElements
+    # onnxruntime's CUDA provider has no MaxUnpool: a CUDA step keeps ScatterElements (windows that do not
+    # tile: kernel < stride), and the tiling windows' form needs no MaxUnpool
     from fgc.runtime import session
 
     monkeypatch.setattr(session, "get_device", lambda: "cuda")
-    g = grad_graph(lambda b, x: b.MaxPool(x, kernel_shape=(2, 2), strides=(2, 2)), [("N", 3, 8, 8)])
+    g = grad_graph(lambda b, x: b.MaxPool(x, kernel_shape=(2, 2), strides=(3, 3)), [("N", 3, 8, 8)])
     ops = {g.op(n) for n in g.topo_order()}
     assert "MaxUnpoolLike" not in ops and "ScatterElements" in ops
+    g = grad_graph(lambda b, x: b.MaxPool(x, kernel_shape=(2, 2), strides=(2, 2)), [("N", 3, 8, 8)])
+    ops = {g.op(n) for n in g.topo_order()}
+    assert "TiledMaxPoolGrad" in ops and not ops & {"MaxUnpoolLike", "ScatterElements"}
+
+
+TILED_CASES = [   # MaxPooling2D(2)'s windows: input shape (batch symbolic), kernel
+    ((2, 3, 8, 8), (2, 2)),                 # the U-Net's and resnet_block's pooling
+    ((1, 2, 7, 6), (2, 2)),                 # a remainder row past the last window
+    ((2, 1, 5, 9), (2, 2)),                 # a remainder row and column
+]
+
+
+@pytest.mark.parametrize("xs, kernel", TILED_CASES)
+def test_max_pool_gradient_of_tiling_windows_picks_the_first_maximum(xs, kernel, monkeypatch):
+    # float32 with many ties (values from {0, 1, 2}): dY goes to each window's first maximum in row-major order,
+    # the element MaxPool's Indices name: bit for bit what the ScatterElements form gives, and numpy's argmax
+    from fgc.primitives import conv
+
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 3, size=xs).astype(np.float32)
+    want = pool_ref(x, "max", kernel, kernel)
+    r = rng.normal(size=want.shape).astype(np.float32)
+    got = {}
+    for tiled in (True, False):
+        monkeypatch.setattr(conv, "TILED", tiled)
+        monkeypatch.setattr(conv, "UNPOOL", False)
+        g = grad_graph(lambda b, x: b.MaxPool(x, kernel_shape=kernel, strides=kernel), [("N", *xs[1:])])
+        ops = {g.op(n) for n in g.topo_order()}
+        assert ("TiledMaxPoolGrad" in ops) == tiled and ("ScatterElements" in ops) != tiled
+        got[tiled] = _session(g).run(None, {"x0": x, "r": r})
+    np.testing.assert_array_equal(got[True][1], want)
+    np.testing.assert_array_equal(got[True][2], got[False][2])
+    np.testing.assert_array_equal(got[True][2], _first_max_scatter(x, r, kernel))
+
+
+@pytest.mark.parametrize("in_type, kernel", [(("N", 2, 10), (2,)), (("N", 2, 9, 9), (3, 3)), (("N", 2, 4, 4, 4), (2, 2, 2)),
+                                             (("N", 2, 8, 8), (1, 2))])
+def test_max_pool_gradient_of_other_windows_side_by_side_keeps_the_indices(in_type, kernel):
+    g = grad_graph(lambda b, x: b.MaxPool(x, kernel_shape=kernel, strides=kernel), [in_type])
+    assert not any(g.op(n) == "TiledMaxPoolGrad" for n in g.topo_order())
+
+
+def _first_max_scatter(x, r, kernel):
+    """numpy: each window's cotangent added at its first maximum (np.argmax over the window in row-major order)."""
+    nd = len(kernel)
+    dx = np.zeros_like(x)
+    for n, c in np.ndindex(*x.shape[:2]):
+        for w in np.ndindex(*r.shape[2:]):
+            corner = [i * k for i, k in zip(w, kernel)]
+            window = x[(n, c, *(slice(o, o + k) for o, k in zip(corner, kernel)))]
+            at = np.unravel_index(np.argmax(window), window.shape)
+            dx[(n, c, *(o + a for o, a in zip(corner, at)))] += r[(n, c, *w)]
+    assert nd == r.ndim - 2
+    return dx
+
+
+@pytest.mark.parametrize("xs, kernel", TILED_CASES[:3])
+def test_max_pool_gradient_of_tiling_windows_matches_finite_differences(xs, kernel):
+    x = np.random.default_rng(12).permutation(np.prod(xs)).reshape(xs) / 7.0     # distinct: no ties
+    g = check_grads(lambda b, x: b.MaxPool(x, kernel_shape=kernel, strides=kernel),
+                    lambda x: pool_ref(x, "max", kernel, kernel), [x], in_types=[("N", *xs[1:])])
+    assert any(g.op(n) == "TiledMaxPoolGrad" for n in g.topo_order())
+
+
+@pytest.mark.parametrize("xs, in_type", [((2, 1, 9, 5), ("N", 1, "H", 5)), ((1, 2, 7, 6), ("N", 2, "H", "W")),
+                                         ((1, 2, 8, 6), ("N", 2, "H", "W"))])
+def test_max_pool_gradient_of_tiling_windows_with_sizes_known_at_run_time(xs, in_type):
+    # the windowed sizes, the rank pattern and the padding back are read from the shapes at run time
+    kernel = (2, 2)
+    rng = np.random.default_rng(13)
+    x = rng.integers(0, 3, size=xs).astype(np.float32)
+    want = pool_ref(x, "max", kernel, kernel)
+    r = rng.normal(size=want.shape).astype(np.float32)
+    g = grad_graph(lambda b, x: b.MaxPool(x, kernel_shape=kernel, strides=kernel), [in_type])
+    assert any(g.op(n) == "TiledMaxPoolGrad" for n in g.topo_order())
+    _, y, dx = _session(g).run(None, {"x0": x, "r": r})
+    np.testing.assert_array_equal(y, want)
+    np.testing.assert_array_equal(dx, _first_max_scatter(x, r, kernel))
 
 
 def test_max_pool_with_indices_output():
