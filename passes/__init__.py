@@ -1,4 +1,5 @@
 """Compiler passes over fgc's IR (installed as ``fgc.passes``). Imports only fgc.ir and fgc.primitives."""
+from .broadcast_forms import BroadcastForms
 from .cancel_transposes import CancelTransposes
 from .cse import CSE
 from .dce import DCE
@@ -17,7 +18,6 @@ from .lower_layers import LowerLayers
 from .manager import Pass, PassError, PassManager
 from .param_layouts import ParamLayouts
 from .row_sums import RowSumsAsProducts
-from .scalar_ranks import ScalarRanks
 from .shape_inference import ShapeInference
 from .simplify import Simplify
 from .sink_activations import SinkActivations
@@ -35,9 +35,9 @@ def lowering_pipeline(training: bool) -> list[Pass]:
 
 def optimization_pipeline() -> list[Pass]:
     # FoldNegation after DCE: dead readers (gradients nobody needs) would make a negated value look shared;
-    # ScalarRanks last: no other pass meets its reshaped scalars
+    # BroadcastForms last: no other pass meets its reshaped and expanded operands
     return [CSE(), Simplify(), FuseGemm(), FuseConvBias(), CancelTransposes(), HoistTransposes(), CancelTransposes(), DCE(),
-            FoldNegation(), ScalarRanks()]
+            FoldNegation(), BroadcastForms()]
 
 
 def inference_pipeline() -> list[Pass]:
@@ -53,6 +53,6 @@ def export_pipeline(precision: str = "float32", keep_io_types: bool = True) -> l
     return [Int64Inputs()] + convert + [FoldParams()]
 
 
-__all__ = ["CancelTransposes", "ConvertFloat16", "CSE", "DCE", "DedupSharedWeights", "FoldBatchNorm", "FoldNegation", "FoldParams", "FuseConvBias", "FuseGemm", "FuseScans", "HoistTransposes", "InlineModels", "Int64Inputs",
-           "LowerLayers", "ParamLayouts", "Pass", "PassError", "PassManager", "RowSumsAsProducts", "ScalarRanks", "ShapeInference", "Simplify", "SinkActivations", "TransposeIds",
+__all__ = ["BroadcastForms", "CancelTransposes", "ConvertFloat16", "CSE", "DCE", "DedupSharedWeights", "FoldBatchNorm", "FoldNegation", "FoldParams", "FuseConvBias", "FuseGemm", "FuseScans", "HoistTransposes", "InlineModels", "Int64Inputs",
+           "LowerLayers", "ParamLayouts", "Pass", "PassError", "PassManager", "RowSumsAsProducts", "ShapeInference", "Simplify", "SinkActivations", "TransposeIds",
            "export_pipeline", "inference_pipeline", "lowering_pipeline", "optimization_pipeline"]

@@ -98,6 +98,6 @@ def test_passes_are_frozen_dataclasses_with_names():
     assert names == ["inline_models", "shape_inference", "lower_layers", "dedup_shared_weights",
                      "shape_inference", "cse", "cse", "simplify", "fuse_gemm", "fuse_conv_bias", "fold_batchnorm",
                      "cancel_transposes", "hoist_transposes", "cancel_transposes",
-                     "dce", "fold_negation", "scalar_ranks"]
+                     "dce", "fold_negation", "broadcast_forms"]
     with pytest.raises(Exception):
         LowerLayers().training = True

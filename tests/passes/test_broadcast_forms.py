@@ -1,6 +1,7 @@
-"""ScalarRanks: a one-element operand of a broadcasting op whose output has a dim of 1 takes the output's
-rank (a constant reshaped, a computed scalar through a Reshape on big outputs); values stay those of numpy and
-of the scalar form, and the pass leaves every other operand alone."""
+"""BroadcastForms: a one-element operand of a broadcasting op whose output has a dim of 1 takes the output's
+rank (a constant reshaped, a computed scalar through a Reshape on big outputs), a short column is made whole
+by a product with ones, a short row is expanded; values stay those of numpy and of the broadcast forms bit for
+bit, and the pass leaves every other operand alone."""
 import numpy as np
 import pytest
 
@@ -8,8 +9,9 @@ import fgc
 from fgc import layers
 from fgc.compiler import inference_graph
 from fgc.ir import Graph, TensorType
-from fgc.passes import scalar_ranks
-from fgc.passes.scalar_ranks import BROADCASTING, ScalarRanks
+from fgc.passes import broadcast_forms
+from fgc.ir.types import estimated_size
+from fgc.passes.broadcast_forms import BROADCASTING, MIN_SPANS, SHORT_SPAN, BroadcastForms
 from fgc.primitives import Builder
 
 
@@ -33,7 +35,7 @@ def _segmenter():
 def _trained(enabled: bool, monkeypatch, x, y):
     """Two SGD steps of the one-channel segmenter (its binary crossentropy runs on (N, 4, 4, 1) maps) with
     the pass on or off; the weights after them and the step's graph."""
-    monkeypatch.setattr(scalar_ranks, "ENABLED", enabled)
+    monkeypatch.setattr(broadcast_forms, "ENABLED", enabled)
     fgc.utils.set_random_seed(3)
     model = _segmenter()
     model.compile(optimizer=fgc.optimizers.SGD(0.5), loss="binary_crossentropy")
@@ -83,12 +85,12 @@ def _scaled(shape):
 def test_computed_scalar_is_reshaped_only_on_big_outputs(run_graph):
     big = _scaled(("N", 64, 1))         # 2048 elements at a batch of 32: a Reshape pays
     xs = np.random.default_rng(2).normal(size=(3, 64, 1)).astype(np.float32)
-    assert ScalarRanks().run(big)
+    assert BroadcastForms().run(big)
     reshapes = [n for n in big.topo_order() if big.op(n) == "Reshape"]
     assert len(reshapes) == 1 and big.node(reshapes[0])["outputs"][0].shape == (1, 1, 1)
     np.testing.assert_allclose(run_graph(big, xs)[0], xs * xs.mean(), rtol=1e-6)
     small = _scaled(("N", 1))           # 32 elements: the node would cost more than it saves
-    assert not ScalarRanks().run(small)
+    assert not BroadcastForms().run(small)
 
 
 def test_operands_it_leaves_alone():
@@ -100,7 +102,7 @@ def test_operands_it_leaves_alone():
     m = graph.add_input("m", TensorType(("N", 32, 1), "float32"))
     graph.outputs = [b.Mul(x, 2.0), b.Add(m, b.const(np.ones((32, 1), np.float32))), b.Sub(m, b.const(np.ones((1, 1, 1), np.float32)))]
     graph.output_names = ["a", "b", "c"]
-    assert not ScalarRanks().run(graph)
+    assert not BroadcastForms().run(graph)
 
 
 @pytest.mark.parametrize("op", ["Where", "Greater"])
@@ -112,7 +114,87 @@ def test_where_and_comparisons(op, run_graph):
     graph.outputs, graph.output_names = [y], ["y"]
     xs = np.random.default_rng(4).normal(size=(2, 40, 1)).astype(np.float32)
     want = run_graph(graph, xs)[0]
-    assert ScalarRanks().run(graph) and _scalar_operands(graph) == 0
+    assert BroadcastForms().run(graph) and _scalar_operands(graph) == 0
     got = run_graph(graph, xs)[0]
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(got, np.maximum(xs, 0) if op == "Where" else (xs > 0.5).astype(np.float32))
+
+
+def _short_spans(graph) -> int:
+    """Operands of arithmetic nodes broadcast as a column or a row of at most SHORT_SPAN elements, on at least
+    MIN_SPANS spans (a symbolic batch counted as 32)."""
+    count = 0
+    for name in graph.topo_order():
+        d = graph.node(name)
+        out = d["outputs"][0]
+        if d["op"] not in ("Add", "Sub", "Mul", "Div") or out.rank < 2 or not isinstance(out.shape[-1], int) or \
+                not 1 < out.shape[-1] <= SHORT_SPAN or estimated_size(out.shape) // out.shape[-1] < MIN_SPANS:
+            continue
+        for v in d["inputs"]:
+            t = graph.type_of(v)
+            column = t.rank == out.rank and t.shape[-1] == 1 and t.shape[:-1] == out.shape[:-1]
+            row = t.rank >= 1 and t.shape[-1] == out.shape[-1] and all(s == 1 for s in t.shape[:-1]) and \
+                t.shape != out.shape
+            count += column or row
+    return count
+
+
+def _encoder():
+    """A Transformer encoder block on (16, 32) tokens: LayerNormalization's and the softmax's gradients
+    broadcast (N, 16, 1) columns, the Dense biases (32,) and (64,) rows."""
+    x = fgc.Input((16, 32))
+    att = layers.MultiHeadAttention(2, 16)(x, x)
+    h = layers.LayerNormalization(epsilon=1e-6)(layers.add([x, att]))
+    h = layers.LayerNormalization(epsilon=1e-6)(layers.add([h, layers.Dense(32)(layers.Dense(64, activation="relu")(h))]))
+    return fgc.Model(x, layers.Dense(2, activation="softmax")(layers.GlobalAveragePooling1D()(h)))
+
+
+def test_encoder_step_is_the_same_bit_for_bit(monkeypatch):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(40, 16, 32)).astype(np.float32)
+    y = np.eye(2, dtype=np.float32)[rng.integers(0, 2, 40)]
+    runs = {}
+    for enabled in (False, True):
+        monkeypatch.setattr(broadcast_forms, "ENABLED", enabled)
+        fgc.utils.set_random_seed(7)
+        model = _encoder()
+        model.compile(optimizer="rmsprop", loss="categorical_crossentropy")
+        losses = [model.train_on_batch(x, y) for _ in range(2)]
+        runs[enabled] = (losses, model.get_weights(), model._trainer.step(True).graph)
+    assert _short_spans(runs[False][2]) > 0 and _short_spans(runs[True][2]) == 0
+    assert runs[False][0] == runs[True][0]
+    for a, b in zip(runs[False][1], runs[True][1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def _centered_and_biased(shape):
+    """(x - mean(x, -1)) * (x + b): a column and a row broadcast."""
+    graph = Graph("spans")
+    b = Builder(graph, "t")
+    x = graph.add_input("x", TensorType(shape, "float32"))
+    bias = b.const(np.arange(shape[-1], dtype=np.float32) / 8)
+    centered = b.Sub(x, b.ReduceMean(x, axes=(-1,), keepdims=1))
+    graph.outputs, graph.output_names = [b.Mul(centered, b.Add(x, bias))], ["y"]
+    return graph
+
+
+def test_columns_and_rows_take_whole_forms(run_graph):
+    graph = _centered_and_biased(("N", 64, 16))      # 2048 spans of 16 at a batch of 32
+    xs = np.random.default_rng(6).normal(size=(3, 64, 16)).astype(np.float32)
+    want = run_graph(graph, xs)[0]
+    assert BroadcastForms().run(graph)
+    ops = [graph.op(n) for n in graph.topo_order()]
+    assert "MatMul" in ops and "ExpandLike" in ops and _short_spans(graph) == 0
+    got = run_graph(graph, xs)[0]
+    np.testing.assert_array_equal(got, want)
+    x64 = xs.astype(np.float64)
+    np.testing.assert_allclose(got, (x64 - x64.mean(-1, keepdims=True)) * (x64 + np.arange(16) / 8), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [("N", 4, 16), ("N", 64, 64), ("N", 64, 1)])
+def test_few_or_long_spans_stay_broadcast(shape):
+    """128 spans at a batch of 32 (the nodes would cost more than they save), spans of 64 (about even), and
+    no span at all."""
+    graph = _centered_and_biased(shape)
+    BroadcastForms().run(graph)
+    assert not {"MatMul", "ExpandLike"} & {graph.op(n) for n in graph.topo_order()}
