@@ -2,7 +2,8 @@
 
 onnxruntime's CPU kernels for a broadcasting op (Add, Sub, Mul, Div, Where, the comparisons, ...) run a
 broadcast span by span: one call per run of elements the operands share, ~10-15 ns each. Where the spans are
-short the calls cost more than the arithmetic. Three such operands get another form here; the values do not
+short the calls cost more than the arithmetic. Three such operands get another form here (columns and rows:
+of the two-operand ops; scalars: of Where too); the values do not
 change (each new form holds the same numbers the broadcast would have read):
 
     scalar    a one-element operand of lower rank, where the output has a dim of 1: onnxruntime then makes
@@ -42,7 +43,6 @@ SHORT_SPAN = 32       # spans up to this many elements are rewritten (64: about 
 MIN_SPANS = 512       # and only where there are at least this many of them
 BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Where", "Equal", "Greater", "Less",
                           "GreaterOrEqual", "LessOrEqual", "And", "Or"})
-ARITHMETIC = frozenset({"Add", "Sub", "Mul", "Div"})
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class BroadcastForms(Pass):
             inputs = list(d["inputs"])
             for i, v in enumerate(inputs):
                 others = inputs[:i] + inputs[i + 1:]
-                form = _scalar(graph, v, out, made) or (d["op"] in ARITHMETIC and len(others) == 1 and
+                form = _scalar(graph, v, out, made) or (len(others) == 1 and
                                                       (_column(graph, v, others[0], out, made) or
                                                        _row(graph, v, others[0], out, made)))
                 if form:
@@ -113,7 +113,7 @@ def _column(graph, v: Value, other: Value, out, made) -> Value | None:
     if key not in made:
         ones = np.ones((1, out.shape[-1]), np.dtype(t.dtype))
         row = Value(graph.add_node(f"{v.node}/ones_row", "constant", (), (t.with_shape(ones.shape),), {"value": ones}))
-        made[key] = Value(graph.add_node(f"{v.node}/columns", "MatMul", (v, row), (out.with_dtype(t.dtype),), {},
+        made[key] = Value(graph.add_node(f"{v.node}/columns", "MatMul", (v, row), (t.with_shape(out.shape),), {},
                                          graph.node(v.node)["layer"]))
     return made[key]
 
@@ -126,6 +126,6 @@ def _row(graph, v: Value, other: Value, out, made) -> Value | None:
         return None
     key = ("row", v, other)
     if key not in made:
-        made[key] = Value(graph.add_node(f"{v.node}/rows", "ExpandLike", (v, other), (out.with_dtype(t.dtype),), {},
+        made[key] = Value(graph.add_node(f"{v.node}/rows", "ExpandLike", (v, other), (t.with_shape(out.shape),), {},
                                          graph.node(v.node)["layer"]))
     return made[key]

@@ -198,3 +198,21 @@ def test_few_or_long_spans_stay_broadcast(shape):
     graph = _centered_and_biased(shape)
     BroadcastForms().run(graph)
     assert not {"MatMul", "ExpandLike"} & {graph.op(n) for n in graph.topo_order()}
+
+
+def test_comparisons_take_the_whole_forms_too(run_graph):
+    """A mask of the maxima along the last axis (ReduceMax's gradient): x == max(x) with max a column, and
+    x > b with b a row; as numpy gives them."""
+    graph = Graph("masks")
+    b = Builder(graph, "t")
+    x = graph.add_input("x", TensorType(("N", 64, 8), "float32"))
+    at_max = b.Cast(b.Equal(x, b.ReduceMax(x, axes=(-1,), keepdims=1)), to="float32")
+    above = b.Cast(b.Greater(x, b.const(np.linspace(-1, 1, 8, dtype=np.float32))), to="float32")
+    graph.outputs, graph.output_names = [at_max, above], ["at_max", "above"]
+    xs = np.round(np.random.default_rng(8).normal(size=(2, 64, 8)), 1).astype(np.float32)   # ties at the max
+    assert BroadcastForms().run(graph)
+    ops = [graph.op(n) for n in graph.topo_order()]
+    assert "MatMul" in ops and "ExpandLike" in ops
+    got = run_graph(graph, xs)
+    np.testing.assert_array_equal(got[0], (xs == xs.max(-1, keepdims=True)).astype(np.float32))
+    np.testing.assert_array_equal(got[1], (xs > np.linspace(-1, 1, 8, dtype=np.float32)).astype(np.float32))
