@@ -280,6 +280,14 @@ UNPOOL_CASES = [   # windows apart: kernel <= stride, no padding; input shape (b
 ]
 
 
+def _tied_pool_case(xs, kernel, strides, seed):
+    """float32 x with many ties (values from {0, 1, 2}), its MaxPool and a cotangent for it."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, size=xs).astype(np.float32)
+    want = pool_ref(x, "max", kernel, strides)
+    return x, want, rng.normal(size=want.shape).astype(np.float32)
+
+
 @pytest.mark.parametrize("xs, kernel, strides", UNPOOL_CASES)
 def test_max_pool_gradient_of_windows_apart_unpools_what_the_scatter_adds(xs, kernel, strides, monkeypatch):
     # float32 with many ties (values from {0, 1, 2}): MaxUnpool routes dY to the window's first maximum, the
@@ -288,10 +296,7 @@ def test_max_pool_gradient_of_windows_apart_unpools_what_the_scatter_adds(xs, ke
 
     monkeypatch.setattr(conv, "_unpool_runs_on_the_device", lambda: True)   # as on the CPU
     monkeypatch.setattr(conv, "TILED", False)   # the tiling windows' form has tests of its own (below)
-    rng = np.random.default_rng(9)
-    x = rng.integers(0, 3, size=xs).astype(np.float32)
-    want = pool_ref(x, "max", kernel, strides)
-    r = rng.normal(size=want.shape).astype(np.float32)
+    x, want, r = _tied_pool_case(xs, kernel, strides, 9)
     got = {}
     for unpool in (True, False):
         monkeypatch.setattr(conv, "UNPOOL", unpool)
@@ -341,10 +346,7 @@ def test_max_pool_gradient_of_tiling_windows_picks_the_first_maximum(xs, kernel,
     # the element MaxPool's Indices name: bit for bit what the ScatterElements form gives, and numpy's argmax
     from fgc.primitives import conv
 
-    rng = np.random.default_rng(11)
-    x = rng.integers(0, 3, size=xs).astype(np.float32)
-    want = pool_ref(x, "max", kernel, kernel)
-    r = rng.normal(size=want.shape).astype(np.float32)
+    x, want, r = _tied_pool_case(xs, kernel, kernel, 11)
     got = {}
     for tiled in (True, False):
         monkeypatch.setattr(conv, "TILED", tiled)
@@ -392,10 +394,7 @@ def test_max_pool_gradient_of_tiling_windows_matches_finite_differences(xs, kern
 def test_max_pool_gradient_of_tiling_windows_with_sizes_known_at_run_time(xs, in_type):
     # the windowed sizes, the rank pattern and the padding back are read from the shapes at run time
     kernel = (2, 2)
-    rng = np.random.default_rng(13)
-    x = rng.integers(0, 3, size=xs).astype(np.float32)
-    want = pool_ref(x, "max", kernel, kernel)
-    r = rng.normal(size=want.shape).astype(np.float32)
+    x, want, r = _tied_pool_case(xs, kernel, kernel, 13)
     g = grad_graph(lambda b, x: b.MaxPool(x, kernel_shape=kernel, strides=kernel), [in_type])
     assert any(g.op(n) == "TiledMaxPoolGrad" for n in g.topo_order())
     _, y, dx = _session(g).run(None, {"x0": x, "r": r})
